@@ -1,0 +1,390 @@
+"""Outbound HTTP for alert deliveries and rollback requests.
+
+Three pieces, shared by `alerts` and `deployments`:
+- `check_url`: the SSRF guard, run when a URL is saved and again before every send;
+- `send`: one POST to the address the guard checked (no second DNS lookup, so a rebinding
+  name cannot swap in an internal address), no redirects, connect 5 s / total 15 s, returning
+  an `Attempt` record that says whether to retry;
+- `retry_delay` / `parse_retry_after`: exponential backoff with jitter that honours Retry-After.
+
+Pure module: no Django imports. The Django side passes the settings in as an `OutboundPolicy`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import random
+import re
+import socket
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import certifi
+import urllib3
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+Resolver = Callable[[str, int], Sequence[str]]
+
+CONNECT_TIMEOUT = 5.0
+TOTAL_TIMEOUT = 15.0
+EXCERPT_BYTES = 1024
+USER_AGENT = "DeployTracker/1 (+outbound)"
+
+# Python 3.11's `is_global` misses several ranges (NAT64, 6to4, IPv4-compatible, multicast),
+# so IPv4 is checked against an explicit list of special-purpose blocks (RFC 6890 and
+# successors) and IPv6 must be global unicast 2000::/3 minus the special blocks inside it.
+_V4_NOT_GLOBAL = tuple(
+    ipaddress.IPv4Network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.88.99.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+    )
+)
+_V6_GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
+_V6_NOT_GLOBAL = tuple(
+    ipaddress.IPv6Network(n)
+    for n in (
+        "64:ff9b::/96",  # NAT64 well-known prefix: reaches whatever IPv4 address it embeds
+        "64:ff9b:1::/48",  # NAT64 local-use
+        "2001::/23",  # IETF protocol assignments, Teredo included
+        "2001:db8::/32",
+        "2002::/16",  # 6to4: embeds an IPv4 address
+        "3fff::/20",
+    )
+)
+
+
+class TransportError(Exception):
+    """An outbound call did not succeed; `permanent` says whether retrying can help."""
+
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+class UnsafeURLError(TransportError):
+    """The URL fails the SSRF guard. Always permanent: the same URL will fail again."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=True)
+
+
+class UnresolvableHostError(TransportError):
+    """DNS gave no answer. Refused when saving; retried when sending (DNS outages pass)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=False)
+
+
+@dataclass(frozen=True)
+class OutboundPolicy:
+    """The two settings that relax the guard for self-hosted receivers and tests."""
+
+    allow_http: bool = False
+    allowed_networks: tuple[IPNetwork, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: object) -> OutboundPolicy:
+        """Build from any object with `OUTBOUND_ALLOW_HTTP` / `OUTBOUND_ALLOWED_NETWORKS`."""
+        return cls(
+            allow_http=bool(getattr(settings, "OUTBOUND_ALLOW_HTTP", False)),
+            allowed_networks=parse_networks(getattr(settings, "OUTBOUND_ALLOWED_NETWORKS", "")),
+        )
+
+    def permits(self, address: IPAddress) -> bool:
+        address = unwrap(address)
+        return is_global_address(address) or any(address in net for net in self.allowed_networks)
+
+
+@dataclass(frozen=True)
+class CheckedURL:
+    """A URL that passed the guard, with the addresses it resolved to (all of them checked)."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    target: str
+    addresses: tuple[str, ...]
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.scheme == "https" else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one outbound try did; stored as the attempt log and used to plan the retry."""
+
+    status_code: int | None = None
+    latency_ms: int = 0
+    response_excerpt: str = ""
+    error: str = ""
+    retry_after: float | None = None
+    permanent: bool = False
+    address: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300 and not self.error
+
+    @property
+    def gone(self) -> bool:
+        """410 Gone: the receiver says this endpoint no longer exists (disable the channel)."""
+        return self.status_code == 410
+
+    def raise_for_outcome(self) -> None:
+        if not self.ok:
+            raise TransportError(self.error, permanent=self.permanent, retry_after=self.retry_after)
+
+
+def parse_networks(value: str | Iterable[str] | None) -> tuple[IPNetwork, ...]:
+    """`"127.0.0.0/8, 10.0.0.0/8"` or a list of CIDRs; a bad entry raises ValueError."""
+    if not value:
+        return ()
+    items = value.split(",") if isinstance(value, str) else value
+    return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in items if item.strip())
+
+
+def unwrap(address: IPAddress) -> IPAddress:
+    """An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is judged as the IPv4 address it carries."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def is_global_address(address: IPAddress) -> bool:
+    address = unwrap(address)
+    if isinstance(address, ipaddress.IPv4Address):
+        return not any(address in net for net in _V4_NOT_GLOBAL) and address.is_global
+    return address in _V6_GLOBAL_UNICAST and not any(address in net for net in _V6_NOT_GLOBAL) and address.is_global
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    """Every address the system resolver gives for the host, in its order, without repeats."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UnresolvableHostError(f"host {host!r} does not resolve") from exc
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+# inet_aton accepts 2130706433, 0x7f.1, 0177.0.0.1 and 127.1 for 127.0.0.1; such spellings
+# are how filters get bypassed, and no real receiver needs them.
+_NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.?$")
+_FORBIDDEN_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
+
+
+def check_url(url: str, *, policy: OutboundPolicy, resolve: Resolver = resolve_host) -> CheckedURL:
+    """Refuse a URL that could reach a non-global address; return what was checked."""
+    if not isinstance(url, str) or not url or len(url) > 2048 or _FORBIDDEN_CHARS.search(url):
+        raise UnsafeURLError("URL is empty, too long or contains spaces, control characters or backslashes")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme != "https" and not (scheme == "http" and policy.allow_http):
+        raise UnsafeURLError("URL must use https://" + (" or http://" if policy.allow_http else ""))
+    if "@" in parts.netloc:
+        raise UnsafeURLError("URL must not carry a user name or password")
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError as exc:
+        raise UnsafeURLError("URL has an invalid port") from exc
+    host = _normalise_host(parts.hostname or "")
+    addresses = _host_addresses(host, port, resolve)
+    for address in addresses:
+        if not policy.permits(address):
+            raise UnsafeURLError(f"URL host {host} resolves to {address}, which is not a public address")
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return CheckedURL(url, scheme, host, port, target, tuple(str(unwrap(a)) for a in addresses))
+
+
+def _normalise_host(host: str) -> str:
+    host = host.rstrip(".")
+    if not host:
+        raise UnsafeURLError("URL has no host")
+    try:
+        return host.encode("idna").decode("ascii").lower() if not host.isascii() else host.lower()
+    except UnicodeError as exc:
+        raise UnsafeURLError("URL host is not a valid domain name") from exc
+
+
+def _host_addresses(host: str, port: int, resolve: Resolver) -> list[IPAddress]:
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    if _NUMERIC_HOST.match(host):
+        raise UnsafeURLError(f"URL host {host} is a non-standard numeric address; write it as a dotted quad")
+    resolved = resolve(host, port)
+    if not resolved:
+        raise UnresolvableHostError(f"host {host!r} does not resolve")
+    return [ipaddress.ip_address(a.split("%", 1)[0]) for a in resolved]
+
+
+def send(
+    url: str,
+    *,
+    body: bytes,
+    headers: Mapping[str, str],
+    policy: OutboundPolicy,
+    resolve: Resolver = resolve_host,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    total_timeout: float = TOTAL_TIMEOUT,
+    ca_certs: str | None = None,
+) -> Attempt:
+    """POST `body` to `url` through the guard; never raises for network or HTTP failures."""
+    started = time.monotonic()
+    try:
+        checked = check_url(url, policy=policy, resolve=resolve)
+    except TransportError as exc:
+        return Attempt(error=exc.message, permanent=exc.permanent, latency_ms=_ms_since(started))
+    address = checked.addresses[0]
+    pool = _pool(checked, address, connect_timeout, total_timeout, ca_certs)
+    try:
+        response = pool.urlopen(
+            "POST",
+            checked.target,
+            body=body,
+            headers={"User-Agent": USER_AGENT, **headers, "Host": checked.host_header},
+            redirect=False,
+            retries=False,
+            assert_same_host=False,
+            preload_content=False,
+        )
+        excerpt = _read_excerpt(response, started + total_timeout)
+    except (Urllib3Error, OSError) as exc:
+        return Attempt(error=_describe(exc), latency_ms=_ms_since(started), address=address)
+    finally:
+        pool.close()
+    return _classify(response, excerpt, _ms_since(started), address)
+
+
+def _pool(
+    checked: CheckedURL, address: str, connect: float, total: float, ca_certs: str | None
+) -> urllib3.HTTPConnectionPool:
+    # The pool dials the checked IP; TLS still verifies the certificate for the URL's host
+    # name (SNI + hostname check) and the Host header names it too.
+    timeout = urllib3.Timeout(connect=connect, read=total, total=total)
+    if checked.scheme == "http":
+        return urllib3.HTTPConnectionPool(address, checked.port, timeout=timeout, retries=False)
+    return urllib3.HTTPSConnectionPool(
+        address,
+        checked.port,
+        timeout=timeout,
+        retries=False,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=ca_certs or certifi.where(),
+        server_hostname=checked.host,
+        assert_hostname=checked.host,
+    )
+
+
+def _read_excerpt(response: urllib3.BaseHTTPResponse, deadline: float) -> str:
+    """The first KB of the body, read against the total deadline, then the connection dropped."""
+    data = b""
+    try:
+        while len(data) < EXCERPT_BYTES and time.monotonic() < deadline:
+            chunk = response.read1(EXCERPT_BYTES - len(data))
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        response.close()
+    return data.decode("utf-8", errors="replace")
+
+
+def _classify(response: urllib3.BaseHTTPResponse, excerpt: str, latency_ms: int, address: str) -> Attempt:
+    """4xx other than 408/429 will not get better by retrying; 5xx, 408 and 429 may."""
+    status = response.status
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    error = ""
+    permanent = False
+    if 300 <= status < 400:
+        error, permanent = f"HTTP {status}: redirects are not followed", True
+    elif status >= 400:
+        error = f"HTTP {status}"
+        permanent = status < 500 and status not in (408, 429)
+    return Attempt(
+        status_code=status,
+        latency_ms=latency_ms,
+        response_excerpt=excerpt,
+        error=error,
+        retry_after=retry_after if error else None,
+        permanent=permanent,
+        address=address,
+        headers=dict(response.headers),
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None) or exc
+    name = type(reason).__name__
+    if "Timeout" in name or "timed out" in str(reason):
+        return f"timed out ({name})"
+    return f"{name}: {reason}"[:500]
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(int(value))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def retry_delay(
+    attempt_number: int,
+    *,
+    base: float = 30.0,
+    cap: float = 3600.0,
+    retry_after: float | None = None,
+    max_retry_after: float = 86400.0,
+    rng: Callable[[], float] = random.random,
+) -> float:
+    """Seconds before try `attempt_number + 1`, after `attempt_number` failed tries (1-based).
+
+    Exponential steps (base, 2·base, 4·base, … up to cap) with "equal jitter": a uniform draw
+    in the upper half of the step, so workers retrying together spread out but never hammer.
+    A Retry-After from the receiver is a floor (capped so a hostile value cannot park a page).
+    """
+    step = min(cap, base * 2 ** max(0, attempt_number - 1))
+    delay = step / 2 + rng() * step / 2
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, max_retry_after))
+    return delay
