@@ -113,3 +113,20 @@ def schema_change(
     return SchemaChange(
         missing=tuple(sorted(target - current)), added=tuple(sorted(current - target))
     )
+
+
+def completes_rollback(target: DeployFacts, deploy: DeployFacts) -> bool:
+    """Whether a newly recorded deploy is the rollback to `target` having happened.
+
+    The same service and environment, succeeded, and the target's version or (when both are
+    known) its commit SHA: CI may rebuild the target under a new version string.
+    """
+    if (deploy.service_id, deploy.environment_id) != (
+        target.service_id,
+        target.environment_id,
+    ):
+        return False
+    if deploy.status != "succeeded" or deploy.id == target.id:
+        return False
+    same_sha = bool(target.commit_sha) and deploy.commit_sha == target.commit_sha
+    return deploy.version == target.version or same_sha

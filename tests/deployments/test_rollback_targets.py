@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from deployments.rollbacks.targets import (
     DeployFacts,
+    completes_rollback,
     current_refusal,
     default_target,
     schema_change,
@@ -110,3 +111,23 @@ def test_it_reports_columns_the_target_needs_that_are_no_longer_sent():
     change = schema_change(["age", "income", "zip"], ["age", "income", "device"])
     assert change.missing == ("zip",) and change.added == ("device",) and change.differs
     assert not schema_change(["a", "b"], ["b", "a"]).differs
+
+
+def test_a_succeeded_deploy_of_the_target_version_completes_the_rollback():
+    target = deploy(3, "3", hours=3)
+    assert completes_rollback(target, deploy(6, "3", hours=6))
+
+
+def test_a_rebuild_of_the_target_commit_under_a_new_version_completes_the_rollback():
+    target = deploy(3, "3", hours=3, sha="abc")
+    assert completes_rollback(target, deploy(6, "3-rebuild", hours=6, sha="abc"))
+
+
+def test_an_unfinished_or_foreign_or_unrelated_deploy_does_not_complete_it():
+    target = deploy(3, "3", hours=3, sha="abc")
+    assert not completes_rollback(target, deploy(6, "3", hours=6, status="in_progress"))
+    assert not completes_rollback(target, deploy(6, "3", hours=6, env=2))
+    assert not completes_rollback(target, deploy(6, "7", hours=6, sha="def"))
+    assert not completes_rollback(
+        deploy(3, "3", hours=3, sha=""), deploy(6, "9", hours=6, sha="")
+    )
