@@ -23,7 +23,7 @@ class DeployFacts:
     version: str
     commit_sha: str
     status: str
-    started_at: datetime
+    deployed_at: datetime
     verdict: str | None = None
 
 
@@ -72,7 +72,7 @@ def target_refusal(current: DeployFacts, target: DeployFacts) -> Refusal | None:
             "target_mismatch",
             "The target must be a deploy of the same service and environment.",
         )
-    if target.started_at >= current.started_at:
+    if target.deployed_at >= current.deployed_at:
         return Refusal(
             "target_not_earlier",
             "The target must be an earlier deploy than the one rolled back.",

@@ -32,7 +32,7 @@ def deploy(
         version=version,
         commit_sha=sha or f"sha{version}",
         status=status,
-        started_at=T0 + timedelta(hours=hours),
+        deployed_at=T0 + timedelta(hours=hours),
         verdict=verdict,
     )
 
