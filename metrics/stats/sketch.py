@@ -1,0 +1,282 @@
+"""Bounded, mergeable summaries of one column's values for one deploy (no Django imports).
+
+A deploy can receive millions of prediction samples; drift only needs, per column:
+
+* numeric columns — a uniform reservoir sample of at most `RESERVOIR_CAPACITY` values (for KS and
+  Wasserstein), exact counts on frozen bin edges once the reservoir no longer holds every value
+  (for PSI), and exact counts of each distinct value while there are few of them (Evidently treats
+  a numeric column with <= 5 distinct reference values as categorical);
+* categorical and boolean columns — exact counts of the first `MAX_CATEGORIES` categories seen
+  (each batch offers its most frequent first) plus one "other" count;
+* both — the number of non-null values and the number of nulls.
+
+Every part is additive, so two sketches of the same column merge into the sketch of the union
+(`merge`), which is how concurrent ingest batches combine. The serialised size has a fixed ceiling
+(`max_size_bytes`) whatever the traffic.
+
+Bin edges are frozen once per service column (the caller stores them): from the data at hand the
+first time any deploy's reservoir overflows. Until a sketch overflows its reservoir holds every
+value, so binning it later with the frozen edges is exact; after that every value is counted on
+those edges at ingest. Counts on the edges are therefore always exact.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+RESERVOIR_CAPACITY = 10_000
+FINE_BINS = 100  # frozen quantile bins; PSI groups them into ~10 reference deciles
+MAX_CATEGORIES = 256
+MAX_CATEGORY_LENGTH = 200
+DISTINCT_LIMIT = 16  # distinct numeric values counted exactly before the column counts as continuous
+OTHER = "__other__"
+
+_MAGIC = b"DTS1"
+_HEADER = struct.Struct("<4sI")
+
+
+@dataclass
+class NumericSketch:
+    n: int = 0  # non-null values seen
+    nulls: int = 0
+    reservoir: np.ndarray = field(default_factory=lambda: np.empty(0))
+    edges: np.ndarray | None = None  # inner edges; bins are (-inf, e0), [e0, e1), ..., [e_last, inf)
+    counts: np.ndarray | None = None  # one count per bin, present once the reservoir overflowed
+    distinct: dict[float, int] | None = field(default_factory=dict)  # None once > DISTINCT_LIMIT values
+
+    kind = "numeric"
+
+    @property
+    def complete(self) -> bool:
+        """Whether the reservoir still holds every value seen (statistics on it are exact)."""
+        return self.n <= len(self.reservoir)
+
+
+@dataclass
+class CategoricalSketch:
+    n: int = 0
+    nulls: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    other: int = 0  # values of categories beyond the first MAX_CATEGORIES
+
+    kind = "categorical"
+
+    @property
+    def complete(self) -> bool:
+        return True
+
+
+Sketch = NumericSketch | CategoricalSketch
+
+
+def freeze_edges(values: np.ndarray, bins: int = FINE_BINS) -> np.ndarray:
+    """Inner edges at the 1/bins … (bins-1)/bins quantiles of `values`; the two end bins are open."""
+    if len(values) == 0:
+        return np.empty(0)
+    return np.unique(np.quantile(values, np.arange(1, bins) / bins))
+
+
+def bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts on bins (-inf, e0), [e0, e1), …, [e_last, inf)."""
+    return np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+
+
+def numeric_sketch(
+    values: np.ndarray,
+    *,
+    nulls: int = 0,
+    edges: np.ndarray | None = None,
+    rng: np.random.Generator,
+    capacity: int = RESERVOIR_CAPACITY,
+) -> NumericSketch:
+    """Sketch of one batch of non-null float values (`nulls` counts the batch's missing ones)."""
+    values = np.asarray(values, dtype=np.float64)
+    n = len(values)
+    reservoir = values.copy() if n <= capacity else rng.choice(values, size=capacity, replace=False)
+    sketch = NumericSketch(n=n, nulls=nulls, reservoir=reservoir, distinct=_distinct(values))
+    if n > capacity:
+        sketch.edges = freeze_edges(values) if edges is None else edges
+        sketch.counts = bin_counts(values, sketch.edges)
+    return sketch
+
+
+def _distinct(values: np.ndarray) -> dict[float, int] | None:
+    uniq, counts = np.unique(values, return_counts=True)
+    if len(uniq) > DISTINCT_LIMIT:
+        return None
+    return {float(u): int(c) for u, c in zip(uniq, counts, strict=True)}
+
+
+def categorical_sketch(values: list[str], *, nulls: int = 0) -> CategoricalSketch:
+    """Sketch of one batch of non-null category values."""
+    uniq, counts = np.unique(np.asarray(values, dtype=object).astype(str), return_counts=True)
+    order = np.argsort(-counts, kind="stable")  # most frequent categories claim the slots first
+    sketch = CategoricalSketch(nulls=nulls)
+    _add_counts(sketch, ((str(uniq[i]), int(counts[i])) for i in order))
+    return sketch
+
+
+def _add_counts(sketch: CategoricalSketch, items) -> None:
+    for category, count in items:
+        sketch.n += count
+        if category in sketch.counts:
+            sketch.counts[category] += count
+        elif len(sketch.counts) < MAX_CATEGORIES:
+            sketch.counts[category] = count
+        else:
+            sketch.other += count
+
+
+def merge(
+    a: Sketch,
+    b: Sketch,
+    *,
+    edges: np.ndarray | None = None,
+    rng: np.random.Generator,
+    capacity: int = RESERVOIR_CAPACITY,
+) -> Sketch:
+    """The sketch of the union of the values behind `a` and `b`.
+
+    `edges` are the service column's frozen edges, if any; they are used when the merged reservoir
+    overflows and neither side is binned yet (otherwise edges are frozen here, from every value).
+    """
+    if isinstance(a, CategoricalSketch) and isinstance(b, CategoricalSketch):
+        out = CategoricalSketch(n=a.n, nulls=a.nulls + b.nulls, counts=dict(a.counts), other=a.other)
+        _add_counts(out, b.counts.items())
+        out.n += b.other
+        out.other += b.other
+        return out
+    if isinstance(a, NumericSketch) and isinstance(b, NumericSketch):
+        return _merge_numeric(a, b, edges=edges, rng=rng, capacity=capacity)
+    raise TypeError(f"cannot merge a {a.kind} sketch with a {b.kind} sketch")
+
+
+def _merge_numeric(
+    a: NumericSketch,
+    b: NumericSketch,
+    *,
+    edges: np.ndarray | None,
+    rng: np.random.Generator,
+    capacity: int,
+) -> NumericSketch:
+    n = a.n + b.n
+    out = NumericSketch(n=n, nulls=a.nulls + b.nulls, distinct=_merge_distinct(a.distinct, b.distinct))
+    if n > capacity or a.counts is not None or b.counts is not None:
+        out.edges = _shared_edges(a, b, edges)
+        out.counts = binned_counts(a, out.edges) + binned_counts(b, out.edges)
+    out.reservoir = _merge_reservoirs(a, b, min(capacity, n), rng)
+    return out
+
+
+def _shared_edges(a: NumericSketch, b: NumericSketch, edges: np.ndarray | None) -> np.ndarray:
+    if a.edges is not None and b.edges is not None and not np.array_equal(a.edges, b.edges):
+        raise ValueError("sketches binned on different edges cannot be merged")
+    found = a.edges if a.edges is not None else b.edges
+    if found is not None:
+        return found
+    if edges is not None:
+        return edges
+    # Neither side is binned yet, so both reservoirs still hold every value: freeze from all of them.
+    return freeze_edges(np.concatenate([a.reservoir, b.reservoir]))
+
+
+def binned_counts(sketch: NumericSketch, edges: np.ndarray) -> np.ndarray:
+    """The sketch's exact counts on `edges` (from its counts, or from its complete reservoir)."""
+    if sketch.counts is not None and sketch.edges is not None and np.array_equal(sketch.edges, edges):
+        return sketch.counts
+    if not sketch.complete:
+        raise ValueError("an overflowed sketch can only be read on its own edges")
+    return bin_counts(sketch.reservoir, edges)
+
+
+def _merge_reservoirs(a: NumericSketch, b: NumericSketch, size: int, rng: np.random.Generator) -> np.ndarray:
+    # A uniform `size`-subset of the union holds Hypergeometric(a.n, b.n, size) values from a; a
+    # uniform subset of a's uniform reservoir is a uniform subset of a's values.
+    k = min(a.n, size) if a.n == 0 or b.n == 0 else int(rng.hypergeometric(a.n, b.n, size))
+    from_a = _subsample(a.reservoir, k, rng)
+    from_b = _subsample(b.reservoir, size - k, rng)
+    return np.concatenate([from_a, from_b])
+
+
+def _subsample(reservoir: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    if k >= len(reservoir):
+        return reservoir
+    return rng.choice(reservoir, size=k, replace=False)
+
+
+def _merge_distinct(a: dict[float, int] | None, b: dict[float, int] | None) -> dict[float, int] | None:
+    if a is None or b is None:
+        return None
+    out = dict(a)
+    for value, count in b.items():
+        out[value] = out.get(value, 0) + count
+    return out if len(out) <= DISTINCT_LIMIT else None
+
+
+def empty_sketch(kind: str) -> Sketch:
+    return NumericSketch() if kind == "numeric" else CategoricalSketch()
+
+
+# --- serialisation: a small JSON header followed by raw little-endian arrays ---------------------
+
+
+def to_bytes(sketch: Sketch) -> bytes:
+    if isinstance(sketch, CategoricalSketch):
+        header = {
+            "kind": "categorical",
+            "n": sketch.n,
+            "nulls": sketch.nulls,
+            "other": sketch.other,
+        }
+        header["counts"] = list(sketch.counts.items())
+        arrays: list[np.ndarray] = []
+    else:
+        header = {
+            "kind": "numeric",
+            "n": sketch.n,
+            "nulls": sketch.nulls,
+            "reservoir": len(sketch.reservoir),
+            "edges": None if sketch.edges is None else len(sketch.edges),
+            "distinct": None if sketch.distinct is None else list(sketch.distinct.items()),
+        }
+        arrays = [sketch.reservoir.astype("<f8")]
+        if sketch.edges is not None and sketch.counts is not None:
+            arrays += [sketch.edges.astype("<f8"), sketch.counts.astype("<i8")]
+    head = json.dumps(header, separators=(",", ":")).encode()
+    return _HEADER.pack(_MAGIC, len(head)) + head + b"".join(a.tobytes() for a in arrays)
+
+
+def from_bytes(data: bytes) -> Sketch:
+    magic, head_len = _HEADER.unpack_from(data)
+    if magic != _MAGIC:
+        raise ValueError("not a Deploy Tracker sketch")
+    offset = _HEADER.size + head_len
+    header = json.loads(data[_HEADER.size : offset])
+    if header["kind"] == "categorical":
+        counts = {str(k): int(v) for k, v in header["counts"]}
+        return CategoricalSketch(n=header["n"], nulls=header["nulls"], counts=counts, other=header["other"])
+    buf = memoryview(data)[offset:]
+    size = header["reservoir"]
+    reservoir = np.frombuffer(buf, dtype="<f8", count=size).astype(np.float64)
+    sketch = NumericSketch(n=header["n"], nulls=header["nulls"], reservoir=reservoir)
+    sketch.distinct = None if header["distinct"] is None else {float(k): int(v) for k, v in header["distinct"]}
+    if header["edges"] is not None:
+        n_edges = header["edges"]
+        sketch.edges = np.frombuffer(buf, dtype="<f8", count=n_edges, offset=8 * size).astype(np.float64)
+        counts_at = 8 * (size + n_edges)
+        sketch.counts = np.frombuffer(buf, dtype="<i8", count=n_edges + 1, offset=counts_at).astype(np.int64)
+    return sketch
+
+
+def max_size_bytes(kind: str) -> int:
+    """Ceiling on `len(to_bytes(sketch))` for any sketch of this kind, whatever the traffic."""
+    header = 200  # fixed keys and up to 20-digit counts
+    if kind == "numeric":
+        distinct = DISTINCT_LIMIT * 60  # [value, count] pairs with full float repr
+        return header + distinct + 8 * (RESERVOIR_CAPACITY + 2 * FINE_BINS)
+    # each entry: JSON-escaped name (up to 6 bytes per character for \\uXXXX) plus a count
+    return header + MAX_CATEGORIES * (6 * MAX_CATEGORY_LENGTH + 30)

@@ -1,0 +1,147 @@
+"""Bounded, mergeable column sketches: exact counts, uniform reservoirs, a fixed size ceiling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from metrics.stats import sketch as sk
+
+
+def gen(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def stream(values: np.ndarray, batch: int, *, edges=None, capacity=sk.RESERVOIR_CAPACITY, seed=0):
+    rng = gen(seed)
+    result = sk.empty_sketch("numeric")
+    for start in range(0, len(values), batch):
+        part = sk.numeric_sketch(values[start : start + batch], rng=rng, edges=edges, capacity=capacity)
+        result = sk.merge(result, part, edges=edges, rng=rng, capacity=capacity)
+    return result
+
+
+def test_it_keeps_every_value_until_the_reservoir_is_full():
+    values = np.random.default_rng(1).normal(size=3000)
+    sketch = stream(values, 500)
+    assert sketch.complete and sketch.edges is None and sketch.counts is None
+    assert np.array_equal(np.sort(sketch.reservoir), np.sort(values))
+
+
+def test_it_freezes_edges_from_every_value_when_the_reservoir_first_overflows():
+    values = np.random.default_rng(2).normal(size=1500)
+    sketch = stream(values, 500, capacity=1000)
+    # the overflow happened when 1,000 complete values met the third batch: edges from all 1,500
+    assert np.array_equal(sketch.edges, sk.freeze_edges(values))
+    assert len(sketch.edges) == sk.FINE_BINS - 1
+
+
+def test_it_counts_every_value_exactly_on_the_frozen_edges_after_a_million_rows():
+    values = np.random.default_rng(3).lognormal(0, 1, 1_000_000)
+    edges = sk.freeze_edges(values[:10_000])
+    sketch = stream(values, 10_000, edges=edges)
+    reference = np.histogram(values, np.r_[-np.inf, edges, np.inf])[0]  # [a, b) bins; last one closed
+    assert sketch.n == 1_000_000
+    assert np.array_equal(sketch.counts, reference)
+    assert len(sketch.reservoir) == sk.RESERVOIR_CAPACITY
+
+
+def test_it_keeps_the_serialised_size_under_its_ceiling_whatever_the_traffic():
+    rng = np.random.default_rng(4)
+    edges = sk.freeze_edges(rng.normal(size=10_000))
+    sketch, sizes = sk.empty_sketch("numeric"), []
+    for _ in range(100):  # 1,000,000 rows in 10,000-row batches
+        part = sk.numeric_sketch(rng.normal(size=10_000), nulls=3, rng=rng, edges=edges)
+        sketch = sk.merge(sketch, part, edges=edges, rng=rng)
+        sizes.append(len(sk.to_bytes(sketch)))
+    assert max(sizes) <= sk.max_size_bytes("numeric")
+    # full from the second batch on: only the digits of the counts in the header can still grow
+    assert sizes[-1] - sizes[1] <= 8
+    assert sketch.n == 1_000_000 and sketch.nulls == 300
+
+
+def test_it_keeps_categorical_sketches_under_their_ceiling_with_endless_new_categories():
+    sketch = sk.empty_sketch("categorical")
+    for start in range(0, 100_000, 1000):
+        names = ["x" * 190 + str(i) for i in range(start, start + 1000)]
+        sketch = sk.merge(sketch, sk.categorical_sketch(names), rng=gen())
+    assert len(sketch.counts) == sk.MAX_CATEGORIES
+    assert sketch.other == 100_000 - sk.MAX_CATEGORIES and sketch.n == 100_000
+    assert len(sk.to_bytes(sketch)) <= sk.max_size_bytes("categorical")
+
+
+def test_it_gives_each_value_the_same_chance_of_staying_in_a_merged_reservoir():
+    values = np.arange(3000.0)
+    kept = np.zeros(3000)
+    for seed in range(300):
+        # an uneven stream: one big batch, then small ones
+        rng = gen(seed)
+        sketch = sk.numeric_sketch(values[:2000], rng=rng, capacity=500)
+        for start in range(2000, 3000, 100):
+            part = sk.numeric_sketch(values[start : start + 100], rng=rng, capacity=500, edges=sketch.edges)
+            sketch = sk.merge(sketch, part, edges=sketch.edges, rng=rng, capacity=500)
+        kept[sketch.reservoir.astype(int)] += 1
+    # each value is kept with probability 500/3000; 30 blocks of 100 values each expect 5,000 hits
+    blocks = kept.reshape(30, 100).sum(axis=1)
+    assert stats.chisquare(blocks).pvalue > 0.001
+    assert blocks.sum() == 300 * 500
+
+
+def test_it_merges_concurrent_batches_into_the_same_counts_in_any_order():
+    rng = np.random.default_rng(5)
+    batches = [rng.exponential(size=4000) for _ in range(6)]
+    edges = sk.freeze_edges(batches[0])
+    parts = [sk.numeric_sketch(b, rng=gen(i), edges=edges, capacity=1000) for i, b in enumerate(batches)]
+    forward, backward = sk.empty_sketch("numeric"), sk.empty_sketch("numeric")
+    for part in parts:
+        forward = sk.merge(forward, part, edges=edges, rng=gen(), capacity=1000)
+    for part in reversed(parts):
+        backward = sk.merge(part, backward, edges=edges, rng=gen(), capacity=1000)
+    assert forward.n == backward.n == 24_000
+    assert np.array_equal(forward.counts, backward.counts)
+    assert np.array_equal(forward.counts, sk.bin_counts(np.concatenate(batches), edges))
+
+
+def test_it_round_trips_through_bytes():
+    rng = np.random.default_rng(6)
+    edges = sk.freeze_edges(rng.normal(size=5000))
+    numeric = sk.numeric_sketch(rng.normal(size=20_000), nulls=7, rng=rng, edges=edges)
+    back = sk.from_bytes(sk.to_bytes(numeric))
+    assert (back.n, back.nulls, back.distinct) == (20_000, 7, None)
+    assert np.array_equal(back.reservoir, numeric.reservoir)
+    assert np.array_equal(back.edges, edges) and np.array_equal(back.counts, numeric.counts)
+    few = sk.from_bytes(sk.to_bytes(sk.numeric_sketch(np.array([0.0, 1.0, 1.0]), rng=rng)))
+    assert few.distinct == {0.0: 1, 1.0: 2} and few.edges is None
+    categorical = sk.categorical_sketch(["a", "b", "b", "é"], nulls=2)
+    assert sk.from_bytes(sk.to_bytes(categorical)) == categorical
+
+
+def test_it_counts_distinct_numeric_values_only_while_there_are_few():
+    rng = gen()
+    few = sk.merge(
+        sk.numeric_sketch(np.array([0.0, 1.0]), rng=rng), sk.numeric_sketch(np.array([1.0]), rng=rng), rng=rng
+    )
+    assert few.distinct == {0.0: 1, 1.0: 2}
+    many = sk.merge(few, sk.numeric_sketch(np.arange(20.0), rng=rng), rng=rng)
+    assert many.distinct is None
+
+
+def test_it_refuses_to_merge_sketches_binned_on_different_edges():
+    rng = gen()
+    a = sk.numeric_sketch(np.arange(100.0), rng=rng, capacity=10, edges=np.array([10.0, 50.0]))
+    b = sk.numeric_sketch(np.arange(100.0), rng=rng, capacity=10, edges=np.array([20.0]))
+    with pytest.raises(ValueError, match="different edges"):
+        sk.merge(a, b, rng=rng, capacity=10)
+
+
+def test_it_refuses_to_merge_a_numeric_sketch_with_a_categorical_one():
+    with pytest.raises(TypeError):
+        sk.merge(sk.numeric_sketch(np.arange(3.0), rng=gen()), sk.categorical_sketch(["a"]), rng=gen())
+
+
+def test_it_gives_the_most_frequent_categories_of_a_batch_the_explicit_slots():
+    names = [f"c{i:03d}" for i in range(300)] + ["popular"] * 50
+    sketch = sk.categorical_sketch(names)
+    assert "popular" in sketch.counts and sketch.counts["popular"] == 50
+    assert sketch.other == 300 - (sk.MAX_CATEGORIES - 1)
