@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import orjson
 
 MAX_POINTS = 10_000
 MAX_NAME_LENGTH = 200
@@ -64,10 +65,7 @@ def parse_body(body: bytes, content_type: str) -> tuple[list[Any], str | None]:
         raise PointsInvalid("the body is not UTF-8") from exc
     if "ndjson" in content_type or "jsonlines" in content_type:
         return _parse_ndjson(text), None
-    try:
-        data = json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        raise PointsInvalid(f"the body is not valid JSON: {exc}") from exc
+    data = _loads(text)
     if isinstance(data, list):
         return data, None
     if not isinstance(data, dict) or not isinstance(data.get("points"), list):
@@ -76,6 +74,19 @@ def parse_body(body: bytes, content_type: str) -> tuple[list[Any], str | None]:
     if batch_id is not None and (not isinstance(batch_id, str) or not 0 < len(batch_id) <= MAX_BATCH_ID_LENGTH):
         raise PointsInvalid("batch_id is not valid", {"batch_id": [f"a string of 1-{MAX_BATCH_ID_LENGTH} characters"]})
     return data["points"], batch_id
+
+
+def _loads(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
+    # orjson refuses NaN/Infinity literals; the standard parser reads them so that the offending
+    # points get their own per-index error instead of one opaque parse error.
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise PointsInvalid(f"the body is not valid JSON: {exc}") from exc
 
 
 def _reject_constant(name: str) -> float:
@@ -106,12 +117,19 @@ def validate_points(rows: list[Any], *, now: float, retention_days: int, batch_i
     oldest, newest = now - retention_days * 86400.0, now + FUTURE_TOLERANCE_SECONDS
     batch, errors = PointBatch(batch_id=batch_id), {}
     values, stamps = np.empty(len(rows)), np.empty(len(rows))
+    # Batches repeat the same few series and label sets: validate each distinct one once.
+    good_series: set[tuple] = set()
+    good_labels: set[tuple] = set()
     for i, row in enumerate(rows):
-        problems = _check_row(row, now, oldest, newest)
-        if problems:
-            errors[str(i)] = problems
-            continue
-        values[i], stamps[i] = row["value"], _timestamp(row.get("timestamp"), now)
+        stamp = _fast_row(row, good_series, good_labels, now, oldest, newest)
+        if stamp is None:
+            problems = _check_row(row, now, oldest, newest)
+            if problems:
+                errors[str(i)] = problems
+                continue
+            _remember(row, good_series, good_labels)
+            stamp = _timestamp(row.get("timestamp"), now)
+        values[i], stamps[i] = row["value"], stamp
         batch.services.append(row["service"])
         batch.environments.append(row["environment"])
         batch.names.append(row["name"])
@@ -121,6 +139,42 @@ def validate_points(rows: list[Any], *, now: float, retention_days: int, batch_i
         raise PointsInvalid(f"{len(errors)} of {len(rows)} points are not valid", {"points": errors})
     batch.values, batch.timestamps = values, stamps
     return batch
+
+
+_FIELDS = frozenset({"service", "environment", "name", "value", "timestamp", "labels", "deploy"})
+_NUMBER_TYPES = (int, float)
+
+
+def _fast_row(row: Any, series: set, label_sets: set, now: float, oldest: float, newest: float) -> float | None:
+    """The timestamp of a row whose series and labels were already validated, else None (full check)."""
+    if type(row) is not dict or not row.keys() <= _FIELDS:
+        return None
+    try:
+        if (row["service"], row["environment"], row["name"]) not in series:
+            return None
+        labels = row.get("labels")
+        if labels and tuple(labels.items()) not in label_sets:
+            return None
+        value = row["value"]
+        if type(value) not in _NUMBER_TYPES or not math.isfinite(value):
+            return None
+        deploy = row.get("deploy")
+        if deploy is not None and not _valid_deploy_ref(deploy):
+            return None
+        stamp = _timestamp(row.get("timestamp"), now)
+    except (KeyError, TypeError, ValueError, OverflowError, AttributeError):
+        return None
+    return stamp if oldest <= stamp <= newest else None
+
+
+def _remember(row: dict, series: set, label_sets: set) -> None:
+    series.add((row["service"], row["environment"], row["name"]))
+    labels = row.get("labels")
+    if labels:
+        try:
+            label_sets.add(tuple(labels.items()))
+        except TypeError:
+            return  # unhashable label values are checked in full every time
 
 
 def _check_row(row: Any, now: float, oldest: float, newest: float) -> dict[str, list[str]]:
