@@ -1,0 +1,35 @@
+from django.contrib import admin
+
+from deployments.models import Deploy, DeployEvent, Environment, Service
+
+
+@admin.register(Service)
+class ServiceAdmin(admin.ModelAdmin):
+    list_display = ("name", "project", "observation_window_minutes", "created_at")
+    list_filter = ("project",)
+
+
+@admin.register(Environment)
+class EnvironmentAdmin(admin.ModelAdmin):
+    list_display = ("name", "project", "is_production")
+    list_filter = ("project",)
+
+
+class DeployEventInline(admin.TabularInline):
+    model = DeployEvent
+    extra = 0
+    readonly_fields = ("at", "kind", "message", "details")
+
+
+@admin.register(Deploy)
+class DeployAdmin(admin.ModelAdmin):
+    list_display = ("id", "service", "environment", "version", "status", "deployed_at", "is_rollback")
+    list_filter = ("project", "status", "environment")
+    search_fields = ("version", "commit_sha", "external_id", "author")
+    raw_id_fields = ("baseline", "rolled_back_by")
+    inlines = [DeployEventInline]
+
+
+@admin.register(DeployEvent)
+class DeployEventAdmin(admin.ModelAdmin):
+    list_display = ("deploy", "at", "kind", "message")

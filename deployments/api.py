@@ -1,0 +1,227 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from deployments.models import Deploy, Status, Strategy
+from deployments.selectors import deploy_list
+from deployments.services import deploy_record
+from tracker.api_errors import ApiError
+from tracker.auth import scope_required, signed_body_check
+from tracker.idempotency import body_hash, run_once
+
+NAME_REGEX = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses unknown fields, so a typo in CI is an error rather than silently dropped data."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = set(data) - set(self.fields)
+            if unknown:
+                raise serializers.ValidationError({key: ["unknown field"] for key in sorted(unknown)})
+        return super().to_internal_value(data)
+
+
+class ModelInputSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    version = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    uri = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    run_id = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    digest = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class ParamsField(serializers.JSONField):
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("must be an object")
+        if len(data) > 200 or len(str(data)) > 16_000:
+            raise serializers.ValidationError("at most 200 keys and 16,000 characters")
+        return super().to_internal_value(data)
+
+
+class DeployModelOutputSerializer(serializers.Serializer):
+    name = serializers.CharField(source="model_name")
+    version = serializers.CharField(source="model_version")
+    uri = serializers.CharField(source="model_uri")
+    run_id = serializers.CharField(source="model_run_id")
+    digest = serializers.CharField(source="model_digest")
+
+
+class BaselineSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    version = serializers.CharField()
+    deployed_at = serializers.DateTimeField()
+
+
+class DeployOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.SerializerMethodField()
+    service = serializers.CharField(source="service.name")
+    environment = serializers.CharField(source="environment.name")
+    version = serializers.CharField()
+    status = serializers.CharField()
+    external_id = serializers.CharField(allow_null=True)
+    commit_sha = serializers.CharField()
+    ref = serializers.CharField()
+    author = serializers.CharField()
+    ci_url = serializers.CharField()
+    commit_timestamp = serializers.DateTimeField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    deployed_at = serializers.DateTimeField()
+    model = DeployModelOutputSerializer(source="*")
+    data_version = serializers.CharField()
+    params = serializers.JSONField()
+    strategy = serializers.CharField()
+    traffic_percent = serializers.FloatField(allow_null=True)
+    changelog = serializers.CharField()
+    expected_drift = serializers.ListField(child=serializers.CharField())
+    baseline = BaselineSerializer(allow_null=True)
+    is_rollback = serializers.BooleanField()
+    rolled_back_by = serializers.IntegerField(source="rolled_back_by_id", allow_null=True)
+    changes = serializers.JSONField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_url(self, deploy: Deploy) -> str:
+        return settings.SITE_URL + deploy.get_absolute_url()
+
+
+class DeployCreateApi(APIView):
+    permission_classes = [scope_required("ingest")]
+
+    class InputSerializer(StrictSerializer):
+        service = serializers.RegexField(NAME_REGEX, max_length=100)
+        environment = serializers.RegexField(NAME_REGEX, max_length=50)
+        version = serializers.CharField(max_length=100)
+        status = serializers.ChoiceField(choices=Status.choices, default=Status.SUCCEEDED)
+        external_id = serializers.CharField(max_length=200, required=False)
+        commit_sha = serializers.RegexField(r"^[0-9a-fA-F]{7,64}$", required=False)
+        ref = serializers.CharField(max_length=255, required=False, allow_blank=True)
+        author = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        ci_url = serializers.URLField(max_length=2000, required=False, allow_blank=True)
+        commit_timestamp = serializers.DateTimeField(required=False)
+        started_at = serializers.DateTimeField(required=False)
+        finished_at = serializers.DateTimeField(required=False)
+        model = ModelInputSerializer(required=False)
+        data_version = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        params = ParamsField(required=False)
+        strategy = serializers.ChoiceField(choices=Strategy.choices, required=False)
+        traffic_percent = serializers.FloatField(min_value=0, max_value=100, required=False)
+        changelog = serializers.CharField(max_length=20_000, required=False, allow_blank=True)
+        expected_drift = serializers.ListField(
+            child=serializers.CharField(max_length=200), max_length=500, required=False
+        )
+
+        def validate(self, attrs):
+            if attrs.get("commit_sha"):
+                attrs["commit_sha"] = attrs["commit_sha"].lower()
+            started, finished = attrs.get("started_at"), attrs.get("finished_at")
+            if started and finished and finished < started:
+                raise serializers.ValidationError({"finished_at": ["is before started_at"]})
+            return attrs
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: DeployOutputSerializer, 201: DeployOutputSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+        summary="Register or update a deploy",
+    )
+    def post(self, request: Request) -> Response:
+        project = request.auth.project
+        webhook_id = signed_body_check(request, project)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        digest = body_hash(request._request.body)
+
+        def handler() -> tuple[int, dict]:
+            deploy, created = deploy_record(
+                project=project,
+                service=data.pop("service"),
+                environment=data.pop("environment"),
+                version=data.pop("version"),
+                fields=data,
+                token=request.auth,
+            )
+            deploy = Deploy.objects.for_timeline().get(pk=deploy.pk)
+            return (201 if created else 200), DeployOutputSerializer(deploy).data
+
+        key = request.headers.get("Idempotency-Key", "")
+        if len(key) > 200:
+            raise ApiError("invalid", "Idempotency-Key is at most 200 characters", 400)
+        if webhook_id:
+            status, body = run_once(
+                project=project,
+                kind="webhook-id",
+                key=webhook_id,
+                request_hash=digest,
+                handler=handler,
+                replay_is_conflict=True,
+            )
+        elif key:
+            status, body = run_once(
+                project=project, kind="Idempotency-Key", key=key, request_hash=digest, handler=handler
+            )
+        else:
+            status, body = handler()
+        return Response(body, status=status)
+
+
+class DeployPagination(CursorPagination):
+    page_size = 50
+    max_page_size = 200
+    page_size_query_param = "limit"
+    ordering = ("-deployed_at", "-id")
+
+
+class DeployListApi(APIView):
+    permission_classes = [scope_required("read")]
+
+    class FilterSerializer(StrictSerializer):
+        service = serializers.CharField(max_length=100, required=False)
+        environment = serializers.CharField(max_length=50, required=False)
+        status = serializers.ChoiceField(choices=Status.choices, required=False)
+        since = serializers.DateTimeField(required=False)
+        until = serializers.DateTimeField(required=False)
+        cursor = serializers.CharField(required=False)
+        limit = serializers.IntegerField(min_value=1, max_value=200, required=False)
+
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses={200: DeployOutputSerializer(many=True)},
+        summary="List deploys, newest first",
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        params = {k: v for k, v in filters.validated_data.items() if k not in ("cursor", "limit")}
+        deploys = deploy_list(project=request.auth.project, **params)
+        paginator = DeployPagination()
+        page = paginator.paginate_queryset(deploys, request, view=self)
+        return paginator.get_paginated_response(DeployOutputSerializer(page, many=True).data)
+
+
+class DeployDetailApi(APIView):
+    permission_classes = [scope_required("read")]
+
+    @extend_schema(responses={200: DeployOutputSerializer}, summary="One deploy")
+    def get(self, request: Request, deploy_id: int) -> Response:
+        deploy = get_object_or_404(Deploy.objects.for_timeline(), project=request.auth.project, pk=deploy_id)
+        return Response(DeployOutputSerializer(deploy).data)
+
+
+class DeployCollectionApi(DeployListApi, DeployCreateApi):
+    """One URL, two operations: GET lists (scope read), POST records (scope ingest)."""
+
+    def get_permissions(self):
+        operation = DeployCreateApi if self.request.method == "POST" else DeployListApi
+        return [permission() for permission in operation.permission_classes]

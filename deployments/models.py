@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from tracker.models import Project
+
+PRODUCTION_NAMES = {"production", "prod", "prd", "live"}
+
+
+class Service(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="services")
+    name = models.CharField(max_length=100)
+    # Minutes after a deploy during which it is re-judged; empty means OBSERVATION_WINDOW_MINUTES.
+    observation_window_minutes = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="service_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def window_minutes(self) -> int:
+        return self.observation_window_minutes or settings.OBSERVATION_WINDOW_MINUTES
+
+
+class Environment(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="environments")
+    name = models.CharField(max_length=50)
+    is_production = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="environment_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Status(models.TextChoices):
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
+
+
+class Strategy(models.TextChoices):
+    ROLLING = "rolling"
+    BLUE_GREEN = "blue_green"
+    CANARY = "canary"
+    SHADOW = "shadow"
+    AB = "ab"
+
+
+class DeployQuerySet(models.QuerySet):
+    def for_timeline(self) -> DeployQuerySet:
+        return self.select_related("service", "environment", "baseline").order_by("-deployed_at", "-id")
+
+    def live(self) -> DeployQuerySet:
+        """Deploys that count as what is running: succeeded and not rolled back."""
+        return self.filter(status=Status.SUCCEEDED)
+
+
+class Deploy(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="deploys")
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="deploys")
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="deploys")
+    version = models.CharField(max_length=100)
+    external_id = models.CharField(max_length=200, null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SUCCEEDED)
+
+    commit_sha = models.CharField(max_length=64, blank=True)
+    ref = models.CharField(max_length=255, blank=True)
+    author = models.CharField(max_length=200, blank=True)
+    ci_url = models.URLField(max_length=2000, blank=True)
+    changelog = models.TextField(blank=True)
+    commit_timestamp = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # When the deploy went live (finished, else started, else received): the timeline's order.
+    deployed_at = models.DateTimeField(db_index=True)
+
+    model_name = models.CharField(max_length=200, blank=True)
+    model_version = models.CharField(max_length=100, blank=True)
+    model_uri = models.CharField(max_length=1000, blank=True)
+    model_run_id = models.CharField(max_length=100, blank=True)
+    model_digest = models.CharField(max_length=200, blank=True)
+    data_version = models.CharField(max_length=200, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    strategy = models.CharField(max_length=20, choices=Strategy.choices, blank=True)
+    traffic_percent = models.FloatField(null=True, blank=True)
+    expected_drift = models.JSONField(default=list, blank=True)
+
+    baseline = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Set on a deploy that put an earlier version back; the deploys it undid point to it.
+    is_rollback = models.BooleanField(default=False)
+    rolled_back_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rolled_back_deploys"
+    )
+    # "What changed" against the baseline, written by the deploy task.
+    changes = models.JSONField(null=True, blank=True)
+    processing_claimed_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DeployQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "external_id"],
+                condition=models.Q(external_id__isnull=False),
+                name="deploy_unique_external_id",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=[s.value for s in Status]), name="deploy_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(traffic_percent__isnull=True)
+                | models.Q(traffic_percent__gte=0, traffic_percent__lte=100),
+                name="deploy_traffic_percent_range",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["project", "-deployed_at"], name="deploy_project_time"),
+            models.Index(fields=["service", "environment", "-deployed_at"], name="deploy_stream_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service.name} {self.version} → {self.environment.name}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("deploy_detail", args=[self.project.slug, self.pk])
+
+    @property
+    def short_sha(self) -> str:
+        return self.commit_sha[:7]
+
+    @property
+    def model_label(self) -> str:
+        if not self.model_name and not self.model_version:
+            return ""
+        return f"{self.model_name}:{self.model_version}" if self.model_version else self.model_name
+
+
+class DeployEvent(models.Model):
+    """The deploy's own log: every event received for it and what the system did."""
+
+    deploy = models.ForeignKey(Deploy, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(auto_now_add=True)
+    kind = models.CharField(max_length=50)
+    message = models.CharField(max_length=500)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}"

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from itertools import groupby
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+
+from deployments.models import Deploy, Status
+from deployments.selectors import deploy_list, project_streams
+from deployments.services import deploy_changes
+from tracker.decorators import project_member
+
+TIMELINE_PAGE_SIZE = 50
+
+
+@project_member()
+def timeline(request: HttpRequest) -> HttpResponse:
+    project = request.project
+    services, environments = project_streams(project=project)
+    service = request.GET.get("service") or None
+    environment = request.GET.get("environment") or None
+    status = request.GET.get("status") if request.GET.get("status") in Status.values else None
+    deploys = deploy_list(project=project, service=service, environment=environment, status=status)
+    page = Paginator(deploys, TIMELINE_PAGE_SIZE).get_page(request.GET.get("page"))
+    days = [
+        (day, list(rows)) for day, rows in groupby(page.object_list, key=lambda d: timezone.localdate(d.deployed_at))
+    ]
+    return render(
+        request,
+        "deployments/timeline.html",
+        {
+            "project": project,
+            "page": page,
+            "days": days,
+            "services": services,
+            "environments": environments,
+            "filters": {"service": service or "", "environment": environment or "", "status": status or ""},
+            "statuses": Status.values,
+        },
+    )
+
+
+@project_member()
+def deploy_detail(request: HttpRequest, deploy_id: int) -> HttpResponse:
+    deploy = get_object_or_404(Deploy.objects.for_timeline(), project=request.project, pk=deploy_id)
+    changes = deploy.changes or deploy_changes(deploy=deploy)
+    return render(
+        request,
+        "deployments/deploy_detail.html",
+        {
+            "project": request.project,
+            "deploy": deploy,
+            "changes": changes,
+            "events": list(deploy.events.all()),
+            "rolled_back_deploys": list(deploy.rolled_back_deploys.select_related("service").all()),
+        },
+    )

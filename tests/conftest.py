@@ -1,0 +1,188 @@
+"""The shared world: alice (admin) and bob (deployer) and vera (viewer) on project alpha;
+charlie, an outsider, owns project charlie-co. Plus tokens, API clients and a real Celery worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import connection
+from rest_framework.test import APIClient
+
+from tracker.models import Project, Role
+from tests.helpers import client_for
+from tracker.services import membership_set, project_create, token_issue
+
+ROOT = Path(__file__).resolve().parent.parent
+# Playwright's sync API runs an event loop in the test thread; the ORM calls there are still synchronous.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+ALL_SCOPES = ["ingest", "read", "rollback", "admin"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A `services` test on SQLite must fail loudly, never skip: CI deselects them with -m instead."""
+    using_sqlite = settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
+    for item in items:
+        if item.get_closest_marker("services") and (using_sqlite or not settings.REDIS_URL):
+            item.add_marker(pytest.mark.usefixtures("_require_services"))
+
+
+@pytest.fixture
+def _require_services() -> None:
+    pytest.fail("this test needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL); deselect with -m 'not services'")
+
+
+@pytest.fixture
+def alice(db) -> User:
+    return User.objects.create_user("alice", "alice@example.com", "alice-password")
+
+
+@pytest.fixture
+def bob(db) -> User:
+    return User.objects.create_user("bob", "bob@example.com", "bob-password")
+
+
+@pytest.fixture
+def vera(db) -> User:
+    return User.objects.create_user("vera", "vera@example.com", "vera-password")
+
+
+@pytest.fixture
+def charlie(db) -> User:
+    return User.objects.create_user("charlie", "charlie@example.com", "charlie-password")
+
+
+@pytest.fixture
+def project(alice, bob, vera) -> Project:
+    project = project_create(slug="alpha", name="Alpha", owner=alice)
+    membership_set(project=project, user=bob, role=Role.DEPLOYER)
+    membership_set(project=project, user=vera, role=Role.VIEWER)
+    return project
+
+
+@pytest.fixture
+def other_project(charlie) -> Project:
+    return project_create(slug="charlie-co", name="Charlie Co", owner=charlie)
+
+
+@pytest.fixture
+def make_token() -> Callable[..., str]:
+    def make(project: Project, scopes: list[str] | None = None) -> str:
+        _, raw = token_issue(project=project, name="test", scopes=scopes or ALL_SCOPES)
+        return raw
+
+    return make
+
+
+@pytest.fixture
+def token(project, make_token) -> str:
+    """A token of project alpha with every scope."""
+    return make_token(project)
+
+
+@pytest.fixture
+def other_token(other_project, make_token) -> str:
+    return make_token(other_project)
+
+
+@pytest.fixture
+def api(token) -> APIClient:
+    return client_for(token)
+
+
+@pytest.fixture
+def other_api(other_token) -> APIClient:
+    return client_for(other_token)
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    user = db.get("USER") or "postgres"
+    return f"postgres://{user}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[subprocess.Popen]:
+    """A real `celery worker` process on the test database and the configured Redis broker."""
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") or not settings.REDIS_URL:
+        pytest.fail("the real worker needs PostgreSQL and Redis")
+    with django_db_blocker.unblock():
+        database_url = _database_url()
+    env = {**os.environ, "DATABASE_URL": database_url, "DB_CONN_MAX_AGE": "0", "PYTHONUNBUFFERED": "1"}
+    subprocess.run([sys.executable, "-m", "celery", "-A", "tracker", "purge", "-f"], env=env, cwd=ROOT,
+                   capture_output=True, check=False)
+    log = open(ROOT / "var" / "test-worker.log", "w")  # noqa: SIM115 - lives as long as the worker
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "tracker", "worker", "--pool=solo", "--loglevel=INFO",
+         "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],
+        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )
+    _wait_for_worker(worker, ROOT / "var" / "test-worker.log")
+    yield worker
+    worker.send_signal(signal.SIGTERM)
+    try:
+        worker.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+    log.close()
+
+
+def _wait_for_worker(worker: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            pytest.fail(f"celery worker exited early:\n{log_path.read_text()[-3000:]}")
+        if "ready." in log_path.read_text():
+            return
+        time.sleep(0.3)
+    worker.kill()
+    pytest.fail(f"celery worker not ready after {timeout}s:\n{log_path.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Headless Debian Chromium driven by Playwright (no downloaded browser builds)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def login(live_server) -> Callable[..., None]:
+    def log_in(page, username: str, password: str) -> None:
+        page.goto(f"{live_server.url}/login/")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", password)
+        page.click("button[type=submit]")
+        page.wait_for_load_state("networkidle")
+
+    return log_in
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing() -> None:
+    # The world creates several users per test; PBKDF2's deliberate slowness buys nothing here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from tracker import crypto, signing
+from tracker.models import ApiToken, AuditLog, Membership, Project, Role, Scope, SigningSecret
+
+TOKEN_PREFIX = "dtk_"
+
+
+def token_hash(raw: str) -> str:
+    # Tokens carry 256 random bits, so a plain SHA-256 is enough (no stretching needed).
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def audit_record(
+    *,
+    project: Project,
+    action: str,
+    user: AbstractBaseUser | None = None,
+    token: ApiToken | None = None,
+    target: Any = None,
+    details: dict | None = None,
+) -> AuditLog:
+    return AuditLog.objects.create(
+        project=project,
+        action=action,
+        actor_user=user if user is not None and user.is_authenticated else None,
+        actor_token=token,
+        target_type=type(target).__name__.lower() if target is not None else "",
+        target_id=str(target.pk) if target is not None else "",
+        details=details or {},
+    )
+
+
+@transaction.atomic
+def project_create(*, slug: str, name: str = "", owner: AbstractBaseUser | None = None) -> Project:
+    project = Project(slug=slug, name=name or slug)
+    project.full_clean()
+    project.save()
+    if owner is not None:
+        Membership.objects.create(project=project, user=owner, role=Role.ADMIN)
+    audit_record(project=project, action="project.created", user=owner)
+    return project
+
+
+def membership_set(*, project: Project, user: AbstractBaseUser, role: str) -> Membership:
+    membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
+    return membership
+
+
+@transaction.atomic
+def token_issue(
+    *, project: Project, name: str, scopes: list[str], created_by: AbstractBaseUser | None = None
+) -> tuple[ApiToken, str]:
+    """Create a token; the raw value is returned once and only its hash is stored."""
+    unknown = set(scopes) - set(Scope.values)
+    if unknown or not scopes:
+        raise ValueError(f"scopes must be a non-empty subset of {', '.join(Scope.values)}")
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        project=project,
+        name=name,
+        prefix=raw[:12],
+        token_hash=token_hash(raw),
+        scopes=sorted(set(scopes)),
+        created_by=created_by,
+    )
+    audit_record(project=project, action="token.issued", user=created_by, target=token, details={"scopes": scopes})
+    return token, raw
+
+
+def token_revoke(*, token: ApiToken, user: AbstractBaseUser | None = None) -> None:
+    ApiToken.objects.filter(pk=token.pk, revoked_at=None).update(revoked_at=timezone.now())
+    audit_record(project=token.project, action="token.revoked", user=user, target=token)
+
+
+@transaction.atomic
+def signing_secret_issue(*, project: Project, require: bool = False, user: AbstractBaseUser | None = None) -> str:
+    """A new inbound signing secret (older ones stay valid until revoked, for rotation)."""
+    secret = signing.secret_generate()
+    record = SigningSecret.objects.create(project=project, secret_encrypted=crypto.encrypt(secret))
+    if require and not project.require_signed_webhooks:
+        Project.objects.filter(pk=project.pk).update(require_signed_webhooks=True)
+        project.require_signed_webhooks = True
+    audit_record(
+        project=project, action="signing_secret.issued", user=user, target=record, details={"require": require}
+    )
+    return secret
+
+
+def signing_secrets_active(*, project: Project) -> list[str]:
+    rows = SigningSecret.objects.filter(project=project, revoked_at=None).values_list("secret_encrypted", flat=True)
+    return [crypto.decrypt(value) for value in rows]

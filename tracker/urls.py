@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from tracker import views
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.metrics, name="prometheus"),
+    path("admin/", admin.site.urls),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger"),
+    path("api/v1/", include("deployments.api_urls")),
+    path("api/v1/", include("metrics.api_urls")),
+    path("api/v1/", include("alerts.api_urls")),
+    path("", views.home, name="home"),
+    # Project pages last: their first path segment is the project slug.
+    path("<slug:project_slug>/", include("metrics.urls")),
+    path("<slug:project_slug>/", include("alerts.urls")),
+    path("<slug:project_slug>/", include("deployments.urls")),
+]
