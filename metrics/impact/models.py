@@ -1,0 +1,155 @@
+"""Metric points, their per-minute rollups, metric settings per service, and impact reports.
+
+Imported by `metrics/models.py`, so the rows belong to the `metrics` app.
+"""
+
+from __future__ import annotations
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from metrics.stats.impact import (
+    DEFAULT_ALLOWED_CHANGE,
+    DEFAULT_MIN_SAMPLES,
+    DIRECTIONS,
+    PENDING,
+    VERDICTS,
+)
+
+
+class MetricPoint(models.Model):
+    """One posted value. The hot table: only the indexes the judge and the retention sweep need.
+
+    On PostgreSQL a BRIN index on `ts` (migration 0002) makes retention deletes and time scans cheap
+    without the write cost of another B-tree.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    project = models.ForeignKey("tracker.Project", on_delete=models.CASCADE, related_name="+", db_index=False)
+    service = models.ForeignKey("deployments.Service", on_delete=models.CASCADE, related_name="+", db_index=False)
+    environment = models.ForeignKey(
+        "deployments.Environment", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    deploy = models.ForeignKey(
+        "deployments.Deploy", null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    name = models.CharField(max_length=200)
+    ts = models.DateTimeField()
+    value = models.FloatField()
+    labels = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["deploy", "name", "ts"], name="point_deploy_name_ts"),
+            models.Index(fields=["service", "environment", "name", "ts"], name="point_series_ts"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value} at {self.ts:%Y-%m-%d %H:%M:%S}"
+
+
+class MetricBatch(models.Model):
+    """A posted batch remembered by its batch_id, so that a retried batch stores nothing twice."""
+
+    project = models.ForeignKey("tracker.Project", on_delete=models.CASCADE, related_name="+")
+    batch_id = models.CharField(max_length=200)
+    points = models.PositiveIntegerField()
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "batch_id"], name="metric_batch_unique_id")]
+
+    def __str__(self) -> str:
+        return f"batch {self.batch_id} ({self.points} points)"
+
+
+class MetricRollup(models.Model):
+    """Per-minute aggregate of one series and deploy: charts and long windows read these, not raw points."""
+
+    project = models.ForeignKey("tracker.Project", on_delete=models.CASCADE, related_name="+", db_index=False)
+    service = models.ForeignKey("deployments.Service", on_delete=models.CASCADE, related_name="+", db_index=False)
+    environment = models.ForeignKey(
+        "deployments.Environment", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    name = models.CharField(max_length=200)
+    minute = models.DateTimeField()
+    # The deploy the points were attributed to; 0 when none (a plain column so the upsert key has no NULL).
+    deploy_key = models.BigIntegerField(default=0)
+    count = models.BigIntegerField()
+    total = models.FloatField()
+    total_squares = models.FloatField()
+    min_value = models.FloatField()
+    max_value = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service", "environment", "name", "minute", "deploy_key"], name="rollup_unique_minute"
+            )
+        ]
+        indexes = [models.Index(fields=["deploy_key", "name", "minute"], name="rollup_deploy_name_minute")]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.minute:%Y-%m-%d %H:%M} n={self.count}"
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+
+class MetricSetting(models.Model):
+    """How one metric of one service is judged; metrics without a row get defaults from their name."""
+
+    project = models.ForeignKey("tracker.Project", on_delete=models.CASCADE, related_name="+")
+    service = models.ForeignKey("deployments.Service", on_delete=models.CASCADE, related_name="metric_settings")
+    name = models.CharField(max_length=200)
+    direction = models.CharField(max_length=20, choices=[(d, d) for d in DIRECTIONS])
+    allowed_change = models.FloatField(
+        default=DEFAULT_ALLOWED_CHANGE, validators=[MinValueValidator(0.0), MaxValueValidator(100.0)]
+    )
+    critical = models.BooleanField(default=False)
+    min_samples = models.PositiveIntegerField(
+        default=DEFAULT_MIN_SAMPLES, validators=[MinValueValidator(3), MaxValueValidator(1_000_000)]
+    )
+    # Length W of the baseline and current windows; empty means the service's observation window.
+    window_minutes = models.PositiveIntegerField(null=True, blank=True, validators=[MaxValueValidator(10_080)])
+    warmup_minutes = models.PositiveIntegerField(default=5, validators=[MaxValueValidator(1440)])
+    # Compare with the same hour one week earlier instead of the baseline deploy's last W minutes.
+    seasonal_baseline = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["service", "name"], name="metric_setting_unique_name"),
+            models.CheckConstraint(condition=models.Q(direction__in=DIRECTIONS), name="metric_setting_direction"),
+            models.CheckConstraint(condition=models.Q(allowed_change__gte=0), name="metric_setting_allowed_change"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.name}: {self.direction}"
+
+
+class ImpactReport(models.Model):
+    """A deploy's impact against its baseline, recomputed while in its window; final at the window's end."""
+
+    deploy = models.OneToOneField("deployments.Deploy", on_delete=models.CASCADE, related_name="impact_report")
+    verdict = models.CharField(max_length=20, choices=[(v, v) for v in VERDICTS], default=PENDING)
+    score = models.FloatField(null=True, blank=True)
+    final = models.BooleanField(default=False)
+    reasons = models.JSONField(default=list)
+    # Per-metric judgments, each with its windows, n, medians, means, U, p, HL and CI, thresholds.
+    metrics = models.JSONField(default=list)
+    windows = models.JSONField(default=dict)
+    computed_at = models.DateTimeField(null=True, blank=True)
+    compute_ms = models.FloatField(null=True, blank=True)
+    # Debounce: new data asks for a recomputation at most once per REQUEST_DEBOUNCE.
+    requested_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(verdict__in=VERDICTS), name="impact_verdict_valid")]
+        indexes = [models.Index(fields=["final", "computed_at"], name="impact_final_computed")]
+
+    def __str__(self) -> str:
+        return f"impact of deploy {self.deploy_id}: {self.verdict}"

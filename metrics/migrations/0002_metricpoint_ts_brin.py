@@ -1,0 +1,26 @@
+"""BRIN index on metric points' timestamps, PostgreSQL only.
+
+Points arrive roughly in time order, so a BRIN index (a few pages for millions of rows) serves retention
+deletes and time-range scans at almost no write cost; SQLite (the embedded default) has no BRIN.
+"""
+
+from django.db import migrations
+
+
+def create_brin(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(
+            "CREATE INDEX IF NOT EXISTS point_ts_brin ON metrics_metricpoint USING brin (ts) "
+            "WITH (pages_per_range = 32)"
+        )
+
+
+def drop_brin(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("DROP INDEX IF EXISTS point_ts_brin")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("metrics", "0001_initial")]
+
+    operations = [migrations.RunPython(create_brin, drop_brin)]
