@@ -1,0 +1,1 @@
+"""Drift: prediction samples, their bounded sketches, drift reports and pages."""
