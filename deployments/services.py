@@ -225,7 +225,7 @@ def deploy_processed_mark(*, deploy_id: int) -> Deploy:
     from deployments.signals import deploy_processed
 
     with transaction.atomic():
-        deploy = Deploy.objects.select_for_update().select_related("baseline").get(pk=deploy_id)
+        deploy = Deploy.objects.select_for_update().get(pk=deploy_id)
         deploy_link(deploy=deploy)
         deploy.refresh_from_db(fields=["baseline"])
         deploy.changes = deploy_changes(deploy=deploy)

@@ -17,8 +17,8 @@ from django.contrib.auth.models import User
 from django.db import connection
 from rest_framework.test import APIClient
 
-from tracker.models import Project, Role
 from tests.helpers import client_for
+from tracker.models import Project, Role
 from tracker.services import membership_set, project_create, token_issue
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,13 +117,33 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[subpro
     with django_db_blocker.unblock():
         database_url = _database_url()
     env = {**os.environ, "DATABASE_URL": database_url, "DB_CONN_MAX_AGE": "0", "PYTHONUNBUFFERED": "1"}
-    subprocess.run([sys.executable, "-m", "celery", "-A", "tracker", "purge", "-f"], env=env, cwd=ROOT,
-                   capture_output=True, check=False)
+    subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "tracker", "purge", "-f"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+    )
     log = open(ROOT / "var" / "test-worker.log", "w")  # noqa: SIM115 - lives as long as the worker
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "tracker", "worker", "--pool=solo", "--loglevel=INFO",
-         "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],
-        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tracker",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"test-{os.getpid()}@%h",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     _wait_for_worker(worker, ROOT / "var" / "test-worker.log")
     yield worker

@@ -24,7 +24,13 @@ EVENT = {
     "author": "dana",
     "ci_url": "https://ci.example/run/8812",
     "commit_timestamp": "2026-11-28T09:12:00Z",
-    "model": {"name": "fraud-gbm", "version": "41", "uri": "models:/fraud-gbm/41", "run_id": "abc", "digest": "sha256:1"},
+    "model": {
+        "name": "fraud-gbm",
+        "version": "41",
+        "uri": "models:/fraud-gbm/41",
+        "run_id": "abc",
+        "digest": "sha256:1",
+    },
     "data_version": "features-2026-11-27",
     "params": {"max_depth": 6},
     "strategy": "canary",
@@ -70,8 +76,16 @@ def test_a_later_deploy_links_the_previous_succeeded_one_as_baseline(api, projec
     first = post(api, {**EVENT, "external_id": "a", "finished_at": "2026-11-20T10:00:00Z"}).json()
     post(api, {**EVENT, "external_id": "f", "version": "x", "status": "failed", "finished_at": "2026-11-21T10:00:00Z"})
     with django_capture_on_commit_callbacks(execute=True):
-        second = post(api, {**EVENT, "external_id": "b", "version": "2026.11.4", "params": {"max_depth": 8},
-                            "finished_at": "2026-11-22T10:00:00Z"}).json()
+        second = post(
+            api,
+            {
+                **EVENT,
+                "external_id": "b",
+                "version": "2026.11.4",
+                "params": {"max_depth": 8},
+                "finished_at": "2026-11-22T10:00:00Z",
+            },
+        ).json()
     assert second["baseline"]["id"] == first["id"]
     changes = Deploy.objects.get(pk=second["id"]).changes
     assert changes["changed_fields"] == ["version"]
@@ -196,8 +210,6 @@ def test_it_refuses_a_body_over_the_size_limit(api, project, settings):
     assert Deploy.objects.count() == 0
 
 
-
-
 def signed(secret, body, msg_id="msg_1", ts=None):
     raw = json.dumps(body).encode()
     headers = signing.sign_headers(secret, msg_id, raw, now=ts)
@@ -242,9 +254,16 @@ def test_a_signature_over_another_body_is_refused(api, project):
 
 def test_list_filters_and_paginates_with_a_cursor(api, project):
     for n in range(5):
-        post(api, {**EVENT, "external_id": f"l{n}", "version": f"1.{n}",
-                   "environment": "staging" if n % 2 else "production",
-                   "finished_at": f"2026-11-2{n}T10:00:00Z"})
+        post(
+            api,
+            {
+                **EVENT,
+                "external_id": f"l{n}",
+                "version": f"1.{n}",
+                "environment": "staging" if n % 2 else "production",
+                "finished_at": f"2026-11-2{n}T10:00:00Z",
+            },
+        )
     page = api.get(URL, {"environment": "production", "limit": 2}).json()
     assert [d["version"] for d in page["results"]] == ["1.4", "1.2"]
     rest = api.get(page["next"]).json()

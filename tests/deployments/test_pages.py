@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from deployments.models import Deploy
+from deployments.services import deploy_record
+
+
+def record(project, n, **fields):
+    at = timezone.now() - timedelta(hours=n)
+    deploy, _ = deploy_record(
+        project=project,
+        service="fraud-scorer" if n % 2 else "churn-model",
+        environment="production",
+        version=f"1.{n}",
+        fields={
+            "finished_at": at,
+            "commit_sha": f"{n:07x}abc",
+            "author": "dana",
+            "model": {"name": "gbm", "version": str(n)},
+            "strategy": "canary",
+            "traffic_percent": 10,
+            **fields,
+        },
+    )
+    return deploy
+
+
+def timeline_queries(client, project) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(f"/{project.slug}/").status_code == 200
+    return len(queries)
+
+
+def test_the_timeline_query_count_does_not_grow_with_its_deploys(client, alice, project):
+    client.force_login(alice)
+    for n in range(3):
+        record(project, n)
+    few = timeline_queries(client, project)
+    for n in range(3, 40):
+        record(project, n)
+    assert timeline_queries(client, project) == few
+
+
+def test_the_timeline_shows_deploys_newest_first_grouped_by_day(client, alice, project):
+    client.force_login(alice)
+    old, new = record(project, 30), record(project, 1)
+    page = client.get(f"/{project.slug}/").content.decode()
+    assert page.index(new.version) < page.index(old.version)
+    assert "fraud-scorer" in page and "gbm:1" in page and "Canary · 10%" in page
+
+
+def test_the_timeline_filters_by_service_and_environment(client, alice, project):
+    client.force_login(alice)
+    record(project, 1)
+    record(project, 2)
+    page = client.get(f"/{project.slug}/", {"service": "churn-model"}).content.decode()
+    assert "1.2" in page and ">1.1<" not in page.replace("</strong> ", ">")
+
+
+def test_the_deploy_page_shows_what_changed_against_the_baseline(client, alice, project):
+    client.force_login(alice)
+    record(project, 4, params={"depth": 6, "lr": 0.1})
+    deploy = record(project, 2, params={"depth": 8, "extra": True})
+    page = client.get(f"/{project.slug}/deploys/{deploy.pk}/").content.decode()
+    assert "What changed" in page and "1.4" in page
+    assert "depth" in page and "changed" in page and "extra" in page and "removed" in page
+
+
+def test_pages_need_a_login(client, project):
+    response = client.get(f"/{project.slug}/")
+    assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_a_user_of_another_project_gets_404_on_every_page(client, charlie, project, other_project):
+    deploy = record(project, 1)
+    client.force_login(charlie)
+    for url in (f"/{project.slug}/", f"/{project.slug}/deploys/{deploy.pk}/"):
+        assert client.get(url).status_code == 404
+    # Their own project's URL with another project's deploy id is a 404 too.
+    assert client.get(f"/{other_project.slug}/deploys/{deploy.pk}/").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+def test_the_operational_endpoints_answer(client, db, path):
+    response = client.get(path)
+    assert response.status_code == 200
+
+
+def test_deploy_ordering_ignores_arrival_order(project):
+    later = record(project, 1)
+    earlier = record(project, 5)
+    assert list(Deploy.objects.for_timeline().values_list("pk", flat=True)) == [later.pk, earlier.pk]

@@ -1,0 +1,90 @@
+"""Every API URL and page that names an object, called by another project's token or user, is a 404.
+
+Each app adds its object-bearing URLs to the matrices below; a URL pattern with an id that no matrix
+covers fails `test_every_url_with_an_id_is_in_a_matrix`, so new endpoints cannot slip past.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+
+from deployments.services import deploy_record
+from tests.helpers import error_code
+
+
+def make_deploy(project):
+    deploy, _ = deploy_record(
+        project=project,
+        service="svc",
+        environment="production",
+        version="1.0",
+        fields={"finished_at": timezone.now() - timedelta(hours=1)},
+    )
+    return deploy
+
+
+# name → factory(project) returning an object of that project whose pk fills {id}.
+OBJECTS: dict[str, Callable] = {"deploy": make_deploy}
+
+# (method, API path with {id}, object name, JSON body for writes)
+API_MATRIX = [
+    ("get", "/api/v1/deploys/{id}", "deploy", None),
+]
+
+# (page path with {slug} and {id}, object name)
+PAGE_MATRIX = [
+    ("/{slug}/deploys/{id}/", "deploy"),
+]
+
+
+def _walk(patterns, prefix=""):
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            yield from _walk(entry.url_patterns, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            yield prefix + str(entry.pattern)
+
+
+def test_every_url_with_an_id_is_in_a_matrix():
+    covered = {path.replace("{id}", "") for _, path, _, _ in API_MATRIX}
+    covered |= {path.replace("{slug}", "").replace("{id}", "") for path, _ in PAGE_MATRIX}
+    routes = {route for route in _walk(get_resolver().url_patterns) if "<int:" in route and "admin" not in route}
+    normalised = {"/" + route.split("<slug:project_slug>")[-1] for route in routes}
+    missing = []
+    for route in sorted(normalised):
+        shape = route
+        while "<int:" in shape:
+            start = shape.index("<int:")
+            shape = shape[:start] + shape[shape.index(">", start) + 1 :]
+        if shape.replace("//", "/") not in {c.replace("//", "/") for c in covered}:
+            missing.append(route)
+    assert not missing, f"add these URLs to the isolation matrix: {missing}"
+
+
+@pytest.mark.parametrize(("method", "path", "name", "body"), API_MATRIX)
+def test_another_projects_token_gets_404(other_api, project, method, path, name, body):
+    obj = OBJECTS[name](project)
+    kwargs = {"format": "json", "data": body} if body is not None else {}
+    response = getattr(other_api, method)(path.format(id=obj.pk), **kwargs)
+    assert response.status_code == 404, response.content
+    assert error_code(response) == "not_found"
+
+
+@pytest.mark.parametrize(("path", "name"), PAGE_MATRIX)
+def test_another_projects_user_gets_404(client, charlie, other_project, project, path, name):
+    obj = OBJECTS[name](project)
+    client.force_login(charlie)
+    # Both ways in: the other project's slug, and the object's own project slug.
+    assert client.get(path.format(slug=project.slug, id=obj.pk)).status_code == 404
+    assert client.get(path.format(slug=other_project.slug, id=obj.pk)).status_code == 404
+
+
+def test_api_lists_show_nothing_of_another_project(api, other_api, project):
+    make_deploy(project)
+    assert api.get("/api/v1/deploys").json()["results"]
+    assert other_api.get("/api/v1/deploys").json()["results"] == []
