@@ -207,6 +207,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     # Re-enqueue deploys whose processing never ran (lost message, dead worker).
     "deploys-sweep": {"task": "deployments.tasks.deploys_sweep", "schedule": 60.0},
+    # Refresh drift reports of deploys in their window, finalise ended ones, resend lost recomputations.
+    "drift-sweep": {"task": "metrics.drift.tasks.drift_sweep", "schedule": 60.0},
 }
 
 # Outbound HTTP (alert deliveries, rollback requests) and its SSRF guard.

@@ -1,0 +1,111 @@
+"""Drift API: post prediction samples, read a deploy's drift report."""
+
+from __future__ import annotations
+
+import time
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from deployments.models import Deploy
+from metrics.drift import selectors
+from metrics.drift.services import samples_ingest
+from metrics.predictions import SamplesInvalid, parse_json, validate_batch
+from tracker.api_errors import ApiError
+from tracker.auth import scope_required, signed_body_check
+
+ROW_EXAMPLE = {
+    "service": "fraud-scorer",
+    "environment": "production",
+    "batch_id": "scorer-7-000123",
+    "rows": [
+        {
+            "timestamp": "2026-11-28T09:30:00Z",
+            "features": {"amount": 120.5, "country": "DE", "is_new_customer": False},
+            "prediction": 0.08,
+            "label": 0,
+        }
+    ],
+}
+COLUMNAR_EXAMPLE = {
+    "service": "fraud-scorer",
+    "environment": "production",
+    "deploy": "2026.11.3",
+    "columns": {"amount": [120.5, 9.99, None], "country": ["DE", "FR", "DE"]},
+    "prediction": [0.08, 0.91, 0.12],
+    "label": [0, 1, None],
+}
+
+
+class IngestOutputSerializer(serializers.Serializer):
+    rows = serializers.IntegerField()
+    deploys = serializers.DictField(child=serializers.IntegerField(), help_text="deploy id -> rows attributed to it")
+    new_columns = serializers.ListField(child=serializers.CharField(), help_text="columns learned from this batch")
+    duplicate = serializers.BooleanField(help_text="true when this batch_id was stored before: nothing was counted")
+
+
+class SamplesIngestApi(APIView):
+    """POST /api/v1/predictions — scope `ingest`. Row or columnar form, up to 10,000 rows."""
+
+    permission_classes = [scope_required("ingest")]
+
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={202: IngestOutputSerializer},
+        examples=[OpenApiExample("row form", ROW_EXAMPLE), OpenApiExample("columnar form", COLUMNAR_EXAMPLE)],
+        summary="Post a batch of prediction samples",
+    )
+    def post(self, request: Request) -> Response:
+        project = request.auth.project
+        signed_body_check(request, project)
+        if "json" not in (request.content_type or ""):
+            raise ApiError("unsupported_media_type", "send application/json", 415)
+        try:
+            batch = validate_batch(parse_json(request._request.body), now=time.time())
+        except SamplesInvalid as exc:
+            raise ApiError("invalid", exc.message, exc.status, exc.fields) from exc
+        result = samples_ingest(project=project, batch=batch)
+        return Response(IngestOutputSerializer(result).data, status=202)
+
+
+class DeployDriftApi(APIView):
+    """GET /api/v1/deploys/{id}/drift — scope `read`."""
+
+    permission_classes = [scope_required("read")]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="A deploy's full drift report")
+    def get(self, request: Request, deploy_id: int) -> Response:
+        deploy = get_object_or_404(
+            Deploy.objects.select_related("baseline"), project=request.auth.project, pk=deploy_id
+        )
+        return Response(drift_document(deploy, selectors.drift_report_get(deploy=deploy)))
+
+
+def drift_document(deploy: Deploy, report) -> dict:
+    """The report as the API shows it; `status` says why there is none yet."""
+    if report is None:
+        return {"deploy": deploy.pk, "status": "no_data", "baseline": deploy.baseline_id, "columns": []}
+    body = {
+        "deploy": deploy.pk,
+        "baseline": report.baseline_id,
+        "status": report.status,
+        "final": report.final,
+        "computed_at": report.computed_at,
+        "compute_ms": report.compute_ms,
+        "n_columns": report.n_columns,
+        "n_drifted": report.n_drifted,
+        "n_expected": report.n_expected,
+        "drift_share": report.drift_share,
+        "dataset_drift": report.dataset_drift,
+        "prediction_drift_cause": report.prediction_drift_cause or None,
+        "expected_drift": deploy.expected_drift or [],
+    }
+    result = report.result or {}
+    body["drift_share_threshold"] = result.get("drift_share_threshold")
+    body["columns"] = result.get("columns", [])
+    return body

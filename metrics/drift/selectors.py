@@ -1,0 +1,93 @@
+"""Reads for drift: which deploy a sample belongs to, sketches of a deploy, reports for pages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+from django.db.models import Q
+
+from deployments.models import Deploy, Environment, Service, Status
+from metrics.drift.models import ColumnSketch, DriftReport, DriftSetting, SampleColumn
+from metrics.stats import sketch as sk
+from metrics.stats.drift import ColumnRule, DriftSettings
+from tracker.models import Project
+
+# Deploys that served traffic while they were the newest of their stream.
+LIVE_STATUSES = (Status.SUCCEEDED, Status.IN_PROGRESS, Status.ROLLED_BACK)
+
+
+def deploys_live_at(*, service: Service, environment: Environment, timestamps: np.ndarray) -> np.ndarray:
+    """Per timestamp (epoch seconds), the id of the deploy live at that time; 0 where none was."""
+    stream = list(
+        Deploy.objects.filter(service=service, environment=environment, status__in=LIVE_STATUSES)
+        .order_by("deployed_at", "id")
+        .values_list("id", "deployed_at")
+    )
+    if not stream:
+        return np.zeros(len(timestamps), dtype=np.int64)
+    ids = np.array([pk for pk, _ in stream], dtype=np.int64)
+    starts = np.array([at.timestamp() for _, at in stream])
+    index = np.searchsorted(starts, timestamps, side="right") - 1
+    return np.where(index >= 0, ids[np.clip(index, 0, None)], 0)
+
+
+def deploy_named(*, service: Service, environment: Environment, ref: int | str) -> Deploy | None:
+    """A deploy of the stream by id, or the newest one with that version."""
+    deploys = Deploy.objects.filter(service=service, environment=environment)
+    if isinstance(ref, int):
+        return deploys.filter(pk=ref).first()
+    return deploys.filter(version=ref).order_by("-deployed_at", "-id").first()
+
+
+def stream_get(*, project: Project, service: str, environment: str) -> tuple[Service | None, Environment | None]:
+    return (
+        Service.objects.filter(project=project, name=service).first(),
+        Environment.objects.filter(project=project, name=environment).first(),
+    )
+
+
+def deploy_sketches(*, deploy_ids: Iterable[int]) -> dict[int, dict[int, sk.Sketch]]:
+    """deploy id -> column id -> sketch."""
+    out: dict[int, dict[int, sk.Sketch]] = {}
+    for deploy_id, column_id, data in ColumnSketch.objects.filter(deploy_id__in=list(deploy_ids)).values_list(
+        "deploy_id", "column_id", "data"
+    ):
+        out.setdefault(deploy_id, {})[column_id] = sk.from_bytes(bytes(data))
+    return out
+
+
+def drift_settings_for(*, service: Service, columns: Iterable[SampleColumn]) -> DriftSettings:
+    setting = DriftSetting.objects.filter(service=service).first()
+    rules = {
+        c.name if c.role == "feature" else c.role: ColumnRule(method=c.method or None, threshold=c.threshold)
+        for c in columns
+        if c.method or c.threshold is not None
+    }
+    if setting is None:
+        return DriftSettings(columns=rules)
+    return DriftSettings(drift_share=setting.drift_share, categorical_method=setting.categorical_method, columns=rules)
+
+
+def drift_report_get(*, deploy: Deploy) -> DriftReport | None:
+    return DriftReport.objects.filter(deploy=deploy).first()
+
+
+def drift_badges(*, deploy_ids: Iterable[int]) -> dict[int, DriftReport]:
+    """One query for a page of timeline rows: deploy id -> its drift report (summary fields only)."""
+    reports = DriftReport.objects.filter(deploy_id__in=list(deploy_ids)).defer("result")
+    return {r.deploy_id: r for r in reports}
+
+
+def service_columns(*, project: Project, service_name: str | None = None) -> list[SampleColumn]:
+    columns = SampleColumn.objects.filter(service__project=project).select_related("service")
+    if service_name:
+        columns = columns.filter(service__name=service_name)
+    return list(columns.order_by("service__name", "role", "name"))
+
+
+def due_reports(*, before, limit: int = 500) -> list[int]:
+    """Deploy ids whose recomputation was due before `before` (its message may have been lost)."""
+    return list(
+        DriftReport.objects.filter(Q(due_at__lte=before)).values_list("deploy_id", flat=True).order_by("due_at")[:limit]
+    )

@@ -1,0 +1,288 @@
+"""Writes for drift: ingest prediction samples into bounded sketches, compute and store drift reports."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import numpy as np
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from deployments.models import Deploy, Environment, Service
+from metrics.drift import selectors
+from metrics.drift.models import ColumnSketch, DriftReport, SampleBatch, SampleColumn
+from metrics.predictions import MAX_FEATURES, Column, PredictionBatch
+from metrics.stats import drift as stats_drift
+from metrics.stats import sketch as sk
+from tracker.api_errors import ApiError
+from tracker.models import Project
+
+
+@dataclass
+class IngestResult:
+    rows: int
+    deploys: dict[int, int] = field(default_factory=dict)  # deploy id -> rows attributed to it
+    new_columns: list[str] = field(default_factory=list)
+    duplicate: bool = False
+
+
+def samples_ingest(*, project: Project, batch: PredictionBatch) -> IngestResult:
+    """Store a validated batch: learn new columns, merge it into each deploy's column sketches.
+
+    All or nothing, in one transaction. Sketch rows are locked in a fixed order, so concurrent batches
+    for the same deploy queue behind each other and merge; none of their counts is lost.
+    """
+    service, environment = selectors.stream_get(project=project, service=batch.service, environment=batch.environment)
+    if service is None or environment is None:
+        raise ApiError(
+            "unknown_stream",
+            "post a deploy of this service and environment before its samples",
+            422,
+            {"service" if service is None else "environment": ["no deploy has named this yet"]},
+        )
+    row_deploys = _attribute(service, environment, batch)
+    with transaction.atomic():
+        if batch.batch_id and not _remember_batch(project, batch):
+            return IngestResult(rows=batch.n_rows, duplicate=True)
+        columns, new_columns = _learn_columns(service, batch.columns)
+        _merge_batch(batch, columns, row_deploys)
+        deploy_ids = [int(d) for d in np.unique(row_deploys)]
+        for deploy_id in deploy_ids:
+            drift_mark_due(deploy_id=deploy_id)
+    counts = dict(zip(*np.unique(row_deploys, return_counts=True), strict=True))
+    return IngestResult(rows=batch.n_rows, deploys={int(k): int(v) for k, v in counts.items()}, new_columns=new_columns)
+
+
+def _attribute(service: Service, environment: Environment, batch: PredictionBatch) -> np.ndarray:
+    """Per row, the deploy it belongs to: the one named in the batch, else the one live at its time."""
+    if batch.deploy is not None:
+        deploy = selectors.deploy_named(service=service, environment=environment, ref=batch.deploy)
+        if deploy is None:
+            raise ApiError(
+                "unknown_deploy",
+                "no such deploy of this service and environment",
+                422,
+                {"deploy": ["no deploy of this service and environment has this id or version"]},
+            )
+        return np.full(batch.n_rows, deploy.pk, dtype=np.int64)
+    row_deploys = selectors.deploys_live_at(service=service, environment=environment, timestamps=batch.timestamps)
+    orphans = np.flatnonzero(row_deploys == 0)
+    if len(orphans):
+        raise ApiError(
+            "no_live_deploy",
+            f"{len(orphans)} rows are older than the first deploy of this service and environment",
+            422,
+            {"timestamp": {str(i): ["no deploy was live at this time"] for i in orphans[:20]}},
+        )
+    return row_deploys
+
+
+def _remember_batch(project: Project, batch: PredictionBatch) -> bool:
+    """False if this batch_id was stored before (a retry): then nothing is counted twice."""
+    try:
+        with transaction.atomic():
+            SampleBatch.objects.create(project=project, batch_id=batch.batch_id, rows=batch.n_rows)
+    except IntegrityError:
+        return False
+    return True
+
+
+def _column_key(column: Column | SampleColumn) -> tuple[str, str]:
+    return column.role, column.name
+
+
+def _learn_columns(service: Service, batch_columns: list[Column]) -> tuple[dict[tuple[str, str], SampleColumn], list]:
+    """The service's columns for this batch, creating unseen ones; a value of the wrong kind is a 422."""
+    known = {_column_key(c): c for c in SampleColumn.objects.filter(service=service)}
+    unseen = [c for c in batch_columns if _column_key(c) not in known]
+    n_features = sum(1 for key in known if key[0] == "feature") + sum(1 for c in unseen if c.role == "feature")
+    if n_features > MAX_FEATURES:
+        raise ApiError(
+            "too_many_features", f"a service has at most {MAX_FEATURES} features", 422, {"columns": ["too many"]}
+        )
+    if unseen:
+        SampleColumn.objects.bulk_create(
+            [SampleColumn(service=service, role=c.role, name=c.name, kind=c.kind) for c in unseen],
+            ignore_conflicts=True,  # a concurrent batch may learn the same column first
+        )
+        known = {_column_key(c): c for c in SampleColumn.objects.filter(service=service)}
+    wrong = {
+        _field_name(c): [f"this column is {known[_column_key(c)].kind}, not {c.kind}"]
+        for c in batch_columns
+        if known[_column_key(c)].kind != c.kind
+    }
+    if wrong:
+        raise ApiError("wrong_kind", "some values are not of their column's kind", 422, wrong)
+    return known, [_field_name(c) for c in unseen]
+
+
+def _field_name(column: Column) -> str:
+    return f"columns.{column.name}" if column.role == "feature" else column.role
+
+
+def _merge_batch(batch: PredictionBatch, columns: dict[tuple[str, str], SampleColumn], row_deploys: np.ndarray) -> None:
+    deploy_ids = [int(d) for d in np.unique(row_deploys)]
+    targets = sorted((d, columns[_column_key(c)].pk) for d in deploy_ids for c in batch.columns)
+    ColumnSketch.objects.bulk_create(
+        [ColumnSketch(deploy_id=d, column_id=c, data=b"") for d, c in targets], ignore_conflicts=True
+    )
+    # Lock every row this batch touches, always in (deploy, column) order: no deadlocks between batches.
+    locked = {
+        (s.deploy_id, s.column_id): s
+        for s in ColumnSketch.objects.select_for_update()
+        .filter(deploy_id__in=deploy_ids, column_id__in=[c for _, c in targets])
+        .order_by("deploy_id", "column_id")
+    }
+    rng = np.random.default_rng()
+    for column in batch.columns:
+        stored_column = columns[_column_key(column)]
+        _merge_column(column, stored_column, row_deploys, deploy_ids, locked, rng)
+    ColumnSketch.objects.bulk_update(list(locked.values()), ["data", "n", "nulls", "updated_at"])
+
+
+def _merge_column(
+    column: Column,
+    stored_column: SampleColumn,
+    row_deploys: np.ndarray,
+    deploy_ids: list[int],
+    locked: dict[tuple[int, int], ColumnSketch],
+    rng: np.random.Generator,
+) -> None:
+    edges = stored_column.edges_array()
+    merged: dict[int, sk.Sketch] = {}
+    for deploy_id in deploy_ids:
+        row = locked[(deploy_id, stored_column.pk)]
+        rows = None if len(deploy_ids) == 1 else row_deploys == deploy_id
+        values, nulls = column.part(rows)
+        merged[deploy_id] = _merged_sketch(row, stored_column.kind, values, nulls, edges, rng)
+        fresh = getattr(merged[deploy_id], "edges", None)
+        if edges is None and fresh is not None:
+            edges = _freeze_edges(stored_column, fresh)
+            if edges is not fresh:  # another batch froze different edges first: redo with those
+                return _merge_column(column, stored_column, row_deploys, deploy_ids, locked, rng)
+    for deploy_id, sketch in merged.items():
+        row = locked[(deploy_id, stored_column.pk)]
+        row.data, row.n, row.nulls = sk.to_bytes(sketch), sketch.n, sketch.nulls
+        row.updated_at = timezone.now()
+    return None
+
+
+def _merged_sketch(
+    row: ColumnSketch, kind: str, values: np.ndarray, nulls: int, edges: np.ndarray | None, rng: np.random.Generator
+) -> sk.Sketch:
+    stored = sk.from_bytes(bytes(row.data)) if row.data else sk.empty_sketch(_sketch_kind(kind))
+    if kind == "numeric":
+        part = sk.numeric_sketch(values, nulls=nulls, edges=edges, rng=rng)
+    else:
+        part = sk.categorical_sketch(values.tolist(), nulls=nulls)
+    return sk.merge(stored, part, edges=edges, rng=rng)
+
+
+def _sketch_kind(kind: str) -> str:
+    return "numeric" if kind == "numeric" else "categorical"
+
+
+def _freeze_edges(column: SampleColumn, edges: np.ndarray) -> np.ndarray:
+    """Store the service column's edges unless a concurrent batch did first; return the ones that hold."""
+    updated = SampleColumn.objects.filter(pk=column.pk, edges__isnull=True).update(edges=edges.astype("<f8").tobytes())
+    if updated == 1:
+        column.edges = edges.astype("<f8").tobytes()
+        return edges
+    column.refresh_from_db(fields=["edges"])
+    return column.edges_array()
+
+
+# --- drift reports -----------------------------------------------------------------------------
+
+DEBOUNCE = timedelta(seconds=0)
+
+
+def drift_mark_due(*, deploy_id: int) -> None:
+    """Ask for a recomputation; only the first request since the last claim enqueues the task."""
+    from metrics.drift.tasks import drift_compute
+    from tracker.enqueue import enqueue
+
+    now = timezone.now()
+    DriftReport.objects.get_or_create(deploy_id=deploy_id)
+    if DriftReport.objects.filter(deploy_id=deploy_id, due_at__isnull=True).update(due_at=now) == 1:
+        enqueue(drift_compute, deploy_id)
+
+
+def drift_claim(*, deploy_id: int) -> bool:
+    """Take a due recomputation; False if none is due (another worker took it, or nothing changed)."""
+    return DriftReport.objects.filter(deploy_id=deploy_id, due_at__isnull=False).update(due_at=None) == 1
+
+
+def drift_compute(*, deploy: Deploy) -> DriftReport:
+    """Judge the deploy's samples against its baseline's and store the report (with every input)."""
+    started = time.perf_counter()
+    report, _ = DriftReport.objects.get_or_create(deploy=deploy)
+    baseline = deploy.baseline
+    if baseline is None:
+        return _store_report(report, None, None, "no_baseline", started, deploy)
+    columns = list(SampleColumn.objects.filter(service_id=deploy.service_id))
+    sketches = selectors.deploy_sketches(deploy_ids=[deploy.pk, baseline.pk])
+    inputs = _column_inputs(columns, sketches.get(baseline.pk, {}), sketches.get(deploy.pk, {}))
+    settings = selectors.drift_settings_for(service=deploy.service, columns=columns)
+    result = stats_drift.drift_report(inputs, settings=settings, expected_drift=deploy.expected_drift or [])
+    return _store_report(report, result, baseline, "ok", started, deploy)
+
+
+def _column_inputs(
+    columns: list[SampleColumn], ref: dict[int, sk.Sketch], cur: dict[int, sk.Sketch]
+) -> list[stats_drift.ColumnInput]:
+    inputs = []
+    for column in columns:
+        empty = sk.empty_sketch(_sketch_kind(column.kind))
+        if column.pk not in ref and column.pk not in cur:
+            continue
+        inputs.append(
+            stats_drift.ColumnInput(
+                column=column.name if column.role == "feature" else column.role,
+                kind=column.kind,
+                ref=ref.get(column.pk, empty),
+                cur=cur.get(column.pk, empty),
+                role=column.role,
+            )
+        )
+    return inputs
+
+
+def _store_report(
+    report: DriftReport,
+    result: stats_drift.DriftReport | None,
+    baseline: Deploy | None,
+    status: str,
+    started: float,
+    deploy: Deploy,
+) -> DriftReport:
+    now = timezone.now()
+    report.baseline = baseline
+    report.status = status
+    if result is not None:
+        report.n_columns, report.n_drifted, report.n_expected = result.n_columns, result.n_drifted, result.n_expected
+        report.drift_share, report.dataset_drift = result.drift_share, result.dataset_drift
+        report.prediction_drift_cause = result.prediction_drift_cause or ""
+        report.result = result.as_dict()
+    report.final = now >= deploy.deployed_at + timedelta(minutes=deploy.service.window_minutes)
+    report.computed_at = now
+    report.compute_ms = round((time.perf_counter() - started) * 1000, 2)
+    report.save(
+        update_fields=[
+            "baseline",
+            "status",
+            "n_columns",
+            "n_drifted",
+            "n_expected",
+            "drift_share",
+            "dataset_drift",
+            "prediction_drift_cause",
+            "result",
+            "final",
+            "computed_at",
+            "compute_ms",
+        ]
+    )
+    return report

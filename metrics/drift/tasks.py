@@ -1,0 +1,53 @@
+"""Celery adapters for drift: take ids, claim, call a service."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.db.models import Q
+from django.utils import timezone
+
+from deployments.models import Deploy
+from metrics.drift import services
+from metrics.drift.models import DriftReport
+from metrics.drift.signals import drift_report_computed
+from tracker.enqueue import send_now
+
+logger = logging.getLogger(__name__)
+
+# A due recomputation not claimed within this time lost its message (or its worker): send it again.
+LOST_AFTER = timedelta(seconds=60)
+# While a deploy is in its observation window its report is refreshed at least this often.
+REFRESH_EVERY = timedelta(seconds=60)
+
+
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
+def drift_compute(deploy_id: int) -> None:
+    """Recompute one deploy's drift report if a recomputation is due; idempotent."""
+    if not services.drift_claim(deploy_id=deploy_id):
+        return
+    deploy = Deploy.objects.select_related("service", "baseline").filter(pk=deploy_id).first()
+    if deploy is None:
+        return
+    report = services.drift_compute(deploy=deploy)
+    drift_report_computed.send(sender=DriftReport, report=report)
+
+
+@shared_task(soft_time_limit=50, time_limit=60)
+def drift_sweep() -> int:
+    """Refresh reports of deploys in their window, finalise ended ones, resend lost recomputations."""
+    now = timezone.now()
+    stale = DriftReport.objects.filter(final=False, due_at__isnull=True).filter(
+        Q(computed_at__isnull=True) | Q(computed_at__lt=now - REFRESH_EVERY)
+    )
+    ids = list(stale.values_list("deploy_id", flat=True)[:500])
+    DriftReport.objects.filter(deploy_id__in=ids, due_at__isnull=True).update(due_at=now)
+    lost = DriftReport.objects.filter(due_at__lt=now - LOST_AFTER).values_list("deploy_id", flat=True)[:500]
+    ids = sorted(set(ids) | set(lost))
+    for deploy_id in ids:
+        send_now(drift_compute, deploy_id)
+    if ids:
+        logger.info("drift_sweep sent %d recomputations", len(ids))
+    return len(ids)

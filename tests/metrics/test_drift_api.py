@@ -1,0 +1,220 @@
+"""POST /api/v1/predictions and GET /api/v1/deploys/{id}/drift: storage, validation, scoping."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from deployments.models import Deploy
+from deployments.services import deploy_processed_mark
+from metrics.drift import services
+from metrics.drift.models import ColumnSketch, DriftReport, SampleBatch, SampleColumn
+from metrics.stats import sketch as sk
+from tests.helpers import client_for, error_code
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def post_deploy(api, version: str, at: datetime, **extra) -> Deploy:
+    body = {"service": "fraud-scorer", "environment": "production", "version": version, **extra}
+    body["finished_at"] = at.isoformat()
+    response = api.post("/api/v1/deploys", body, format="json")
+    assert response.status_code == 201, response.content
+    deploy_processed_mark(deploy_id=response.json()["id"])  # what the deploy task does: link the baseline
+    return Deploy.objects.get(pk=response.json()["id"])
+
+
+def post_samples(api, body: dict, **headers):
+    envelope = {"service": "fraud-scorer", "environment": "production"}
+    return api.post("/api/v1/predictions", json.dumps({**envelope, **body}), content_type="application/json", **headers)
+
+
+def columnar(n: int, seed: int, shift: float = 0.0, **extra) -> dict:
+    gen = np.random.default_rng(seed)
+    return {
+        "columns": {
+            "amount": (gen.normal(100 + shift, 10, n)).round(4).tolist(),
+            "country": gen.choice(["DE", "FR", "IT"], n).tolist(),
+            "is_new": (gen.random(n) < 0.2).tolist(),
+        },
+        "prediction": gen.random(n).round(4).tolist(),
+        **extra,
+    }
+
+
+def sketch_of(deploy: Deploy, name: str) -> sk.Sketch:
+    row = ColumnSketch.objects.get(deploy=deploy, column__name=name)
+    return sk.from_bytes(bytes(row.data))
+
+
+@pytest.fixture
+def deploy(api) -> Deploy:
+    return post_deploy(api, "1.0", T0)
+
+
+def test_it_stores_a_columnar_batch_in_the_deploys_sketches_and_learns_the_kinds(api, deploy):
+    response = post_samples(api, columnar(500, seed=1, deploy=deploy.pk))
+    assert response.status_code == 202, response.content
+    assert response.json() == {
+        "rows": 500,
+        "deploys": {str(deploy.pk): 500},
+        "new_columns": ["columns.amount", "columns.country", "columns.is_new", "prediction"],
+        "duplicate": False,
+    }
+    kinds = dict(SampleColumn.objects.values_list("name", "kind"))
+    assert kinds == {"amount": "numeric", "country": "categorical", "is_new": "boolean", "prediction": "numeric"}
+    assert sketch_of(deploy, "amount").n == 500
+    assert sum(sketch_of(deploy, "country").counts.values()) == 500
+
+
+def test_it_stores_a_row_batch_and_counts_missing_values(api, deploy):
+    rows = [
+        {
+            "timestamp": (T0 + timedelta(minutes=5)).isoformat(),
+            "features": {"amount": 10.5, "country": "DE"},
+            "prediction": 0.3,
+            "label": 1,
+        },
+        {"timestamp": (T0 + timedelta(minutes=6)).isoformat(), "features": {"amount": None}, "prediction": 0.7},
+    ]
+    response = post_samples(api, {"rows": rows})
+    assert response.status_code == 202, response.content
+    amount, country, label = sketch_of(deploy, "amount"), sketch_of(deploy, "country"), sketch_of(deploy, "label")
+    assert (amount.n, amount.nulls) == (1, 1)
+    assert (country.n, country.nulls) == (1, 1)
+    assert (label.n, label.nulls) == (1, 1)
+
+
+def test_it_attributes_rows_to_the_deploy_live_at_their_time(api, deploy):
+    second = post_deploy(api, "1.1", T0 + timedelta(hours=1))
+    stamps = [(T0 + timedelta(minutes=m)).timestamp() for m in (10, 20, 70, 80, 90)]
+    body = {"columns": {"amount": [1.0, 2.0, 3.0, 4.0, 5.0]}, "prediction": [0.1] * 5, "timestamp": stamps}
+    response = post_samples(api, body)
+    assert response.json()["deploys"] == {str(deploy.pk): 2, str(second.pk): 3}
+    assert sorted(sketch_of(second, "amount").reservoir) == [3.0, 4.0, 5.0]
+
+
+def test_it_counts_a_retried_batch_once(api, deploy):
+    body = columnar(100, seed=2, deploy=deploy.pk, batch_id="scorer-1-0001")
+    assert post_samples(api, body).json()["duplicate"] is False
+    assert post_samples(api, body).json()["duplicate"] is True
+    assert sketch_of(deploy, "amount").n == 100
+    assert SampleBatch.objects.count() == 1
+
+
+def nothing_stored() -> bool:
+    return not ColumnSketch.objects.exists() and not SampleColumn.objects.exists() and not SampleBatch.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"columns": {"amount": [1.0, 2.0]}, "prediction": [0.1]}, 400),  # ragged
+        ({"columns": {"amount": [1.0, "x"]}, "prediction": [0.1, 0.2]}, 422),  # mixed kinds
+        ({"columns": {f"f{i}": [1.0] for i in range(101)}, "prediction": [0.1]}, 400),  # too many features
+        ({"columns": {"user": [f"u{i}" for i in range(300)]}, "prediction": [0.1] * 300}, 422),  # an identifier
+        ({"columns": {"amount": [1.0]}, "prediction": [0.1], "deploy": 999_999}, 422),  # unknown deploy
+        ({"columns": {"amount": [1.0]}, "prediction": [0.1], "timestamp": [0]}, 422),  # before the first deploy
+        ({"columns": {"amount": [1.0]}, "prediction": [0.1], "service": "nope"}, 422),  # unknown service
+        ({"columns": {"amount": [1.0]}}, 400),  # no prediction
+        ({"rows": [{"features": {"amount": 1.0}}]}, 400),  # a row without a prediction
+    ],
+)
+def test_it_rejects_bad_batches_with_the_error_shape_and_stores_nothing(api, deploy, body, status):
+    response = post_samples(api, body)
+    assert response.status_code == status, response.content
+    error_code(response)
+    assert nothing_stored()
+
+
+def test_it_rejects_nan_and_stores_nothing(api, deploy):
+    raw = '{"service": "fraud-scorer", "environment": "production", "columns": {"a": [NaN]}, "prediction": [0.1]}'
+    response = api.post("/api/v1/predictions", raw, content_type="application/json")
+    assert response.status_code == 400 and "NaN" in response.json()["error"]["message"]
+    assert nothing_stored()
+
+
+def test_it_rejects_a_value_of_another_kind_than_the_column_learned_and_stores_nothing(api, deploy):
+    post_samples(api, columnar(50, seed=3, deploy=deploy.pk))
+    before = sketch_of(deploy, "amount").n
+    body = columnar(50, seed=4, deploy=deploy.pk)
+    body["columns"]["amount"] = ["high"] * 50
+    body["columns"]["brand_new"] = [1.0] * 50
+    response = post_samples(api, body)
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == {"columns.amount": ["this column is numeric, not categorical"]}
+    assert sketch_of(deploy, "amount").n == before and sketch_of(deploy, "country").n == 50
+    assert not SampleColumn.objects.filter(name="brand_new").exists()
+
+
+def test_it_answers_413_to_a_body_over_the_ingest_limit(api, deploy, settings):
+    settings.INGEST_MAX_BODY_BYTES = 1000
+    response = post_samples(api, columnar(200, seed=5, deploy=deploy.pk))
+    assert response.status_code == 413
+    assert error_code(response) == "body_too_large"
+    assert nothing_stored()
+
+
+def test_it_answers_415_to_a_body_that_is_not_json(api, deploy):
+    response = api.post("/api/v1/predictions", "a,b\n1,2", content_type="text/csv")
+    assert response.status_code == 415
+    error_code(response)
+
+
+def test_it_needs_a_token_with_the_ingest_scope(project, make_token, deploy):
+    assert client_for(None).post("/api/v1/predictions", {}, format="json").status_code == 401
+    reader = client_for(make_token(project, ["read"]))
+    response = post_samples(reader, columnar(5, seed=6, deploy=deploy.pk))
+    assert response.status_code == 403 and error_code(response) == "insufficient_scope"
+    assert nothing_stored()
+
+
+def test_another_projects_token_cannot_write_to_or_read_this_projects_deploys(other_api, deploy):
+    response = post_samples(other_api, columnar(5, seed=7, deploy=deploy.pk))
+    assert response.status_code == 422  # its project has no such service: nothing of alpha's is touched
+    assert nothing_stored()
+    response = other_api.get(f"/api/v1/deploys/{deploy.pk}/drift")
+    assert response.status_code == 404 and error_code(response) == "not_found"
+
+
+def test_it_reports_drift_against_the_baseline(api, deploy):
+    current = post_deploy(api, "1.1", T0 + timedelta(hours=1), expected_drift=["country"])
+    assert current.baseline_id == deploy.pk
+    post_samples(api, columnar(800, seed=8, deploy=deploy.pk))
+    post_samples(api, columnar(800, seed=9, shift=5.0, deploy=current.pk))
+    services.drift_compute(deploy=Deploy.objects.select_related("service", "baseline").get(pk=current.pk))
+    body = api.get(f"/api/v1/deploys/{current.pk}/drift").json()
+    assert body["status"] == "ok" and body["baseline"] == deploy.pk
+    assert body["computed_at"] and body["compute_ms"] >= 0
+    columns = {c["column"]: c for c in body["columns"]}
+    amount = columns["amount"]
+    assert (amount["method"], amount["verdict"], amount["n_ref"], amount["n_cur"]) == ("ks", "drifted", 800, 800)
+    assert amount["p_value"] < 1e-10 and amount["threshold"] == 0.05 and len(amount["bins"]) == 10
+    assert columns["country"]["method"] == "chisquare" and columns["country"]["verdict"] in ("stable", "expected")
+    assert columns["is_new"]["method"] == "z"
+    assert body["n_drifted"] == 1 and body["n_columns"] == 4
+
+
+def test_it_says_no_data_for_a_deploy_without_samples(api, deploy):
+    body = api.get(f"/api/v1/deploys/{deploy.pk}/drift").json()
+    assert body["status"] == "no_data" and body["columns"] == []
+
+
+def test_it_says_no_baseline_for_the_first_deploy(api, deploy):
+    post_samples(api, columnar(50, seed=10, deploy=deploy.pk))
+    services.drift_compute(deploy=Deploy.objects.select_related("service", "baseline").get(pk=deploy.pk))
+    assert api.get(f"/api/v1/deploys/{deploy.pk}/drift").json()["status"] == "no_baseline"
+
+
+def test_ingest_marks_the_report_due_once_until_it_is_claimed(api, deploy):
+    post_samples(api, columnar(20, seed=11, deploy=deploy.pk))
+    post_samples(api, columnar(20, seed=12, deploy=deploy.pk))
+    report = DriftReport.objects.get(deploy=deploy)
+    assert report.due_at is not None
+    assert services.drift_claim(deploy_id=deploy.pk) is True
+    assert services.drift_claim(deploy_id=deploy.pk) is False
