@@ -165,6 +165,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "tracker.openapi.add_error_responses",
+    ],
 }
 
 # Celery: Redis in production; with neither REDIS_URL nor CELERY_BROKER_URL set, tasks run in-process.
@@ -207,19 +211,46 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     # Re-enqueue deploys whose processing never ran (lost message, dead worker).
     "deploys-sweep": {"task": "deployments.tasks.deploys_sweep", "schedule": 60.0},
+    # Recompute impact reports of deploys in their window, finalise ended ones, resend lost recomputations.
+    "impacts-sweep": {"task": "metrics.impact.tasks.impacts_sweep", "schedule": 60.0},
+    # Delete raw metric points past METRIC_RETENTION_DAYS and rollups past METRIC_ROLLUP_RETENTION_DAYS.
+    "metrics-retention": {"task": "metrics.impact.tasks.metrics_retention", "schedule": 3600.0},
     # Refresh drift reports of deploys in their window, finalise ended ones, resend lost recomputations.
     "drift-sweep": {"task": "metrics.drift.tasks.drift_sweep", "schedule": 60.0},
+    # Expire rollback requests past their deadline; re-enqueue sends whose message was lost.
+    "rollbacks-sweep": {"task": "deployments.rollbacks.tasks.rollbacks_sweep", "schedule": 60.0},
+    # Flush alert groups that are due and re-enqueue due or orphaned alert deliveries.
+    "alerts-sweep": {"task": "alerts.tasks.alerts_sweep", "schedule": float(env_int("ALERT_SWEEP_SECONDS", 15))},
 }
 
 # Outbound HTTP (alert deliveries, rollback requests) and its SSRF guard.
 OUTBOUND_ALLOW_HTTP = env_bool("OUTBOUND_ALLOW_HTTP", False)
 OUTBOUND_ALLOWED_NETWORKS = env_list("OUTBOUND_ALLOWED_NETWORKS")
 
+# Rollback requests: minutes CI has to finish one before it expires; first retry delay of a failed send.
+ROLLBACK_EXPIRY_MINUTES = env_int("ROLLBACK_EXPIRY_MINUTES", 60)
+ROLLBACK_RETRY_BASE_SECONDS = env_int("ROLLBACK_RETRY_BASE_SECONDS", 30)
+
 # Encryption of stored secrets (channel secrets, signing secrets); defaults to a key derived from SECRET_KEY.
 FIELD_ENCRYPTION_KEY = env_str("FIELD_ENCRYPTION_KEY")
 
 # Deploy analysis.
 OBSERVATION_WINDOW_MINUTES = env_int("OBSERVATION_WINDOW_MINUTES", 60)
+# Raw metric points are kept this many days (older posts are refused); per-minute rollups much longer.
+METRIC_RETENTION_DAYS = env_int("METRIC_RETENTION_DAYS", 30)
+METRIC_ROLLUP_RETENTION_DAYS = env_int("METRIC_ROLLUP_RETENTION_DAYS", 400)
+
+# Alerts: Alertmanager's grouping defaults, hysteresis, delivery retries, channel disabling.
+ALERT_GROUP_WAIT_SECONDS = env_int("ALERT_GROUP_WAIT_SECONDS", 30)
+ALERT_GROUP_INTERVAL_SECONDS = env_int("ALERT_GROUP_INTERVAL_SECONDS", 300)
+ALERT_REPEAT_INTERVAL_SECONDS = env_int("ALERT_REPEAT_INTERVAL_SECONDS", 4 * 3600)
+ALERT_CLEAN_REPORTS = env_int("ALERT_CLEAN_REPORTS", 3)
+ALERT_DELIVERY_MAX_ATTEMPTS = env_int("ALERT_DELIVERY_MAX_ATTEMPTS", 8)
+ALERT_RETRY_BASE_SECONDS = env_int("ALERT_RETRY_BASE_SECONDS", 30)
+ALERT_RETRY_CAP_SECONDS = env_int("ALERT_RETRY_CAP_SECONDS", 3600)
+ALERT_CHANNEL_DISABLE_AFTER = env_int("ALERT_CHANNEL_DISABLE_AFTER", 10)
+ALERT_SWEEP_GRACE_SECONDS = env_int("ALERT_SWEEP_GRACE_SECONDS", 10)
+PAGERDUTY_EVENTS_URL = env_str("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue")
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
