@@ -117,6 +117,8 @@ def _deploy_line(deploy: DeployInfo | None, now: datetime) -> str:
 
 def summary(message: Message) -> str:
     """One line naming the state, the service, what fired and the suspect deploy."""
+    if message.reason == "test":
+        return f"[TEST] {CLIENT} test notification for project {message.project}: this channel works"
     head = f"[{message.status.upper()}] {message.service}/{message.environment}"
     fired = message.alerts or message.resolved
     what = fired[0].title if fired else "no alerts"

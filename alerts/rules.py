@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from alerts.engine import DEFAULT_HYSTERESIS, Hysteresis, Signal, signal_for
@@ -81,7 +82,8 @@ class DeployFacts:
     impact_score: float | None = None
     metrics: tuple[MetricFact, ...] = ()
     expected_drift: frozenset[str] = frozenset()
-    final: bool = False
+    final: bool = False  # the observation window is over: no later report will come
+    reported_at: datetime | None = None  # computed_at of the newest report behind these facts
 
 
 @dataclass(frozen=True)

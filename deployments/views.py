@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
+from alerts.selectors import attach_open_alert_counts
 from deployments.models import Deploy, Status
 from deployments.selectors import deploy_list, project_streams
 from deployments.services import deploy_changes
@@ -24,6 +25,7 @@ def timeline(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status") if request.GET.get("status") in Status.values else None
     deploys = deploy_list(project=project, service=service, environment=environment, status=status)
     page = Paginator(deploys, TIMELINE_PAGE_SIZE).get_page(request.GET.get("page"))
+    attach_open_alert_counts(page.object_list)
     days = [
         (day, list(rows)) for day, rows in groupby(page.object_list, key=lambda d: timezone.localdate(d.deployed_at))
     ]

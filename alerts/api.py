@@ -1,0 +1,315 @@
+"""Alerts API: list, acknowledge, resolve; channels (scope admin, secrets write-only); rules."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from alerts import selectors, services
+from alerts.models import Alert, AlertRule, AlertStatus, Channel, ChannelKind, RuleKind, Severity
+from alerts.services.grouping import alerts_page_url
+from deployments.api import StrictSerializer
+from tracker.api_errors import ApiError
+from tracker.auth import scope_required
+
+
+class AlertOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    fingerprint = serializers.CharField()
+    status = serializers.CharField()
+    severity = serializers.CharField()
+    rule = serializers.CharField(source="rule_key")
+    kind = serializers.CharField()
+    title = serializers.CharField()
+    numbers = serializers.JSONField()
+    service = serializers.CharField(source="service.name")
+    environment = serializers.CharField(source="environment.name")
+    deploy = serializers.SerializerMethodField()
+    started_at = serializers.DateTimeField()
+    acknowledged_at = serializers.DateTimeField(allow_null=True)
+    resolved_at = serializers.DateTimeField(allow_null=True)
+    resolved_reason = serializers.CharField()
+    url = serializers.SerializerMethodField()
+
+    def get_deploy(self, alert: Alert) -> dict:
+        return {"id": alert.deploy_id, "version": alert.deploy.version}
+
+    def get_url(self, alert: Alert) -> str:
+        return f"{self.context['alerts_url']}#alert-{alert.pk}"
+
+
+class AlertListApi(APIView):
+    permission_classes = [scope_required("read")]
+
+    class FilterSerializer(StrictSerializer):
+        status = serializers.ChoiceField(choices=["open", *AlertStatus.values], required=False)
+        service = serializers.CharField(max_length=100, required=False)
+        environment = serializers.CharField(max_length=50, required=False)
+        deploy = serializers.IntegerField(min_value=1, required=False)
+        limit = serializers.IntegerField(min_value=1, max_value=500, required=False)
+
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses={200: AlertOutputSerializer(many=True)},
+        summary="Alerts, newest first (each with its fingerprint)",
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        data = dict(filters.validated_data)
+        alerts = selectors.alert_list(
+            project=request.auth.project,
+            status=data.get("status"),
+            service=data.get("service"),
+            environment=data.get("environment"),
+            deploy_id=data.get("deploy"),
+            limit=data.get("limit", 100),
+        )
+        context = {"alerts_url": alerts_page_url(request.auth.project.slug)}
+        return Response({"results": AlertOutputSerializer(alerts, many=True, context=context).data})
+
+
+def _alert_for(request: Request, alert_id: int) -> Alert:
+    return get_object_or_404(
+        Alert.objects.select_related("deploy", "service", "environment"), project=request.auth.project, pk=alert_id
+    )
+
+
+class AlertAckApi(APIView):
+    permission_classes = [scope_required("rollback")]
+
+    @extend_schema(request=None, responses={200: AlertOutputSerializer}, summary="Acknowledge an alert")
+    def post(self, request: Request, alert_id: int) -> Response:
+        alert = _alert_for(request, alert_id)
+        try:
+            alert = services.alert_acknowledge(alert=alert, token=request.auth)
+        except services.AlertStateError as exc:
+            raise ApiError("alert_resolved", str(exc), 409) from None
+        context = {"alerts_url": alerts_page_url(request.auth.project.slug)}
+        return Response(AlertOutputSerializer(_alert_for(request, alert.pk), context=context).data)
+
+
+class AlertResolveApi(APIView):
+    permission_classes = [scope_required("rollback")]
+
+    @extend_schema(request=None, responses={200: AlertOutputSerializer}, summary="Resolve an alert")
+    def post(self, request: Request, alert_id: int) -> Response:
+        alert = _alert_for(request, alert_id)
+        try:
+            alert = services.alert_resolve(alert=alert, token=request.auth)
+        except services.AlertStateError as exc:
+            raise ApiError("alert_resolved", str(exc), 409) from None
+        context = {"alerts_url": alerts_page_url(request.auth.project.slug)}
+        return Response(AlertOutputSerializer(_alert_for(request, alert.pk), context=context).data)
+
+
+# --- channels ------------------------------------------------------------------------------------
+
+
+class ChannelOutputSerializer(serializers.Serializer):
+    """Secrets are write-only: only the URL's scheme and host are ever shown back."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    url_hint = serializers.CharField()
+    has_secret = serializers.SerializerMethodField()
+    email_to = serializers.ListField(child=serializers.CharField())
+    enabled = serializers.BooleanField()
+    disabled_reason = serializers.CharField()
+    disabled_at = serializers.DateTimeField(allow_null=True)
+    consecutive_failures = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+    def get_has_secret(self, channel: Channel) -> bool:
+        return bool(channel.secret_encrypted)
+
+
+class ChannelInputSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=100)
+    kind = serializers.ChoiceField(choices=ChannelKind.values)
+    url = serializers.CharField(max_length=2048, required=False)
+    secret = serializers.CharField(max_length=200, required=False, write_only=True)
+    email_to = serializers.ListField(child=serializers.CharField(max_length=254), max_length=20, required=False)
+
+
+def _channel_error(exc: services.ChannelError) -> ApiError:
+    return ApiError("invalid", "the channel settings are not valid", 400, exc.fields)
+
+
+class ChannelListApi(APIView):
+    permission_classes = [scope_required("admin")]
+
+    @extend_schema(responses={200: ChannelOutputSerializer(many=True)}, summary="Alert channels")
+    def get(self, request: Request) -> Response:
+        channels = Channel.objects.filter(project=request.auth.project)
+        return Response({"results": ChannelOutputSerializer(channels, many=True).data})
+
+
+class ChannelCreateApi(APIView):
+    permission_classes = [scope_required("admin")]
+
+    @extend_schema(
+        request=ChannelInputSerializer,
+        responses={201: ChannelOutputSerializer},
+        summary="Create a channel (a webhook's generated signing secret is shown once)",
+    )
+    def post(self, request: Request) -> Response:
+        data = ChannelInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            channel, generated = services.channel_create(
+                project=request.auth.project, token=request.auth, **data.validated_data
+            )
+        except services.ChannelError as exc:
+            raise _channel_error(exc) from None
+        body = ChannelOutputSerializer(channel).data
+        if generated:
+            body["signing_secret"] = generated
+        return Response(body, status=201)
+
+
+class ChannelCollectionApi(ChannelListApi, ChannelCreateApi):
+    """GET lists, POST creates; both need the admin scope."""
+
+
+class ChannelUpdateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=100, required=False)
+    url = serializers.CharField(max_length=2048, required=False)
+    secret = serializers.CharField(max_length=200, required=False, write_only=True)
+    email_to = serializers.ListField(child=serializers.CharField(max_length=254), max_length=20, required=False)
+    enabled = serializers.BooleanField(required=False)
+
+
+class ChannelDetailApi(APIView):
+    permission_classes = [scope_required("admin")]
+
+    def _channel(self, request: Request, channel_id: int) -> Channel:
+        return get_object_or_404(Channel, project=request.auth.project, pk=channel_id)
+
+    @extend_schema(responses={200: ChannelOutputSerializer}, summary="One channel")
+    def get(self, request: Request, channel_id: int) -> Response:
+        return Response(ChannelOutputSerializer(self._channel(request, channel_id)).data)
+
+    @extend_schema(
+        request=ChannelUpdateSerializer, responses={200: ChannelOutputSerializer}, summary="Change a channel"
+    )
+    def patch(self, request: Request, channel_id: int) -> Response:
+        channel = self._channel(request, channel_id)
+        data = ChannelUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            channel = services.channel_update(channel=channel, token=request.auth, **data.validated_data)
+        except services.ChannelError as exc:
+            raise _channel_error(exc) from None
+        return Response(ChannelOutputSerializer(channel).data)
+
+    @extend_schema(responses={204: None}, summary="Delete a channel")
+    def delete(self, request: Request, channel_id: int) -> Response:
+        services.channel_delete(channel=self._channel(request, channel_id), token=request.auth)
+        return Response(status=204)
+
+
+class ChannelTestApi(APIView):
+    permission_classes = [scope_required("admin")]
+
+    @extend_schema(request=None, responses={202: dict}, summary="Queue a test notification to a channel")
+    def post(self, request: Request, channel_id: int) -> Response:
+        channel = get_object_or_404(Channel, project=request.auth.project, pk=channel_id)
+        if not channel.enabled:
+            raise ApiError("channel_disabled", "enable the channel before testing it", 409)
+        delivery = services.channel_test(channel=channel, token=request.auth)
+        return Response({"delivery": delivery.message_id, "status": delivery.status}, status=202)
+
+
+# --- rules -----------------------------------------------------------------------------------------
+
+
+class RuleOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    key = serializers.CharField()
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    severity = serializers.CharField()
+    threshold = serializers.FloatField(allow_null=True)
+    column = serializers.CharField()
+    services = serializers.ListField(child=serializers.CharField())
+    environments = serializers.ListField(child=serializers.CharField())
+    enabled = serializers.BooleanField()
+
+
+class RuleInputSerializer(StrictSerializer):
+    key = serializers.SlugField(max_length=50)
+    name = serializers.CharField(max_length=200, required=False)
+    kind = serializers.ChoiceField(choices=RuleKind.values)
+    severity = serializers.ChoiceField(choices=Severity.values, required=False)
+    threshold = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)
+    column = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    services = serializers.ListField(child=serializers.CharField(max_length=100), max_length=100, required=False)
+    environments = serializers.ListField(child=serializers.CharField(max_length=50), max_length=100, required=False)
+    enabled = serializers.BooleanField(required=False)
+
+    def validate(self, data: dict) -> dict:
+        if data.get("kind") == RuleKind.COLUMN_DRIFT and not data.get("column"):
+            raise serializers.ValidationError({"column": ["a column rule needs a column name or glob"]})
+        return data
+
+
+class RuleListApi(APIView):
+    permission_classes = [scope_required("read")]
+
+    @extend_schema(responses={200: RuleOutputSerializer(many=True)}, summary="Alert rules")
+    def get(self, request: Request) -> Response:
+        return Response(
+            {"results": RuleOutputSerializer(selectors.rule_list(project=request.auth.project), many=True).data}
+        )
+
+
+class RuleCreateApi(APIView):
+    permission_classes = [scope_required("admin")]
+
+    @extend_schema(request=RuleInputSerializer, responses={201: RuleOutputSerializer}, summary="Create a rule")
+    def post(self, request: Request) -> Response:
+        data = RuleInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            rule = services.alert_rule_save(project=request.auth.project, token=request.auth, **data.validated_data)
+        except services.RuleError as exc:
+            raise ApiError("invalid", "the rule is not valid", 400, exc.fields) from None
+        return Response(RuleOutputSerializer(rule).data, status=201)
+
+
+class RuleCollectionApi(RuleListApi, RuleCreateApi):
+    def get_permissions(self):
+        operation = RuleCreateApi if self.request.method == "POST" else RuleListApi
+        return [permission() for permission in operation.permission_classes]
+
+
+class RuleUpdateSerializer(RuleInputSerializer):
+    key = None
+    kind = None
+
+
+class RuleDetailApi(APIView):
+    permission_classes = [scope_required("admin")]
+
+    @extend_schema(request=RuleUpdateSerializer, responses={200: RuleOutputSerializer}, summary="Change a rule")
+    def patch(self, request: Request, rule_id: int) -> Response:
+        rule = get_object_or_404(AlertRule, project=request.auth.project, pk=rule_id)
+        data = RuleUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        try:
+            rule = services.alert_rule_save(project=rule.project, rule=rule, token=request.auth, **data.validated_data)
+        except services.RuleError as exc:
+            raise ApiError("invalid", "the rule is not valid", 400, exc.fields) from None
+        return Response(RuleOutputSerializer(rule).data)
+
+    @extend_schema(responses={204: None}, summary="Delete a rule (its open alerts resolve)")
+    def delete(self, request: Request, rule_id: int) -> Response:
+        rule = get_object_or_404(AlertRule, project=request.auth.project, pk=rule_id)
+        services.alert_rule_delete(rule=rule, token=request.auth)
+        return Response(status=204)

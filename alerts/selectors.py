@@ -1,0 +1,146 @@
+"""Reads of the alerts app: facts for the rules, lists for pages and the API, badge counts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from alerts.models import Alert, AlertRule, AlertStatus, Channel, Delivery, DeliveryAttempt, Silence
+from alerts.rules import ColumnFact, DeployFacts, MetricFact
+from deployments.models import Deploy
+from metrics.models import DriftReport, ImpactReport
+from tracker.models import Project
+
+
+def _column_fact(column: dict, cause: str | None) -> ColumnFact:
+    role = column.get("role", "feature")
+    return ColumnFact(
+        name=column["column"],
+        role=role,
+        verdict=column.get("verdict", "insufficient_data"),
+        severity=float(column.get("severity") or 0.0),
+        method=column.get("method"),
+        score=column.get("score"),
+        threshold=column.get("threshold"),
+        psi=column.get("psi"),
+        cause=column.get("cause") or (cause if role == "prediction" else None),
+    )
+
+
+def _metric_fact(metric: dict) -> MetricFact:
+    return MetricFact(
+        name=metric["name"],
+        classification=metric.get("classification", "NoData"),
+        critical=bool(metric.get("critical")),
+        failed=bool(metric.get("failed")),
+        relative_change=metric.get("relative_change"),
+        p_value=metric.get("p_value"),
+        reason=metric.get("reason", ""),
+    )
+
+
+def deploy_facts(*, deploy: Deploy, now: datetime) -> DeployFacts:
+    """The deploy's impact and drift reports as the rules read them (two queries)."""
+    impact = ImpactReport.objects.filter(deploy=deploy).first()
+    drift = DriftReport.objects.filter(deploy=deploy).first()
+    has_drift = drift is not None and drift.computed_at is not None and bool(drift.result)
+    columns = (
+        tuple(_column_fact(c, drift.prediction_drift_cause or None) for c in (drift.result or {}).get("columns", []))
+        if has_drift
+        else ()
+    )
+    impact_done = impact is not None and impact.computed_at is not None
+    times = [r.computed_at for r in (impact, drift) if r is not None and r.computed_at is not None]
+    window_end = deploy.deployed_at + timedelta(minutes=deploy.service.window_minutes)
+    return DeployFacts(
+        columns=columns,
+        has_drift_report=has_drift,
+        impact_verdict=impact.verdict if impact_done else None,
+        impact_score=impact.score if impact_done else None,
+        metrics=tuple(_metric_fact(m) for m in impact.metrics) if impact_done else (),
+        expected_drift=frozenset(deploy.expected_drift or []),
+        final=now >= window_end,
+        reported_at=max(times) if times else None,
+    )
+
+
+def alert_list(
+    *,
+    project: Project,
+    status: str | None = None,
+    service: str | None = None,
+    environment: str | None = None,
+    deploy_id: int | None = None,
+    limit: int = 100,
+) -> QuerySet[Alert]:
+    alerts = Alert.objects.filter(project=project).select_related("deploy", "service", "environment")
+    if status == "open":
+        alerts = alerts.open()
+    elif status:
+        alerts = alerts.filter(status=status)
+    if service:
+        alerts = alerts.filter(service__name=service)
+    if environment:
+        alerts = alerts.filter(environment__name=environment)
+    if deploy_id is not None:
+        alerts = alerts.filter(deploy_id=deploy_id)
+    return alerts.order_by("-started_at", "-id")[:limit]
+
+
+def alerts_page(*, project: Project, now: datetime, recent_days: int = 7) -> dict:
+    """Open alerts, recently resolved ones, active silences: a constant number of queries."""
+    base = Alert.objects.filter(project=project).select_related(
+        "deploy", "service", "environment", "acknowledged_by", "resolved_by"
+    )
+    return {
+        "open_alerts": list(base.open().order_by("-started_at", "-id")[:200]),
+        "recent_alerts": list(
+            base.filter(status=AlertStatus.RESOLVED, resolved_at__gte=now - timedelta(days=recent_days)).order_by(
+                "-resolved_at", "-id"
+            )[:100]
+        ),
+        "silences": list(Silence.objects.filter(project=project, ends_at__gt=now).select_related("created_by")),
+    }
+
+
+def open_alert_counts(*, deploy_ids: Iterable[int]) -> dict[int, int]:
+    """deploy id -> number of open alerts, in one query for a page of timeline rows."""
+    rows = (
+        Alert.objects.open()
+        .filter(deploy_id__in=list(deploy_ids))
+        .values("deploy_id")
+        .annotate(n=Count("id"))
+        .values_list("deploy_id", "n")
+    )
+    return dict(rows)
+
+
+def deploy_alerts(*, deploy: Deploy) -> list[Alert]:
+    return list(Alert.objects.filter(deploy=deploy).order_by("-started_at", "-id")[:50])
+
+
+def channel_list(*, project: Project) -> list[Channel]:
+    """Channels with their last few deliveries and attempts, for the settings page (three queries)."""
+    recent = Delivery.objects.order_by("-created_at", "-id").prefetch_related(
+        Prefetch("attempt_log", queryset=DeliveryAttempt.objects.order_by("number"))
+    )
+    channels = list(
+        Channel.objects.filter(project=project)
+        .annotate(failed_deliveries=Count("deliveries", filter=Q(deliveries__status="failed")))
+        .prefetch_related(Prefetch("deliveries", queryset=recent[:5], to_attr="recent_deliveries"))
+    )
+    return channels
+
+
+def rule_list(*, project: Project) -> list[AlertRule]:
+    return list(AlertRule.objects.filter(project=project))
+
+
+def attach_open_alert_counts(deploys: Iterable[Deploy]) -> None:
+    """Set `open_alerts` on each deploy of a timeline page (one query for the page)."""
+    deploys = list(deploys)
+    counts = open_alert_counts(deploy_ids=[d.pk for d in deploys])
+    for deploy in deploys:
+        deploy.open_alerts = counts.get(deploy.pk, 0)

@@ -1,0 +1,51 @@
+"""Writes of the alerts app, split by subject; import from here."""
+
+from alerts.services.channels import (
+    ChannelError,
+    channel_create,
+    channel_delete,
+    channel_test,
+    channel_update,
+)
+from alerts.services.delivery import deliveries_due, delivery_attempt, delivery_claim
+from alerts.services.grouping import alert_group_claim, alert_group_flush, alert_group_touch
+from alerts.services.lifecycle import (
+    AlertStateError,
+    alert_acknowledge,
+    alert_group_for,
+    alert_resolve,
+    alert_rules_create_defaults,
+    alerts_evaluate_deploy,
+    alerts_resolve_for_deploys,
+    alerts_resolve_superseded,
+)
+from alerts.services.rule_settings import RuleError, alert_rule_delete, alert_rule_save
+from alerts.services.silences import SilenceError, silence_create, silence_expire
+
+__all__ = [
+    "AlertStateError",
+    "ChannelError",
+    "RuleError",
+    "SilenceError",
+    "alert_acknowledge",
+    "alert_group_claim",
+    "alert_group_flush",
+    "alert_group_for",
+    "alert_group_touch",
+    "alert_resolve",
+    "alert_rule_delete",
+    "alert_rule_save",
+    "alert_rules_create_defaults",
+    "alerts_evaluate_deploy",
+    "alerts_resolve_for_deploys",
+    "alerts_resolve_superseded",
+    "channel_create",
+    "channel_delete",
+    "channel_test",
+    "channel_update",
+    "deliveries_due",
+    "delivery_attempt",
+    "delivery_claim",
+    "silence_create",
+    "silence_expire",
+]

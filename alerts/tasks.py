@@ -1,0 +1,72 @@
+"""Celery adapters for alerts: evaluate a deploy, flush a group, send a delivery, and the beat sweep."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from celery import Task, shared_task
+from django.db import transaction
+from django.utils import timezone
+
+from alerts import services
+from alerts.models import AlertGroup
+from deployments.models import Deploy
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue_at(task: Task, *args: Any, eta: datetime | None) -> None:
+    """Send after commit, at `eta`; a broker outage only delays the work (the sweep finds it)."""
+
+    def send() -> None:
+        try:
+            task.apply_async(args=args, eta=eta if eta and eta > timezone.now() else None)
+        except Exception:
+            logger.warning("could not enqueue %s%r; the sweep will pick it up", task.name, args, exc_info=True)
+
+    transaction.on_commit(send)
+
+
+def enqueue_evaluation(deploy_id: int) -> None:
+    """The hook for report tasks: judge the deploy's alert rules once the report is committed."""
+    enqueue_at(alerts_evaluate, deploy_id, eta=None)
+
+
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
+def alerts_evaluate(deploy_id: int) -> int:
+    deploy = Deploy.objects.filter(pk=deploy_id).first()
+    if deploy is None:
+        return 0
+    return len(services.alerts_evaluate_deploy(deploy=deploy))
+
+
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
+def group_flush(group_id: int) -> int:
+    """Flush a due group; the conditional UPDATE claim makes duplicate messages harmless."""
+    now = timezone.now()
+    if not services.alert_group_claim(group_id=group_id, now=now):
+        return 0
+    return len(services.alert_group_flush(group_id=group_id, now=now))
+
+
+@shared_task(acks_late=True, soft_time_limit=40, time_limit=60)
+def delivery_send(delivery_id: int) -> bool:
+    attempt = services.delivery_attempt(delivery_id=delivery_id)
+    return attempt is not None and attempt.error == ""
+
+
+@shared_task(soft_time_limit=50, time_limit=60)
+def alerts_sweep() -> dict[str, int]:
+    """Re-enqueue due group flushes and deliveries whose message was lost or whose worker died."""
+    now = timezone.now()
+    groups = list(AlertGroup.objects.filter(next_flush_at__lte=now).values_list("pk", flat=True)[:500])
+    for group_id in groups:
+        enqueue_at(group_flush, group_id, eta=None)
+    deliveries = services.deliveries_due(now=now)
+    for delivery_id in deliveries:
+        enqueue_at(delivery_send, delivery_id, eta=None)
+    if groups or deliveries:
+        logger.info("alerts_sweep re-enqueued %d group flushes and %d deliveries", len(groups), len(deliveries))
+    return {"groups": len(groups), "deliveries": len(deliveries)}
