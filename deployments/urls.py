@@ -1,8 +1,9 @@
-from django.urls import path
+from django.urls import include, path
 
 from deployments import views
 
 urlpatterns = [
     path("", views.timeline, name="timeline"),
     path("deploys/<int:deploy_id>/", views.deploy_detail, name="deploy_detail"),
+    path("", include("deployments.rollbacks.urls")),
 ]

@@ -28,17 +28,29 @@ def make_deploy(project):
     return deploy
 
 
+def make_rollback(project):
+    from deployments.rollbacks.services import rollback_request_create
+    from tests.deployments.rollback_world import endpoint, history
+
+    world, _ = history(project), endpoint(project)
+    return rollback_request_create(deploy=world.v3)
+
+
 # name → factory(project) returning an object of that project whose pk fills {id}.
-OBJECTS: dict[str, Callable] = {"deploy": make_deploy}
+OBJECTS: dict[str, Callable] = {"deploy": make_deploy, "rollback": make_rollback}
 
 # (method, API path with {id}, object name, JSON body for writes)
 API_MATRIX = [
     ("get", "/api/v1/deploys/{id}", "deploy", None),
+    ("post", "/api/v1/deploys/{id}/rollback", "deploy", {}),
+    ("get", "/api/v1/rollbacks/{id}", "rollback", None),
+    ("post", "/api/v1/rollbacks/{id}/status", "rollback", {"status": "running"}),
 ]
 
 # (page path with {slug} and {id}, object name)
 PAGE_MATRIX = [
     ("/{slug}/deploys/{id}/", "deploy"),
+    ("/{slug}/deploys/{id}/rollback/", "deploy"),
 ]
 
 

@@ -141,9 +141,7 @@ def github_body(msg: RollbackMessage, event_type: str = EVENT_TYPE) -> dict[str,
     to stay within GitHub's ten top-level keys.
     """
     if not 1 <= len(event_type) <= GITHUB_EVENT_TYPE_MAX:
-        raise PayloadError(
-            f"GitHub event_type must be 1 to {GITHUB_EVENT_TYPE_MAX} characters"
-        )
+        raise PayloadError(f"GitHub event_type must be 1 to {GITHUB_EVENT_TYPE_MAX} characters")
     full = generic_body(msg)
     client_payload = {key: full[key] for key in GITHUB_PAYLOAD_KEYS}
     if len(encode_body(client_payload)) >= GITHUB_CLIENT_PAYLOAD_MAX_BYTES:

@@ -43,10 +43,10 @@ _RANK: dict[RollbackState, int] = {
     S.EXPIRED: 4,
 }
 
-TERMINAL_STATES: frozenset[RollbackState] = frozenset(
-    {S.SUCCEEDED, S.FAILED, S.REJECTED, S.EXPIRED}
-)
+TERMINAL_STATES: frozenset[RollbackState] = frozenset({S.SUCCEEDED, S.FAILED, S.REJECTED, S.EXPIRED})
 OPEN_STATES: frozenset[RollbackState] = frozenset(set(RollbackState) - TERMINAL_STATES)
+# The same, in lifecycle order: a stable list for database constraints and filters.
+OPEN_STATE_NAMES: tuple[str, ...] = tuple(s.value for s in RollbackState if s in OPEN_STATES)
 # What CI may report on the callback; `dispatched` and `expired` are ours alone.
 CALLBACK_STATES: tuple[RollbackState, ...] = (
     S.ACCEPTED,

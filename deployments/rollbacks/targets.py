@@ -88,9 +88,7 @@ def target_refusal(current: DeployFacts, target: DeployFacts) -> Refusal | None:
 def current_refusal(current: DeployFacts) -> Refusal | None:
     """Why `current` cannot be rolled back at all, or None when it can."""
     if current.status == "rolled_back":
-        return Refusal(
-            "already_rolled_back", "This deploy has already been rolled back."
-        )
+        return Refusal("already_rolled_back", "This deploy has already been rolled back.")
     return None
 
 
@@ -106,13 +104,9 @@ class SchemaChange:
         return bool(self.missing or self.added)
 
 
-def schema_change(
-    target_columns: Iterable[str], current_columns: Iterable[str]
-) -> SchemaChange:
+def schema_change(target_columns: Iterable[str], current_columns: Iterable[str]) -> SchemaChange:
     target, current = set(target_columns), set(current_columns)
-    return SchemaChange(
-        missing=tuple(sorted(target - current)), added=tuple(sorted(current - target))
-    )
+    return SchemaChange(missing=tuple(sorted(target - current)), added=tuple(sorted(current - target)))
 
 
 def completes_rollback(target: DeployFacts, deploy: DeployFacts) -> bool:

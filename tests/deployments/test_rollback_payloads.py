@@ -57,9 +57,7 @@ def message(**changes):
         reason="p99 latency doubled after 2026.11.3",
         requested_by="dana",
         # Given in UTC+1 on purpose: the body must carry UTC.
-        requested_at=datetime(
-            2026, 11, 28, 10, 30, tzinfo=timezone(timedelta(hours=1))
-        ),
+        requested_at=datetime(2026, 11, 28, 10, 30, tzinfo=timezone(timedelta(hours=1))),
         expires_at=datetime(2026, 11, 28, 10, 30, tzinfo=UTC),
         callback_url="https://tracker.example/api/v1/rollbacks/3f1c2a9e-5b7d-4c1e-9a2f-0d6b8e4c7a11/status",
         callback_token="rbcb_example-one-time-token",
@@ -84,10 +82,7 @@ def test_it_writes_null_for_a_deploy_without_a_model():
 
 
 def test_it_writes_times_in_utc_with_a_z():
-    assert (
-        iso_utc(datetime(2026, 1, 1, 1, 0, 0, 900, tzinfo=timezone(timedelta(hours=2))))
-        == "2025-12-31T23:00:00Z"
-    )
+    assert iso_utc(datetime(2026, 1, 1, 1, 0, 0, 900, tzinfo=timezone(timedelta(hours=2)))) == "2025-12-31T23:00:00Z"
 
 
 GITHUB = load("github_repository_dispatch.json")
@@ -107,17 +102,12 @@ def test_it_builds_a_repository_dispatch_body_github_accepts():
 def test_it_keeps_client_payload_within_ten_top_level_keys():
     payload = github_body(message())["client_payload"]
     assert len(payload) <= 10
-    assert (
-        payload["target"]["version"] == "2026.11.2"
-        and payload["current"]["version"] == "2026.11.3"
-    )
+    assert payload["target"]["version"] == "2026.11.2" and payload["current"]["version"] == "2026.11.3"
     assert payload["callback"]["token"] == "rbcb_example-one-time-token"
 
 
 def test_it_stays_under_64_kb_with_every_field_at_its_input_limit():
-    big = DeployRef(
-        id=2**62, version="v" * 200, commit_sha="f" * 64, ref="r" * 255, url="u" * 2000
-    )
+    big = DeployRef(id=2**62, version="v" * 200, commit_sha="f" * 64, ref="r" * 255, url="u" * 2000)
     big = replace(big, model=ModelRef("m" * 200, "9" * 100, "s" * 2000, "d" * 200))
     msg = message(
         current=big,
@@ -161,16 +151,11 @@ def test_it_builds_a_pipeline_trigger_body_gitlab_accepts():
 
 
 def test_it_flattens_the_message_into_gitlab_string_variables():
-    variables = gitlab_body(
-        message(target=DeployRef(id=7, version="1.0")), "t", "main"
-    )["variables"]
+    variables = gitlab_body(message(target=DeployRef(id=7, version="1.0")), "t", "main")["variables"]
     assert variables["ROLLBACK_TARGET_VERSION"] == "1.0"
     assert variables["ROLLBACK_TARGET_DEPLOY_ID"] == "7"
     assert variables["ROLLBACK_TARGET_MODEL_VERSION"] == ""
-    assert (
-        variables["ROLLBACK_CURRENT_COMMIT_SHA"]
-        == "9f2c4e1d8b7a6c5e4f3a2b1c0d9e8f7a6b5c4d3e"
-    )
+    assert variables["ROLLBACK_CURRENT_COMMIT_SHA"] == "9f2c4e1d8b7a6c5e4f3a2b1c0d9e8f7a6b5c4d3e"
     assert variables["ROLLBACK_EXPIRES_AT"] == "2026-11-28T10:30:00Z"
     assert variables["ROLLBACK_CALLBACK_TOKEN"] == "rbcb_example-one-time-token"
 
@@ -183,21 +168,14 @@ def test_it_refuses_a_trigger_without_token_or_ref():
 
 
 def test_it_keeps_the_trigger_token_out_of_the_headers():
-    assert "Authorization" not in provider_headers(
-        EndpointSettings(EndpointFormat.GITLAB, token="glptt-abc")
-    )
+    assert "Authorization" not in provider_headers(EndpointSettings(EndpointFormat.GITLAB, token="glptt-abc"))
 
 
 def test_it_picks_the_builder_by_the_endpoints_format():
     msg = message()
-    assert (
-        build_body(EndpointSettings(EndpointFormat.GENERIC), msg)["type"]
-        == "rollback.requested"
-    )
+    assert build_body(EndpointSettings(EndpointFormat.GENERIC), msg)["type"] == "rollback.requested"
     assert "client_payload" in build_body(EndpointSettings(EndpointFormat.GITHUB), msg)
-    assert "variables" in build_body(
-        EndpointSettings(EndpointFormat.GITLAB, token="t", ref="prod"), msg
-    )
+    assert "variables" in build_body(EndpointSettings(EndpointFormat.GITLAB, token="t", ref="prod"), msg)
 
 
 def test_it_encodes_compact_utf8_that_decodes_to_the_same_body():

@@ -24,9 +24,7 @@ def test_it_walks_the_documented_happy_path_forward():
         assert check_move(current, new) is Move.APPLIED
 
 
-@pytest.mark.parametrize(
-    "skipped_to", ["accepted", "running", "succeeded", "failed", "rejected"]
-)
+@pytest.mark.parametrize("skipped_to", ["accepted", "running", "succeeded", "failed", "rejected"])
 def test_it_lets_a_callback_overtake_the_dispatched_mark(skipped_to):
     # CI can answer before the worker has recorded `dispatched`.
     assert check_move("requested", skipped_to) is Move.APPLIED

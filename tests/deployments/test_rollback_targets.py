@@ -67,12 +67,7 @@ def test_it_offers_no_default_when_the_baseline_was_judged_bad():
 
 def test_it_skips_an_earlier_deploy_of_the_same_release_as_current():
     same_release = deploy(4, "5", verdict="healthy", hours=4, sha="sha5")
-    assert (
-        default_target(
-            CURRENT, [same_release, deploy(3, "3", verdict="healthy", hours=3)], None
-        ).id
-        == 3
-    )
+    assert default_target(CURRENT, [same_release, deploy(3, "3", verdict="healthy", hours=3)], None).id == 3
 
 
 def test_it_refuses_the_current_deploy_as_its_own_target():
@@ -81,18 +76,9 @@ def test_it_refuses_the_current_deploy_as_its_own_target():
 
 def test_it_refuses_a_later_a_failed_or_a_foreign_target():
     assert target_refusal(CURRENT, deploy(6, "6", hours=6)).code == "target_not_earlier"
-    assert (
-        target_refusal(CURRENT, deploy(3, "3", hours=3, status="failed")).code
-        == "target_not_succeeded"
-    )
-    assert (
-        target_refusal(CURRENT, deploy(3, "3", hours=3, status="rolled_back")).code
-        == "target_not_succeeded"
-    )
-    assert (
-        target_refusal(CURRENT, deploy(3, "3", hours=3, env=2)).code
-        == "target_mismatch"
-    )
+    assert target_refusal(CURRENT, deploy(3, "3", hours=3, status="failed")).code == "target_not_succeeded"
+    assert target_refusal(CURRENT, deploy(3, "3", hours=3, status="rolled_back")).code == "target_not_succeeded"
+    assert target_refusal(CURRENT, deploy(3, "3", hours=3, env=2)).code == "target_mismatch"
 
 
 def test_it_accepts_an_earlier_succeeded_deploy_of_the_same_service():
@@ -100,10 +86,7 @@ def test_it_accepts_an_earlier_succeeded_deploy_of_the_same_service():
 
 
 def test_it_refuses_to_roll_back_a_deploy_already_rolled_back():
-    assert (
-        current_refusal(deploy(5, "5", status="rolled_back", hours=5)).code
-        == "already_rolled_back"
-    )
+    assert current_refusal(deploy(5, "5", status="rolled_back", hours=5)).code == "already_rolled_back"
     assert current_refusal(CURRENT) is None
 
 
@@ -128,6 +111,4 @@ def test_an_unfinished_or_foreign_or_unrelated_deploy_does_not_complete_it():
     assert not completes_rollback(target, deploy(6, "3", hours=6, status="in_progress"))
     assert not completes_rollback(target, deploy(6, "3", hours=6, env=2))
     assert not completes_rollback(target, deploy(6, "7", hours=6, sha="def"))
-    assert not completes_rollback(
-        deploy(3, "3", hours=3, sha=""), deploy(6, "9", hours=6, sha="")
-    )
+    assert not completes_rollback(deploy(3, "3", hours=3, sha=""), deploy(6, "9", hours=6, sha=""))

@@ -1,0 +1,9 @@
+"""Rollback pages, under /<project>/."""
+
+from django.urls import path
+
+from deployments.rollbacks import views
+
+urlpatterns = [
+    path("deploys/<int:deploy_id>/rollback/", views.rollback_confirm, name="rollback_confirm"),
+]
