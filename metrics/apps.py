@@ -7,3 +7,4 @@ class MetricsConfig(AppConfig):
 
     def ready(self) -> None:
         from metrics.drift import receivers  # noqa: F401 - connects the drift receivers
+        from metrics.impact import receivers as impact_receivers  # noqa: F401 - connects the impact receivers

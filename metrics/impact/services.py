@@ -1,0 +1,320 @@
+"""Writes for live metrics: ingest a validated batch (attribute, store, roll up), and metric settings."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import orjson
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from deployments.models import Deploy, Environment, Service, Status
+from deployments.services import environment_get_or_create, service_get_or_create
+from metrics.impact.models import ImpactReport, MetricBatch, MetricPoint, MetricRollup, MetricSetting
+from metrics.points import PointBatch, PointsInvalid
+from metrics.stats.impact import default_direction
+from tracker.models import ApiToken, Project
+
+# Deploys that served traffic at some time: points are attributed to the one live at their timestamp.
+LIVE_STATUSES = (Status.SUCCEEDED, Status.ROLLED_BACK, Status.IN_PROGRESS)
+# New data asks for a recomputation of its deploy at most this often.
+REQUEST_DEBOUNCE = timedelta(seconds=10)
+# How many of a stream's most recent deploys are candidates when attributing a batch.
+ATTRIBUTION_CANDIDATES = 500
+
+
+@dataclass
+class IngestResult:
+    accepted: int
+    duplicate: bool = False
+    deploys: dict[int, int] = field(default_factory=dict)
+
+
+def points_ingest(*, project: Project, token: ApiToken, batch: PointBatch) -> IngestResult:
+    """Store a valid batch all-or-nothing; a batch_id seen before stores nothing and says so.
+
+    Raises PointsInvalid (per-index errors) for unknown services/environments/deploys; nothing is stored.
+    """
+    with transaction.atomic():
+        if batch.batch_id and not _batch_claim(project, batch):
+            return IngestResult(accepted=0, duplicate=True)
+        services, environments = _streams_resolve(project, batch, may_create=token.has_scope("admin"))
+        deploy_ids = _attribute(project, batch, services, environments)
+        _points_insert(project, batch, services, environments, deploy_ids)
+        _rollups_upsert(project, batch, services, environments, deploy_ids)
+        touched = {int(d): int(c) for d, c in zip(*np.unique(deploy_ids, return_counts=True), strict=True) if d}
+        _recompute_request(list(touched))
+    return IngestResult(accepted=len(batch), deploys=touched)
+
+
+def _batch_claim(project: Project, batch: PointBatch) -> bool:
+    """Record the batch id; False when it was already stored (the unique constraint settles races)."""
+    if MetricBatch.objects.filter(project=project, batch_id=batch.batch_id).exists():
+        return False
+    try:
+        with transaction.atomic():
+            MetricBatch.objects.create(project=project, batch_id=batch.batch_id, points=len(batch))
+    except IntegrityError:
+        return False
+    return True
+
+
+def _streams_resolve(project: Project, batch: PointBatch, *, may_create: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Service and environment ids per point. Only an admin token may create them on the fly."""
+    services = _ids_by_name(Service, project, batch.services, may_create, service_get_or_create, "service")
+    environments = _ids_by_name(
+        Environment, project, batch.environments, may_create, environment_get_or_create, "environment"
+    )
+    return services, environments
+
+
+def _ids_by_name(model, project: Project, names: list[str], may_create: bool, create, field_name: str) -> np.ndarray:
+    wanted = set(names)
+    known = dict(model.objects.filter(project=project, name__in=wanted).values_list("name", "id"))
+    missing = wanted - set(known)
+    if missing and may_create:
+        known.update({name: create(project=project, name=name).pk for name in sorted(missing)})
+    elif missing:
+        errors = {
+            str(i): {field_name: [f"unknown {field_name} '{name}': register it with a deploy event first"]}
+            for i, name in enumerate(names)
+            if name in missing
+        }
+        raise PointsInvalid(f"{len(errors)} points name an unknown {field_name}", {"points": errors})
+    return np.fromiter((known[name] for name in names), dtype=np.int64, count=len(names))
+
+
+def _attribute(project: Project, batch: PointBatch, services: np.ndarray, environments: np.ndarray) -> np.ndarray:
+    """The deploy of each point: the one it names, else the one live in its stream at its timestamp (0: none)."""
+    deploy_ids = np.zeros(len(batch), dtype=np.int64)
+    streams = services * 1_000_003 + environments
+    for key in np.unique(streams):
+        idx = np.flatnonzero(streams == key)
+        sid, eid = int(services[idx[0]]), int(environments[idx[0]])
+        deploy_ids[idx] = _live_deploys(sid, eid, batch.timestamps[idx])
+    named = [i for i, ref in enumerate(batch.deploys) if ref is not None]
+    if named:
+        deploy_ids[named] = _named_deploys(project, batch, named, services, environments)
+    return deploy_ids
+
+
+def _live_deploys(service_id: int, environment_id: int, stamps: np.ndarray) -> np.ndarray:
+    latest = datetime.fromtimestamp(float(stamps.max()), tz=UTC)
+    rows = list(
+        Deploy.objects.filter(
+            service_id=service_id, environment_id=environment_id, status__in=LIVE_STATUSES, deployed_at__lte=latest
+        )
+        .order_by("-deployed_at", "-id")
+        .values_list("id", "deployed_at")[:ATTRIBUTION_CANDIDATES]
+    )
+    if not rows:
+        return np.zeros(len(stamps), dtype=np.int64)
+    rows.reverse()
+    ids = np.array([0] + [r[0] for r in rows], dtype=np.int64)
+    times = np.array([r[1].timestamp() for r in rows])
+    return ids[np.searchsorted(times, stamps, side="right")]
+
+
+def _named_deploys(
+    project: Project, batch: PointBatch, named: list[int], services: np.ndarray, environments: np.ndarray
+) -> list[int]:
+    """Resolve `deploy` references (id or version) within the point's own service and environment."""
+    refs = [batch.deploys[i] for i in named]
+    by_id = {
+        row[0]: row
+        for row in Deploy.objects.filter(project=project, pk__in=[r for r in refs if isinstance(r, int)]).values_list(
+            "id", "service_id", "environment_id"
+        )
+    }
+    by_version = {}
+    versions = [r for r in refs if isinstance(r, str)]
+    if versions:
+        for row in (
+            Deploy.objects.filter(project=project, version__in=versions)
+            .order_by("deployed_at", "id")
+            .values_list("id", "service_id", "environment_id", "version")
+        ):
+            by_version[(row[1], row[2], row[3])] = row[0]  # the latest deploy of that version wins
+    out, errors = [], {}
+    for i, ref in zip(named, refs, strict=True):
+        sid, eid = int(services[i]), int(environments[i])
+        if isinstance(ref, int):
+            row = by_id.get(ref)
+            found = row[0] if row and (row[1], row[2]) == (sid, eid) else None
+        else:
+            found = by_version.get((sid, eid, ref))
+        if found is None:
+            errors[str(i)] = {"deploy": [f"no deploy {ref!r} of this service and environment"]}
+        out.append(found or 0)
+    if errors:
+        raise PointsInvalid(f"{len(errors)} points name an unknown deploy", {"points": errors})
+    return out
+
+
+def _points_insert(
+    project: Project, batch: PointBatch, services: np.ndarray, environments: np.ndarray, deploy_ids: np.ndarray
+) -> None:
+    if connection.vendor == "postgresql":
+        _points_copy(project, batch, services, environments, deploy_ids)
+        return
+    MetricPoint.objects.bulk_create(
+        [
+            MetricPoint(
+                project=project,
+                service_id=int(services[i]),
+                environment_id=int(environments[i]),
+                deploy_id=int(deploy_ids[i]) or None,
+                name=batch.names[i],
+                ts=datetime.fromtimestamp(float(batch.timestamps[i]), tz=UTC),
+                value=float(batch.values[i]),
+                labels=batch.labels[i],
+            )
+            for i in range(len(batch))
+        ],
+        batch_size=1000,
+    )
+
+
+def _points_copy(
+    project: Project, batch: PointBatch, services: np.ndarray, environments: np.ndarray, deploy_ids: np.ndarray
+) -> None:
+    """PostgreSQL COPY: ~5x faster than a multi-row INSERT for 5,000-point batches (see docs/benchmarks.md)."""
+    stamps = np.datetime_as_string((batch.timestamps * 1e6).astype("datetime64[us]"), unit="us")
+    deploys = [str(d) if d else r"\N" for d in deploy_ids.tolist()]
+    # Names are validated to hold no tabs, newlines or backslashes; JSON labels may hold backslashes.
+    labels = [orjson.dumps(lab).decode().replace("\\", "\\\\") if lab else r"\N" for lab in batch.labels]
+    pid = project.pk
+    lines = [
+        f"{pid}\t{s}\t{e}\t{d}\t{n}\t{t}Z\t{v!r}\t{lab}\n"
+        for s, e, d, n, t, v, lab in zip(
+            services.tolist(),
+            environments.tolist(),
+            deploys,
+            batch.names,
+            stamps,
+            batch.values.tolist(),
+            labels,
+            strict=True,
+        )
+    ]
+    buffer = io.StringIO("".join(lines))
+    with connection.cursor() as cursor:
+        cursor.copy_expert(
+            "COPY metrics_metricpoint (project_id, service_id, environment_id, deploy_id, name, ts, value, labels) "
+            "FROM STDIN",
+            buffer,
+        )
+
+
+def _rollups_upsert(
+    project: Project, batch: PointBatch, services: np.ndarray, environments: np.ndarray, deploy_ids: np.ndarray
+) -> None:
+    """Add the batch to the per-minute rollups with one upsert (increments, so concurrent batches add up)."""
+    name_list = sorted(set(batch.names))
+    codes = {name: i for i, name in enumerate(name_list)}
+    name_codes = np.fromiter((codes[n] for n in batch.names), dtype=np.int64, count=len(batch))
+    minutes = (np.floor(batch.timestamps / 60.0) * 60).astype(np.int64)
+    keys = np.stack([services, environments, name_codes, minutes, deploy_ids], axis=1)
+    unique_keys, inverse = np.unique(keys, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    size = len(unique_keys)
+    counts = np.bincount(inverse, minlength=size)
+    totals = np.bincount(inverse, weights=batch.values, minlength=size)
+    squares = np.bincount(inverse, weights=batch.values**2, minlength=size)
+    mins, maxs = np.full(size, np.inf), np.full(size, -np.inf)
+    np.minimum.at(mins, inverse, batch.values)
+    np.maximum.at(maxs, inverse, batch.values)
+    adapt = connection.ops.adapt_datetimefield_value
+    rows = [
+        (
+            project.pk,
+            int(k[0]),
+            int(k[1]),
+            name_list[int(k[2])],
+            adapt(datetime.fromtimestamp(int(k[3]), tz=UTC)),
+            int(k[4]),
+            int(counts[j]),
+            float(totals[j]),
+            float(squares[j]),
+            float(mins[j]),
+            float(maxs[j]),
+        )
+        for j, k in enumerate(unique_keys)
+    ]
+    _rollup_sql(rows)
+
+
+def _rollup_sql(rows: list[tuple]) -> None:
+    table = MetricRollup._meta.db_table
+    least, greatest = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
+    placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+    # Only the table name and function names are interpolated; every value is a parameter.
+    sql = (
+        f"INSERT INTO {table} (project_id, service_id, environment_id, name, minute, deploy_key, count, total, "  # noqa: S608
+        f"total_squares, min_value, max_value) VALUES {placeholders} "
+        f"ON CONFLICT (service_id, environment_id, name, minute, deploy_key) DO UPDATE SET "
+        f"count = {table}.count + excluded.count, total = {table}.total + excluded.total, "
+        f"total_squares = {table}.total_squares + excluded.total_squares, "
+        f"min_value = {least}({table}.min_value, excluded.min_value), "
+        f"max_value = {greatest}({table}.max_value, excluded.max_value)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value for row in rows for value in row])
+
+
+def _recompute_request(deploy_ids: list[int]) -> None:
+    """Ask for a (debounced) recomputation of the touched deploys still in their window."""
+    if not deploy_ids:
+        return
+    from metrics.impact.tasks import impact_compute
+    from tracker.enqueue import enqueue
+
+    now = timezone.now()
+    due = list(
+        ImpactReport.objects.filter(deploy_id__in=deploy_ids, final=False)
+        .filter(Q(requested_at=None) | Q(requested_at__lt=now - REQUEST_DEBOUNCE))
+        .values_list("deploy_id", flat=True)
+    )
+    if due:
+        ImpactReport.objects.filter(deploy_id__in=due).update(requested_at=now)
+    for deploy_id in due:
+        enqueue(impact_compute, deploy_id)
+
+
+def metric_setting_save(
+    *,
+    project: Project,
+    service: Service,
+    name: str,
+    direction: str | None = None,
+    allowed_change: float | None = None,
+    critical: bool | None = None,
+    min_samples: int | None = None,
+    window_minutes: int | None = None,
+    warmup_minutes: int | None = None,
+    seasonal_baseline: bool | None = None,
+) -> MetricSetting:
+    """Create or update one metric's settings; omitted values keep their current (or default) value."""
+    values = {
+        "direction": direction,
+        "allowed_change": allowed_change,
+        "critical": critical,
+        "min_samples": min_samples,
+        "window_minutes": window_minutes,
+        "warmup_minutes": warmup_minutes,
+        "seasonal_baseline": seasonal_baseline,
+    }
+    with transaction.atomic():
+        setting, _ = MetricSetting.objects.select_for_update().get_or_create(
+            service=service, name=name, defaults={"project": project, "direction": direction or default_direction(name)}
+        )
+        for key, value in values.items():
+            if value is not None:
+                setattr(setting, key, value)
+        setting.full_clean()
+        setting.save()
+    return setting
