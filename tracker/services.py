@@ -98,3 +98,14 @@ def signing_secret_issue(*, project: Project, require: bool = False, user: Abstr
 def signing_secrets_active(*, project: Project) -> list[str]:
     rows = SigningSecret.objects.filter(project=project, revoked_at=None).values_list("secret_encrypted", flat=True)
     return [crypto.decrypt(value) for value in rows]
+
+
+def signing_secret_revoke(*, secret: SigningSecret, user: AbstractBaseUser | None = None) -> None:
+    SigningSecret.objects.filter(pk=secret.pk, revoked_at=None).update(revoked_at=timezone.now())
+    audit_record(project=secret.project, action="signing_secret.revoked", user=user, target=secret)
+
+
+def signing_required_set(*, project: Project, required: bool, user: AbstractBaseUser | None = None) -> None:
+    Project.objects.filter(pk=project.pk).update(require_signed_webhooks=required)
+    project.require_signed_webhooks = required
+    audit_record(project=project, action="signing_required.changed", user=user, details={"required": required})

@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/v1/", include("alerts.api_urls")),
     path("", views.home, name="home"),
     # Project pages last: their first path segment is the project slug.
+    path("<slug:project_slug>/settings/", include("tracker.project_urls")),
     path("<slug:project_slug>/", include("metrics.urls")),
     path("<slug:project_slug>/", include("alerts.urls")),
     path("<slug:project_slug>/", include("deployments.urls")),

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import re
+
+from tracker.models import ApiToken, AuditLog, SigningSecret
+from tracker.services import token_hash
+
+
+def test_an_admin_issues_a_token_that_is_shown_once_and_stored_hashed(client, alice, project):
+    client.force_login(alice)
+    response = client.post(f"/{project.slug}/settings/tokens/", {"name": "gha", "scopes": ["ingest", "read"]})
+    assert response.status_code == 200
+    raw = re.search(r"(dtk_[A-Za-z0-9_\-]+)", response.content.decode()).group(1)
+    token = ApiToken.objects.get(name="gha")
+    assert token.token_hash == token_hash(raw) and token.scopes == ["ingest", "read"]
+    assert raw not in client.get(f"/{project.slug}/settings/").content.decode()
+    assert AuditLog.objects.filter(action="token.issued", actor_user=alice).exists()
+
+
+def test_a_token_without_scopes_is_refused_with_the_form_error(client, alice, project):
+    client.force_login(alice)
+    response = client.post(f"/{project.slug}/settings/tokens/", {"name": "gha"})
+    assert response.status_code == 200 and "This field is required" in response.content.decode()
+    assert not ApiToken.objects.exists()
+
+
+def test_a_revoked_token_stops_working(client, alice, project, make_token):
+    raw = make_token(project, ["read"])
+    client.force_login(alice)
+    token = ApiToken.objects.get()
+    assert client.post(f"/{project.slug}/settings/tokens/{token.pk}/revoke/").status_code == 302
+    from tests.helpers import client_for
+
+    assert client_for(raw).get("/api/v1/deploys").status_code == 401
+
+
+def test_deployers_and_viewers_cannot_manage_tokens_or_secrets(client, bob, vera, project):
+    for user in (bob, vera):
+        client.force_login(user)
+        assert client.post(f"/{project.slug}/settings/tokens/", {"name": "x", "scopes": ["read"]}).status_code == 403
+        assert client.post(f"/{project.slug}/settings/signing-secrets/").status_code == 403
+        page = client.get(f"/{project.slug}/settings/").content.decode()
+        assert "Issue token" not in page
+    assert not ApiToken.objects.exists() and not SigningSecret.objects.exists()
+
+
+def test_an_admin_issues_a_signing_secret_and_requires_signatures(client, alice, project):
+    client.force_login(alice)
+    response = client.post(f"/{project.slug}/settings/signing-secrets/", {"require": "on"})
+    assert re.search(r"whsec_[A-Za-z0-9+/=]+", response.content.decode())
+    project.refresh_from_db()
+    assert project.require_signed_webhooks
+    client.post(f"/{project.slug}/settings/signing-required/", {"required": "0"})
+    project.refresh_from_db()
+    assert not project.require_signed_webhooks
+
+
+def test_the_audit_log_lists_who_did_what(client, alice, project):
+    client.force_login(alice)
+    client.post(f"/{project.slug}/settings/tokens/", {"name": "gha", "scopes": ["read"]})
+    page = client.get(f"/{project.slug}/settings/audit/").content.decode()
+    assert "token.issued" in page and "alice" in page

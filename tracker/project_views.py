@@ -1,0 +1,106 @@
+"""Project settings pages: members, API tokens, inbound signing secrets, the audit log."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from tracker.decorators import project_member
+from tracker.forms import SigningSecretCreateForm, TokenCreateForm
+from tracker.models import ApiToken, AuditLog, Role, SigningSecret
+from tracker.services import (
+    signing_required_set,
+    signing_secret_issue,
+    signing_secret_revoke,
+    token_issue,
+    token_revoke,
+)
+
+AUDIT_PAGE_SIZE = 200
+
+
+def _settings_page(request: HttpRequest, **extra) -> HttpResponse:
+    project = request.project
+    context = {
+        "project": project,
+        "nav": "settings",
+        "members": project.memberships.select_related("user").order_by("user__username"),
+        "tokens": project.tokens.order_by("revoked_at", "-created_at"),
+        "signing_secrets": project.signing_secrets.order_by("revoked_at", "-created_at"),
+        "token_form": TokenCreateForm(),
+        "secret_form": SigningSecretCreateForm(),
+        "is_admin": request.membership.is_admin,
+        **extra,
+    }
+    return render(request, "tracker/settings.html", context)
+
+
+@project_member()
+def project_settings(request: HttpRequest) -> HttpResponse:
+    return _settings_page(request)
+
+
+@project_member(Role.ADMIN)
+@require_POST
+def token_create(request: HttpRequest) -> HttpResponse:
+    form = TokenCreateForm(request.POST)
+    if not form.is_valid():
+        return _settings_page(request, token_form=form)
+    token, raw = token_issue(
+        project=request.project,
+        name=form.cleaned_data["name"],
+        scopes=form.cleaned_data["scopes"],
+        created_by=request.user,
+    )
+    # Rendered, not redirected: the raw token must not travel through the session or a URL.
+    return _settings_page(request, new_token=raw, new_token_name=token.name)
+
+
+@project_member(Role.ADMIN)
+@require_POST
+def token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
+    token = get_object_or_404(ApiToken, project=request.project, pk=token_id)
+    token_revoke(token=token, user=request.user)
+    messages.success(request, f"Token “{token.name}” revoked.")
+    return redirect("project_settings", request.project.slug)
+
+
+@project_member(Role.ADMIN)
+@require_POST
+def signing_secret_create(request: HttpRequest) -> HttpResponse:
+    form = SigningSecretCreateForm(request.POST)
+    form.is_valid()
+    secret = signing_secret_issue(
+        project=request.project, require=form.cleaned_data.get("require", False), user=request.user
+    )
+    return _settings_page(request, new_secret=secret)
+
+
+@project_member(Role.ADMIN)
+@require_POST
+def signing_secret_revoke_view(request: HttpRequest, secret_id: int) -> HttpResponse:
+    secret = get_object_or_404(SigningSecret, project=request.project, pk=secret_id)
+    signing_secret_revoke(secret=secret, user=request.user)
+    messages.success(request, "Signing secret revoked.")
+    return redirect("project_settings", request.project.slug)
+
+
+@project_member(Role.ADMIN)
+@require_POST
+def signing_required(request: HttpRequest) -> HttpResponse:
+    required = request.POST.get("required") == "1"
+    signing_required_set(project=request.project, required=required, user=request.user)
+    messages.success(request, "Signed deploy events are now " + ("required." if required else "optional."))
+    return redirect("project_settings", request.project.slug)
+
+
+@project_member()
+def audit_log(request: HttpRequest) -> HttpResponse:
+    entries = (
+        AuditLog.objects.filter(project=request.project)
+        .select_related("actor_user", "actor_token")
+        .order_by("-at")[:AUDIT_PAGE_SIZE]
+    )
+    return render(request, "tracker/audit.html", {"project": request.project, "nav": "audit", "entries": entries})
