@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -34,34 +34,43 @@ def alert_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _not_post(request: HttpRequest) -> HttpResponse | None:
+    """405 for anything but POST, checked after the lookup so another project's id is a 404 first."""
+    return None if request.method == "POST" else HttpResponseNotAllowed(["POST"])
+
+
 def _alert(request: HttpRequest, alert_id: int) -> Alert:
     return get_object_or_404(Alert, project=request.project, pk=alert_id)
 
 
-@require_POST
 @project_member(Role.DEPLOYER)
 def alert_ack(request: HttpRequest, alert_id: int) -> HttpResponse:
+    alert = _alert(request, alert_id)
+    if refusal := _not_post(request):
+        return refusal
     try:
-        services.alert_acknowledge(alert=_alert(request, alert_id), user=request.user)
+        services.alert_acknowledge(alert=alert, user=request.user)
         messages.success(request, "Alert acknowledged.")
     except services.AlertStateError as exc:
         messages.error(request, str(exc))
     return redirect("alert_list", request.project.slug)
 
 
-@require_POST
 @project_member(Role.DEPLOYER)
 def alert_resolve(request: HttpRequest, alert_id: int) -> HttpResponse:
+    alert = _alert(request, alert_id)
+    if refusal := _not_post(request):
+        return refusal
     try:
-        services.alert_resolve(alert=_alert(request, alert_id), user=request.user)
+        services.alert_resolve(alert=alert, user=request.user)
         messages.success(request, "Alert resolved.")
     except services.AlertStateError as exc:
         messages.error(request, str(exc))
     return redirect("alert_list", request.project.slug)
 
 
-@require_POST
 @project_member(Role.DEPLOYER)
+@require_POST
 def silence_create(request: HttpRequest) -> HttpResponse:
     matchers = [line.strip() for line in request.POST.get("matchers", "").splitlines() if line.strip()]
     try:
@@ -85,10 +94,11 @@ def silence_create(request: HttpRequest) -> HttpResponse:
     return redirect("alert_list", request.project.slug)
 
 
-@require_POST
 @project_member(Role.DEPLOYER)
 def silence_expire(request: HttpRequest, silence_id: int) -> HttpResponse:
     silence = get_object_or_404(Silence, project=request.project, pk=silence_id)
+    if refusal := _not_post(request):
+        return refusal
     services.silence_expire(silence=silence, user=request.user)
     messages.success(request, "Silence ended.")
     return redirect("alert_list", request.project.slug)
@@ -116,8 +126,8 @@ def alert_settings(request: HttpRequest) -> HttpResponse:
     return _settings_page(request)
 
 
-@require_POST
 @project_member(Role.ADMIN)
+@require_POST
 def channel_create(request: HttpRequest) -> HttpResponse:
     post = request.POST
     emails = [e.strip() for e in post.get("email_to", "").replace("\n", ",").split(",") if e.strip()]
@@ -142,10 +152,11 @@ def _channel(request: HttpRequest, channel_id: int) -> Channel:
     return get_object_or_404(Channel, project=request.project, pk=channel_id)
 
 
-@require_POST
 @project_member(Role.ADMIN)
 def channel_test(request: HttpRequest, channel_id: int) -> HttpResponse:
     channel = _channel(request, channel_id)
+    if refusal := _not_post(request):
+        return refusal
     if channel.enabled:
         services.channel_test(channel=channel, user=request.user)
         messages.success(request, f"Test notification queued for {channel.name}; its attempts appear below.")
@@ -154,26 +165,30 @@ def channel_test(request: HttpRequest, channel_id: int) -> HttpResponse:
     return redirect("alert_settings", request.project.slug)
 
 
-@require_POST
 @project_member(Role.ADMIN)
 def channel_toggle(request: HttpRequest, channel_id: int) -> HttpResponse:
     channel = _channel(request, channel_id)
+    if refusal := _not_post(request):
+        return refusal
     services.channel_update(channel=channel, enabled=not channel.enabled, user=request.user)
     return redirect("alert_settings", request.project.slug)
 
 
-@require_POST
 @project_member(Role.ADMIN)
 def channel_delete(request: HttpRequest, channel_id: int) -> HttpResponse:
-    services.channel_delete(channel=_channel(request, channel_id), user=request.user)
+    channel = _channel(request, channel_id)
+    if refusal := _not_post(request):
+        return refusal
+    services.channel_delete(channel=channel, user=request.user)
     messages.success(request, "Channel deleted.")
     return redirect("alert_settings", request.project.slug)
 
 
-@require_POST
 @project_member(Role.ADMIN)
 def rule_update(request: HttpRequest, rule_id: int) -> HttpResponse:
     rule = get_object_or_404(AlertRule, project=request.project, pk=rule_id)
+    if refusal := _not_post(request):
+        return refusal
     values: dict[str, object] = {"enabled": request.POST.get("enabled") == "on"}
     if request.POST.get("severity") in Severity.values:
         values["severity"] = request.POST["severity"]

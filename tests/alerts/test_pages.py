@@ -1,0 +1,146 @@
+"""Alert pages: roles (viewer, deployer, admin, outsider), CSRF-protected actions, constant query counts."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from alerts import services
+from alerts.models import Alert, Channel, Silence
+from alerts.rules import ColumnFact, DeployFacts
+from deployments.services import deploy_record
+
+pytestmark = pytest.mark.django_db
+
+PUBLIC_HOOK = "https://93.184.215.14/hooks/deploy-tracker"
+
+
+def open_alerts(project, n: int, service: str = "fraud-scorer") -> list[Alert]:
+    """n deploys of a service, each with one firing drift alert (a later deploy would supersede them, so
+    each deploy gets its own environment)."""
+    alerts = []
+    columns = tuple(ColumnFact(f"f{i}", "feature", "drifted", 2.0) for i in range(3))
+    for i in range(n):
+        deploy, _ = deploy_record(project=project, service=service, environment=f"env{i}", version=f"v{i}", fields={})
+        alerts += services.alerts_evaluate_deploy(deploy=deploy, facts=DeployFacts(columns, has_drift_report=True))
+    return alerts
+
+
+def test_a_viewer_sees_alerts_but_no_buttons_and_cannot_acknowledge(client, vera, project) -> None:
+    [alert] = open_alerts(project, 1)
+    client.force_login(vera)
+    page = client.get("/alpha/alerts/")
+    assert page.status_code == 200
+    assert alert.title in page.content.decode()
+    assert "Acknowledge" not in page.content.decode()
+    assert client.post(f"/alpha/alerts/{alert.pk}/ack/").status_code == 403
+    alert.refresh_from_db()
+    assert alert.status == "firing"
+
+
+def test_a_deployer_acknowledges_resolves_and_silences_from_the_page(client, bob, project) -> None:
+    first, second = open_alerts(project, 2)
+    client.force_login(bob)
+    assert client.post(f"/alpha/alerts/{first.pk}/ack/").status_code == 302
+    assert client.post(f"/alpha/alerts/{second.pk}/resolve/").status_code == 302
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, first.acknowledged_by) == ("acknowledged", bob)
+    assert (second.status, second.resolved_by) == ("resolved", bob)
+    response = client.post("/alpha/alerts/silences/", {"matchers": "service=fraud-scorer\nrule=~drift.*", "hours": "4"})
+    assert response.status_code == 302
+    silence = Silence.objects.get()
+    assert silence.matchers == [
+        {"name": "service", "op": "=", "value": "fraud-scorer"},
+        {"name": "rule", "op": "=~", "value": "drift.*"},
+    ]
+    assert client.post(f"/alpha/alerts/silences/{silence.pk}/expire/").status_code == 302
+
+
+def test_a_bad_silence_is_refused_with_a_message_and_stores_nothing(client, bob, project) -> None:
+    client.force_login(bob)
+    response = client.post("/alpha/alerts/silences/", {"matchers": "service", "hours": "4"}, follow=True)
+    assert "is not a matcher" in response.content.decode()
+    response = client.post("/alpha/alerts/silences/", {"matchers": "service=x", "hours": "9999"}, follow=True)
+    assert "Choose a duration" in response.content.decode()
+    assert not Silence.objects.exists()
+
+
+def test_page_actions_need_the_csrf_token(bob, project) -> None:
+    from django.test import Client
+
+    [alert] = open_alerts(project, 1)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(bob)
+    assert client.post(f"/alpha/alerts/{alert.pk}/ack/").status_code == 403
+    alert.refresh_from_db()
+    assert alert.status == "firing"
+
+
+def test_an_outsider_gets_404_on_the_pages(client, charlie, project) -> None:
+    [alert] = open_alerts(project, 1)
+    client.force_login(charlie)
+    assert client.get("/alpha/alerts/").status_code == 404
+    assert client.get("/alpha/alerts/settings/").status_code == 404
+    assert client.post(f"/alpha/alerts/{alert.pk}/ack/").status_code == 404
+
+
+def test_only_an_admin_changes_channels_from_the_settings_page(client, alice, bob, vera, project) -> None:
+    for user in (bob, vera):
+        client.force_login(user)
+        page = client.get("/alpha/alerts/settings/")
+        assert page.status_code == 200 and "Add a channel" not in page.content.decode()
+        posted = client.post("/alpha/alerts/channels/", {"name": "x", "kind": "webhook", "url": PUBLIC_HOOK})
+        assert posted.status_code == 403
+    assert not Channel.objects.exists()
+    client.force_login(alice)
+    page = client.post("/alpha/alerts/channels/", {"name": "hook", "kind": "webhook", "url": PUBLIC_HOOK})
+    assert page.status_code == 200
+    assert "whsec_" in page.content.decode()  # shown once, on this response only
+    assert "whsec_" not in client.get("/alpha/alerts/settings/").content.decode()
+
+
+def test_the_settings_page_refuses_an_internal_url_and_says_why(client, alice, project, settings) -> None:
+    settings.OUTBOUND_ALLOWED_NETWORKS = []
+    client.force_login(alice)
+    page = client.post("/alpha/alerts/channels/", {"name": "evil", "kind": "slack", "url": "https://169.254.169.254/"})
+    assert "not a public address" in page.content.decode()
+    assert not Channel.objects.exists()
+
+
+def test_the_settings_page_shows_why_a_channel_was_disabled(client, alice, project) -> None:
+    channel, _ = services.channel_create(project=project, name="hook", kind="webhook", url=PUBLIC_HOOK)
+    Channel.objects.filter(pk=channel.pk).update(enabled=False, disabled_reason="the receiver answered 410 Gone")
+    client.force_login(alice)
+    assert "the receiver answered 410 Gone" in client.get("/alpha/alerts/settings/").content.decode()
+
+
+def _queries(client, path: str) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(path).status_code == 200
+    return len(captured)
+
+
+def test_the_alerts_page_query_count_does_not_grow_with_its_rows(client, bob, project) -> None:
+    open_alerts(project, 2)
+    client.force_login(bob)
+    few = _queries(client, "/alpha/alerts/")
+    open_alerts(project, 6, service="churn-model")
+    assert _queries(client, "/alpha/alerts/") == few
+
+
+def test_the_timeline_and_deploy_page_show_open_alert_counts(client, bob, project) -> None:
+    [alert] = open_alerts(project, 1)
+    client.force_login(bob)
+    assert "1 alert" in client.get("/alpha/").content.decode()
+    detail = client.get(f"/alpha/deploys/{alert.deploy_id}/").content.decode()
+    assert "1 open alert" in detail and alert.title in detail
+
+
+def test_the_timeline_query_count_does_not_grow_with_alerted_rows(client, bob, project) -> None:
+    open_alerts(project, 2)
+    client.force_login(bob)
+    few = _queries(client, "/alpha/")
+    open_alerts(project, 5, service="churn-model")
+    assert _queries(client, "/alpha/") == few
