@@ -1,9 +1,12 @@
 from django.urls import include, path
 
-from deployments import api
+from deployments import api, webhooks_api
 
 urlpatterns = [
     path("deploys", api.DeployCollectionApi.as_view(), name="api_deploys"),
     path("deploys/<int:deploy_id>", api.DeployDetailApi.as_view(), name="api_deploy_detail"),
     path("", include("deployments.rollbacks.api_urls")),
+    path("webhooks/github/<slug:project_slug>", webhooks_api.GithubWebhookApi.as_view(), name="webhook_github"),
+    path("webhooks/gitlab/<slug:project_slug>", webhooks_api.GitlabWebhookApi.as_view(), name="webhook_gitlab"),
+    path("webhooks/mlflow/<slug:project_slug>", webhooks_api.MlflowWebhookApi.as_view(), name="webhook_mlflow"),
 ]

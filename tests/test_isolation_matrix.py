@@ -36,8 +36,55 @@ def make_rollback(project):
     return rollback_request_create(deploy=world.v3)
 
 
+def make_alert(project):
+    from alerts.rules import ColumnFact, DeployFacts
+    from alerts.services import alerts_evaluate_deploy
+
+    columns = tuple(ColumnFact(f"f{i}", "feature", "drifted", 2.0) for i in range(3))
+    [alert] = alerts_evaluate_deploy(deploy=make_deploy(project), facts=DeployFacts(columns, has_drift_report=True))
+    return alert
+
+
+def make_channel(project):
+    from alerts.services import channel_create
+
+    return channel_create(project=project, name="hook", kind="webhook", url="https://93.184.215.14/hook")[0]
+
+
+def make_rule(project):
+    return project.alert_rules.first()
+
+
+def make_silence(project):
+    from alerts.services import silence_create
+
+    return silence_create(project=project, matchers=["service=svc"], ends_at=timezone.now() + timedelta(hours=1))
+
+
+def make_token_object(project):
+    from tracker.services import token_issue
+
+    return token_issue(project=project, name="ci", scopes=["read"])[0]
+
+
+def make_signing_secret(project):
+    from tracker.services import signing_secret_issue
+
+    signing_secret_issue(project=project)
+    return project.signing_secrets.get()
+
+
 # name → factory(project) returning an object of that project whose pk fills {id}.
-OBJECTS: dict[str, Callable] = {"deploy": make_deploy, "rollback": make_rollback}
+OBJECTS: dict[str, Callable] = {
+    "deploy": make_deploy,
+    "token": make_token_object,
+    "signing_secret": make_signing_secret,
+    "rollback": make_rollback,
+    "alert": make_alert,
+    "channel": make_channel,
+    "rule": make_rule,
+    "silence": make_silence,
+}
 
 # (method, API path with {id}, object name, JSON body for writes)
 API_MATRIX = [
@@ -45,12 +92,29 @@ API_MATRIX = [
     ("post", "/api/v1/deploys/{id}/rollback", "deploy", {}),
     ("get", "/api/v1/rollbacks/{id}", "rollback", None),
     ("post", "/api/v1/rollbacks/{id}/status", "rollback", {"status": "running"}),
+    ("post", "/api/v1/alerts/{id}/ack", "alert", {}),
+    ("post", "/api/v1/alerts/{id}/resolve", "alert", {}),
+    ("get", "/api/v1/channels/{id}", "channel", None),
+    ("patch", "/api/v1/channels/{id}", "channel", {"enabled": False}),
+    ("delete", "/api/v1/channels/{id}", "channel", None),
+    ("post", "/api/v1/channels/{id}/test", "channel", {}),
+    ("patch", "/api/v1/alert-rules/{id}", "rule", {"enabled": False}),
+    ("delete", "/api/v1/alert-rules/{id}", "rule", None),
 ]
 
 # (page path with {slug} and {id}, object name)
 PAGE_MATRIX = [
     ("/{slug}/deploys/{id}/", "deploy"),
+    ("/{slug}/settings/tokens/{id}/revoke/", "token"),
+    ("/{slug}/settings/signing-secrets/{id}/revoke/", "signing_secret"),
     ("/{slug}/deploys/{id}/rollback/", "deploy"),
+    ("/{slug}/alerts/{id}/ack/", "alert"),
+    ("/{slug}/alerts/{id}/resolve/", "alert"),
+    ("/{slug}/alerts/silences/{id}/expire/", "silence"),
+    ("/{slug}/alerts/channels/{id}/test/", "channel"),
+    ("/{slug}/alerts/channels/{id}/toggle/", "channel"),
+    ("/{slug}/alerts/channels/{id}/delete/", "channel"),
+    ("/{slug}/alerts/rules/{id}/", "rule"),
 ]
 
 
@@ -91,9 +155,11 @@ def test_another_projects_token_gets_404(other_api, project, method, path, name,
 def test_another_projects_user_gets_404(client, charlie, other_project, project, path, name):
     obj = OBJECTS[name](project)
     client.force_login(charlie)
-    # Both ways in: the other project's slug, and the object's own project slug.
-    assert client.get(path.format(slug=project.slug, id=obj.pk)).status_code == 404
-    assert client.get(path.format(slug=other_project.slug, id=obj.pk)).status_code == 404
+    # Both ways in (the object's own project slug, and the outsider's), with either method: membership is
+    # checked before anything else, so a stranger cannot even learn which URLs exist.
+    for slug in (project.slug, other_project.slug):
+        for method in (client.get, client.post):
+            assert method(path.format(slug=slug, id=obj.pk)).status_code == 404, (method, slug)
 
 
 def test_api_lists_show_nothing_of_another_project(api, other_api, project):

@@ -132,3 +132,24 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.key}"
+
+
+class Provider(models.TextChoices):
+    GITHUB = "github"
+    GITLAB = "gitlab"
+    MLFLOW = "mlflow"
+
+
+class ProviderHook(models.Model):
+    """The shared secret of a native provider webhook (GitHub, GitLab, MLflow) for one project."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="provider_hooks")
+    provider = models.CharField(max_length=20, choices=Provider.choices)
+    secret_encrypted = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "provider"], name="provider_hook_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} hook of {self.project}"

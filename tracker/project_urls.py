@@ -9,5 +9,6 @@ urlpatterns = [
     path("signing-secrets/", views.signing_secret_create, name="signing_secret_create"),
     path("signing-secrets/<int:secret_id>/revoke/", views.signing_secret_revoke_view, name="signing_secret_revoke"),
     path("signing-required/", views.signing_required, name="signing_required"),
+    path("webhooks/<slug:provider>/", views.provider_secret_create, name="provider_secret_create"),
     path("audit/", views.audit_log, name="audit_log"),
 ]

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from tracker.decorators import project_member
 from tracker.forms import SigningSecretCreateForm, TokenCreateForm
-from tracker.models import ApiToken, AuditLog, Role, SigningSecret
+from tracker.models import ApiToken, AuditLog, Provider, Role, SigningSecret
 from tracker.services import (
+    provider_secret_issue,
     signing_required_set,
     signing_secret_issue,
     signing_secret_revoke,
@@ -23,6 +24,7 @@ AUDIT_PAGE_SIZE = 200
 
 def _settings_page(request: HttpRequest, **extra) -> HttpResponse:
     project = request.project
+    configured = set(project.provider_hooks.values_list("provider", flat=True))
     context = {
         "project": project,
         "nav": "settings",
@@ -32,6 +34,7 @@ def _settings_page(request: HttpRequest, **extra) -> HttpResponse:
         "token_form": TokenCreateForm(),
         "secret_form": SigningSecretCreateForm(),
         "is_admin": request.membership.is_admin,
+        "providers": [(provider, label, provider in configured) for provider, label in Provider.choices],
         **extra,
     }
     return render(request, "tracker/settings.html", context)
@@ -104,3 +107,12 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         .order_by("-at")[:AUDIT_PAGE_SIZE]
     )
     return render(request, "tracker/audit.html", {"project": request.project, "nav": "audit", "entries": entries})
+
+
+@project_member(Role.ADMIN)
+@require_POST
+def provider_secret_create(request: HttpRequest, provider: str) -> HttpResponse:
+    if provider not in Provider.values:
+        raise Http404("No such provider")
+    secret = provider_secret_issue(project=request.project, provider=provider, user=request.user)
+    return _settings_page(request, new_provider_secret=secret, new_provider=provider)

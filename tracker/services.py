@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from tracker import crypto, signing
-from tracker.models import ApiToken, AuditLog, Membership, Project, Role, Scope, SigningSecret
+from tracker.models import ApiToken, AuditLog, Membership, Project, ProviderHook, Role, Scope, SigningSecret
 
 TOKEN_PREFIX = "dtk_"
 
@@ -109,3 +109,20 @@ def signing_required_set(*, project: Project, required: bool, user: AbstractBase
     Project.objects.filter(pk=project.pk).update(require_signed_webhooks=required)
     project.require_signed_webhooks = required
     audit_record(project=project, action="signing_required.changed", user=user, details={"required": required})
+
+
+def provider_secret_issue(*, project: Project, provider: str, user: AbstractBaseUser | None = None) -> str:
+    """A new shared secret for a native provider webhook; it replaces the previous one."""
+    secret = secrets.token_urlsafe(32)
+    hook, _ = ProviderHook.objects.update_or_create(
+        project=project, provider=provider, defaults={"secret_encrypted": crypto.encrypt(secret)}
+    )
+    audit_record(
+        project=project, action="provider_secret.issued", user=user, target=hook, details={"provider": provider}
+    )
+    return secret
+
+
+def provider_secret(*, project: Project, provider: str) -> str | None:
+    hook = ProviderHook.objects.filter(project=project, provider=provider).first()
+    return crypto.decrypt(hook.secret_encrypted) if hook else None

@@ -60,3 +60,14 @@ def test_the_audit_log_lists_who_did_what(client, alice, project):
     client.post(f"/{project.slug}/settings/tokens/", {"name": "gha", "scopes": ["read"]})
     page = client.get(f"/{project.slug}/settings/audit/").content.decode()
     assert "token.issued" in page and "alice" in page
+
+
+def test_an_admin_creates_a_native_webhook_secret_shown_once(client, alice, project):
+    from tracker.services import provider_secret
+
+    client.force_login(alice)
+    page = client.post(f"/{project.slug}/settings/webhooks/github/").content.decode()
+    secret = provider_secret(project=project, provider="github")
+    assert secret and secret in page
+    assert secret not in client.get(f"/{project.slug}/settings/").content.decode()
+    assert client.post(f"/{project.slug}/settings/webhooks/bitbucket/").status_code == 404
