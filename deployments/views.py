@@ -24,6 +24,8 @@ def timeline(request: HttpRequest) -> HttpResponse:
     environment = request.GET.get("environment") or None
     status = request.GET.get("status") if request.GET.get("status") in Status.values else None
     deploys = deploy_list(project=project, service=service, environment=environment, status=status)
+    # Drift badges ride along in the same query (the report's large result column left out).
+    deploys = deploys.select_related("drift_report").defer("drift_report__result")
     page = Paginator(deploys, TIMELINE_PAGE_SIZE).get_page(request.GET.get("page"))
     attach_open_alert_counts(page.object_list)
     days = [

@@ -91,3 +91,8 @@ def due_reports(*, before, limit: int = 500) -> list[int]:
     return list(
         DriftReport.objects.filter(Q(due_at__lte=before)).values_list("deploy_id", flat=True).order_by("due_at")[:limit]
     )
+
+
+def drift_setting_get(*, service: Service) -> DriftSetting:
+    """The service's drift settings, or unsaved defaults."""
+    return DriftSetting.objects.filter(service=service).first() or DriftSetting(service=service)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 from django.db import IntegrityError, transaction
@@ -12,12 +14,13 @@ from django.utils import timezone
 
 from deployments.models import Deploy, Environment, Service
 from metrics.drift import selectors
-from metrics.drift.models import ColumnSketch, DriftReport, SampleBatch, SampleColumn
+from metrics.drift.models import ColumnSketch, DriftReport, DriftSetting, SampleBatch, SampleColumn
 from metrics.predictions import MAX_FEATURES, Column, PredictionBatch
 from metrics.stats import drift as stats_drift
 from metrics.stats import sketch as sk
 from tracker.api_errors import ApiError
 from tracker.models import Project
+from tracker.services import audit_record
 
 
 @dataclass
@@ -224,6 +227,8 @@ def drift_compute(*, deploy: Deploy) -> DriftReport:
         return _store_report(report, None, None, "no_baseline", started, deploy)
     columns = list(SampleColumn.objects.filter(service_id=deploy.service_id))
     sketches = selectors.deploy_sketches(deploy_ids=[deploy.pk, baseline.pk])
+    if baseline.pk not in sketches:  # the baseline never posted samples: nothing to compare with
+        return _store_report(report, None, baseline, "no_baseline", started, deploy)
     inputs = _column_inputs(columns, sketches.get(baseline.pk, {}), sketches.get(deploy.pk, {}))
     settings = selectors.drift_settings_for(service=deploy.service, columns=columns)
     result = stats_drift.drift_report(inputs, settings=settings, expected_drift=deploy.expected_drift or [])
@@ -286,3 +291,60 @@ def _store_report(
         ]
     )
     return report
+
+
+# --- drift settings ------------------------------------------------------------------------------
+
+OVERRIDE_METHODS = sorted(stats_drift.METHODS)
+
+
+class SettingsInvalid(ValueError):
+    pass
+
+
+def drift_settings_update(*, service: Service, form: Mapping[str, str], user: Any) -> None:
+    """Save a service's drift share, categorical test and per-column overrides from the settings form."""
+    share = _float_or_none(form.get("drift_share"), "drift share")
+    if share is None or not 0 < share <= 1:
+        raise SettingsInvalid("the drift share is a number above 0 and at most 1")
+    categorical = form.get("categorical_method", "chisquare")
+    if categorical not in ("chisquare", "chisquare_gof"):
+        raise SettingsInvalid("the categorical test is chisquare or chisquare_gof")
+    columns = list(SampleColumn.objects.filter(service=service))
+    overrides = {c.pk: _column_override(form, c) for c in columns}
+    with transaction.atomic():
+        DriftSetting.objects.update_or_create(
+            service=service, defaults={"drift_share": share, "categorical_method": categorical}
+        )
+        for column in columns:
+            column.method, column.threshold = overrides[column.pk]
+        SampleColumn.objects.bulk_update(columns, ["method", "threshold"])
+        audit_record(
+            project=service.project,
+            action="drift.settings_changed",
+            user=user,
+            target=service,
+            details={"drift_share": share, "categorical_method": categorical},
+        )
+
+
+def _column_override(form: Mapping[str, str], column: SampleColumn) -> tuple[str, float | None]:
+    method = form.get(f"method_{column.pk}", "")
+    if method and method not in stats_drift.METHODS:
+        raise SettingsInvalid(f"unknown method for {column.name}")
+    threshold = _float_or_none(form.get(f"threshold_{column.pk}"), f"the threshold of {column.name}")
+    if threshold is not None and threshold <= 0:
+        raise SettingsInvalid(f"the threshold of {column.name} must be above 0")
+    return method, threshold
+
+
+def _float_or_none(raw: str | None, what: str) -> float | None:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsInvalid(f"{what} is not a number") from exc
+    if value != value or value in (float("inf"), float("-inf")):
+        raise SettingsInvalid(f"{what} is not a number")
+    return value

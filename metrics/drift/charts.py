@@ -1,0 +1,93 @@
+"""Plotly figures for the drift section of the deploy page, built from a stored drift report."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import plotly.graph_objects as go
+
+VERDICT_COLOURS = {"drifted": "#c0362c", "expected": "#a86400", "stable": "#1f8a4c", "insufficient_data": "#9aa1b1"}
+BASELINE_COLOUR, CURRENT_COLOUR = "#7d8799", "#3056d3"
+SEVERITY_FLOOR = 0.01  # log axis: a perfectly stable column still shows a stub
+
+
+def _as_json(figure: go.Figure) -> dict[str, Any]:
+    return json.loads(figure.to_json())
+
+
+def severity_bars(columns: list[dict]) -> dict[str, Any]:
+    """One bar per judged column: its score relative to its threshold (1 = the threshold)."""
+    judged = [c for c in columns if c["verdict"] != "insufficient_data"]
+    figure = go.Figure(
+        go.Bar(
+            x=[c["column"] for c in judged],
+            y=[max(c["severity"] or 0.0, SEVERITY_FLOOR) for c in judged],
+            marker_color=[VERDICT_COLOURS[c["verdict"]] for c in judged],
+            customdata=[[c["method"], _number(c["score"]), _number(c["threshold"]), c["verdict"]] for c in judged],
+            hovertemplate="%{x}<br>%{customdata[0]}: %{customdata[1]} (threshold %{customdata[2]})"
+            "<br>%{customdata[3]}<extra></extra>",
+        )
+    )
+    figure.add_hline(y=1.0, line_dash="dash", line_color="#1d2330", annotation_text="threshold")
+    figure.update_layout(
+        margin={"l": 50, "r": 10, "t": 10, "b": 90},
+        height=320,
+        yaxis={"type": "log", "title": "score ÷ threshold"},
+        xaxis={"tickangle": -45},
+        showlegend=False,
+    )
+    return _as_json(figure)
+
+
+def distribution_overlay(column: dict) -> dict[str, Any]:
+    """Baseline against current: a histogram for numeric columns, category bars otherwise."""
+    histogram = column.get("histogram")
+    if histogram:
+        edges = histogram["edges"]
+        centres = [(a + b) / 2 for a, b in itertools.pairwise(edges)]
+        width = edges[1] - edges[0]
+        traces = [
+            go.Bar(x=centres, y=histogram["ref"], width=width, name="baseline", marker_color=BASELINE_COLOUR),
+            go.Bar(x=centres, y=histogram["cur"], width=width, name="this deploy", marker_color=CURRENT_COLOUR),
+        ]
+    else:
+        labels = [b["label"] for b in column["bins"]]
+        ref_total = sum(b["ref"] for b in column["bins"]) or 1
+        cur_total = sum(b["cur"] for b in column["bins"]) or 1
+        traces = [
+            go.Bar(
+                x=labels,
+                y=[b["ref"] / ref_total for b in column["bins"]],
+                name="baseline",
+                marker_color=BASELINE_COLOUR,
+            ),
+            go.Bar(
+                x=labels,
+                y=[b["cur"] / cur_total for b in column["bins"]],
+                name="this deploy",
+                marker_color=CURRENT_COLOUR,
+            ),
+        ]
+    figure = go.Figure(traces)
+    figure.update_traces(opacity=0.6)
+    figure.update_layout(
+        barmode="overlay" if histogram else "group",
+        margin={"l": 50, "r": 10, "t": 30, "b": 60},
+        height=300,
+        title={"text": column["column"], "font": {"size": 14}},
+        yaxis={"title": "share of values", "tickformat": ".0%"},
+        legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},
+    )
+    return _as_json(figure)
+
+
+def _number(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4g}"
+
+
+def drift_charts(columns: list[dict]) -> dict[str, Any]:
+    """Everything the page's script draws: the bar chart and one overlay per column with data."""
+    overlays = {c["column"]: distribution_overlay(c) for c in columns if c.get("histogram") or c.get("bins")}
+    return {"bars": severity_bars(columns), "overlays": overlays}

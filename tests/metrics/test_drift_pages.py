@@ -1,0 +1,104 @@
+"""Drift on the pages: timeline badge, deploy-page section (query count), columns page, real browser."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from deployments import demo as deployments_demo
+from deployments.models import Deploy
+from metrics.drift import demo as drift_demo
+from metrics.drift.models import SampleColumn
+
+
+@pytest.fixture
+def demo_drift(project) -> list[Deploy]:
+    """The demo's deploy history and drift samples, in project alpha (alice is its admin)."""
+    deployments_demo.seed(project=project)
+    return drift_demo.seed(project=project)
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+@pytest.mark.django_db
+def test_the_demo_has_input_drift_on_one_deploy_and_model_drift_on_another(demo_drift):
+    input_drift, model_change = demo_drift[-1].drift_report, demo_drift[-2].drift_report
+    assert input_drift.n_drifted >= 3 and input_drift.n_expected == 1
+    assert input_drift.prediction_drift_cause == "input_drift"
+    assert model_change.n_drifted == 1 and model_change.prediction_drift_cause == "model_change"
+    assert all(d.drift_report.n_drifted == 0 for d in demo_drift[1:-2])
+
+
+@pytest.mark.django_db
+def test_the_timeline_shows_drift_badges_without_a_query_per_row(alice_client, demo_drift, project):
+    alice_client.get(f"/{project.slug}/")  # warm caches (sessions, content types)
+    with CaptureQueriesContext(connection) as few:
+        alice_client.get(f"/{project.slug}/?service=fraud-scorer&environment=production")
+    with CaptureQueriesContext(connection) as many:
+        response = alice_client.get(f"/{project.slug}/")
+    body = response.content.decode()
+    assert f"{demo_drift[-1].drift_report.n_drifted}/10 drifted" in body
+    assert "0/10 drifted" in body
+    assert len(many) == len(few)  # more rows, same number of queries
+
+
+@pytest.mark.django_db
+def test_the_deploy_page_shows_the_drift_table_sorted_by_severity(alice_client, demo_drift, project):
+    deploy = demo_drift[-1]
+    response = alice_client.get(f"/{project.slug}/deploys/{deploy.pk}/")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="drift-charts"' in body and "vendor/plotly.min.js" in body
+    verdicts = [c["verdict"] for c in deploy.drift_report.result["columns"]]
+    assert verdicts == sorted(verdicts, key=["drifted", "expected", "stable", "insufficient_data"].index)
+    assert body.index('data-column="num_txn_24h"') < body.index('data-column="hour"')
+
+
+@pytest.mark.django_db
+def test_the_deploy_page_calls_out_prediction_drift_from_the_model_change(alice_client, demo_drift, project):
+    body = alice_client.get(f"/{project.slug}/deploys/{demo_drift[-2].pk}/").content.decode()
+    assert "caused by the model change" in body
+
+
+@pytest.mark.django_db
+def test_the_columns_page_lists_learned_kinds_and_only_admins_change_settings(client, alice, vera, demo_drift, project):
+    client.force_login(vera)
+    body = client.get(f"/{project.slug}/services/fraud-scorer/columns/").content.decode()
+    assert "is_new_customer" in body and "kind-boolean" in body and "kind-categorical" in body
+    column = SampleColumn.objects.get(service__name="fraud-scorer", name="amount")
+    form = {"drift_share": "0.3", "categorical_method": "chisquare_gof", f"method_{column.pk}": "psi"}
+    assert client.post(f"/{project.slug}/services/fraud-scorer/drift-settings/", form).status_code == 403
+    client.force_login(alice)
+    client.post(f"/{project.slug}/services/fraud-scorer/drift-settings/", form)
+    column.refresh_from_db()
+    assert column.method == "psi"
+    assert project.services.get(name="fraud-scorer").drift_setting.drift_share == 0.3
+
+
+@pytest.mark.django_db
+def test_an_outsider_cannot_see_the_columns_page(client, charlie, demo_drift, project):
+    client.force_login(charlie)
+    assert client.get(f"/{project.slug}/services/fraud-scorer/columns/").status_code == 404
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_person_opens_a_drifted_deploy_and_sees_the_drift_chart_and_an_overlay(page, login, live_server, project):
+    deployments_demo.seed(project=project)
+    drifted = drift_demo.seed(project=project)[-1]
+    login(page, "alice", "alice-password")
+    page.goto(f"{live_server.url}/{project.slug}/")
+    page.click(f"tr[data-deploy-id='{drifted.pk}'] a.deploy-link")
+    page.wait_for_selector("#drift-chart .main-svg")
+    bars = page.locator("#drift-chart .main-svg .bars .point")
+    assert bars.count() == 10
+    page.wait_for_selector("#drift-overlay .main-svg")
+    page.click("button.drift-show[data-column='country']")
+    page.wait_for_function("document.querySelector('#drift-overlay .gtitle').textContent === 'country'")
+    assert page.locator("#drift-overlay .main-svg .bars .point").count() >= 12
+    assert page.locator("#drift-column").input_value() == "country"
