@@ -9,6 +9,8 @@ from django.db.models.signals import post_save
 from alerts.models import ResolvedReason
 from deployments.models import Deploy
 from deployments.signals import deploy_processed, deploys_rolled_back
+from metrics.drift.signals import drift_report_computed
+from metrics.impact.signals import impact_report_computed
 from tracker.models import Project
 
 
@@ -43,9 +45,5 @@ def connect() -> None:
     post_save.connect(project_created, sender=Project, dispatch_uid="alerts.project_created")
     deploys_rolled_back.connect(deploys_undone, dispatch_uid="alerts.deploys_undone")
     deploy_processed.connect(deploy_replaced_earlier, dispatch_uid="alerts.deploy_replaced_earlier")
-    try:
-        from metrics.impact.signals import impact_report_computed
-    except ImportError:  # the impact app's signal module is not in this tree yet
-        impact_report_computed = None
-    if impact_report_computed is not None:
-        impact_report_computed.connect(report_stored, dispatch_uid="alerts.impact_report")
+    impact_report_computed.connect(report_stored, dispatch_uid="alerts.impact_report")
+    drift_report_computed.connect(report_stored, dispatch_uid="alerts.drift_report")
