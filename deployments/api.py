@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from deployments.models import Deploy, Status, Strategy
-from deployments.selectors import deploy_list
+from deployments.selectors import deploy_list, dora_report
 from deployments.services import deploy_record
 from tracker.api_errors import ApiError
 from tracker.auth import scope_required, signed_body_check
@@ -225,3 +225,43 @@ class DeployCollectionApi(DeployListApi, DeployCreateApi):
     def get_permissions(self):
         operation = DeployCreateApi if self.request.method == "POST" else DeployListApi
         return [permission() for permission in operation.permission_classes]
+
+
+class DoraApi(APIView):
+    permission_classes = [scope_required("read")]
+
+    class FilterSerializer(StrictSerializer):
+        days = serializers.IntegerField(min_value=1, max_value=365, default=30)
+        service = serializers.CharField(max_length=100, required=False)
+        environment = serializers.CharField(max_length=50, required=False)
+        production_only = serializers.BooleanField(default=True)
+
+    class RowSerializer(serializers.Serializer):
+        service = serializers.CharField()
+        environment = serializers.CharField()
+        deploys = serializers.IntegerField()
+        deploys_per_day = serializers.FloatField(allow_null=True)
+        lead_time_hours = serializers.FloatField(allow_null=True)
+        lead_time_n = serializers.IntegerField()
+        change_failures = serializers.IntegerField()
+        change_failure_rate = serializers.FloatField(allow_null=True)
+        time_to_restore_hours = serializers.FloatField(allow_null=True)
+        restores_n = serializers.IntegerField()
+
+    class OutputSerializer(serializers.Serializer):
+        since = serializers.DateTimeField()
+        until = serializers.DateTimeField()
+        days = serializers.IntegerField()
+        production_only = serializers.BooleanField()
+        rows = serializers.ListField(child=serializers.DictField())
+        definitions = serializers.DictField(child=serializers.CharField())
+
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses={200: OutputSerializer},
+        summary="DORA figures per service and environment over a window",
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        return Response(dora_report(project=request.auth.project, **filters.validated_data))

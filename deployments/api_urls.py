@@ -5,6 +5,7 @@ from deployments import api, webhooks_api
 urlpatterns = [
     path("deploys", api.DeployCollectionApi.as_view(), name="api_deploys"),
     path("deploys/<int:deploy_id>", api.DeployDetailApi.as_view(), name="api_deploy_detail"),
+    path("dora", api.DoraApi.as_view(), name="api_dora"),
     path("", include("deployments.rollbacks.api_urls")),
     path("webhooks/github/<slug:project_slug>", webhooks_api.GithubWebhookApi.as_view(), name="webhook_github"),
     path("webhooks/gitlab/<slug:project_slug>", webhooks_api.GitlabWebhookApi.as_view(), name="webhook_gitlab"),

@@ -5,5 +5,6 @@ from deployments import views
 urlpatterns = [
     path("", views.timeline, name="timeline"),
     path("deploys/<int:deploy_id>/", views.deploy_detail, name="deploy_detail"),
+    path("dora/", views.dora, name="dora"),
     path("", include("deployments.rollbacks.urls")),
 ]

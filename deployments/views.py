@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from alerts.selectors import attach_open_alert_counts
 from deployments.models import Deploy, Status
-from deployments.selectors import deploy_list, project_streams
+from deployments.rollbacks.selectors import attach_rollback_requests
+from deployments.selectors import DORA_DEFINITIONS, deploy_list, dora_report, project_streams
 from deployments.services import deploy_changes
 from tracker.decorators import project_member
 
@@ -28,6 +29,7 @@ def timeline(request: HttpRequest) -> HttpResponse:
     deploys = deploys.select_related("drift_report").defer("drift_report__result")
     page = Paginator(deploys, TIMELINE_PAGE_SIZE).get_page(request.GET.get("page"))
     attach_open_alert_counts(page.object_list)
+    attach_rollback_requests(page.object_list)
     days = [
         (day, list(rows)) for day, rows in groupby(page.object_list, key=lambda d: timezone.localdate(d.deployed_at))
     ]
@@ -59,5 +61,28 @@ def deploy_detail(request: HttpRequest, deploy_id: int) -> HttpResponse:
             "changes": changes,
             "events": list(deploy.events.all()),
             "rolled_back_deploys": list(deploy.rolled_back_deploys.select_related("service").all()),
+        },
+    )
+
+
+@project_member()
+def dora(request: HttpRequest) -> HttpResponse:
+    try:
+        days = min(max(int(request.GET.get("days", 30)), 1), 365)
+    except ValueError:
+        days = 30
+    production_only = request.GET.get("all") != "1"
+    report = dora_report(project=request.project, days=days, production_only=production_only)
+    return render(
+        request,
+        "deployments/dora.html",
+        {
+            "project": request.project,
+            "nav": "dora",
+            "report": report,
+            "definitions": DORA_DEFINITIONS,
+            "days": days,
+            "production_only": production_only,
+            "day_choices": [7, 30, 90, 180],
         },
     )
