@@ -1,0 +1,211 @@
+"""Ingest throughput: POST /api/v1/metrics over HTTP to gunicorn against PostgreSQL.
+
+Usage:
+    python bench/ingest.py [--batch 5000] [--seconds 30] [--concurrency 1 4] [--workers 3]
+        [--database-url postgres://postgres@127.0.0.1:5432/dt_bench_ingest] [--redis-url redis://127.0.0.1:6379/3]
+
+What it does: creates (or reuses) the benchmark database, migrates it, creates a project with an ingest token,
+a service, an environment and a live deploy; starts gunicorn (sync workers, the production command) on a free
+port; pre-builds the request bodies (so the client measures the server, not its own JSON encoding); then, for
+each concurrency level, keeps that many keep-alive connections posting batches for --seconds after a warm-up,
+and prints points/s (points / wall time), p50/p99 request latency, and the rows counted in the database.
+Target: >= 50,000 points/s sustained with batches of 5,000 on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+NAMES = [f"metric_{i}" for i in range(10)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))]
+
+
+def server_env(args: argparse.Namespace) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-only-secret-key",
+        "DATABASE_URL": args.database_url,
+        "REDIS_URL": args.redis_url,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+SETUP = """
+import django, sys
+django.setup()
+from datetime import timedelta
+from django.utils import timezone
+from deployments.services import deploy_record
+from tracker.models import Project
+from tracker.services import token_issue
+project, _ = Project.objects.get_or_create(slug="bench", defaults={"name": "bench"})
+deploy_record(project=project, service="bench-svc", environment="production", version="1.0",
+              fields={"finished_at": timezone.now() - timedelta(days=1)})
+raw = token_issue(project=project, name="bench", scopes=["ingest"])[1]
+print(raw)
+"""
+
+
+def prepare(args: argparse.Namespace) -> str:
+    env = server_env(args)
+    dbname = args.database_url.rsplit("/", 1)[1]
+    admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
+    subprocess.run(["psql", admin_url, "-qc", f"CREATE DATABASE {dbname}"], capture_output=True, check=False)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    subprocess.run(["psql", args.database_url, "-qc", "TRUNCATE metrics_metricpoint, metrics_metricrollup"], check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", SETUP], cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "tracker.settings"},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return out.stdout.strip().splitlines()[-1]
+
+
+def bodies(batch: int, count: int) -> list[bytes]:
+    """Distinct pre-encoded batches: 10 series, timestamps spread over the last minutes."""
+    now = time.time()
+    out = []
+    for b in range(count):
+        points = [
+            {
+                "service": "bench-svc",
+                "environment": "production",
+                "name": NAMES[i % len(NAMES)],
+                "value": 100.0 + (i * 7919 + b) % 1000 / 10.0,
+                "timestamp": now - 300 + (i + b * batch) % 300,
+                "labels": {"host": f"h{i % 4}"},
+            }
+            for i in range(batch)
+        ]
+        out.append(orjson.dumps({"points": points}))
+    return out
+
+
+def post_loop(port: int, token: str, payloads: list[bytes], stop_at: float, latencies: list, counts: list) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    i = 0
+    while time.perf_counter() < stop_at:
+        body = payloads[i % len(payloads)]
+        started = time.perf_counter()
+        conn.request("POST", "/api/v1/metrics", body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        latencies.append(time.perf_counter() - started)
+        if response.status != 202:
+            raise SystemExit(f"unexpected status {response.status}")
+        counts.append(1)
+        i += 1
+    conn.close()
+
+
+def run_level(port: int, token: str, payloads: list[bytes], concurrency: int, seconds: float, batch: int) -> dict:
+    latencies: list[float] = []
+    counts: list[int] = []
+    start = time.perf_counter()
+    stop_at = start + seconds
+    threads = [
+        threading.Thread(target=post_loop, args=(port, token, payloads[c::concurrency], stop_at, latencies, counts))
+        for c in range(concurrency)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    points = len(counts) * batch
+    return {
+        "concurrency": concurrency,
+        "requests": len(counts),
+        "points": points,
+        "points_per_s": points / wall,
+        "p50_ms": pct(latencies, 50) * 1000,
+        "p99_ms": pct(latencies, 99) * 1000,
+    }
+
+
+def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("gunicorn exited during start-up")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit("gunicorn did not become ready")
+
+
+def count_rows(database_url: str) -> int:
+    out = subprocess.run(
+        ["psql", database_url, "-tAc", "SELECT count(*) FROM metrics_metricpoint"], capture_output=True, text=True
+    )
+    return int(out.stdout.strip() or 0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/dt_bench_ingest")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/3")
+    args = parser.parse_args()
+
+    token = prepare(args)
+    payloads = bodies(args.batch, 24)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "tracker.wsgi", "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
+         "--log-level", "warning", "--timeout", "120"],
+        cwd=ROOT, env=server_env(args), start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_ready(port, proc)
+        run_level(port, token, payloads, max(args.concurrency), args.warmup, args.batch)
+        print(f"ingest: batches of {args.batch:,} points, gunicorn {args.workers} sync workers, PostgreSQL")
+        for level in args.concurrency:
+            before = count_rows(args.database_url)
+            r = run_level(port, token, payloads, level, args.seconds, args.batch)
+            stored = count_rows(args.database_url) - before
+            print(
+                f"  {level} connection(s): {r['points_per_s']:,.0f} points/s over {args.seconds:.0f} s "
+                f"({r['requests']} requests), p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms; "
+                f"rows stored {stored:,} (posted {r['points']:,})"
+            )
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
