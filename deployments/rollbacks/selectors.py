@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from django.db.models import Q
 
 from deployments.models import Deploy, Status
 from deployments.rollbacks.models import RollbackEndpoint, RollbackRequest
@@ -148,3 +151,21 @@ def rollback_get(*, project_id: int, rollback_id: str) -> RollbackRequest | None
         .filter(project_id=project_id, pk=rollback_id)
         .first()
     )
+
+
+def attach_rollback_requests(deploys: Iterable[Deploy]) -> None:
+    """Set `rollback_request` (latest request from it) and `completed_rollback` on a timeline page (one query)."""
+    deploys = list(deploys)
+    ids = [d.pk for d in deploys]
+    latest: dict[int, RollbackRequest] = {}
+    completed: dict[int, RollbackRequest] = {}
+    rows = RollbackRequest.objects.filter(Q(deploy_id__in=ids) | Q(completed_by_id__in=ids)).order_by("requested_at")
+    for rollback in rows.only(
+        "id", "state", "deploy_id", "target_id", "completed_by_id", "requested_by", "requested_at"
+    ):
+        latest[rollback.deploy_id] = rollback
+        if rollback.completed_by_id is not None:
+            completed[rollback.completed_by_id] = rollback
+    for deploy in deploys:
+        deploy.rollback_request = latest.get(deploy.pk)
+        deploy.completed_rollback = completed.get(deploy.pk)

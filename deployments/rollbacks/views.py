@@ -22,11 +22,11 @@ def rollback_confirm(request: HttpRequest, deploy_id: int) -> HttpResponse:
     deploy = get_object_or_404(Deploy.objects.for_timeline(), project=request.project, pk=deploy_id)
     section = rollback_section(deploy=deploy)
     allowed = {str(o.deploy.pk): o.deploy for o in section.options if o.allowed}
-    chosen = (
-        request.POST.get("target")
-        or request.GET.get("target")
-        or (str(section.default.deploy.pk) if section.default else "")
-    )
+    # A POST names its target explicitly; the GET form preselects the link's or the suggested one.
+    if request.method == "POST":
+        chosen = request.POST.get("target", "")
+    else:
+        chosen = request.GET.get("target") or (str(section.default.deploy.pk) if section.default else "")
     reason = request.POST.get("reason", "").strip()
     error, status = "", 200
     if request.method == "POST":
