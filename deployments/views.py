@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from itertools import groupby
 
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
 from alerts.selectors import attach_open_alert_counts
+from deployments.changes import changes_between, deploy_facts
 from deployments.models import Deploy, Status
 from deployments.rollbacks.selectors import attach_rollback_requests
 from deployments.selectors import DORA_DEFINITIONS, deploy_list, dora_report, project_streams
@@ -15,6 +18,11 @@ from deployments.services import deploy_changes
 from tracker.decorators import project_member
 
 TIMELINE_PAGE_SIZE = 50
+
+
+def deploy_in_window(deploy: Deploy) -> bool:
+    """Still being judged: the page refreshes itself while any deploy on it is."""
+    return deploy.deployed_at > timezone.now() - timedelta(minutes=deploy.service.window_minutes)
 
 
 @project_member()
@@ -39,6 +47,7 @@ def timeline(request: HttpRequest) -> HttpResponse:
         {
             "project": project,
             "page": page,
+            "live": any(deploy_in_window(d) for d in page.object_list),
             "days": days,
             "services": services,
             "environments": environments,
@@ -84,5 +93,25 @@ def dora(request: HttpRequest) -> HttpResponse:
             "days": days,
             "production_only": production_only,
             "day_choices": [7, 30, 90, 180],
+        },
+    )
+
+
+@project_member()
+def compare(request: HttpRequest, a_id: int, b_id: int) -> HttpResponse:
+    """Any two deploys side by side (champion vs challenger for canary, shadow and A/B)."""
+    deploys = {d.pk: d for d in Deploy.objects.for_timeline().filter(project=request.project, pk__in=[a_id, b_id])}
+    if a_id not in deploys or b_id not in deploys:
+        raise Http404("No such deploy")
+    a, b = deploys[a_id], deploys[b_id]
+    return render(
+        request,
+        "deployments/compare.html",
+        {
+            "project": request.project,
+            "a": a,
+            "b": b,
+            "pair": [a, b],
+            "changes": changes_between(deploy_facts(a), deploy_facts(b)),
         },
     )

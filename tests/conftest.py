@@ -206,3 +206,15 @@ def login(live_server) -> Callable[..., None]:
 def _fast_password_hashing() -> None:
     # The world creates several users per test; PBKDF2's deliberate slowness buys nothing here.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _celery_in_process_unless_a_real_worker(request) -> Iterator[None]:
+    """Tasks run in-process in ordinary tests (nothing leaks into Redis); only the tests that start the real
+    worker send their tasks through the broker."""
+    from tracker.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = "celery_worker_process" not in request.fixturenames
+    yield
+    app.conf.task_always_eager = previous

@@ -105,6 +105,7 @@ API_MATRIX = [
 # (page path with {slug} and {id}, object name)
 PAGE_MATRIX = [
     ("/{slug}/deploys/{id}/", "deploy"),
+    ("/{slug}/compare/{id}/{id}/", "deploy"),
     ("/{slug}/settings/tokens/{id}/revoke/", "token"),
     ("/{slug}/settings/signing-secrets/{id}/revoke/", "signing_secret"),
     ("/{slug}/deploys/{id}/rollback/", "deploy"),

@@ -96,3 +96,20 @@ def test_deploy_ordering_ignores_arrival_order(project):
     later = record(project, 1)
     earlier = record(project, 5)
     assert list(Deploy.objects.for_timeline().values_list("pk", flat=True)) == [later.pk, earlier.pk]
+
+
+def test_the_compare_page_shows_two_deploys_side_by_side(client, alice, project):
+    client.force_login(alice)
+    a = record(project, 5, params={"depth": 6})
+    b = record(project, 3, params={"depth": 9})
+    page = client.get(f"/{project.slug}/compare/{a.pk}/{b.pk}/").content.decode()
+    assert a.version in page and b.version in page and "differs" in page and "depth" in page
+    assert client.get(f"/{project.slug}/compare/{a.pk}/999999/").status_code == 404
+
+
+def test_the_timeline_is_live_only_while_a_deploy_is_in_its_window(client, alice, project):
+    client.force_login(alice)
+    record(project, 5)
+    assert 'data-live="0"' in client.get(f"/{project.slug}/").content.decode()
+    deploy_record(project=project, service="svc", environment="production", version="now", fields={})
+    assert 'data-live="1"' in client.get(f"/{project.slug}/").content.decode()
