@@ -4,8 +4,7 @@ from datetime import timedelta
 from itertools import groupby
 
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
