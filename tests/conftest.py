@@ -117,6 +117,8 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[subpro
     with django_db_blocker.unblock():
         database_url = _database_url()
     env = {**os.environ, "DATABASE_URL": database_url, "DB_CONN_MAX_AGE": "0", "PYTHONUNBUFFERED": "1"}
+    # Retries within seconds, so end-to-end tests can watch a failed send succeed later.
+    env.setdefault("ROLLBACK_RETRY_BASE_SECONDS", "1")
     subprocess.run(
         [sys.executable, "-m", "celery", "-A", "tracker", "purge", "-f"],
         env=env,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django.conf import settings
 
 from deployments.rollbacks import services
 
@@ -17,7 +16,7 @@ def rollback_dispatch(rollback_id: str) -> None:
     """Send one due request; schedules its own retry. Idempotent: the claim is a conditional UPDATE."""
     delay = services.rollback_dispatch_attempt(rollback_id=rollback_id)
     # In-process mode ignores countdowns, so there the sweep alone paces the retries.
-    if delay is not None and not settings.CELERY_TASK_ALWAYS_EAGER:
+    if delay is not None and not rollback_dispatch.app.conf.task_always_eager:
         # A lost retry message is not lost work: the sweep finds the due row anyway.
         rollback_dispatch.apply_async(args=[rollback_id], countdown=delay)
 
