@@ -14,6 +14,8 @@ from tracker import crypto
 from tracker.models import Project
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+# The discard port on loopback: a send there fails at once, without DNS or the network.
+UNREACHABLE = "http://127.0.0.1:9/rollback"
 
 
 @dataclass
@@ -34,7 +36,8 @@ def deploy(project: Project, version: str, hours_ago: float, verdict: str | None
         project=project, service="fraud-scorer", environment="production", version=version, fields=fields
     )
     if verdict:
-        ImpactReport.objects.create(deploy=row, verdict=verdict, final=True)
+        # The deploy task may already have made a pending report (tasks run in-process in tests).
+        ImpactReport.objects.update_or_create(deploy=row, defaults={"verdict": verdict, "final": True})
     return row
 
 
@@ -47,7 +50,7 @@ def history(project: Project) -> History:
 
 
 def endpoint(
-    project: Project, url: str = "https://ci.example.com/hooks/rollback", fmt: str = "generic", token: str = "", **extra
+    project: Project, url: str = UNREACHABLE, fmt: str = "generic", token: str = "", **extra
 ) -> RollbackEndpoint:
     return RollbackEndpoint.objects.create(
         project=project,
