@@ -29,6 +29,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     sni: str | None
+    received_at: float = 0.0  # time.time() when the request was read
 
 
 class Receiver:
@@ -74,7 +75,8 @@ class Receiver:
                 body = self.rfile.read(length)
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with receiver._lock:
-                    receiver.requests.append(Received("POST", self.path, headers, body, receiver._sni))
+                    received = Received("POST", self.path, headers, body, receiver._sni, time.time())
+                    receiver.requests.append(received)
                 reply = receiver._next_reply()
                 time.sleep(reply.delay)
                 self.send_response(reply.status)

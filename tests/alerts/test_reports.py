@@ -101,20 +101,11 @@ def test_a_degraded_impact_report_with_a_failed_critical_metric_opens_both_impac
     assert critical.numbers["failed"]["latency_ms"]["relative_change"] == pytest.approx(0.4, abs=0.02)
 
 
-def test_a_stored_report_signal_makes_the_alert_evaluation_run(
-    deploy, settings, django_capture_on_commit_callbacks
-) -> None:
-    """The metrics app sends drift_report_computed after storing a report; alerts evaluates it."""
+def test_a_stored_report_signal_makes_the_alert_evaluation_run(deploy, django_capture_on_commit_callbacks) -> None:
+    """The metrics app sends drift_report_computed after storing a report; alerts evaluates it (in-process tasks)."""
     from metrics.drift.signals import drift_report_computed
 
     report = store_drift(deploy, drift_result(shift=1.5))
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    from tracker.celery import app
-
-    app.conf.task_always_eager = True
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            drift_report_computed.send(sender=DriftReport, report=report)
-    finally:
-        app.conf.task_always_eager = False
+    with django_capture_on_commit_callbacks(execute=True):
+        drift_report_computed.send(sender=DriftReport, report=report)
     assert Alert.objects.filter(deploy=deploy, rule_key="drift-share", status="firing").exists()
