@@ -32,8 +32,10 @@ def timeline(request: HttpRequest) -> HttpResponse:
     environment = request.GET.get("environment") or None
     status = request.GET.get("status") if request.GET.get("status") in Status.values else None
     deploys = deploy_list(project=project, service=service, environment=environment, status=status)
-    # Drift badges ride along in the same query (the report's large result column left out).
-    deploys = deploys.select_related("drift_report").defer("drift_report__result")
+    # Drift and impact badges ride along in the same query (the reports' large JSON columns left out).
+    deploys = deploys.select_related("drift_report", "impact_report").defer(
+        "drift_report__result", "impact_report__metrics", "impact_report__reasons", "impact_report__windows"
+    )
     page = Paginator(deploys, TIMELINE_PAGE_SIZE).get_page(request.GET.get("page"))
     attach_open_alert_counts(page.object_list)
     attach_rollback_requests(page.object_list)

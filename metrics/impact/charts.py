@@ -1,0 +1,88 @@
+"""Plotly figures for the deploy page's impact section, built server side and embedded as JSON."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import plotly.graph_objects as go
+
+BASELINE_COLOUR = "#6b7a90"
+CURRENT_COLOUR = "#2f6fde"
+OTHER_COLOUR = "#c4ccd8"
+BAD_COLOUR = "#c9372c"
+
+
+def _trace(rows: list[tuple], label: str, colour: str, width: float = 2) -> go.Scatter:
+    return go.Scatter(
+        x=[r[0] for r in rows],
+        y=[r[3] for r in rows],
+        mode="lines+markers" if len(rows) < 60 else "lines",
+        name=label,
+        line={"color": colour, "width": width},
+        marker={"size": 4},
+        customdata=[[r[2], r[4], r[5]] for r in rows],
+        hovertemplate="%{x}<br>mean %{y:.4g} (n=%{customdata[0]}, min %{customdata[1]:.4g}, max %{customdata[2]:.4g})"
+        "<extra>" + label + "</extra>",
+    )
+
+
+def metric_figure(
+    *,
+    name: str,
+    rows: list[tuple],
+    deploy_id: int,
+    deploy_label: str,
+    deployed_at: datetime,
+    baseline_id: int | None,
+    baseline_label: str | None,
+    baseline_deployed_at: datetime | None,
+    windows: dict | None,
+    failed: bool,
+) -> dict[str, Any]:
+    """Per-minute means across the baseline and this deploy, deploy markers, both judged windows shaded."""
+    mine = [r for r in rows if r[1] == deploy_id]
+    theirs = [r for r in rows if baseline_id and r[1] == baseline_id]
+    others = [r for r in rows if r[1] not in (deploy_id, baseline_id)]
+    figure = go.Figure()
+    if others:
+        figure.add_trace(_trace(others, "other deploys", OTHER_COLOUR, 1))
+    if theirs:
+        figure.add_trace(_trace(theirs, f"baseline {baseline_label}", BASELINE_COLOUR))
+    figure.add_trace(_trace(mine, f"this deploy {deploy_label}", BAD_COLOUR if failed else CURRENT_COLOUR))
+    _shade(figure, windows)
+    _marker(figure, deployed_at, deploy_label, CURRENT_COLOUR)
+    if baseline_deployed_at is not None and baseline_label:
+        _marker(figure, baseline_deployed_at, baseline_label, BASELINE_COLOUR)
+    figure.update_layout(
+        title={"text": name, "font": {"size": 14}},
+        height=260,
+        margin={"l": 50, "r": 10, "t": 36, "b": 30},
+        legend={"orientation": "h", "y": -0.18},
+        hovermode="x unified",
+        template="simple_white",
+    )
+    return json.loads(figure.to_json())
+
+
+def _shade(figure: go.Figure, windows: dict | None) -> None:
+    if not windows:
+        return
+    for key, colour, label in (("baseline", BASELINE_COLOUR, "baseline window"), ("current", CURRENT_COLOUR, "judged")):
+        start, end = (windows.get(key) or [None, None])[:2]
+        if start and end and start != end:
+            figure.add_vrect(
+                x0=start, x1=end, fillcolor=colour, opacity=0.08, line_width=0,
+                annotation_text=label, annotation_position="top left", annotation_font_size=10,
+            )  # fmt: skip
+
+
+def _marker(figure: go.Figure, at: datetime, label: str, colour: str) -> None:
+    figure.add_shape(
+        type="line", x0=at, x1=at, y0=0, y1=1, yref="paper", line={"color": colour, "dash": "dot", "width": 1.5}
+    )
+    figure.add_annotation(
+        x=at, y=1, yref="paper", text=f"deploy {label}", showarrow=False, font={"size": 10, "color": colour},
+        xanchor="left", yanchor="bottom",
+    )  # fmt: skip
