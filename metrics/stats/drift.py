@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 from scipy import stats
@@ -70,9 +70,24 @@ def ks_test(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
     return float(result.statistic), float(result.pvalue)
 
 
+def wasserstein_distance(ref: np.ndarray, cur: np.ndarray) -> float:
+    """First Wasserstein distance of two unweighted samples: the area between their empirical CDFs.
+
+    The same formula as `scipy.stats.wasserstein_distance` (tests hold it to SciPy), without its
+    array-API dispatch, which costs more than the arithmetic on 10,000-value samples.
+    """
+    pooled = np.concatenate([ref, cur])
+    order = np.argsort(pooled, kind="stable")
+    from_ref = order < len(ref)
+    # Within a run of tied values the gap is zero, so counting up to each position equals counting all ties.
+    ref_cdf = np.cumsum(from_ref)[:-1] / len(ref)
+    cur_cdf = np.cumsum(~from_ref)[:-1] / len(cur)
+    return float(np.sum(np.abs(ref_cdf - cur_cdf) * np.diff(pooled[order])))
+
+
 def wasserstein_norm(ref: np.ndarray, cur: np.ndarray) -> float:
     """First Wasserstein distance divided by the reference's population std (floored at 0.001)."""
-    return float(stats.wasserstein_distance(ref, cur)) / max(float(np.std(ref)), STD_FLOOR)
+    return wasserstein_distance(ref, cur) / max(float(np.std(ref)), STD_FLOOR)
 
 
 def jensen_shannon(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
@@ -542,7 +557,10 @@ class DriftReport:
     prediction_drift_cause: str | None  # "model_change" (stable inputs) or "input_drift"
 
     def as_dict(self) -> dict:
-        return _finite(asdict(self))
+        # Shallow field copies: the bins and histograms are already plain lists and dicts.
+        body = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "columns"}
+        body["columns"] = [{f.name: getattr(c, f.name) for f in fields(c)} for c in self.columns]
+        return _finite(body)
 
 
 def drift_report(

@@ -159,6 +159,13 @@ def test_it_computes_the_two_proportion_z_test_like_the_hand_worked_example():
     assert p_value == pytest.approx(chi2.pvalue, rel=1e-9)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_it_computes_the_wasserstein_distance_as_scipy_does(seed):
+    gen = np.random.default_rng(seed)
+    ref, cur = gen.lognormal(0, 1, 3000), np.round(gen.normal(1, 2, 2500), 1)  # ties and unequal sizes
+    assert drift.wasserstein_distance(ref, cur) == pytest.approx(stats.wasserstein_distance(ref, cur), rel=1e-12)
+
+
 def test_it_floors_the_reference_std_at_one_thousandth():
     ref, cur = np.full(2000, 3.0), np.full(2000, 3.05)
     assert drift.wasserstein_norm(ref, cur) == pytest.approx(0.05 / 0.001)
