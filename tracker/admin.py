@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from tracker.models import ApiToken, AuditLog, IdempotencyRecord, Membership, Project, SigningSecret
+from tracker.models import ApiToken, AuditLog, IdempotencyRecord, Membership, Project, ProviderHook, SigningSecret
 
 
 class MembershipInline(admin.TabularInline):
@@ -56,3 +56,12 @@ class AuditLogAdmin(admin.ModelAdmin):
 class IdempotencyRecordAdmin(admin.ModelAdmin):
     list_display = ("project", "kind", "key", "response_status", "created_at")
     list_filter = ("kind",)
+
+
+@admin.register(ProviderHook)
+class ProviderHookAdmin(admin.ModelAdmin):
+    list_display = ("project", "provider", "created_at")
+    exclude = ("secret_encrypted",)
+
+    def has_add_permission(self, request):
+        return False  # secrets are issued by the settings page or `manage.py issue_provider_secret`
