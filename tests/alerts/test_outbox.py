@@ -293,3 +293,29 @@ def test_expected_drift_never_pages(project, settings) -> None:
     )
     facts = DeployFacts(**{**drifted().__dict__, "expected_drift": frozenset(deploy.expected_drift)})
     assert services.alerts_evaluate_deploy(deploy=deploy, facts=facts) == []
+
+
+def test_a_url_that_became_internal_is_refused_at_send_time_without_connecting(project, deploy, settings) -> None:
+    with Receiver() as receiver:
+        add_channel(project, "webhook", receiver.url())
+        now = timezone.now()
+        services.alerts_evaluate_deploy(deploy=deploy, facts=drifted(), now=now)
+        [delivery] = flush_due(now + GROUP_WAIT)
+        settings.OUTBOUND_ALLOWED_NETWORKS = []  # the loopback receiver is no longer allowed
+        attempt = services.delivery_attempt(delivery_id=delivery.pk, now=now + GROUP_WAIT)
+    delivery.refresh_from_db()
+    assert "not a public address" in attempt.error
+    assert (delivery.status, receiver.requests) == ("failed", [])
+
+
+def test_a_redirect_to_an_internal_address_is_not_followed(project, deploy) -> None:
+    redirect = Reply(307, b"", {"Location": "http://169.254.169.254/latest/meta-data/"})
+    with Receiver([redirect]) as receiver:
+        add_channel(project, "webhook", receiver.url())
+        now = timezone.now()
+        services.alerts_evaluate_deploy(deploy=deploy, facts=drifted(), now=now)
+        [delivery] = flush_due(now + GROUP_WAIT)
+        attempt = services.delivery_attempt(delivery_id=delivery.pk, now=now + GROUP_WAIT)
+    delivery.refresh_from_db()
+    assert (attempt.status_code, delivery.status, len(receiver.requests)) == (307, "failed", 1)
+    assert "redirects are not followed" in delivery.last_error
