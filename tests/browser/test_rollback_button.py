@@ -1,0 +1,100 @@
+"""A deployer clicks rollback on a degraded demo deploy and confirms; CI's receiver gets one signed request.
+A viewer sees no button, and a forged POST from the viewer's session is refused."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from playwright.sync_api import expect
+
+from deployments.models import Deploy, RollbackRequest
+from deployments.rollbacks.services import rollback_endpoint_set
+from metrics.models import ImpactReport
+from tests.receiver import Receiver
+from tracker import crypto, signing
+from tracker.models import Project, Role
+from tracker.services import membership_set
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def demo(db, settings):
+    settings.OUTBOUND_ALLOW_HTTP = True
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    call_command("seed_demo")
+    project = Project.objects.get(slug="demo")
+    for name, role in (("dee", Role.DEPLOYER), ("vic", Role.VIEWER)):
+        user = User.objects.create_user(name, f"{name}@example.com", f"{name}-password")
+        membership_set(project=project, user=user, role=role)
+    return project
+
+
+def degraded_deploy(project):
+    """The latest fraud-scorer staging deploy, judged degraded (as the analysis would have)."""
+    current = (
+        Deploy.objects.filter(
+            project=project,
+            service__name="fraud-scorer",
+            environment__name="staging",
+            status="succeeded",
+            baseline__isnull=False,
+        )
+        .order_by("-deployed_at")
+        .first()
+    )
+    ImpactReport.objects.update_or_create(deploy=current, defaults={"verdict": "degraded", "final": True})
+    return current
+
+
+def test_a_deployer_clicks_rollback_and_ci_gets_exactly_one_signed_request(page, live_server, login, demo):
+    current = degraded_deploy(demo)
+    target = current.baseline
+    with Receiver() as receiver:
+        endpoint, _ = rollback_endpoint_set(project=demo, url=receiver.url("/rollback"), format="generic")
+        login(page, "dee", "dee-password")
+        page.goto(f"{live_server.url}/demo/deploys/{current.pk}/")
+        page.click("#rollback-button")
+        expect(page.locator("h1")).to_contain_text("Roll back fraud-scorer in staging")
+        page.check(f"input[name=target][value='{target.pk}']")
+        page.fill("textarea[name=reason]", "approval rate fell after this release")
+        page.click("#confirm-rollback")
+        expect(page).to_have_url(re.compile(rf"/demo/deploys/{current.pk}/#rollback$"))
+        expect(page.locator(".messages")).to_contain_text(f"Rollback to {target.version} requested")
+        expect(page.locator("#rollback-open")).to_be_visible()
+        receiver.wait_for(1, timeout=20)
+        time.sleep(1.0)  # would a second request arrive?
+        page.screenshot(path="var/screenshot-rollback.png", full_page=True)
+    assert len(receiver.requests) == 1
+    [sent] = receiver.requests
+    rollback = RollbackRequest.objects.get(deploy=current)
+    secret = crypto.decrypt(endpoint.secret_encrypted)
+    assert signing.verify([secret], sent.headers, sent.body) == str(rollback.pk)
+    body = json.loads(sent.body)
+    assert (body["current"]["id"], body["current"]["version"]) == (current.pk, current.version)
+    assert (body["target"]["id"], body["target"]["version"]) == (target.pk, target.version)
+    assert body["target"]["commit_sha"] == target.commit_sha and body["requested_by"] == "dee"
+    assert body["reason"] == "approval rate fell after this release"
+    assert rollback.state in {"requested", "dispatched"}
+
+
+def test_a_viewer_sees_no_button_and_a_forged_post_is_refused(page, live_server, login, demo):
+    current = degraded_deploy(demo)
+    login(page, "vic", "vic-password")
+    page.goto(f"{live_server.url}/demo/deploys/{current.pk}/")
+    expect(page.locator("#rollback h2")).to_have_text("Rollback")
+    expect(page.locator("#rollback-button")).to_have_count(0)
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    url = f"{live_server.url}/demo/deploys/{current.pk}/rollback/"
+    response = page.request.post(
+        url,
+        form={"target": str(current.baseline_id), "csrfmiddlewaretoken": csrf},
+        headers={"Referer": f"{live_server.url}/demo/deploys/{current.pk}/"},
+    )
+    assert response.status == 403
+    assert not RollbackRequest.objects.filter(deploy=current).exists()
