@@ -79,12 +79,16 @@ class Receiver:
                     receiver.requests.append(received)
                 reply = receiver._next_reply()
                 time.sleep(reply.delay)
-                self.send_response(reply.status)
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.end_headers()
-                self.wfile.write(reply.body)
+                try:
+                    self.send_response(reply.status)
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.end_headers()
+                    self.wfile.write(reply.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    # The sender gave up (timeout, or it read only the first KB): that is its right.
+                    self.close_connection = True
 
             do_GET = do_POST
 
