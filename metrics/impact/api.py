@@ -49,7 +49,7 @@ class MetricsIngestApi(APIView):
             batch = validate_points(
                 rows, now=time.time(), retention_days=settings.METRIC_RETENTION_DAYS, batch_id=batch_id
             )
-            result = points_ingest(project=project, token=request.auth, batch=batch)
+            result = points_ingest(project=project, batch=batch, may_create_streams=request.auth.has_scope("admin"))
         except PointsInvalid as exc:
             raise ApiError("invalid", exc.message, 400, exc.fields) from None
         body = {

@@ -12,8 +12,8 @@ from metrics.impact.analysis import DEFAULT_WARMUP_MINUTES
 from metrics.impact.models import ImpactReport, MetricRollup, MetricSetting
 from metrics.stats.impact import DEFAULT_ALLOWED_CHANGE, DEFAULT_MIN_SAMPLES, PENDING, default_direction
 
-# Charts show the baseline's last hours before the deploy and the deploy's own first hours.
-CHART_BEFORE = timedelta(hours=3)
+# Charts show the last hours before the deploy (the baseline's judged window) and the deploy's first hours.
+CHART_BEFORE = timedelta(hours=2)
 CHART_AFTER = timedelta(hours=3)
 
 
@@ -99,8 +99,7 @@ def chart_series(*, deploy: Deploy, names: list[str], until: datetime) -> dict[s
 
     Rows: (minute, deploy_key, count, mean, min, max) in time order.
     """
-    start = (deploy.baseline.deployed_at if deploy.baseline else deploy.deployed_at) - CHART_BEFORE
-    start = max(start, deploy.deployed_at - timedelta(days=2))
+    start = deploy.deployed_at - CHART_BEFORE
     end = min(until, deploy.deployed_at + CHART_AFTER)
     rows = (
         MetricRollup.objects.filter(

@@ -18,7 +18,7 @@ from deployments.services import environment_get_or_create, service_get_or_creat
 from metrics.impact.models import ImpactReport, MetricBatch, MetricPoint, MetricRollup, MetricSetting
 from metrics.points import PointBatch, PointsInvalid
 from metrics.stats.impact import default_direction
-from tracker.models import ApiToken, Project
+from tracker.models import Project
 
 # Deploys that served traffic at some time: points are attributed to the one live at their timestamp.
 LIVE_STATUSES = (Status.SUCCEEDED, Status.ROLLED_BACK, Status.IN_PROGRESS)
@@ -35,15 +35,16 @@ class IngestResult:
     deploys: dict[int, int] = field(default_factory=dict)
 
 
-def points_ingest(*, project: Project, token: ApiToken, batch: PointBatch) -> IngestResult:
+def points_ingest(*, project: Project, batch: PointBatch, may_create_streams: bool = False) -> IngestResult:
     """Store a valid batch all-or-nothing; a batch_id seen before stores nothing and says so.
 
     Raises PointsInvalid (per-index errors) for unknown services/environments/deploys; nothing is stored.
+    Only callers allowed to create services and environments (an admin token) pass may_create_streams.
     """
     with transaction.atomic():
         if batch.batch_id and not _batch_claim(project, batch):
             return IngestResult(accepted=0, duplicate=True)
-        services, environments = _streams_resolve(project, batch, may_create=token.has_scope("admin"))
+        services, environments = _streams_resolve(project, batch, may_create=may_create_streams)
         deploy_ids = _attribute(project, batch, services, environments)
         _points_insert(project, batch, services, environments, deploy_ids)
         _rollups_upsert(project, batch, services, environments, deploy_ids)

@@ -56,6 +56,7 @@ def _row(metric: dict, index: int) -> dict[str, Any]:
         "badge": badge,
         "label": "Improved" if metric.get("improved") else metric["classification"],
         "direction_words": DIRECTION_WORDS.get(metric["direction"], metric["direction"]),
+        "allowed_text": f"{metric['allowed_change'] * 100:g} %",
     }
 
 
