@@ -49,7 +49,7 @@ class AlertListApi(APIView):
         status = serializers.ChoiceField(choices=["open", *AlertStatus.values], required=False)
         service = serializers.CharField(max_length=100, required=False)
         environment = serializers.CharField(max_length=50, required=False)
-        deploy = serializers.IntegerField(min_value=1, required=False)
+        deploy = serializers.IntegerField(min_value=1, max_value=2**62, required=False)
         limit = serializers.IntegerField(min_value=1, max_value=500, required=False)
 
     @extend_schema(

@@ -203,7 +203,10 @@ def check_url(url: str, *, policy: OutboundPolicy, resolve: Resolver = resolve_h
     """Refuse a URL that could reach a non-global address; return what was checked."""
     if not isinstance(url, str) or not url or len(url) > 2048 or _FORBIDDEN_CHARS.search(url):
         raise UnsafeURLError("URL is empty, too long or contains spaces, control characters or backslashes")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+        raise UnsafeURLError("URL cannot be parsed") from exc
     scheme = parts.scheme.lower()
     if scheme != "https" and not (scheme == "http" and policy.allow_http):
         raise UnsafeURLError("URL must use https://" + (" or http://" if policy.allow_http else ""))

@@ -70,6 +70,8 @@ REFUSED_URLS = [
     ("https:// hooks.example.com/x", "spaces"),
     ("https:///x", "no host"),
     ("https://hooks.example.com:99999/x", "port"),
+    ("https://[::1/x", "cannot be parsed"),
+    ("", "empty"),
 ]
 
 
