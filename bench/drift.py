@@ -14,7 +14,7 @@ What it does:
    columnar batches from --clients keep-alive connections. Prints rows/s (rows / wall time, JSON encoding in the
    client included) and p50/p99 request latency.
 3. Runs the drift task's work (`metrics.drift.services.drift_compute`) in a fresh process, --task-runs times after
-   one cold run, and prints its time and the process's peak RSS (ru_maxrss), plus the drifted columns found
+   one cold run, and prints its time and the process's peak RSS (VmHWM), plus the drifted columns found
    against the truth.
 4. With --peer-python/--peer-dir: runs the Evidently peer (peer_evidently.py, DataDriftPreset with its defaults)
    on the same data in the same run and prints the ratio of the medians.
@@ -28,7 +28,6 @@ import http.client
 import json
 import math
 import os
-import resource
 import socket
 import statistics
 import subprocess
@@ -273,6 +272,16 @@ def ingest(args: argparse.Namespace, port: int, token: str, jobs: list[tuple[dic
 # --- the drift task, in a fresh process ---------------------------------------------------------
 
 
+def memory_mb(field: str) -> float:
+    """From /proc/self/status. Not ru_maxrss: Linux carries the parent's peak across fork and exec, and
+    the parent here holds two million generated rows."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def measure_task(deploy_id: int, runs: int) -> None:
     """Child process: time `drift_compute` (cold, then `runs` warm) and report peak RSS as JSON on stdout."""
     import django
@@ -285,7 +294,7 @@ def measure_task(deploy_id: int, runs: int) -> None:
         return Deploy.objects.select_related("service", "baseline").get(pk=deploy_id)
 
     load()  # connect to the database before measuring
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_before = memory_mb("VmHWM")
     times, cpu = [], []
     for _ in range(runs + 1):
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -302,7 +311,7 @@ def measure_task(deploy_id: int, runs: int) -> None:
                 "warm_median_cpu_s": statistics.median(cpu[1:]) if runs else None,
                 "compute_ms_stored": report.compute_ms,
                 "rss_before_mb": rss_before,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_rss_mb": memory_mb("VmHWM"),
                 "drifted": sorted(c["column"] for c in columns if c["verdict"] == "drifted"),
                 "methods": sorted({c["method"] for c in columns}),
                 "n_ref": {c["column"]: c["n_ref"] for c in columns},

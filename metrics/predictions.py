@@ -81,15 +81,17 @@ class PredictionBatch:
 def parse_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        pass
-    # The slower standard parser names the problem (NaN, Infinity) and reads integers orjson cannot.
+    except orjson.JSONDecodeError as exc:
+        problem = exc
+    # orjson also refuses lone surrogates and integers beyond 64 bits; the standard parser is only asked
+    # to name NaN and Infinity, which clients send by mistake for missing values.
     try:
-        return json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
+        json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
     except SamplesInvalid:
         raise
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise SamplesInvalid(f"the body is not valid JSON: {exc}") from exc
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        pass
+    raise SamplesInvalid(f"the body is not valid JSON: {problem}")
 
 
 def _refuse_constant(name: str) -> float:
@@ -146,7 +148,7 @@ def _valid_deploy_ref(deploy: Any) -> bool:
     if isinstance(deploy, bool):
         return False
     if isinstance(deploy, int):
-        return deploy > 0
+        return 0 < deploy < 2**63  # a database id
     return isinstance(deploy, str) and 0 < len(deploy) <= MAX_VERSION_LENGTH
 
 

@@ -154,3 +154,12 @@ def test_it_accepts_the_largest_batch_of_thirty_columns():
     batch = p.validate_batch(p.parse_json(body), now=NOW)
     assert batch.n_rows == n and len(batch.columns) == 31
     assert len(body) < 16 * 1024 * 1024
+
+
+def test_it_rejects_lone_surrogates_as_invalid_json():
+    with pytest.raises(p.SamplesInvalid, match="not valid JSON"):
+        p.parse_json(b'{"columns": {"\\ud800": [1]}}')
+
+
+def test_it_rejects_a_deploy_id_beyond_the_databases_range():
+    assert "deploy" in problem(columnar({"a": [1]}, [0.5], deploy=2**63)).fields
