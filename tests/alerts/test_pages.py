@@ -144,3 +144,30 @@ def test_the_timeline_query_count_does_not_grow_with_alerted_rows(client, bob, p
     few = _queries(client, "/alpha/")
     open_alerts(project, 5, service="churn-model")
     assert _queries(client, "/alpha/") == few
+
+
+def test_an_open_alert_links_a_deployer_to_the_rollback_confirmation(client, bob, vera, project) -> None:
+    [alert] = open_alerts(project, 1)
+    link = f"/alpha/deploys/{alert.deploy_id}/rollback/"
+    client.force_login(bob)
+    assert link in client.get("/alpha/alerts/").content.decode()
+    client.force_login(vera)
+    assert link not in client.get("/alpha/alerts/").content.decode()
+
+
+def test_an_email_channel_sends_through_djangos_mail_backend(project, settings) -> None:
+    from django.core import mail
+    from django.utils import timezone
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    channel, _ = services.channel_create(project=project, name="mail", kind="email", email_to=["oncall@example.com"])
+    [alert] = open_alerts(project, 1)
+    now = timezone.now()
+    deliveries = services.alert_group_flush(group_id=alert.group_id, now=now + timezone.timedelta(seconds=30))
+    [delivery] = [d for d in deliveries if d.channel_id == channel.pk]
+    attempt = services.delivery_attempt(delivery_id=delivery.pk, now=now + timezone.timedelta(seconds=30))
+    assert attempt.error == ""
+    [message] = mail.outbox
+    assert message.to == ["oncall@example.com"]
+    assert message.subject.startswith("[FIRING] fraud-scorer/env0: Input drift")
+    assert f"/alpha/deploys/{alert.deploy_id}/" in message.body
