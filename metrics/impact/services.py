@@ -296,6 +296,8 @@ def _recompute_request(deploy_ids: list[int]) -> None:
     from tracker.enqueue import enqueue
 
     now = timezone.now()
+    # Points may arrive before the deploy task opened the report: open it here so the data is not left unjudged.
+    ImpactReport.objects.bulk_create([ImpactReport(deploy_id=d) for d in deploy_ids], ignore_conflicts=True)
     due = list(
         ImpactReport.objects.filter(deploy_id__in=deploy_ids, final=False)
         .filter(Q(requested_at=None) | Q(requested_at__lt=now - REQUEST_DEBOUNCE))

@@ -1,0 +1,75 @@
+"""End to end with a real Celery worker via Redis: post deploys and points over HTTP, read the gate's verdict."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.utils import timezone
+
+from deployments.models import Deploy
+from metrics.impact.models import ImpactReport
+from metrics.impact.tasks import impacts_sweep
+from tests.helpers import wait_until
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+
+def _deploy(api, version, minutes_ago):
+    finished = (timezone.now() - timedelta(minutes=minutes_ago)).isoformat()
+    body = {"service": "fraud-scorer", "environment": "production", "version": version, "finished_at": finished}
+    response = api.post("/api/v1/deploys", data=json.dumps(body), content_type="application/json")
+    assert response.status_code == 201, response.content
+    deploy_id = response.json()["id"]
+    wait_until(lambda: Deploy.objects.filter(pk=deploy_id).exclude(processed_at=None).exists())
+    return deploy_id
+
+
+def _points(baseline_values, current_values):
+    def point(value, minutes_ago):
+        stamp = (timezone.now() - timedelta(minutes=minutes_ago)).isoformat()
+        return {"service": "fraud-scorer", "environment": "production", "name": "latency_ms", "value": float(value),
+                "timestamp": stamp}  # fmt: skip
+
+    base = [point(v, 80 - 49 * i / len(baseline_values)) for i, v in enumerate(baseline_values)]
+    cur = [point(v, 24 - 23 * i / len(current_values)) for i, v in enumerate(current_values)]
+    return base + cur
+
+
+def test_a_real_worker_judges_posted_points_and_the_gate_answers(api, project, celery_worker_process):
+    _deploy(api, "1.0", 180)
+    current = _deploy(api, "1.1", 30)
+    rng = np.random.default_rng(5)
+    body = {"points": _points(rng.normal(100, 8, 300), rng.normal(125, 8, 300)), "batch_id": "e2e-1"}
+    response = api.post("/api/v1/metrics", data=json.dumps(body), content_type="application/json")
+    assert response.status_code == 202
+
+    def verdict():
+        gate = api.get(f"/api/v1/deploys/{current}/verdict").json()
+        return gate if gate["verdict"] == "degraded" else None
+
+    gate = wait_until(verdict, timeout=60)
+    assert gate["score"] == 0.0 and gate["final"] is False
+    assert any("latency_ms: significantly higher than baseline" in reason for reason in gate["reasons"])
+    report = api.get(f"/api/v1/deploys/{current}/impact").json()
+    assert (report["metrics"][0]["n_baseline"], report["metrics"][0]["n_current"]) == (300, 300)
+
+
+def test_the_sweep_recomputes_a_deploy_whose_message_was_lost(api, project, celery_worker_process):
+    from metrics.impact.models import MetricPoint
+
+    _deploy(api, "1.0", 180)
+    current = _deploy(api, "1.1", 30)
+    wait_until(lambda: ImpactReport.objects.filter(deploy_id=current).exclude(computed_at=None).exists())
+    # Points stored while the debounce says "already requested": no message goes out, as if it were lost.
+    ImpactReport.objects.filter(deploy_id=current).update(requested_at=timezone.now() + timedelta(minutes=5))
+    rng = np.random.default_rng(6)
+    body = {"points": _points(rng.normal(100, 8, 200), rng.normal(100, 8, 200))}
+    assert api.post("/api/v1/metrics", data=json.dumps(body), content_type="application/json").status_code == 202
+    assert MetricPoint.objects.count() == 400
+    assert ImpactReport.objects.get(deploy_id=current).verdict == "insufficient_data"
+
+    assert impacts_sweep() >= 1
+    wait_until(lambda: ImpactReport.objects.filter(deploy_id=current, verdict="healthy").exists(), timeout=60)
