@@ -46,11 +46,8 @@ def deploy_facts(*, deploy: Deploy, now: datetime) -> DeployFacts:
     impact = ImpactReport.objects.filter(deploy=deploy).first()
     drift = DriftReport.objects.filter(deploy=deploy).first()
     has_drift = drift is not None and drift.computed_at is not None and bool(drift.result)
-    columns = (
-        tuple(_column_fact(c, drift.prediction_drift_cause or None) for c in (drift.result or {}).get("columns", []))
-        if has_drift
-        else ()
-    )
+    cause = (drift.prediction_drift_cause or None) if drift is not None else None
+    columns = tuple(_column_fact(c, cause) for c in drift.result.get("columns", [])) if has_drift else ()
     impact_done = impact is not None and impact.computed_at is not None
     times = [r.computed_at for r in (impact, drift) if r is not None and r.computed_at is not None]
     window_end = deploy.deployed_at + timedelta(minutes=deploy.service.window_minutes)

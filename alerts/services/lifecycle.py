@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from alerts import engine, rules
 from alerts.models import Alert, AlertGroup, AlertRule, AlertStatus, ResolvedReason, RuleKind
+from alerts.selectors import deploy_facts
 from alerts.services.grouping import alert_group_touch
 from deployments.models import Deploy, Status
 from tracker.models import ApiToken, Project
@@ -75,8 +76,6 @@ def alerts_evaluate_deploy(
     Called after an impact or drift report is stored. Idempotent: judging the same reports again
     opens nothing new (one open alert per fingerprint) and does not count a clean report twice.
     """
-    from alerts.selectors import deploy_facts
-
     now = now or timezone.now()
     deploy = Deploy.objects.select_related("project", "service", "environment").get(pk=deploy.pk)
     if deploy.status == Status.ROLLED_BACK:
