@@ -89,6 +89,8 @@ OBJECTS: dict[str, Callable] = {
 # (method, API path with {id}, object name, JSON body for writes)
 API_MATRIX = [
     ("get", "/api/v1/deploys/{id}", "deploy", None),
+    ("get", "/api/v1/deploys/{id}/impact", "deploy", None),
+    ("get", "/api/v1/deploys/{id}/verdict", "deploy", None),
     ("post", "/api/v1/deploys/{id}/rollback", "deploy", {}),
     ("get", "/api/v1/rollbacks/{id}", "rollback", None),
     ("post", "/api/v1/rollbacks/{id}/status", "rollback", {"status": "running"}),
