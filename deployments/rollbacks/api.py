@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import authentication, permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -92,6 +92,11 @@ class RollbackOutputSerializer(serializers.Serializer):
 
     def get_page_url(self, rollback: RollbackRequest) -> str:
         return settings.SITE_URL + rollback.deploy.get_absolute_url() + "#rollback"
+
+
+class CallbackOutputSerializer(serializers.Serializer):
+    changed = serializers.BooleanField(help_text="false for a duplicate report (already in that state)")
+    rollback = RollbackOutputSerializer()
 
 
 def _represent(project_id: int, rollback_id: object) -> dict:
@@ -184,10 +189,7 @@ class RollbackStatusApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={
-            200: OpenApiResponse(description="applied or duplicate"),
-            409: OpenApiResponse(description="refused"),
-        },
+        responses={200: CallbackOutputSerializer},
         summary="CI reports a rollback's progress",
         description=CALLBACK_STATUS_DOC,
     )
