@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import expect
 
-from alerts.models import Alert, Delivery, Silence
+from alerts.models import Alert, AlertRule, Delivery, Silence
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -58,3 +58,9 @@ def test_an_admin_sees_the_channel_and_queues_a_test_notification(page, live_ser
     expect(page.locator(".message.success")).to_contain_text("Test notification queued")
     assert Delivery.objects.filter(reason="test").count() == 1
     expect(page.locator("#rules tr")).to_have_count(6)
+
+    share = page.locator("#rules tr", has_text="drift-share")
+    share.locator("input[name=threshold]").fill("0.4")
+    share.locator("button", has_text="Save").click()
+    expect(page.locator(".message.success")).to_contain_text("Rule drift-share saved")
+    assert AlertRule.objects.get(project__slug="demo", key="drift-share").threshold == 0.4
