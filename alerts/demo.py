@@ -19,8 +19,9 @@ DEMO_HOOK = "https://hooks.example.com/deploy-tracker"
 
 def _latest(project: Project, service: str, environment: str) -> Deploy | None:
     return (
-        Deploy.objects.filter(project=project, service__name=service, environment__name=environment)
-        .exclude(status=Status.ROLLED_BACK)
+        Deploy.objects.filter(
+            project=project, service__name=service, environment__name=environment, status=Status.SUCCEEDED
+        )
         .order_by("-deployed_at", "-id")
         .first()
     )

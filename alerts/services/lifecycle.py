@@ -18,6 +18,8 @@ from deployments.models import Deploy, Status
 from tracker.models import ApiToken, Project
 from tracker.services import audit_record
 
+SERVING = (Status.SUCCEEDED, Status.IN_PROGRESS)
+
 
 def hysteresis() -> engine.Hysteresis:
     return engine.Hysteresis(clean_reports=settings.ALERT_CLEAN_REPORTS)
@@ -82,7 +84,8 @@ def alerts_evaluate_deploy(
         alerts_resolve_for_deploys(deploy_ids=[deploy.pk], reason=ResolvedReason.ROLLED_BACK, now=now)
         return []
     facts = facts or deploy_facts(deploy=deploy, now=now)
-    may_open = not _is_superseded(deploy)
+    # Only a deploy that serves traffic pages: a failed or pending one is not what users get.
+    may_open = deploy.status in SERVING and not _is_superseded(deploy)
     group = alert_group_for(deploy=deploy)
     changed = []
     for rule in AlertRule.objects.filter(project=deploy.project, enabled=True):

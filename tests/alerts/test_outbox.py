@@ -319,3 +319,10 @@ def test_a_redirect_to_an_internal_address_is_not_followed(project, deploy) -> N
     delivery.refresh_from_db()
     assert (attempt.status_code, delivery.status, len(receiver.requests)) == (307, "failed", 1)
     assert "redirects are not followed" in delivery.last_error
+
+
+def test_a_failed_deploy_does_not_page(project) -> None:
+    deploy, _ = deploy_record(
+        project=project, service="fraud-scorer", environment="production", version="9", fields={"status": "failed"}
+    )
+    assert services.alerts_evaluate_deploy(deploy=deploy, facts=drifted()) == []
