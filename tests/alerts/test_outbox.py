@@ -326,3 +326,24 @@ def test_a_failed_deploy_does_not_page(project) -> None:
         project=project, service="fraud-scorer", environment="production", version="9", fields={"status": "failed"}
     )
     assert services.alerts_evaluate_deploy(deploy=deploy, facts=drifted()) == []
+
+
+def test_the_beat_sweep_flushes_due_groups_and_sends_their_deliveries(
+    project, deploy, django_capture_on_commit_callbacks
+):
+    """Messages lost (never enqueued): the sweep alone gets the page out, through in-process tasks."""
+    import time_machine
+
+    from alerts.tasks import alerts_sweep
+
+    with Receiver() as receiver:
+        add_channel(project, "webhook", receiver.url())
+        now = timezone.now()
+        services.alerts_evaluate_deploy(deploy=deploy, facts=drifted(), now=now)
+        with time_machine.travel(now + GROUP_WAIT - timedelta(seconds=1), tick=False):
+            assert alerts_sweep() == {"groups": 0, "deliveries": 0}
+        with time_machine.travel(now + GROUP_WAIT, tick=False), django_capture_on_commit_callbacks(execute=True):
+            assert alerts_sweep() == {"groups": 1, "deliveries": 0}
+        receiver.wait_for(1)
+    delivery = Delivery.objects.get()
+    assert (delivery.status, len(receiver.requests)) == ("delivered", 1)
