@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from alerts.models import Alert, AlertRule, Channel, Delivery, DeliveryAttempt, Silence
+from alerts.models import Alert, AlertGroup, AlertRule, Channel, Delivery, DeliveryAttempt, Silence
 
 
 @admin.register(AlertRule)
@@ -41,3 +41,16 @@ class DeliveryAdmin(admin.ModelAdmin):
     list_display = ("message_id", "channel", "reason", "event_action", "status", "attempts", "next_attempt_at")
     list_filter = ("status", "reason")
     inlines = [AttemptInline]
+
+
+@admin.register(AlertGroup)
+class AlertGroupAdmin(admin.ModelAdmin):
+    list_display = ("key", "project", "service", "environment", "next_flush_at", "last_notified_at")
+    raw_id_fields = ("service", "environment")
+
+
+@admin.register(DeliveryAttempt)
+class DeliveryAttemptAdmin(admin.ModelAdmin):
+    list_display = ("delivery", "number", "at", "status_code", "latency_ms", "error")
+    raw_id_fields = ("delivery",)
+    show_full_result_count = False

@@ -15,6 +15,7 @@ from alerts.services.grouping import alerts_page_url
 from deployments.api import StrictSerializer
 from tracker.api_errors import ApiError
 from tracker.auth import scope_required
+from tracker.openapi import list_response
 
 
 class AlertOutputSerializer(serializers.Serializer):
@@ -54,7 +55,7 @@ class AlertListApi(APIView):
 
     @extend_schema(
         parameters=[FilterSerializer],
-        responses={200: AlertOutputSerializer(many=True)},
+        responses={200: list_response(AlertOutputSerializer)},
         summary="Alerts, newest first (each with its fingerprint)",
     )
     def get(self, request: Request) -> Response:
@@ -144,7 +145,7 @@ def _channel_error(exc: services.ChannelError) -> ApiError:
 class ChannelListApi(APIView):
     permission_classes = [scope_required("admin")]
 
-    @extend_schema(responses={200: ChannelOutputSerializer(many=True)}, summary="Alert channels")
+    @extend_schema(responses={200: list_response(ChannelOutputSerializer)}, summary="Alert channels")
     def get(self, request: Request) -> Response:
         channels = Channel.objects.filter(project=request.auth.project)
         return Response({"results": ChannelOutputSerializer(channels, many=True).data})
@@ -214,10 +215,15 @@ class ChannelDetailApi(APIView):
         return Response(status=204)
 
 
+class TestQueuedSerializer(serializers.Serializer):
+    delivery = serializers.CharField(help_text="the delivery's webhook-id")
+    status = serializers.CharField()
+
+
 class ChannelTestApi(APIView):
     permission_classes = [scope_required("admin")]
 
-    @extend_schema(request=None, responses={202: dict}, summary="Queue a test notification to a channel")
+    @extend_schema(request=None, responses={202: TestQueuedSerializer}, summary="Queue a test notification")
     def post(self, request: Request, channel_id: int) -> Response:
         channel = get_object_or_404(Channel, project=request.auth.project, pk=channel_id)
         if not channel.enabled:
@@ -262,7 +268,7 @@ class RuleInputSerializer(StrictSerializer):
 class RuleListApi(APIView):
     permission_classes = [scope_required("read")]
 
-    @extend_schema(responses={200: RuleOutputSerializer(many=True)}, summary="Alert rules")
+    @extend_schema(responses={200: list_response(RuleOutputSerializer)}, summary="Alert rules")
     def get(self, request: Request) -> Response:
         return Response(
             {"results": RuleOutputSerializer(selectors.rule_list(project=request.auth.project), many=True).data}
