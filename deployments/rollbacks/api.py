@@ -131,8 +131,18 @@ class RollbackCreateApi(APIView):
         return Response(_represent(project.pk, rollback.pk), status=201)
 
 
+class ReadOrRollbackScope(permissions.BasePermission):
+    """Reading a request is open to `read` tokens and to the `rollback` tokens that make requests."""
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        token = request.auth
+        if token is not None and hasattr(token, "has_scope") and token.has_scope("rollback"):
+            return True
+        return scope_required("read")().has_permission(request, view)
+
+
 class RollbackDetailApi(APIView):
-    permission_classes = [scope_required("read")]
+    permission_classes = [ReadOrRollbackScope]
 
     @extend_schema(responses={200: RollbackOutputSerializer}, summary="A rollback request with attempts and callbacks")
     def get(self, request: Request, rollback_id: str) -> Response:

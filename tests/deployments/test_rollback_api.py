@@ -167,3 +167,12 @@ def test_the_endpoint_needs_the_admin_scope(project, make_token):
         "/api/v1/rollback-endpoint", {"url": "https://93.184.215.14/h", "format": "generic"}, format="json"
     )
     assert response.status_code == 403 and error_code(response) == "insufficient_scope"
+
+
+def test_a_rollback_token_may_read_the_request_it_made_but_an_ingest_token_may_not(project, make_token):
+    world, _ = history(project), endpoint(project)
+    rollback_only = client_for(make_token(project, ["rollback"]))
+    rollback_id = request_rollback(rollback_only, world.v3.pk).json()["id"]
+    assert rollback_only.get(f"/api/v1/rollbacks/{rollback_id}").status_code == 200
+    response = client_for(make_token(project, ["ingest"])).get(f"/api/v1/rollbacks/{rollback_id}")
+    assert response.status_code == 403 and error_code(response) == "insufficient_scope"
