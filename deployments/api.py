@@ -15,6 +15,7 @@ from deployments.services import deploy_record
 from tracker.api_errors import ApiError
 from tracker.auth import scope_required, signed_body_check
 from tracker.idempotency import body_hash, run_once
+from tracker.openapi import list_response
 
 NAME_REGEX = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"
 
@@ -197,7 +198,7 @@ class DeployListApi(APIView):
 
     @extend_schema(
         parameters=[FilterSerializer],
-        responses={200: DeployOutputSerializer(many=True)},
+        responses={200: list_response(DeployOutputSerializer, paginated=True)},
         summary="List deploys, newest first",
     )
     def get(self, request: Request) -> Response:

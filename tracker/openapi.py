@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
+from drf_spectacular import openapi
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import inline_serializer
+from rest_framework import serializers
+
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["error"],
@@ -43,3 +50,46 @@ def add_error_responses(result: dict, generator, request, public) -> dict:
                     status, {"description": description, "content": {"application/json": {"schema": ref}}}
                 )
     return result
+
+
+def list_response(item: type[serializers.Serializer], *, paginated: bool = False) -> serializers.Serializer:
+    """The documented shape of a list answer: {"results": [...]}, plus next/previous links when paginated."""
+    fields: dict = {"results": item(many=True)}
+    if paginated:
+        fields |= {"next": serializers.URLField(allow_null=True), "previous": serializers.URLField(allow_null=True)}
+    name = item.__name__.removesuffix("Serializer")
+    return inline_serializer(name=f"{name}{'Page' if paginated else 'List'}", fields=fields)
+
+
+class AutoSchema(openapi.AutoSchema):
+    """Names that stay unique across views: nested Input/Output/Filter serializers take their view's name,
+    and operation ids come from the view class (DeployCollectionApi + GET → deploy_collection_get)."""
+
+    NESTED = ("InputSerializer", "OutputSerializer", "FilterSerializer", "RowSerializer")
+
+    def get_operation_id(self) -> str:
+        view_name = type(self.view).__name__.removesuffix("Api")
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", view_name).lower() + "_" + self.method.lower()
+
+    def _get_serializer_name(self, serializer, direction, bypass_extensions=False) -> str:
+        name = super()._get_serializer_name(serializer, direction, bypass_extensions)
+        klass = serializer if isinstance(serializer, type) else type(serializer)
+        if klass.__name__ in self.NESTED and "." in klass.__qualname__:
+            return klass.__qualname__.split(".")[0].removesuffix("Api") + name
+        return name
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "tracker.auth.BearerTokenAuthentication"
+    name = "bearerToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "a project API token (dtk_…) with the scope named"}
+
+
+class RollbackCallbackScheme(OpenApiAuthenticationExtension):
+    target_class = "deployments.rollbacks.api.CallbackTokenAuthentication"
+    name = "rollbackCallbackToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "the rollback request's one-time callback token"}
