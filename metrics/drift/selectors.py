@@ -96,3 +96,21 @@ def due_reports(*, before, limit: int = 500) -> list[int]:
 def drift_setting_get(*, service: Service) -> DriftSetting:
     """The service's drift settings, or unsaved defaults."""
     return DriftSetting.objects.filter(service=service).first() or DriftSetting(service=service)
+
+
+def drift_summary(*, deploy: Deploy) -> dict | None:
+    """The drift summary shown with a deploy (GET /api/v1/deploys/{id}); None without samples."""
+    report = DriftReport.objects.filter(deploy=deploy).defer("result").first()
+    if report is None:
+        return None
+    return {
+        "status": report.status,
+        "n_columns": report.n_columns,
+        "n_drifted": report.n_drifted,
+        "n_expected": report.n_expected,
+        "drift_share": report.drift_share,
+        "dataset_drift": report.dataset_drift,
+        "prediction_drift_cause": report.prediction_drift_cause or None,
+        "final": report.final,
+        "computed_at": report.computed_at.isoformat() if report.computed_at else None,
+    }
