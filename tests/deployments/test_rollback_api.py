@@ -176,3 +176,18 @@ def test_a_rollback_token_may_read_the_request_it_made_but_an_ingest_token_may_n
     assert rollback_only.get(f"/api/v1/rollbacks/{rollback_id}").status_code == 200
     response = client_for(make_token(project, ["ingest"])).get(f"/api/v1/rollbacks/{rollback_id}")
     assert response.status_code == 403 and error_code(response) == "insufficient_scope"
+
+
+def test_it_keeps_a_given_signing_secret_and_refuses_one_that_is_not_base64(api, project):
+    url = "https://93.184.215.14/hook"
+    given = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    response = api.put("/api/v1/rollback-endpoint", {"url": url, "format": "generic", "secret": given}, format="json")
+    assert response.status_code == 200 and "secret" not in response.json()
+    assert crypto.decrypt(RollbackEndpoint.objects.get().secret_encrypted) == given
+    bad = api.put(
+        "/api/v1/rollback-endpoint",
+        {"url": url, "format": "generic", "secret": "whsec_abc=defghijklmnopq"},
+        format="json",
+    )
+    assert bad.status_code == 400 and "secret" in bad.json()["error"]["fields"]
+    assert crypto.decrypt(RollbackEndpoint.objects.get().secret_encrypted) == given

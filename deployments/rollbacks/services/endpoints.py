@@ -38,21 +38,10 @@ def rollback_endpoint_set(
         raise ApiError("invalid", "the rollback endpoint URL is not allowed", 400, {"url": [exc.message]}) from None
     endpoint = RollbackEndpoint.objects.select_for_update().filter(project=project).first()
     endpoint = endpoint or RollbackEndpoint(project=project)
-    generated = None
-    if secret:
-        endpoint.secret_encrypted = crypto.encrypt(secret)
-    elif not endpoint.secret_encrypted:
-        generated = signing.secret_generate()
-        endpoint.secret_encrypted = crypto.encrypt(generated)
-    if token is not None:
-        endpoint.token_encrypted = crypto.encrypt(token) if token else ""
+    generated = _store_secrets(endpoint, secret, token)
     if format == payloads.EndpointFormat.GITLAB and not endpoint.token_encrypted:
-        raise ApiError(
-            "invalid",
-            "a GitLab pipeline trigger needs its trigger token",
-            400,
-            {"token": ["required for the gitlab format"]},
-        )
+        fields = {"token": ["required for the gitlab format"]}
+        raise ApiError("invalid", "a GitLab pipeline trigger needs its trigger token", 400, fields)
     endpoint.url, endpoint.format, endpoint.ref, endpoint.event_type = url, format, ref, event_type
     endpoint.updated_by = user if user is not None and user.is_authenticated else None
     endpoint.save()
@@ -70,3 +59,22 @@ def rollback_endpoint_set(
         },
     )
     return endpoint, generated
+
+
+def _store_secrets(endpoint: RollbackEndpoint, secret: str | None, token: str | None) -> str | None:
+    """Encrypt what was given (left out: keep what is stored); return a newly generated signing secret."""
+    generated = None
+    if secret:
+        try:
+            signing.sign(secret, "check", 0, b"")
+        except ValueError:
+            raise ApiError(
+                "invalid", "the secret is not whsec_<base64>", 400, {"secret": ["not valid base64"]}
+            ) from None
+        endpoint.secret_encrypted = crypto.encrypt(secret)
+    elif not endpoint.secret_encrypted:
+        generated = signing.secret_generate()
+        endpoint.secret_encrypted = crypto.encrypt(generated)
+    if token is not None:
+        endpoint.token_encrypted = crypto.encrypt(token) if token else ""
+    return generated
