@@ -163,6 +163,23 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise SystemExit("gunicorn did not become ready")
 
 
+def server_cpu_s(pgid: int) -> float:
+    """user+sys CPU seconds of gunicorn's live processes (the same measure as the MLflow peer benchmark)."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry)) != pgid:
+                continue
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
 def count_rows(database_url: str) -> int:
     out = subprocess.run(
         ["psql", database_url, "-tAc", "SELECT count(*) FROM metrics_metricpoint"], capture_output=True, text=True
@@ -194,13 +211,14 @@ def main() -> None:
         run_level(port, token, payloads, max(args.concurrency), args.warmup, args.batch)
         print(f"ingest: batches of {args.batch:,} points, gunicorn {args.workers} sync workers, PostgreSQL")
         for level in args.concurrency:
-            before = count_rows(args.database_url)
+            before, cpu_before = count_rows(args.database_url), server_cpu_s(proc.pid)
             r = run_level(port, token, payloads, level, args.seconds, args.batch)
+            cpu_ms_per_1k = (server_cpu_s(proc.pid) - cpu_before) * 1000 / (r["points"] / 1000)
             stored = count_rows(args.database_url) - before
             print(
                 f"  {level} connection(s): {r['points_per_s']:,.0f} points/s over {args.seconds:.0f} s "
-                f"({r['requests']} requests), p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms; "
-                f"rows stored {stored:,} (posted {r['points']:,})"
+                f"({r['requests']} requests), p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, "
+                f"server cpu {cpu_ms_per_1k:.1f} ms/1k pts; rows stored {stored:,} (posted {r['points']:,})"
             )
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -115,6 +115,13 @@ def validate_points(rows: list[Any], *, now: float, retention_days: int, batch_i
     if len(rows) > MAX_POINTS:
         raise PointsInvalid(f"a batch holds at most {MAX_POINTS} points", {"points": [f"at most {MAX_POINTS}"]})
     oldest, newest = now - retention_days * 86400.0, now + FUTURE_TOLERANCE_SECONDS
+    try:
+        batch = _columns_valid(rows, now, oldest, newest)
+    except (_NeedsRowCheck, KeyError, TypeError, ValueError, OverflowError, AttributeError):
+        batch = None
+    if batch is not None:
+        batch.batch_id = batch_id
+        return batch
     batch, errors = PointBatch(batch_id=batch_id), {}
     values, stamps = np.empty(len(rows)), np.empty(len(rows))
     # Batches repeat the same few series and label sets: validate each distinct one once.
@@ -143,6 +150,74 @@ def validate_points(rows: list[Any], *, now: float, retention_days: int, batch_i
 
 _FIELDS = frozenset({"service", "environment", "name", "value", "timestamp", "labels", "deploy"})
 _NUMBER_TYPES = (int, float)
+
+
+class _NeedsRowCheck(Exception):
+    """Something in the batch needs the per-row check (which also reports errors by index)."""
+
+
+def _columns_valid(rows: list[Any], now: float, oldest: float, newest: float) -> PointBatch:
+    """The common case, column by column: each distinct series, label set and deploy is checked once and
+    values and timestamps as arrays. Raises _NeedsRowCheck on anything unusual; never accepts what the
+    per-row check would refuse."""
+    if any(type(row) is not dict or not row.keys() <= _FIELDS for row in rows):
+        raise _NeedsRowCheck
+    services = [row["service"] for row in rows]
+    environments = [row["environment"] for row in rows]
+    names = [row["name"] for row in rows]
+    for series in set(zip(services, environments, names, strict=True)):
+        probe = {"service": series[0], "environment": series[1], "name": series[2], "value": 0.0}
+        if _check_row(probe, now, oldest, newest):
+            raise _NeedsRowCheck
+    raw_values = [row["value"] for row in rows]
+    if not set(map(type, raw_values)) <= {int, float}:
+        raise _NeedsRowCheck
+    values = np.array(raw_values, dtype=np.float64)
+    stamps = _stamps(rows, now)
+    if not (np.isfinite(values).all() and np.isfinite(stamps).all()):
+        raise _NeedsRowCheck
+    if stamps.min() < oldest or stamps.max() > newest:
+        raise _NeedsRowCheck
+    labels = [row.get("labels") or None for row in rows]
+    deploys = [row.get("deploy") for row in rows]
+    _labels_and_deploys_valid(labels, deploys)
+    return PointBatch(services, environments, names, values, stamps, labels, deploys)
+
+
+def _stamps(rows: list[dict], now: float) -> np.ndarray:
+    raw = [row.get("timestamp") for row in rows]
+    kinds = set(map(type, raw))
+    if kinds <= {int, float}:
+        return np.array(raw, dtype=np.float64)
+    if not kinds <= {str, int, float, type(None)}:
+        raise _NeedsRowCheck
+    parsed: dict[Any, float] = {}
+    out = np.empty(len(raw))
+    for i, stamp in enumerate(raw):
+        seconds = parsed.get(stamp) if type(stamp) is str else None
+        if seconds is None:
+            seconds = _timestamp(stamp, now)
+            if type(stamp) is str:
+                parsed[stamp] = seconds
+        out[i] = seconds
+    return out
+
+
+def _labels_and_deploys_valid(labels: list, deploys: list) -> None:
+    seen: set[tuple] = set()
+    for label_set in labels:
+        if label_set is None:
+            continue
+        if type(label_set) is not dict:
+            raise _NeedsRowCheck
+        key = tuple(label_set.items())
+        if key not in seen:
+            if _check_labels(label_set) is not None:
+                raise _NeedsRowCheck
+            seen.add(key)
+    for deploy in set(deploys) - {None}:
+        if not _valid_deploy_ref(deploy):
+            raise _NeedsRowCheck
 
 
 def _fast_row(row: Any, series: set, label_sets: set, now: float, oldest: float, newest: float) -> float | None:
@@ -187,7 +262,7 @@ def _check_row(row: Any, now: float, oldest: float, newest: float) -> dict[str, 
     value = row.get("value")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         problems["value"] = ["must be a number"]
-    elif not math.isfinite(value):
+    elif not _finite(value):
         problems["value"] = ["must be finite (no NaN or Infinity)"]
     stamp_problem = _check_timestamp(row.get("timestamp"), now, oldest, newest)
     if stamp_problem:
@@ -202,6 +277,13 @@ def _check_row(row: Any, now: float, oldest: float, newest: float) -> dict[str, 
     if unknown:
         problems["non_field_errors"] = [f"unknown fields: {', '.join(sorted(map(str, unknown)))}"]
     return problems
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def _check_text(row: dict, key: str, limit: int, pattern: re.Pattern, problems: dict) -> None:

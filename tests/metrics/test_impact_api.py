@@ -84,6 +84,12 @@ def test_it_rolls_points_up_per_minute_with_count_sum_min_and_max(api, stream):
     assert rollup.minute == minute.replace(second=0)
 
 
+def test_it_stores_labels_exactly_even_with_backslashes_quotes_and_tabs(api, stream):
+    labels = {"path": "C:\\models\\v2", "quote": 'say "hi"\tthen\nleave', "n": 3, "ok": True, "é": "ü"}
+    assert _post(api, [_point(10, 1.0, labels=labels), _point(10, 2.0)]).status_code == 202
+    assert sorted(MetricPoint.objects.values_list("labels", flat=True), key=str) == sorted([labels, None], key=str)
+
+
 def test_it_accepts_ndjson(api, stream):
     body = "\n".join(json.dumps(_point(10, v)) for v in (1.0, 2.0))
     response = api.post("/api/v1/metrics", data=body, content_type="application/x-ndjson")

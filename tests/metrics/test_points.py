@@ -56,6 +56,7 @@ def test_a_point_without_timestamp_is_stamped_with_the_receive_time():
         ({"value": "12"}, "value"),
         ({"value": True}, "value"),
         ({"value": None}, "value"),
+        ({"value": 10**400}, "value"),
         ({"timestamp": "2026-11-29T09:00:01Z"}, "timestamp"),
         ({"timestamp": "2026-10-01T00:00:00Z"}, "timestamp"),
         ({"timestamp": "2026-11-28T08:59:00"}, "timestamp"),
