@@ -189,8 +189,10 @@ class DriftSettings:
     drift_share: float = 0.5  # dataset drift when at least this share of judged columns drift
     categorical_method: str = "chisquare"  # or "chisquare_gof" (Evidently's form) for cross-checks
     min_n: int = 30  # fewer non-null values on either side: insufficient data, never a verdict
-    null_p_value: float = 0.05
-    null_min_change: float = 0.02  # a significant change in the missing rate must also be this large
+    # The missing-rate check adds to the value test's false alarms, so it asks for strong evidence
+    # (p < 0.001) and a change that matters (2 points): a column's false-alarm rate stays at the test's 5 %.
+    null_p_value: float = 0.001
+    null_min_change: float = 0.02
     columns: Mapping[str, ColumnRule] = field(default_factory=dict)
 
 
@@ -527,7 +529,7 @@ def _verdict(result: ColumnDrift) -> str:
     if result.method is None and not result.null_drifted:
         return "insufficient_data"
     if result.null_drifted and result.null_p_value is not None:
-        result.severity = max(result.severity, severity("z", result.null_p_value, 0.05))
+        result.severity = max(result.severity, severity("z", result.null_p_value, 0.001))
     if not (result.drifted or result.null_drifted):
         return "stable"
     return "expected" if result.expected else "drifted"
