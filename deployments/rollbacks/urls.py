@@ -6,4 +6,5 @@ from deployments.rollbacks import views
 
 urlpatterns = [
     path("deploys/<int:deploy_id>/rollback/", views.rollback_confirm, name="rollback_confirm"),
+    path("rollbacks/endpoint/", views.rollback_endpoint_settings, name="rollback_endpoint_settings"),
 ]

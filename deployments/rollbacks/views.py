@@ -1,4 +1,4 @@
-"""Rollback pages: the confirmation step behind the deploy page's rollback button."""
+"""Rollback pages: the confirmation step behind the deploy page's rollback button, and the endpoint settings."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from deployments.models import Deploy
+from deployments.models import Deploy, RollbackEndpoint
+from deployments.rollbacks.forms import RollbackEndpointForm
 from deployments.rollbacks.selectors import rollback_section
-from deployments.rollbacks.services import rollback_request_create
+from deployments.rollbacks.services import rollback_endpoint_set, rollback_request_create
+from tracker import signing
 from tracker.api_errors import ApiError
 from tracker.decorators import project_member
 from tracker.models import Role
@@ -54,3 +56,46 @@ def rollback_confirm(request: HttpRequest, deploy_id: int) -> HttpResponse:
         "reason_max": REASON_MAX,
     }
     return render(request, "deployments/rollbacks/confirm.html", context, status=status)
+
+
+@project_member(Role.ADMIN)
+def rollback_endpoint_settings(request: HttpRequest) -> HttpResponse:
+    """Admins set where rollback requests go; a generated signing secret is shown once."""
+    endpoint = RollbackEndpoint.objects.filter(project=request.project).first()
+    initial = (
+        {"url": endpoint.url, "format": endpoint.format, "ref": endpoint.ref, "event_type": endpoint.event_type}
+        if endpoint
+        else {}
+    )
+    form = RollbackEndpointForm(request.POST or None, initial=initial)
+    new_secret, status = None, 200
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            rotated = signing.secret_generate() if data["new_secret"] else None
+            try:
+                endpoint, generated = rollback_endpoint_set(
+                    project=request.project,
+                    url=data["url"],
+                    format=data["format"],
+                    secret=rotated,
+                    token=data["token"] or None,
+                    ref=data["ref"],
+                    event_type=data["event_type"],
+                    user=request.user,
+                )
+            except ApiError as exc:
+                for field, errors in exc.fields.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                new_secret = generated or rotated
+                messages.success(request, "Rollback endpoint saved.")
+        status = 400 if form.errors else 200
+    context = {
+        "project": request.project,
+        "nav": "settings",
+        "form": form,
+        "endpoint": endpoint,
+        "new_secret": new_secret,
+    }
+    return render(request, "deployments/rollbacks/endpoint_settings.html", context, status=status)

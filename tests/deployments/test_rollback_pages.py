@@ -7,10 +7,11 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from deployments.models import RollbackRequest
+from deployments.models import RollbackEndpoint, RollbackRequest
 from deployments.rollbacks.services import rollback_request_create
 from metrics.models import ColumnSketch, SampleColumn
 from tests.deployments.rollback_world import deploy, endpoint, history
+from tracker import crypto
 
 pytestmark = pytest.mark.django_db
 
@@ -135,3 +136,40 @@ def test_the_rollback_card_query_count_does_not_grow_with_history(client, bob, p
         rollback = rollback_request_create(deploy=world.v3)
         RollbackRequest.objects.filter(pk=rollback.pk).update(state="failed")
     assert deploy_page_queries(client, project, world.v3.pk) == few
+
+
+def endpoint_page(project):
+    return f"/{project.slug}/rollbacks/endpoint/"
+
+
+def test_an_admin_sets_the_endpoint_on_the_settings_page_and_sees_the_secret_once(client, alice, project):
+    client.force_login(alice)
+    assert "Not configured" in client.get(f"/{project.slug}/settings/").content.decode()
+    form = {
+        "url": "http://127.0.0.1:9/hook",
+        "format": "gitlab",
+        "token": "glptt-x",
+        "ref": "release",
+        "event_type": "rollback.requested",
+    }
+    page = client.post(endpoint_page(project), form).content.decode()
+    stored = RollbackEndpoint.objects.get(project=project)
+    secret = crypto.decrypt(stored.secret_encrypted)
+    assert 'id="new-rollback-secret"' in page and secret in page
+    assert (stored.format, stored.ref, crypto.decrypt(stored.token_encrypted)) == ("gitlab", "release", "glptt-x")
+    again = client.post(endpoint_page(project), {**form, "token": ""}).content.decode()
+    assert secret not in again and crypto.decrypt(RollbackEndpoint.objects.get().token_encrypted) == "glptt-x"
+    assert "http://127.0.0.1:9/hook" in client.get(f"/{project.slug}/settings/").content.decode()
+
+
+def test_the_endpoint_page_refuses_an_unsafe_url_and_non_admins(client, alice, bob, project, settings):
+    settings.OUTBOUND_ALLOWED_NETWORKS = []
+    client.force_login(alice)
+    response = client.post(
+        endpoint_page(project),
+        {"url": "https://10.1.2.3/x", "format": "generic", "ref": "main", "event_type": "rollback.requested"},
+    )
+    assert response.status_code == 400 and "not a public address" in response.content.decode()
+    assert not RollbackEndpoint.objects.exists()
+    client.force_login(bob)
+    assert client.get(endpoint_page(project)).status_code == 403
