@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from deployments.models import Deploy
 from metrics.drift import selectors
+from metrics.drift.models import DriftReport
 from metrics.drift.services import samples_ingest
 from metrics.predictions import SamplesInvalid, parse_json, validate_batch
 from tracker.api_errors import ApiError
@@ -86,7 +87,7 @@ class DeployDriftApi(APIView):
         return Response(drift_document(deploy, selectors.drift_report_get(deploy=deploy)))
 
 
-def drift_document(deploy: Deploy, report) -> dict:
+def drift_document(deploy: Deploy, report: DriftReport | None) -> dict:
     """The report as the API shows it; `status` says why there is none yet."""
     if report is None:
         return {"deploy": deploy.pk, "status": "no_data", "baseline": deploy.baseline_id, "columns": []}

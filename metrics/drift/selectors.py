@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
-from django.db.models import Q
 
 from deployments.models import Deploy, Environment, Service, Status
 from metrics.drift.models import ColumnSketch, DriftReport, DriftSetting, SampleColumn
@@ -73,24 +72,11 @@ def drift_report_get(*, deploy: Deploy) -> DriftReport | None:
     return DriftReport.objects.filter(deploy=deploy).first()
 
 
-def drift_badges(*, deploy_ids: Iterable[int]) -> dict[int, DriftReport]:
-    """One query for a page of timeline rows: deploy id -> its drift report (summary fields only)."""
-    reports = DriftReport.objects.filter(deploy_id__in=list(deploy_ids)).defer("result")
-    return {r.deploy_id: r for r in reports}
-
-
 def service_columns(*, project: Project, service_name: str | None = None) -> list[SampleColumn]:
     columns = SampleColumn.objects.filter(service__project=project).select_related("service")
     if service_name:
         columns = columns.filter(service__name=service_name)
     return list(columns.order_by("service__name", "role", "name"))
-
-
-def due_reports(*, before, limit: int = 500) -> list[int]:
-    """Deploy ids whose recomputation was due before `before` (its message may have been lost)."""
-    return list(
-        DriftReport.objects.filter(Q(due_at__lte=before)).values_list("deploy_id", flat=True).order_by("due_at")[:limit]
-    )
 
 
 def drift_setting_get(*, service: Service) -> DriftSetting:

@@ -207,8 +207,6 @@ def _freeze_edges(column: SampleColumn, edges: np.ndarray) -> np.ndarray:
 
 # --- drift reports -----------------------------------------------------------------------------
 
-DEBOUNCE = timedelta(seconds=0)
-
 
 def drift_mark_due(*, deploy_id: int) -> None:
     """Ask for a recomputation; only the first request since the last claim enqueues the task."""
