@@ -163,18 +163,33 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise SystemExit("gunicorn did not become ready")
 
 
+def _cpu_s(pid: str) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def server_cpu_s(pgid: int) -> float:
     """user+sys CPU seconds of gunicorn's live processes (the same measure as the MLflow peer benchmark)."""
-    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    total = 0.0
+    for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
-            if os.getpgid(int(entry)) != pgid:
-                continue
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
+            if os.getpgid(int(entry)) == pgid:
+                total += _cpu_s(entry)
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def database_cpu_s(dbname: str) -> float:
+    """CPU seconds of the PostgreSQL backends serving the benchmark database (its connections only)."""
+    total = 0.0
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().decode(errors="replace")
+            if cmdline.startswith("postgres:") and f" {dbname} " in cmdline:
+                total += _cpu_s(entry)
         except (OSError, IndexError, ValueError):
             continue
     return total
@@ -211,15 +226,23 @@ def main() -> None:
         run_level(port, token, payloads, max(args.concurrency), args.warmup, args.batch)
         print(f"ingest: batches of {args.batch:,} points, gunicorn {args.workers} sync workers, PostgreSQL")
         for level in args.concurrency:
-            before, cpu_before = count_rows(args.database_url), server_cpu_s(proc.pid)
+            dbname = args.database_url.rsplit("/", 1)[1]
+            before, cpu_before, db_before = (
+                count_rows(args.database_url),
+                server_cpu_s(proc.pid),
+                database_cpu_s(dbname),
+            )
             r = run_level(port, token, payloads, level, args.seconds, args.batch)
             cpu_ms_per_1k = (server_cpu_s(proc.pid) - cpu_before) * 1000 / (r["points"] / 1000)
+            db_ms_per_1k = (database_cpu_s(dbname) - db_before) * 1000 / (r["points"] / 1000)
             stored = count_rows(args.database_url) - before
             print(
                 f"  {level} connection(s): {r['points_per_s']:,.0f} points/s over {args.seconds:.0f} s "
                 f"({r['requests']} requests), p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, "
-                f"server cpu {cpu_ms_per_1k:.1f} ms/1k pts; rows stored {stored:,} (posted {r['points']:,})"
+                f"server cpu {cpu_ms_per_1k:.1f} ms/1k pts, database cpu {db_ms_per_1k:.1f} ms/1k pts; "
+                f"rows stored {stored:,} (posted {r['points']:,})"
             )
+        print(f"  machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end")
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
