@@ -98,3 +98,41 @@ def test_a_viewer_sees_no_button_and_a_forged_post_is_refused(page, live_server,
     )
     assert response.status == 403
     assert not RollbackRequest.objects.filter(deploy=current).exists()
+
+
+@pytest.mark.services
+def test_click_dispatch_callback_and_completion_with_the_real_worker(
+    celery_worker_process, page, live_server, login, demo
+):
+    from deployments.services import deploy_record
+    from tests.helpers import client_for, wait_until
+
+    current = degraded_deploy(demo)
+    target = current.baseline
+    with Receiver() as receiver:
+        rollback_endpoint_set(project=demo, url=receiver.url("/rollback"), format="generic")
+        login(page, "dee", "dee-password")
+        page.goto(f"{live_server.url}/demo/deploys/{current.pk}/")
+        page.click("#rollback-button")
+        page.check(f"input[name=target][value='{target.pk}']")
+        page.click("#confirm-rollback")
+        expect(page.locator("#rollback-open")).to_be_visible()
+        [sent] = receiver.wait_for(1, timeout=30)  # sent by the worker process, not by the web request
+    body = json.loads(sent.body)
+    rollback_id = body["rollback_id"]
+    wait_until(lambda: RollbackRequest.objects.get(pk=rollback_id).state == "dispatched", timeout=30)
+    ci = client_for(body["callback"]["token"])
+    for status in ("accepted", "running"):
+        response = ci.post(f"/api/v1/rollbacks/{rollback_id}/status", {"status": status}, format="json")
+        assert response.status_code == 200
+    deploy_record(
+        project=demo,
+        service="fraud-scorer",
+        environment="staging",
+        version=target.version,
+        fields={"commit_sha": target.commit_sha, "model": {"version": target.model_version}},
+    )
+    page.reload()
+    expect(page.locator(f"#rollback-{rollback_id}")).to_contain_text("succeeded")
+    expect(page.locator(f"#rollback-{rollback_id}")).to_contain_text(f"by deploy {target.version}")
+    assert len(receiver.requests) == 1
