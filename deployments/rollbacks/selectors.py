@@ -105,6 +105,7 @@ class RollbackSection:
     default: TargetOption | None = None
     history: list[RollbackRequest] = field(default_factory=list)
     refusal: str = ""
+    completes: RollbackRequest | None = None
 
 
 def rollback_section(*, deploy: Deploy) -> RollbackSection:
@@ -140,6 +141,7 @@ def rollback_section(*, deploy: Deploy) -> RollbackSection:
         default=next((o for o in options if o.is_default), None),
         history=history,
         refusal="This deploy has already been rolled back." if deploy.status == Status.ROLLED_BACK else "",
+        completes=RollbackRequest.objects.filter(completed_by=deploy).select_related("deploy").first(),
     )
 
 

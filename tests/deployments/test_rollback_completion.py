@@ -71,7 +71,9 @@ def test_the_timeline_shows_the_rollback_deploy_linked_to_its_request(api, clien
     page = client.get(f"/{project.slug}/").content.decode()
     link = f"/{project.slug}/deploys/{world.v3.pk}/#rollback-{rollback.pk}"
     assert link in page and "↩ rollback request" in page and "rollback succeeded" in page
-    assert restored.is_rollback or Deploy.objects.get(pk=restored.pk).is_rollback
+    assert Deploy.objects.get(pk=restored.pk).is_rollback
+    own_page = client.get(f"/{project.slug}/deploys/{restored.pk}/").content.decode()
+    assert 'id="rollback-completes"' in own_page and f"#rollback-{rollback.pk}" in own_page
 
 
 def test_the_gate_answers_rollback_for_the_rollback_deploy(api, project):
