@@ -130,6 +130,10 @@ class ChannelOutputSerializer(serializers.Serializer):
         return bool(channel.secret_encrypted)
 
 
+class ChannelCreatedSerializer(ChannelOutputSerializer):
+    signing_secret = serializers.CharField(required=False, help_text="a generated webhook secret, shown this once")
+
+
 class ChannelInputSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100)
     kind = serializers.ChoiceField(choices=ChannelKind.values)
@@ -156,7 +160,7 @@ class ChannelCreateApi(APIView):
 
     @extend_schema(
         request=ChannelInputSerializer,
-        responses={201: ChannelOutputSerializer},
+        responses={201: ChannelCreatedSerializer},
         summary="Create a channel (a webhook's generated signing secret is shown once)",
     )
     def post(self, request: Request) -> Response:

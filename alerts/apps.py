@@ -6,6 +6,7 @@ class AlertsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from alerts import signals
+        from alerts import schema, signals
 
         signals.connect()
+        assert schema.CLOSED_BODIES  # imported for its side effect: registering the OpenAPI extensions
