@@ -214,10 +214,20 @@ class DeployListApi(APIView):
 class DeployDetailApi(APIView):
     permission_classes = [scope_required("read")]
 
-    @extend_schema(responses={200: DeployOutputSerializer}, summary="One deploy")
+    class OutputSerializer(DeployOutputSerializer):
+        impact = serializers.JSONField(allow_null=True, help_text="verdict, score, final, reasons, computed_at")
+        drift = serializers.JSONField(allow_null=True, help_text="drift share, drifted columns, dataset drift")
+
+    @extend_schema(responses={200: OutputSerializer}, summary="One deploy, with impact and drift summaries")
     def get(self, request: Request, deploy_id: int) -> Response:
+        from metrics.drift.selectors import drift_summary
+        from metrics.impact.selectors import impact_report_data
+
         deploy = get_object_or_404(Deploy.objects.for_timeline(), project=request.auth.project, pk=deploy_id)
-        return Response(DeployOutputSerializer(deploy).data)
+        impact = impact_report_data(deploy=deploy)
+        summary = {key: impact[key] for key in ("verdict", "score", "final", "reasons", "computed_at")}
+        deploy.impact, deploy.drift = summary, drift_summary(deploy=deploy)
+        return Response(self.OutputSerializer(deploy).data)
 
 
 class DeployCollectionApi(DeployListApi, DeployCreateApi):
