@@ -12,10 +12,10 @@ from rest_framework.views import APIView
 from alerts import selectors, services
 from alerts.models import Alert, AlertRule, AlertStatus, Channel, ChannelKind, RuleKind, Severity
 from alerts.services.grouping import alerts_page_url
-from deployments.api import StrictSerializer
 from tracker.api_errors import ApiError
 from tracker.auth import scope_required
 from tracker.openapi import list_response
+from tracker.serializers import StrictSerializer
 
 
 class AlertOutputSerializer(serializers.Serializer):

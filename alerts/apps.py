@@ -6,7 +6,6 @@ class AlertsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from alerts import schema, signals
+        from alerts import signals
 
         signals.connect()
-        assert schema.CLOSED_BODIES  # imported for its side effect: registering the OpenAPI extensions

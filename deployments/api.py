@@ -16,19 +16,9 @@ from tracker.api_errors import ApiError
 from tracker.auth import scope_required, signed_body_check
 from tracker.idempotency import body_hash, run_once
 from tracker.openapi import list_response
+from tracker.serializers import StrictSerializer
 
 NAME_REGEX = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses unknown fields, so a typo in CI is an error rather than silently dropped data."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = set(data) - set(self.fields)
-            if unknown:
-                raise serializers.ValidationError({key: ["unknown field"] for key in sorted(unknown)})
-        return super().to_internal_value(data)
 
 
 class ModelInputSerializer(StrictSerializer):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from drf_spectacular import openapi
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
@@ -93,3 +93,17 @@ class RollbackCallbackScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "description": "the rollback request's one-time callback token"}
+
+
+class ClosedRequestBody(OpenApiSerializerExtension):
+    """Bodies that refuse unknown fields say so (`additionalProperties: false`): the truth, and it keeps API
+    fuzzers from inventing free-form extra properties."""
+
+    target_class = "tracker.serializers.StrictSerializer"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        if direction == "request":
+            schema["additionalProperties"] = False
+        return schema

@@ -10,7 +10,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from deployments.api import StrictSerializer
 from deployments.models import Deploy
 from deployments.rollbacks import services
 from deployments.rollbacks.models import RollbackRequest
@@ -19,6 +18,7 @@ from deployments.rollbacks.selectors import rollback_get
 from deployments.rollbacks.states import CALLBACK_STATES
 from tracker.api_errors import ApiError, error_body
 from tracker.auth import BearerTokenAuthentication, scope_required
+from tracker.serializers import StrictSerializer
 
 CALLBACK_STATUS_DOC = """CI's progress report for one rollback request.
 
