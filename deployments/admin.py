@@ -34,5 +34,6 @@ class DeployAdmin(admin.ModelAdmin):
 class DeployEventAdmin(admin.ModelAdmin):
     list_display = ("deploy", "at", "kind", "message")
 
+
 # Rollback requests register their own admin classes.
 import deployments.rollbacks.admin  # noqa: E402, F401
