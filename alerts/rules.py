@@ -21,6 +21,7 @@ PREDICTION_DRIFT = "prediction_drift"
 IMPACT_DEGRADED = "impact_degraded"
 CRITICAL_METRIC = "critical_metric"
 RULE_KINDS = (DRIFT_SHARE, COLUMN_DRIFT, PREDICTION_DRIFT, IMPACT_DEGRADED, CRITICAL_METRIC)
+IMPACT_KINDS = (IMPACT_DEGRADED, CRITICAL_METRIC)
 SEVERITIES = ("critical", "error", "warning", "info")  # PagerDuty's four
 
 
@@ -84,6 +85,14 @@ class DeployFacts:
     expected_drift: frozenset[str] = frozenset()
     final: bool = False  # the observation window is over: no later report will come
     reported_at: datetime | None = None  # computed_at of the newest report behind these facts
+    drift_reported_at: datetime | None = None
+    impact_reported_at: datetime | None = None
+
+    def report_time(self, kind: str) -> datetime | None:
+        """When the report a rule of this kind reads was computed: a drift rule must not count a new
+        impact report as another clean drift reading, nor the other way round."""
+        specific = self.impact_reported_at if kind in IMPACT_KINDS else self.drift_reported_at
+        return specific or self.reported_at
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,8 @@ def deploy_facts(*, deploy: Deploy, now: datetime) -> DeployFacts:
         expected_drift=frozenset(deploy.expected_drift or []),
         final=now >= window_end,
         reported_at=max(times) if times else None,
+        drift_reported_at=drift.computed_at if has_drift else None,
+        impact_reported_at=impact.computed_at if impact_done else None,
     )
 
 

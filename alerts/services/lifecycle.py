@@ -122,7 +122,7 @@ def _judge(
     fp = _fingerprint(rule, deploy)
     alert = Alert.objects.select_for_update().open().filter(fingerprint=fp).first()
     evaluation = rules.evaluate(spec, facts, is_open=alert is not None, hysteresis=hysteresis())
-    if alert is not None and _already_judged(alert, facts):
+    if alert is not None and _already_judged(alert, facts.report_time(rule.kind)):
         return None
     step = engine.transition(
         status=engine.AlertStatus(alert.status) if alert else None,
@@ -143,10 +143,8 @@ def _resolved_by_a_person(fp: str) -> bool:
     return Alert.objects.filter(fingerprint=fp, resolved_reason=ResolvedReason.MANUAL).exists()
 
 
-def _already_judged(alert: Alert, facts: rules.DeployFacts) -> bool:
-    return (
-        facts.reported_at is not None and alert.last_report_at is not None and facts.reported_at <= alert.last_report_at
-    )
+def _already_judged(alert: Alert, report_time: datetime | None) -> bool:
+    return report_time is not None and alert.last_report_at is not None and report_time <= alert.last_report_at
 
 
 def _open(
@@ -175,7 +173,7 @@ def _open(
                 numbers=evaluation.numbers,
                 started_at=now,
                 last_evaluated_at=now,
-                last_report_at=facts.reported_at,
+                last_report_at=facts.report_time(rule.kind),
             )
     except IntegrityError:
         # Another worker opened the same fingerprint a moment ago; its alert stands.
@@ -186,7 +184,7 @@ def _advance(
     alert: Alert, step: engine.Step, evaluation: rules.Evaluation, facts: rules.DeployFacts, now: datetime
 ) -> Alert | None:
     alert.last_evaluated_at = now
-    alert.last_report_at = facts.reported_at or alert.last_report_at
+    alert.last_report_at = facts.report_time(alert.kind) or alert.last_report_at
     if step is engine.Step.KEEP:
         alert.clean_streak = 0
         if evaluation.title:

@@ -109,3 +109,18 @@ def test_a_stored_report_signal_makes_the_alert_evaluation_run(deploy, django_ca
     with django_capture_on_commit_callbacks(execute=True):
         drift_report_computed.send(sender=DriftReport, report=report)
     assert Alert.objects.filter(deploy=deploy, rule_key="drift-share", status="firing").exists()
+
+
+def test_a_new_impact_report_is_not_counted_as_another_clean_drift_reading(deploy) -> None:
+    """Hysteresis counts clean reports of the kind the rule reads: drift for drift rules."""
+    report = store_drift(deploy, drift_result(shift=1.5))
+    [alert] = services.alerts_evaluate_deploy(deploy=deploy)
+    DriftReport.objects.filter(pk=report.pk).update(result=drift_result(shift=0.0), computed_at=timezone.now())
+    assert services.alerts_evaluate_deploy(deploy=deploy) == []  # first clean drift report
+    for _ in range(3):  # impact recomputed three times; drift unchanged
+        ImpactReport.objects.update_or_create(
+            deploy=deploy, defaults={"verdict": "healthy", "computed_at": timezone.now()}
+        )
+        assert services.alerts_evaluate_deploy(deploy=deploy) == []
+    alert.refresh_from_db()
+    assert (alert.status, alert.clean_streak) == ("firing", 1)
