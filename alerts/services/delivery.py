@@ -79,7 +79,7 @@ def _send_email(delivery: Delivery, channel: Channel) -> outbound.Attempt:
 
 
 def _record(delivery: Delivery, channel: Channel, result: outbound.Attempt, now: datetime) -> DeliveryAttempt:
-    from alerts.tasks import delivery_send, enqueue_at
+    from alerts.tasks import delivery_send, enqueue_at  # tasks import services: imported at call time
 
     number = delivery.attempts + 1
     retry_at = _retry_at(result, number, now)

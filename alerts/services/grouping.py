@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -12,6 +13,8 @@ from django.utils import timezone
 
 from alerts import engine, payloads
 from alerts.models import Alert, AlertGroup, AlertStatus, Channel, Delivery, Silence
+from alerts.services.channels import channel_payload
+from deployments.models import Deploy
 
 # A flush claim older than this belongs to a dead worker.
 FLUSH_LEASE = timedelta(minutes=2)
@@ -27,7 +30,7 @@ def timing() -> engine.Timing:
 
 def alert_group_touch(*, group: AlertGroup, now: datetime, urgent: bool = False) -> AlertGroup:
     """An alert of the group opened, changed state or closed: schedule the group's next flush."""
-    from alerts.tasks import enqueue_at, group_flush
+    from alerts.tasks import enqueue_at, group_flush  # tasks import services: imported at call time
 
     locked = AlertGroup.objects.select_for_update().get(pk=group.pk)
     state = engine.schedule(locked.state(), now, timing(), urgent=urgent)
@@ -94,7 +97,7 @@ def alerts_page_url(project_slug: str) -> str:
     return _absolute(reverse("alert_list", args=[project_slug]))
 
 
-def deploy_info(deploy) -> payloads.DeployInfo:
+def deploy_info(deploy: Deploy) -> payloads.DeployInfo:
     return payloads.DeployInfo(
         id=str(deploy.pk),
         version=deploy.version,
@@ -142,11 +145,15 @@ def build_message(
 
 
 def deliveries_create(
-    *, group: AlertGroup | None, message: payloads.Message, alert_ids: list[int], now: datetime, channels=None
+    *,
+    group: AlertGroup | None,
+    message: payloads.Message,
+    alert_ids: list[int],
+    now: datetime,
+    channels: Iterable[Channel] | None = None,
 ) -> list[Delivery]:
     """One outbox row per enabled channel, committed with the decision; sent after commit."""
-    from alerts.services.channels import channel_payload
-    from alerts.tasks import delivery_send, enqueue_at
+    from alerts.tasks import delivery_send, enqueue_at  # tasks import services: imported at call time
 
     if channels is None:
         project = group.project if group is not None else None
