@@ -220,7 +220,8 @@ def _slack_alert_blocks(alerts: Sequence[AlertInfo], heading: str) -> list[dict[
 
 def slack_body(message: Message) -> dict[str, Any]:
     suspect = message.suspect
-    header = f"{message.status.upper()}: {message.service} in {message.environment}"
+    state = "TEST" if message.reason == "test" else message.status.upper()
+    header = f"{state}: {message.service} in {message.environment}"
     buttons = [{"type": "button", "text": {"type": "plain_text", "text": "Open alerts"}, "url": message.alerts_url}]
     if suspect is not None:
         label = "Open deploy (rollback)"
@@ -259,7 +260,7 @@ def pagerduty_body(message: Message, *, routing_key: str, client_url: str = "") 
         "timestamp": message.sent_at.isoformat(),
         "component": message.service,
         "group": message.environment,
-        "class": ", ".join(sorted({a.kind for a in message.alerts})),
+        "class": ", ".join(sorted({a.kind for a in message.alerts})) or message.reason,
         "custom_details": {
             "project": message.project,
             "deploy": _deploy_json(suspect),

@@ -230,3 +230,12 @@ def test_it_writes_an_email_with_the_deploy_and_the_rollback_page() -> None:
 )
 def test_it_says_how_long_ago_the_deploy_went_out(delta: timedelta, words: str) -> None:
     assert payloads.age(NOW - delta, NOW) == words
+
+
+def test_a_test_notification_says_so_on_every_channel() -> None:
+    test = replace(message(), reason="test")
+    assert payloads.slack_body(test)["blocks"][0]["text"]["text"].startswith("TEST:")
+    event = payloads.pagerduty_body(test, routing_key="k")
+    check_pagerduty_event(event, load("pagerduty_trigger.json"))
+    assert event["payload"]["summary"].startswith("[TEST] Deploy Tracker test notification for project acme")
+    assert payloads.webhook_body(test)["type"] == "alert.test"
