@@ -194,6 +194,9 @@ def rule_update(request: HttpRequest, rule_id: int) -> HttpResponse:
         values["severity"] = request.POST["severity"]
     if "column" in request.POST:
         values["column"] = request.POST["column"].strip()[:200]
+    for scope in ("services", "environments"):
+        if scope in request.POST:
+            values[scope] = [name.strip()[:100] for name in request.POST[scope].split(",") if name.strip()][:100]
     raw = request.POST.get("threshold", "").strip()
     if raw:
         try:

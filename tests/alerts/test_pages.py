@@ -171,3 +171,21 @@ def test_an_email_channel_sends_through_djangos_mail_backend(project, settings) 
     assert message.to == ["oncall@example.com"]
     assert message.subject.startswith("[FIRING] fraud-scorer/env0: Input drift")
     assert f"/alpha/deploys/{alert.deploy_id}/" in message.body
+
+
+def test_an_admin_scopes_a_rule_to_services_and_environments_from_the_page(client, alice, vera, project) -> None:
+    rule = project.alert_rules.get(key="drift-share")
+    form = {"enabled": "on", "severity": "critical", "threshold": "0.3", "services": "fraud-scorer, churn-model",
+            "environments": "production"}  # fmt: skip
+    client.force_login(vera)
+    assert client.post(f"/alpha/alerts/rules/{rule.pk}/", form).status_code == 403
+    client.force_login(alice)
+    assert client.post(f"/alpha/alerts/rules/{rule.pk}/", form).status_code == 302
+    rule.refresh_from_db()
+    assert (rule.services, rule.environments, rule.severity, rule.threshold) == (
+        ["fraud-scorer", "churn-model"],
+        ["production"],
+        "critical",
+        0.3,
+    )
+    assert not rule.spec().applies_to("fraud-scorer", "staging")
