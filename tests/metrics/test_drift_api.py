@@ -218,3 +218,44 @@ def test_ingest_marks_the_report_due_once_until_it_is_claimed(api, deploy):
     assert report.due_at is not None
     assert services.drift_claim(deploy_id=deploy.pk) is True
     assert services.drift_claim(deploy_id=deploy.pk) is False
+
+
+ODD_VALUES = [None, True, 0, -1, 2**63, 1e308, -1e308, 0.5, "", "x" * 300, "\u00e9", [], [None], [[1]], {}, {"a": 1}]
+
+
+def mutations(base: dict, seed: int, count: int):
+    """Valid-looking batches with one or two parts swapped for odd values, at every depth."""
+    gen = np.random.default_rng(seed)
+    paths = [
+        ("service",),
+        ("environment",),
+        ("deploy",),
+        ("batch_id",),
+        ("columns",),
+        ("columns", "amount"),
+        ("columns", "country"),
+        ("prediction",),
+        ("label",),
+        ("timestamp",),
+        ("extra",),
+    ]
+    for _ in range(count):
+        body = json.loads(json.dumps(base))
+        for index in gen.choice(len(paths), size=gen.integers(1, 3), replace=False):
+            path, value = paths[index], ODD_VALUES[gen.integers(len(ODD_VALUES))]
+            target = body
+            for key in path[:-1]:
+                target = target.setdefault(key, {}) if isinstance(target, dict) else {}
+            if isinstance(target, dict):
+                target[path[-1]] = value
+        yield body
+
+
+def test_odd_batches_get_a_4xx_or_a_202_never_a_500(api, deploy):
+    base = columnar(3, seed=20, deploy=deploy.pk)
+    base["label"], base["timestamp"] = [0, 1, None], [T0.timestamp() + 60] * 3
+    for body in mutations({"service": "fraud-scorer", "environment": "production", **base}, seed=21, count=150):
+        response = api.post("/api/v1/predictions", json.dumps(body), content_type="application/json")
+        assert response.status_code in (202, 400, 404, 409, 413, 415, 422), (body, response.content)
+        if response.status_code != 202:
+            error_code(response)
