@@ -22,6 +22,6 @@ def send_now(task: Task, *args: Any, **kwargs: Any) -> bool:
     try:
         task.apply_async(args=args, kwargs=kwargs)
         return True
-    except Exception:  # noqa: BLE001 - any broker failure; the sweep re-enqueues
+    except Exception:
         logger.warning("could not enqueue %s%r; the sweep will pick it up", task.name, args, exc_info=True)
         return False
