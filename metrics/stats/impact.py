@@ -50,7 +50,7 @@ DEFAULT_CONFIDENCE = 0.98
 DEFAULT_ALLOWED_CHANGE = 0.10
 DEFAULT_MIN_SAMPLES = 30
 
-EXACT_PAIRS = 1_000_000
+EXACT_PAIRS = 4_000_000
 COMPRESSED_POINTS = 1000
 
 # Word stems, matched against the metric name split on non-letters; first match wins.
@@ -120,6 +120,7 @@ class MannWhitney:
     p_value: float
     z: float | None
     method: str
+    sigma: float | None = None
 
 
 @dataclass(frozen=True)
@@ -224,14 +225,14 @@ def mann_whitney(current: np.ndarray, baseline: np.ndarray) -> MannWhitney:
     if min(n1, n2) <= 8 and not has_ties:
         # SciPy's exact null distribution for tiny tie-free samples, as its method="auto" does.
         exact = stats.mannwhitneyu(current, baseline, alternative="two-sided", method="exact")
-        return MannWhitney(u=u1, p_value=float(exact.pvalue), z=None, method="exact")
+        return MannWhitney(u=u1, p_value=float(exact.pvalue), z=None, method="exact", sigma=sigma)
     mu = n1 * n2 / 2.0
     if sigma == 0.0:
-        return MannWhitney(u=u1, p_value=1.0, z=0.0, method="asymptotic")
+        return MannWhitney(u=u1, p_value=1.0, z=0.0, method="asymptotic", sigma=sigma)
     # Two-sided: SciPy tests the larger of U1, U2 with a continuity correction of 0.5.
     z = (max(u1, n1 * n2 - u1) - mu - 0.5) / sigma
     p = min(1.0, max(0.0, 2.0 * float(stats.norm.sf(z))))
-    return MannWhitney(u=u1, p_value=p, z=z if u1 >= mu else -z, method="asymptotic")
+    return MannWhitney(u=u1, p_value=p, z=z if u1 >= mu else -z, method="asymptotic", sigma=sigma)
 
 
 def _u_sigma(current: np.ndarray, baseline: np.ndarray) -> tuple[float, bool]:
@@ -255,41 +256,111 @@ def _compress(sorted_values: np.ndarray, points: int) -> np.ndarray:
     return sorted_values[idx]
 
 
-def hodges_lehmann(current: np.ndarray, baseline: np.ndarray, confidence: float = DEFAULT_CONFIDENCE) -> HodgesLehmann:
+def hodges_lehmann(
+    current: np.ndarray, baseline: np.ndarray, confidence: float = DEFAULT_CONFIDENCE, sigma: float | None = None
+) -> HodgesLehmann:
     """Hodges-Lehmann shift (current - baseline) and its distribution-free confidence interval.
 
     The interval ends are the k-th smallest and k-th largest pairwise differences with
     k = floor(nm/2 + 1/2 - z * sigma_U), which makes "interval excludes 0" agree with the
     continuity-corrected U test (Hollander & Wolfe, normal approximation with ties).
-    Inputs must be sorted and finite.
+    Inputs must be sorted and finite; `sigma` (of U, tie-corrected) may be passed when already known.
     """
     n1, n2 = len(current), len(baseline)
     pairs = n1 * n2
     z = float(stats.norm.ppf(0.5 + confidence / 2.0))
-    k = math.floor(pairs / 2.0 + 0.5 - z * _u_sigma(current, baseline)[0])
+    if sigma is None:
+        sigma = _u_sigma(current, baseline)[0]
+    k = math.floor(pairs / 2.0 + 0.5 - z * sigma)
     k = min(max(k, 1), (pairs + 1) // 2)
     if pairs <= EXACT_PAIRS:
-        diffs, method = np.subtract.outer(current, baseline).ravel(), "exact"
-        ranks = [k, pairs + 1 - k]
+        a, b, method, ranks = current, baseline, "exact", [k, pairs + 1 - k]
     else:
         a = _compress(current, COMPRESSED_POINTS)
         b = _compress(baseline, COMPRESSED_POINTS)
-        diffs, method = np.subtract.outer(a, b).ravel(), f"compressed-{COMPRESSED_POINTS}"
-        size = len(diffs)
+        method, size = f"compressed-{COMPRESSED_POINTS}", COMPRESSED_POINTS**2
         # Same quantile levels as the exact ranks, applied to the compressed difference distribution.
         low = min(max(math.ceil(k / pairs * size), 1), size)
         ranks = [low, size + 1 - low]
-    size = len(diffs)
-    mid = [(size - 1) // 2, size // 2]
-    picked = np.partition(diffs, sorted({r - 1 for r in ranks} | set(mid)))
-    estimate = 0.5 * (float(picked[mid[0]]) + float(picked[mid[1]]))
+    size = len(a) * len(b)
+    middle = [_kth_difference(a, b, r) for r in sorted({(size + 1) // 2, size // 2 + 1})]
     return HodgesLehmann(
-        estimate=estimate,
-        ci_low=float(picked[ranks[0] - 1]),
-        ci_high=float(picked[ranks[1] - 1]),
+        estimate=0.5 * (middle[0] + middle[-1]),
+        ci_low=_kth_difference(a, b, ranks[0]),
+        ci_high=_kth_difference(a, b, ranks[1]),
         confidence=confidence,
         method=method,
     )
+
+
+# Selection stops narrowing once this few pairs remain between its bounds, and sorts those.
+_SELECT_ENUMERATE = 4096
+# Pairs sampled per narrowing step (Floyd-Rivest style): the bracket shrinks ~7x per step.
+_SELECT_SAMPLE = 2048
+
+
+def _kth_difference(a: np.ndarray, b: np.ndarray, k: int) -> float:
+    """The k-th smallest (1-based) of all a_i - b_j, for sorted a and b, without forming the n x m pairs.
+
+    Keeps a bracket (lo, hi] holding the answer, c(t) = #{a_i - b_j <= t} counted by binary searches
+    (O(n log m)). Each step samples pairs inside the bracket and probes the sample quantiles just below and
+    above the target rank, so the bracket shrinks geometrically; the last few pairs are sorted. Tied masses
+    (counts, rounded values) that keep the bracket wide are stepped over value by value. Deterministic.
+    """
+    rng = np.random.default_rng(k)
+    lo, hi = float(a[0] - b[-1]) - 1.0, float(a[-1] - b[0])
+    # Row i's pairs inside the bracket are j in [first_i, stop_i), by the count's own predicate.
+    first, stop = np.zeros(len(a), dtype=np.int64), np.full(len(a), len(b), dtype=np.int64)
+    c_lo, c_hi = 0, len(a) * len(b)
+    while c_hi - c_lo > _SELECT_ENUMERATE:
+        probes = [t for t in _sample_probes(a, b, first, stop, (k - c_lo) / (c_hi - c_lo), rng) if lo < t < hi]
+        if not probes:
+            # A tied mass fills the sample: step to the next value above lo.
+            t = _next_difference(a, b, stop)
+            if t >= hi:
+                return hi  # nothing between lo and the tie at hi
+            if t <= lo:  # rounding: 2.6 - 0.3 "above" 2.3 by the count, equal by value; halve instead
+                t = 0.5 * (lo + hi)
+                if not lo < t < hi:
+                    return hi
+            probes = [t]
+        for t in probes:
+            # a_i - b_j <= t  <=>  b_j >= a_i - t
+            edge = np.searchsorted(b, a - t, side="left")
+            c = len(a) * len(b) - int(edge.sum())
+            if c >= k:
+                hi, c_hi, first = t, c, edge
+            else:
+                lo, c_lo, stop = t, c, edge
+    return _pick_in_bracket(a, b, first, stop, k - c_lo)
+
+
+def _sample_probes(a: np.ndarray, b: np.ndarray, first: np.ndarray, stop: np.ndarray, p: float, rng) -> list[float]:
+    """Sample pairs of the bracket; return its quantiles just below and above the target share p."""
+    widths = stop - first
+    ends = np.cumsum(widths)
+    picks = rng.integers(0, int(ends[-1]), _SELECT_SAMPLE)
+    rows = np.searchsorted(ends, picks, side="right")
+    values = np.sort(a[rows] - b[first[rows] + picks - (ends[rows] - widths[rows])])
+    margin = 3.0 * math.sqrt(p * (1.0 - p) / _SELECT_SAMPLE) + 2.0 / _SELECT_SAMPLE
+    low = math.floor((p - margin) * _SELECT_SAMPLE)
+    high = math.ceil((p + margin) * _SELECT_SAMPLE)
+    return [float(values[i]) for i in (low, high) if 0 <= i < _SELECT_SAMPLE]
+
+
+def _next_difference(a: np.ndarray, b: np.ndarray, stop: np.ndarray) -> float:
+    """The smallest difference above lo: row i's differences above lo use b[:stop_i]."""
+    rows = np.flatnonzero(stop > 0)
+    return float(np.min(a[rows] - b[stop[rows] - 1]))
+
+
+def _pick_in_bracket(a: np.ndarray, b: np.ndarray, first: np.ndarray, stop: np.ndarray, rank: int) -> float:
+    """The rank-th smallest difference among the pairs left in the bracket."""
+    widths = stop - first
+    rows = np.repeat(np.arange(len(a)), widths)
+    offsets = np.arange(len(rows)) - np.repeat(np.cumsum(widths) - widths, widths)
+    candidates = a[rows] - b[first[rows] + offsets]
+    return float(np.partition(candidates, rank - 1)[rank - 1])
 
 
 def _relative_change(mean_current: float, mean_baseline: float) -> float:
@@ -353,17 +424,22 @@ def judge_metric(
 
 def _describe(result: MetricJudgment, b: np.ndarray, c: np.ndarray) -> None:
     if len(b):
-        result.median_baseline, result.mean_baseline = float(np.median(b)), float(b.mean())
+        result.median_baseline, result.mean_baseline = _sorted_median(b), float(b.mean())
     if len(c):
-        result.median_current, result.mean_current = float(np.median(c)), float(c.mean())
+        result.median_current, result.mean_current = _sorted_median(c), float(c.mean())
     if len(b) and len(c):
         result.relative_change = _relative_change(result.mean_current, result.mean_baseline)
         result.mean_ratio = _mean_ratio(result.mean_current, result.mean_baseline)
 
 
+def _sorted_median(values: np.ndarray) -> float:
+    n = len(values)
+    return 0.5 * (float(values[(n - 1) // 2]) + float(values[n // 2]))
+
+
 def _test(result: MetricJudgment, rule: MetricRule, b: np.ndarray, c: np.ndarray) -> None:
     mw = mann_whitney(c, b)
-    hl = hodges_lehmann(c, b, rule.confidence)
+    hl = hodges_lehmann(c, b, rule.confidence, sigma=mw.sigma)
     result.u_statistic, result.p_value, result.z, result.test_method = mw.u, mw.p_value, mw.z, mw.method
     result.hl_estimate, result.hl_ci_low, result.hl_ci_high = hl.estimate, hl.ci_low, hl.ci_high
     result.hl_method = hl.method

@@ -77,6 +77,25 @@ def test_its_exact_shift_is_the_median_of_all_pairwise_differences(n, m):
     assert result.ci_low <= result.estimate <= result.ci_high
 
 
+SELECTION_CASES = {
+    "continuous": lambda r: (r.normal(10, 3, 900), r.normal(11, 3, 800)),
+    "heavy ties (counts)": lambda r: (r.poisson(0.4, 900).astype(float), r.poisson(0.6, 700).astype(float)),
+    "rounded": lambda r: (np.round(r.gamma(2, 5, 600), 1), np.round(r.gamma(2, 5, 650), 1)),
+    "all equal": lambda r: (np.full(300, 2.0), np.full(400, 2.0)),
+}
+
+
+@pytest.mark.parametrize("label", list(SELECTION_CASES))
+def test_its_pair_selection_equals_sorting_all_pairwise_differences(label):
+    r = _rng(len(label))
+    current, baseline = (_sorted(x) for x in SELECTION_CASES[label](r))
+    brute = np.sort(np.subtract.outer(current, baseline).ravel())
+    ranks = [1, len(brute), len(brute) // 2, *r.integers(1, len(brute) + 1, 30).tolist()]
+    # Equal up to float rounding: 2.6 - 0.3 and 2.9 - 0.6 differ in the last bit and sort either way.
+    expected = [pytest.approx(brute[k - 1], rel=1e-12, abs=1e-12) for k in ranks]
+    assert [impact._kth_difference(current, baseline, k) for k in ranks] == expected
+
+
 def test_its_interval_excludes_zero_exactly_when_scipys_test_rejects_at_98_percent():
     # For tie-free data the order-statistic interval and the continuity-corrected test are the same
     # decision; SciPy decides independently here.
