@@ -99,7 +99,8 @@ def _column_key(column: Column | SampleColumn) -> tuple[str, str]:
 def _learn_columns(service: Service, batch_columns: list[Column]) -> tuple[dict[tuple[str, str], SampleColumn], list]:
     """The service's columns for this batch, creating unseen ones; a value of the wrong kind is a 422."""
     known = {_column_key(c): c for c in SampleColumn.objects.filter(service=service)}
-    unseen = [c for c in batch_columns if _column_key(c) not in known]
+    # Sorted: concurrent batches insert (and so lock) new columns in the same order, never crosswise.
+    unseen = sorted((c for c in batch_columns if _column_key(c) not in known), key=_column_key)
     n_features = sum(1 for key in known if key[0] == "feature") + sum(1 for c in unseen if c.role == "feature")
     if n_features > MAX_FEATURES:
         raise ApiError(
@@ -144,8 +145,9 @@ def _merge_batch(batch: PredictionBatch, columns: dict[tuple[str, str], SampleCo
         .filter(deploy_id__in=deploy_ids, column_id__in={c for _, c in parts})
         .order_by("deploy_id", "column_id")
     }
-    for column in batch.columns:
-        _merge_column(columns[_column_key(column)], deploy_ids, parts, locked, rng)
+    # In column id order: freezing edges updates column rows, and concurrent batches must lock them alike.
+    for stored_column in sorted({columns[_column_key(c)] for c in batch.columns}, key=lambda c: c.pk):
+        _merge_column(stored_column, deploy_ids, parts, locked, rng)
     _save_sketches(list(locked.values()))
 
 
