@@ -13,9 +13,10 @@ Modelled on Kayenta's Mann-Whitney classifier (Netflix/Google canary analysis):
 * too few samples on either side is ``NoData`` (never a pass);
 * the deploy's score is Pass / judged x 100 and maps to a verdict.
 
-Scaling: the Hodges-Lehmann estimate needs the n x m pairwise differences. Up to ``EXACT_PAIRS`` pairs they
-are all enumerated (exact). Above that each side is compressed to ``COMPRESSED_POINTS`` of its own order
-statistics (one per equal-mass block) and the differences of the compressed samples are used. Each
+Scaling: the Hodges-Lehmann estimate and interval are order statistics of the n x m pairwise differences.
+They are selected without forming those pairs (`_kth_difference`: counting by binary searches on the
+sorted samples, narrowing by sampled probes), exactly up to ``EXACT_PAIRS`` pairs. Above that each side is
+compressed to ``COMPRESSED_POINTS`` of its own order statistics (one per equal-mass block) first. Each
 compressed side is within 1 / COMPRESSED_POINTS of its empirical distribution (Kolmogorov distance), so the
 difference distribution is within 2 / COMPRESSED_POINTS: every reported quantile (estimate and interval
 ends) lies between the exact pairwise-difference quantiles at p - 2/K and p + 2/K. With K = 1000 that is
