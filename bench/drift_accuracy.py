@@ -43,7 +43,7 @@ def main() -> None:
     peer = {}
     if args.evidently:
         peer = {c["column"]: c["drift_score"] for c in json.loads(Path(args.evidently).read_text())["columns"]}
-    w_err, psi_err, js_err = [], [], []
+    w_err, psi_err, js_err, peer_err = [], [], [], []
     for name, column in sorted(report.items()):
         if column["method"] == "wasserstein":
             exact, exact_psi = (
@@ -51,6 +51,8 @@ def main() -> None:
                 drift.psi_on_deciles(ref[name], cur[name])[0],
             )
             w_err.append(abs(column["score"] - exact))
+            if name in peer:
+                peer_err.append(abs(column["score"] - peer[name]))
             psi_err.append(abs(column["psi"] - exact_psi))
             print(
                 f"{name:11s} W/std {column['score']:.4f} exact {exact:.4f} evidently {peer.get(name, float('nan')):.4f}"
@@ -66,6 +68,8 @@ def main() -> None:
     print(f"PSI, regrouped frozen bins vs exact deciles: max {max(psi_err):.4f}, mean {np.mean(psi_err):.4f}")
     if js_err:
         print(f"Jensen-Shannon vs Evidently: max {max(js_err):.2e}")
+    if peer_err:
+        print(f"Wasserstein/std vs Evidently: max {max(peer_err):.2e}")
 
 
 if __name__ == "__main__":
