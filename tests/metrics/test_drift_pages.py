@@ -102,3 +102,17 @@ def test_a_person_opens_a_drifted_deploy_and_sees_the_drift_chart_and_an_overlay
     page.wait_for_function("document.querySelector('#drift-overlay .gtitle').textContent === 'country'")
     assert page.locator("#drift-overlay .main-svg .bars .point").count() >= 12
     assert page.locator("#drift-column").input_value() == "country"
+
+
+@pytest.mark.django_db
+def test_the_deploy_page_says_when_there_are_too_few_samples_to_judge(alice_client, demo_drift, project):
+    from metrics.drift.services import drift_compute
+
+    deploy = demo_drift[-1]
+    report = deploy.drift_report
+    report.result, report.n_columns = {"columns": [], "drift_share_threshold": 0.5}, 0
+    report.save()
+    body = alice_client.get(f"/{project.slug}/deploys/{deploy.pk}/").content.decode()
+    assert "Too few samples to judge yet" in body
+    drift_compute(deploy=Deploy.objects.select_related("service", "baseline").get(pk=deploy.pk))
+    assert "Too few samples" not in alice_client.get(f"/{project.slug}/deploys/{deploy.pk}/").content.decode()
