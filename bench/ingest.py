@@ -51,6 +51,8 @@ def server_env(args: argparse.Namespace) -> dict[str, str]:
         "DATABASE_URL": args.database_url,
         "REDIS_URL": args.redis_url,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        # Keep each worker's connection for the whole run so its backend's CPU can be read (default 60 s).
+        "DB_CONN_MAX_AGE": "600",
         "PYTHONPATH": str(ROOT),
     }
 
