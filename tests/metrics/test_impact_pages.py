@@ -132,3 +132,11 @@ def test_a_viewer_sees_the_settings_but_cannot_change_them(client, vera, project
 def test_an_outsider_gets_404_on_the_settings_page(client, charlie, other_project, project, judged):
     client.force_login(charlie)
     assert client.get(f"/{project.slug}/services/fraud-scorer/metrics/").status_code == 404
+
+
+def test_the_django_admin_lists_metric_settings_and_impact_reports(admin_client, judged):
+    MetricSetting.objects.create(project=judged.project, service=judged.service, name="auc", direction="either")
+    assert b"auc" in admin_client.get("/admin/metrics/metricsetting/").content
+    reports = admin_client.get("/admin/metrics/impactreport/")
+    assert reports.status_code == 200 and b"degraded" in reports.content
+    assert admin_client.get("/admin/metrics/metricrollup/").status_code == 200

@@ -1,0 +1,3 @@
+"""Django finds `metrics.admin`; each subject registers its models in its own module."""
+
+from metrics.impact import admin as impact_admin  # noqa: F401 - registers the impact models
