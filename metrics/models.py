@@ -1,6 +1,6 @@
 """The metrics app's tables; each subject keeps its models in its own module."""
 
-from metrics.drift.models import ColumnSketch, DriftReport, DriftSetting, SampleBatch, SampleColumn
+from metrics.drift.models import ColumnSketch, DriftReport, DriftSetting, QualitySketch, SampleBatch, SampleColumn
 from metrics.impact.models import ImpactReport, MetricBatch, MetricPoint, MetricRollup, MetricSetting
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "MetricPoint",
     "MetricRollup",
     "MetricSetting",
+    "QualitySketch",
     "SampleBatch",
     "SampleColumn",
 ]

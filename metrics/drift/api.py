@@ -109,4 +109,6 @@ def drift_document(deploy: Deploy, report: DriftReport | None) -> dict:
     result = report.result or {}
     body["drift_share_threshold"] = result.get("drift_share_threshold")
     body["columns"] = result.get("columns", [])
+    # Realised quality from the labels posted with the predictions, on both sides (None without labels).
+    body["quality"] = result.get("quality", {"baseline": None, "current": None})
     return body

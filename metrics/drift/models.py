@@ -116,3 +116,15 @@ class DriftReport(models.Model):
 
     def __str__(self) -> str:
         return f"drift of deploy {self.deploy_id}: {self.n_drifted}/{self.n_columns}"
+
+
+class QualitySketch(models.Model):
+    """A bounded sample of one deploy's (prediction, label) pairs: realised quality once labels arrive."""
+
+    deploy = models.OneToOneField("deployments.Deploy", on_delete=models.CASCADE, related_name="quality_sketch")
+    data = models.BinaryField()  # metrics.stats.sketch.pairs_to_bytes
+    n = models.BigIntegerField(default=0)  # labelled rows posted
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"pairs of deploy {self.deploy_id} (n={self.n})"

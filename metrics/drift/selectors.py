@@ -7,7 +7,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from deployments.models import Deploy, Environment, Service, Status
-from metrics.drift.models import ColumnSketch, DriftReport, DriftSetting, SampleColumn
+from metrics.drift.models import ColumnSketch, DriftReport, DriftSetting, QualitySketch, SampleColumn
+from metrics.stats import quality
 from metrics.stats import sketch as sk
 from metrics.stats.drift import ColumnRule, DriftSettings
 from tracker.models import Project
@@ -100,3 +101,13 @@ def drift_summary(*, deploy: Deploy) -> dict | None:
         "final": report.final,
         "computed_at": report.computed_at.isoformat() if report.computed_at else None,
     }
+
+
+def realised_quality(*, deploy_ids: Iterable[int]) -> dict[int, dict | None]:
+    """deploy id -> realised quality from its labelled samples (None below 30 labelled rows)."""
+    out: dict[int, dict | None] = {}
+    rows = QualitySketch.objects.filter(deploy_id__in=list(deploy_ids)).values_list("deploy_id", "data")
+    for deploy_id, data in rows:
+        pairs = sk.pairs_from_bytes(bytes(data))
+        out[deploy_id] = quality.realised_quality(pairs.reservoir, pairs.n)
+    return out

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from deployments.models import Deploy, Environment, Service
 from metrics.drift import selectors
-from metrics.drift.models import ColumnSketch, DriftReport, DriftSetting, SampleBatch, SampleColumn
+from metrics.drift.models import ColumnSketch, DriftReport, DriftSetting, QualitySketch, SampleBatch, SampleColumn
 from metrics.predictions import MAX_FEATURES, Column, PredictionBatch
 from metrics.stats import drift as stats_drift
 from metrics.stats import sketch as sk
@@ -149,6 +149,29 @@ def _merge_batch(batch: PredictionBatch, columns: dict[tuple[str, str], SampleCo
     for stored_column in sorted({columns[_column_key(c)] for c in batch.columns}, key=lambda c: c.pk):
         _merge_column(stored_column, deploy_ids, parts, locked, rng)
     _save_sketches(list(locked.values()))
+    _merge_pairs(batch, row_deploys, deploy_ids, rng)
+
+
+def _merge_pairs(batch: PredictionBatch, row_deploys: np.ndarray, deploy_ids: list[int], rng) -> None:
+    """Keep a sample of (prediction, label) pairs per deploy when both are numbers or true/false."""
+    by_role = {c.role: c for c in batch.columns}
+    prediction, label = by_role.get("prediction"), by_role.get("label")
+    if prediction is None or label is None or "categorical" in (prediction.kind, label.kind):
+        return
+    both = prediction.present & label.present
+    QualitySketch.objects.bulk_create([QualitySketch(deploy_id=d, data=b"") for d in deploy_ids], ignore_conflicts=True)
+    for row in QualitySketch.objects.select_for_update().filter(deploy_id__in=deploy_ids).order_by("deploy_id"):
+        rows = both & (row_deploys == row.deploy_id)
+        part = sk.pair_sketch(_as_numbers(prediction, rows), _as_numbers(label, rows), rng=rng)
+        stored = sk.pairs_from_bytes(bytes(row.data)) if row.data else sk.PairSketch()
+        merged = sk.merge_pairs(stored, part, rng=rng)
+        row.data, row.n = sk.pairs_to_bytes(merged), merged.n
+        row.save(update_fields=["data", "n", "updated_at"])
+
+
+def _as_numbers(column: Column, rows: np.ndarray) -> np.ndarray:
+    values = column.values[rows]
+    return (values == "true").astype(float) if column.kind == "boolean" else values.astype(float)
 
 
 def _part_sketch(
@@ -240,7 +263,8 @@ def drift_compute(*, deploy: Deploy) -> DriftReport:
     inputs = _column_inputs(columns, sketches.get(baseline.pk, {}), sketches.get(deploy.pk, {}))
     settings = selectors.drift_settings_for(service=deploy.service, columns=columns)
     result = stats_drift.drift_report(inputs, settings=settings, expected_drift=deploy.expected_drift or [])
-    return _store_report(report, result, baseline, "ok", started, deploy)
+    quality = selectors.realised_quality(deploy_ids=[baseline.pk, deploy.pk])
+    return _store_report(report, result, baseline, "ok", started, deploy, quality)
 
 
 def _column_inputs(
@@ -270,6 +294,7 @@ def _store_report(
     status: str,
     started: float,
     deploy: Deploy,
+    quality: dict[int, dict | None] | None = None,
 ) -> DriftReport:
     now = timezone.now()
     report.baseline = baseline
@@ -279,6 +304,8 @@ def _store_report(
         report.drift_share, report.dataset_drift = result.drift_share, result.dataset_drift
         report.prediction_drift_cause = result.prediction_drift_cause or ""
         report.result = result.as_dict()
+        quality = quality or {}
+        report.result["quality"] = {"baseline": quality.get(baseline.pk), "current": quality.get(deploy.pk)}
     report.final = now >= deploy.deployed_at + timedelta(minutes=deploy.service.window_minutes)
     report.computed_at = now
     report.compute_ms = round((time.perf_counter() - started) * 1000, 2)

@@ -280,3 +280,59 @@ def max_size_bytes(kind: str) -> int:
         return header + distinct + 8 * (RESERVOIR_CAPACITY + 2 * FINE_BINS)
     # each entry: JSON-escaped name (up to 6 bytes per character for \\uXXXX) plus a count
     return header + MAX_CATEGORIES * (6 * MAX_CATEGORY_LENGTH + 30)
+
+
+# --- (prediction, label) pairs, for realised quality -------------------------------------------
+
+
+@dataclass
+class PairSketch:
+    """A uniform reservoir of (prediction, label) pairs of the rows that carried both."""
+
+    n: int = 0
+    reservoir: np.ndarray = field(default_factory=lambda: np.empty((0, 2)))
+
+    kind = "pairs"
+
+    @property
+    def complete(self) -> bool:
+        return self.n <= len(self.reservoir)
+
+
+def pair_sketch(
+    predictions: np.ndarray, labels: np.ndarray, *, rng: np.random.Generator, capacity: int = RESERVOIR_CAPACITY
+) -> PairSketch:
+    pairs = np.column_stack([np.asarray(predictions, float), np.asarray(labels, float)])
+    if len(pairs) > capacity:
+        pairs = pairs[rng.choice(len(pairs), size=capacity, replace=False)]
+    return PairSketch(n=len(predictions), reservoir=pairs)
+
+
+def merge_pairs(
+    a: PairSketch, b: PairSketch, *, rng: np.random.Generator, capacity: int = RESERVOIR_CAPACITY
+) -> PairSketch:
+    """Same hypergeometric split as numeric reservoirs, on whole rows."""
+    size = min(capacity, a.n + b.n)
+    k = min(a.n, size) if a.n == 0 or b.n == 0 else int(rng.hypergeometric(a.n, b.n, size))
+    rows = [_subsample_rows(a.reservoir, k, rng), _subsample_rows(b.reservoir, size - k, rng)]
+    return PairSketch(n=a.n + b.n, reservoir=np.concatenate(rows).reshape(-1, 2))
+
+
+def _subsample_rows(rows: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    if k >= len(rows):
+        return rows
+    return rows[rng.choice(len(rows), size=k, replace=False)]
+
+
+def pairs_to_bytes(sketch: PairSketch) -> bytes:
+    head = json.dumps({"kind": "pairs", "n": sketch.n, "rows": len(sketch.reservoir)}).encode()
+    return _HEADER.pack(_MAGIC, len(head)) + head + sketch.reservoir.astype("<f8").tobytes()
+
+
+def pairs_from_bytes(data: bytes) -> PairSketch:
+    magic, head_len = _HEADER.unpack_from(data)
+    if magic != _MAGIC:
+        raise ValueError("not a Deploy Tracker sketch")
+    header = json.loads(data[_HEADER.size : _HEADER.size + head_len])
+    rows = np.frombuffer(data, dtype="<f8", count=2 * header["rows"], offset=_HEADER.size + head_len)
+    return PairSketch(n=header["n"], reservoir=rows.astype(np.float64).reshape(-1, 2))

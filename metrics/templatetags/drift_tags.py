@@ -33,7 +33,30 @@ def drift_section(context: dict, deploy: Deploy) -> dict[str, Any]:
         "report": report,
         "rows": [_row(c) for c in columns],
         "charts": drift_charts(columns) if columns else None,
+        "quality": _quality_rows((report.result or {}).get("quality") if report else None),
     }
+
+
+QUALITY_FIGURES = [
+    ("auc", "ROC AUC"),
+    ("brier", "Brier score"),
+    ("accuracy", "accuracy at 0.5"),
+    ("positive_rate", "positive rate (labels)"),
+    ("mean_prediction", "mean prediction"),
+    ("calibration_gap", "calibration gap"),
+    ("mae", "mean absolute error"),
+    ("rmse", "root mean square error"),
+    ("bias", "bias (prediction - label)"),
+    ("n", "labelled rows"),
+]
+
+
+def _quality_rows(quality: dict | None) -> list[tuple[str, Any, Any]]:
+    """(figure, baseline, this deploy) for every figure either side has."""
+    if not quality or not (quality.get("baseline") or quality.get("current")):
+        return []
+    ref, cur = quality.get("baseline") or {}, quality.get("current") or {}
+    return [(label, ref.get(key), cur.get(key)) for key, label in QUALITY_FIGURES if key in ref or key in cur]
 
 
 def _row(column: dict) -> dict[str, Any]:
@@ -46,8 +69,10 @@ def _row(column: dict) -> dict[str, Any]:
 
 @register.filter
 def sig(value: float | None, digits: int = 4) -> str:
-    """A number to `digits` significant figures ("—" for none)."""
-    return "—" if value is None else f"{value:.{digits}g}"
+    """A number to `digits` significant figures, a count in full ("—" for none)."""
+    if value is None:
+        return "—"
+    return f"{value:,}" if isinstance(value, int) else f"{value:.{digits}g}"
 
 
 @register.filter

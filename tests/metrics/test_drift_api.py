@@ -259,3 +259,29 @@ def test_odd_batches_get_a_4xx_or_a_202_never_a_500(api, deploy):
         assert response.status_code in (202, 400, 404, 409, 413, 415, 422), (body, response.content)
         if response.status_code != 202:
             error_code(response)
+
+
+def test_it_reports_realised_quality_from_the_labels_on_both_sides(api, deploy):
+    from scipy import stats
+
+    current = post_deploy(api, "1.1", T0 + timedelta(hours=1))
+    sent = {}
+    for target, seed, lift in ((deploy, 30, 0.3), (current, 31, 0.05)):  # the new model separates worse
+        gen = np.random.default_rng(seed)
+        labels = (gen.random(600) < 0.3).astype(int)
+        scores = np.clip(gen.normal(0.35 + lift * labels, 0.15), 0, 1).round(4)
+        body = {"columns": {"amount": gen.normal(size=600).tolist()}, "prediction": scores.tolist()}
+        body["label"] = [None if i % 10 == 0 else int(v) for i, v in enumerate(labels)]  # some not labelled yet
+        post_samples(api, {**body, "deploy": target.pk})
+        keep = np.arange(600) % 10 != 0
+        sent[target.pk] = (scores[keep], labels[keep])
+    services.drift_compute(deploy=Deploy.objects.select_related("service", "baseline").get(pk=current.pk))
+    quality = api.get(f"/api/v1/deploys/{current.pk}/drift").json()["quality"]
+    for side, target in (("baseline", deploy), ("current", current)):
+        scores, labels = sent[target.pk]
+        u = stats.mannwhitneyu(scores[labels == 1], scores[labels == 0]).statistic
+        figures = quality[side]
+        assert (figures["task"], figures["n"], figures["exact"]) == ("binary", 540, True)
+        assert figures["auc"] == pytest.approx(u / ((labels == 1).sum() * (labels == 0).sum()))
+        assert figures["brier"] == pytest.approx(np.mean((scores - labels) ** 2))
+    assert quality["current"]["auc"] < quality["baseline"]["auc"]

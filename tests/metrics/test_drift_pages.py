@@ -57,6 +57,7 @@ def test_the_deploy_page_shows_the_drift_table_sorted_by_severity(alice_client, 
     verdicts = [c["verdict"] for c in deploy.drift_report.result["columns"]]
     assert verdicts == sorted(verdicts, key=["drifted", "expected", "stable", "insufficient_data"].index)
     assert body.index('data-column="num_txn_24h"') < body.index('data-column="hour"')
+    assert "Realised quality" in body and "ROC AUC" in body and "3,000" in body  # the demo posts labels
 
 
 @pytest.mark.django_db
