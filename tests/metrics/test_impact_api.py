@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from django.db.models import F
 from django.utils import timezone
 
 from deployments.models import Deploy
@@ -305,3 +306,41 @@ def test_metric_settings_need_the_admin_scope(project, make_token, stream):
     client = client_for(make_token(project, ["read", "ingest"]))
     response = client.put("/api/v1/metric-settings/fraud-scorer/latency_ms", data={"critical": True}, format="json")
     assert response.status_code == 403
+
+
+# --- background work: retention and the sweep ------------------------------------------------------------
+
+
+def test_retention_deletes_raw_points_and_batch_ids_past_the_setting_and_keeps_rollups_longer(api, stream, settings):
+    assert _post(api, [_point(10, 1.0), _point(9, 2.0)], batch_id="old").status_code == 202
+    MetricPoint.objects.filter(value=1.0).update(ts=timezone.now() - timedelta(days=31))
+    MetricBatch.objects.update(received_at=timezone.now() - timedelta(days=31))
+    MetricRollup.objects.update(minute=F("minute") - timedelta(days=200))
+    from metrics.impact.tasks import metrics_retention
+
+    assert metrics_retention() == 1
+    assert list(MetricPoint.objects.values_list("value", flat=True)) == [2.0]
+    assert not MetricBatch.objects.exists() and MetricRollup.objects.exists()
+    settings.METRIC_ROLLUP_RETENTION_DAYS = 100
+    metrics_retention()
+    assert not MetricRollup.objects.exists()
+
+
+def test_the_sweep_enqueues_deploys_in_their_window_and_skips_final_ones(stream, monkeypatch):
+    baseline, current = stream
+    from metrics.impact import tasks
+
+    sent = []
+    monkeypatch.setattr(tasks, "send_now", lambda task, deploy_id: sent.append(deploy_id))
+    ImpactReport.objects.update_or_create(deploy=baseline, defaults={"final": True})
+    tasks.impacts_sweep()
+    assert sent == [current.pk]
+
+
+def test_a_final_report_is_not_recomputed(api, stream):
+    _, current = stream
+    ImpactReport.objects.update_or_create(deploy=current, defaults={"final": True, "verdict": "healthy"})
+    from metrics.impact.tasks import impact_compute as task
+
+    task(current.pk)
+    assert ImpactReport.objects.get(deploy=current).computed_at is None
