@@ -237,43 +237,35 @@ def _rollups_upsert(
     codes = {name: i for i, name in enumerate(name_list)}
     name_codes = np.fromiter((codes[n] for n in batch.names), dtype=np.int64, count=len(batch))
     minutes = (np.floor(batch.timestamps / 60.0) * 60).astype(np.int64)
-    stacked = (services, environments, name_codes, minutes, deploy_ids)
-    uniques = [np.unique(column, return_inverse=True) for column in stacked]
-    if math.prod(len(values) for values, _ in uniques) < 2**62:
-        # One int64 key per point from small per-column codes: a 1-D unique is much faster than unique(axis=0).
-        key = np.zeros(len(batch), dtype=np.int64)
-        for values, codes in uniques:
-            key = key * len(values) + codes.ravel()
-        unique_key, inverse = np.unique(key, return_inverse=True)
-        unique_keys = _decode_keys(unique_key, [values for values, _ in uniques])
-    else:
-        unique_keys, inverse = np.unique(np.stack(stacked, axis=1), axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    size = len(unique_keys)
+    keys, inverse = _group((services, environments, name_codes, minutes, deploy_ids))
+    size, values = len(keys), batch.values
     counts = np.bincount(inverse, minlength=size)
-    totals = np.bincount(inverse, weights=batch.values, minlength=size)
-    squares = np.bincount(inverse, weights=batch.values**2, minlength=size)
+    totals = np.bincount(inverse, weights=values, minlength=size)
+    squares = np.bincount(inverse, weights=values**2, minlength=size)
     mins, maxs = np.full(size, np.inf), np.full(size, -np.inf)
-    np.minimum.at(mins, inverse, batch.values)
-    np.maximum.at(maxs, inverse, batch.values)
+    np.minimum.at(mins, inverse, values)
+    np.maximum.at(maxs, inverse, values)
     adapt = connection.ops.adapt_datetimefield_value
     rows = [
-        (
-            project.pk,
-            int(k[0]),
-            int(k[1]),
-            name_list[int(k[2])],
-            adapt(datetime.fromtimestamp(int(k[3]), tz=UTC)),
-            int(k[4]),
-            int(counts[j]),
-            float(totals[j]),
-            float(squares[j]),
-            float(mins[j]),
-            float(maxs[j]),
-        )
-        for j, k in enumerate(unique_keys)
-    ]
+        (project.pk, int(k[0]), int(k[1]), name_list[int(k[2])], adapt(datetime.fromtimestamp(int(k[3]), tz=UTC)),
+         int(k[4]), int(counts[j]), float(totals[j]), float(squares[j]), float(mins[j]), float(maxs[j]))
+        for j, k in enumerate(keys)
+    ]  # fmt: skip
     _rollup_sql(rows)
+
+
+def _group(columns: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of the key columns, and each point's group index."""
+    uniques = [np.unique(column, return_inverse=True) for column in columns]
+    if math.prod(len(values) for values, _ in uniques) >= 2**62:
+        keys, inverse = np.unique(np.stack(columns, axis=1), axis=0, return_inverse=True)
+        return keys, inverse.ravel()
+    # One int64 key per point from small per-column codes: a 1-D unique is much faster than unique(axis=0).
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    for values, codes in uniques:
+        key = key * len(values) + codes.ravel()
+    unique_key, inverse = np.unique(key, return_inverse=True)
+    return _decode_keys(unique_key, [values for values, _ in uniques]), inverse.ravel()
 
 
 def _decode_keys(keys: np.ndarray, columns: list[np.ndarray]) -> np.ndarray:

@@ -344,3 +344,15 @@ def test_a_final_report_is_not_recomputed(api, stream):
 
     task(current.pk)
     assert ImpactReport.objects.get(deploy=current).computed_at is None
+
+
+@pytest.mark.parametrize("distinct", [3, 10_000])
+def test_rollup_grouping_matches_grouping_by_tuple_for_few_and_for_very_many_distinct_keys(distinct):
+    from metrics.impact.services import _group
+
+    rng = np.random.default_rng(distinct)
+    columns = tuple(rng.integers(0, distinct, 10_000) * 1_000_003 for _ in range(5))  # 10k^5 > 2^62: fallback
+    keys, inverse = _group(columns)
+    rows = list(zip(*(c.tolist() for c in columns), strict=True))
+    assert sorted(map(tuple, keys.tolist())) == sorted(set(rows))
+    assert [tuple(keys[i]) for i in inverse] == rows
