@@ -70,6 +70,9 @@ def parse_body(body: bytes, content_type: str) -> tuple[list[Any], str | None]:
         return data, None
     if not isinstance(data, dict) or not isinstance(data.get("points"), list):
         raise PointsInvalid("expected an object with a list of points", {"points": ["this field is required"]})
+    unknown = set(data) - {"points", "batch_id"}
+    if unknown:
+        raise PointsInvalid("unknown fields", {key: ["unknown field"] for key in sorted(unknown)})
     batch_id = data.get("batch_id")
     if batch_id is not None and (not isinstance(batch_id, str) or not 0 < len(batch_id) <= MAX_BATCH_ID_LENGTH):
         raise PointsInvalid("batch_id is not valid", {"batch_id": [f"a string of 1-{MAX_BATCH_ID_LENGTH} characters"]})

@@ -12,7 +12,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from deployments.api import StrictSerializer
 from deployments.models import Deploy, Service
 from metrics.impact import selectors
 from metrics.impact.services import metric_setting_save, points_ingest
@@ -20,9 +19,47 @@ from metrics.points import MAX_BATCH_ID_LENGTH, MAX_NAME_LENGTH, NAME_RE, Points
 from metrics.stats.impact import DIRECTIONS
 from tracker.api_errors import ApiError
 from tracker.auth import scope_required, signed_body_check
+from tracker.openapi import list_response
+from tracker.serializers import StrictSerializer
 from tracker.services import audit_record
 
 INGEST_CONTENT_TYPES = ("application/json", "application/x-ndjson", "application/ndjson", "application/jsonlines")
+SERIES_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+POINT_SCHEMA = {
+    "type": "object",
+    "required": ["service", "environment", "name", "value"],
+    "additionalProperties": False,
+    "properties": {
+        "service": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": SERIES_PATTERN},
+        "environment": {"type": "string", "minLength": 1, "maxLength": 50, "pattern": SERIES_PATTERN},
+        "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH, "pattern": NAME_RE.pattern},
+        "value": {"type": "number"},
+        "timestamp": {
+            "description": "ISO 8601 with a timezone or epoch seconds; at most a day ahead, within the retention",
+            "oneOf": [{"type": "string", "format": "date-time"}, {"type": "number"}],
+        },
+        "labels": {
+            "type": "object",
+            "maxProperties": 16,
+            "additionalProperties": {
+                "oneOf": [{"type": "string", "maxLength": 200}, {"type": "number"}, {"type": "boolean"}]
+            },
+        },
+        "deploy": {
+            "description": "the deploy's id or version, in the point's own service and environment",
+            "oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "minLength": 1, "maxLength": 100}],
+        },
+    },
+}
+BATCH_SCHEMA = {
+    "type": "object",
+    "required": ["points"],
+    "additionalProperties": False,
+    "properties": {
+        "batch_id": {"type": "string", "minLength": 1, "maxLength": MAX_BATCH_ID_LENGTH},
+        "points": {"type": "array", "minItems": 1, "maxItems": 10_000, "items": POINT_SCHEMA},
+    },
+}
 
 
 class MetricsIngestApi(APIView):
@@ -33,9 +70,11 @@ class MetricsIngestApi(APIView):
     parser_classes: list = []
 
     @extend_schema(
-        request={"application/json": {"type": "object"}, "application/x-ndjson": {"type": "string"}},
+        request={"application/json": BATCH_SCHEMA, "application/x-ndjson": {"type": "string"}},
         responses={202: dict, 200: dict},
-        parameters=[OpenApiParameter("batch_id", str, description="makes a retried batch a no-op")],
+        parameters=[
+            OpenApiParameter("batch_id", str, description="makes a retried batch a no-op (also Idempotency-Key)"),
+        ],
     )
     def post(self, request: Request) -> Response:
         project = request.auth.project
@@ -113,9 +152,9 @@ class MetricSettingListApi(APIView):
     permission_classes = [scope_required("read")]
 
     class FilterSerializer(StrictSerializer):
-        service = serializers.CharField(max_length=100)
+        service = serializers.RegexField(SERIES_PATTERN, max_length=100)
 
-    @extend_schema(parameters=[FilterSerializer], responses={200: MetricSettingOutputSerializer(many=True)})
+    @extend_schema(parameters=[FilterSerializer], responses={200: list_response(MetricSettingOutputSerializer)})
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
@@ -138,7 +177,14 @@ class MetricSettingUpdateApi(APIView):
         warmup_minutes = serializers.IntegerField(min_value=0, max_value=1440, required=False)
         seasonal_baseline = serializers.BooleanField(required=False)
 
-    @extend_schema(request=InputSerializer, responses={200: MetricSettingOutputSerializer})
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: MetricSettingOutputSerializer},
+        parameters=[
+            OpenApiParameter("service_name", str, OpenApiParameter.PATH, pattern=SERIES_PATTERN),
+            OpenApiParameter("name", str, OpenApiParameter.PATH, pattern=NAME_RE.pattern),
+        ],
+    )
     def put(self, request: Request, service_name: str, name: str) -> Response:
         if len(name) > MAX_NAME_LENGTH or not NAME_RE.match(name):
             raise ApiError("invalid", "the metric name is not valid", 400, {"name": ["letters, digits and _ . - : /"]})
