@@ -116,3 +116,9 @@ def test_it_reports_the_ndjson_line_that_is_not_json():
     with pytest.raises(PointsInvalid) as caught:
         parse_body(b'{"a": 1}\n{oops\n', "application/x-ndjson")
     assert caught.value.fields == {"lines": {"1": ["this line is not valid JSON"]}}
+
+
+def test_it_refuses_unknown_top_level_fields():
+    with pytest.raises(PointsInvalid) as caught:
+        parse_body(json.dumps({"points": [_point()], "batchid": "typo"}).encode(), "application/json")
+    assert caught.value.fields == {"batchid": ["unknown field"]}
