@@ -356,3 +356,21 @@ def test_rollup_grouping_matches_grouping_by_tuple_for_few_and_for_very_many_dis
     rows = list(zip(*(c.tolist() for c in columns), strict=True))
     assert sorted(map(tuple, keys.tolist())) == sorted(set(rows))
     assert [tuple(keys[i]) for i in inverse] == rows
+
+
+def test_a_seasonal_baseline_compares_with_the_same_hours_one_week_earlier(api, stream):
+    _, current = stream
+    assert api.put(
+        "/api/v1/metric-settings/fraud-scorer/conversion_rate", data={"seasonal_baseline": True}, format="json"
+    ).json()["seasonal_baseline"]
+    rng = np.random.default_rng(8)
+    week = 7 * 24 * 60
+    last_week = [
+        _point(week + 24 - 23 * i / 150, float(v), "conversion_rate") for i, v in enumerate(rng.normal(0.12, 0.01, 150))
+    ]
+    now = [_point(24 - 23 * i / 150, float(v), "conversion_rate") for i, v in enumerate(rng.normal(0.09, 0.01, 150))]
+    assert _post(api, last_week + now).status_code == 202
+    impact_compute(deploy=Deploy.objects.select_related("service").get(pk=current.pk))
+    metric = api.get(f"/api/v1/deploys/{current.pk}/impact").json()["metrics"][0]
+    assert metric["windows"]["seasonal"] is True and metric["windows"]["baseline_deploy"] is None
+    assert (metric["n_baseline"], metric["n_current"], metric["classification"]) == (150, 150, "Low")
