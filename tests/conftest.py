@@ -4,7 +4,6 @@ charlie, an outsider, owns project charlie-co. Plus tokens, API clients and a re
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -110,8 +109,7 @@ def _database_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[subprocess.Popen]:
-    """A real `celery worker` process on the test database and the configured Redis broker."""
+def _celery_worker_env(django_db_setup, django_db_blocker) -> dict[str, str]:
     if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") or not settings.REDIS_URL:
         pytest.fail("the real worker needs PostgreSQL and Redis")
     with django_db_blocker.unblock():
@@ -119,14 +117,26 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[subpro
     env = {**os.environ, "DATABASE_URL": database_url, "DB_CONN_MAX_AGE": "0", "PYTHONUNBUFFERED": "1"}
     # Retries within seconds, so end-to-end tests can watch a failed send succeed later.
     env.setdefault("ROLLBACK_RETRY_BASE_SECONDS", "1")
-    subprocess.run(
-        [sys.executable, "-m", "celery", "-A", "tracker", "purge", "-f"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        check=False,
-    )
-    log = open(ROOT / "var" / "test-worker.log", "w")  # noqa: SIM115 - lives as long as the worker
+    return env
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, _celery_worker_env) -> Iterator[subprocess.Popen]:
+    """A real `celery worker` process on the test database and the configured Redis broker, one per test.
+
+    Each test gets a fresh worker on an emptied broker database, and the worker is killed before the test's
+    tables are flushed: a worker still busy with a previous test's retries would otherwise deadlock the
+    flush or write rows into the next test. REDIS_URL must name a Redis database used only by the tests.
+    """
+    import redis
+
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    log_path = ROOT / "var" / "test-worker.log"
+    log_path.parent.mkdir(exist_ok=True)
+    log = open(log_path, "a")  # noqa: SIM115 - lives as long as the worker
+    log.write(f"\n===== worker for {os.environ.get('PYTEST_CURRENT_TEST', '?')}\n")
+    log.flush()
+    start = log_path.stat().st_size
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -139,34 +149,37 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[subpro
             "--loglevel=INFO",
             "--without-gossip",
             "--without-mingle",
+            "--without-heartbeat",
             "-n",
             f"test-{os.getpid()}@%h",
         ],
-        env=env,
+        env=_celery_worker_env,
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    _wait_for_worker(worker, ROOT / "var" / "test-worker.log")
+    _wait_for_worker(worker, log_path, start)
     yield worker
-    worker.send_signal(signal.SIGTERM)
-    try:
-        worker.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        worker.kill()
+    worker.kill()
+    worker.wait(timeout=30)
     log.close()
 
 
-def _wait_for_worker(worker: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
+def _wait_for_worker(worker: subprocess.Popen, log_path: Path, start: int, timeout: float = 60) -> None:
+    def this_workers_log() -> str:
+        with open(log_path) as log:
+            log.seek(start)
+            return log.read()
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if worker.poll() is not None:
-            pytest.fail(f"celery worker exited early:\n{log_path.read_text()[-3000:]}")
-        if "ready." in log_path.read_text():
+            pytest.fail(f"celery worker exited early:\n{this_workers_log()[-3000:]}")
+        if "ready." in this_workers_log():
             return
-        time.sleep(0.3)
+        time.sleep(0.2)
     worker.kill()
-    pytest.fail(f"celery worker not ready after {timeout}s:\n{log_path.read_text()[-3000:]}")
+    pytest.fail(f"celery worker not ready after {timeout}s:\n{this_workers_log()[-3000:]}")
 
 
 @pytest.fixture(scope="session")
