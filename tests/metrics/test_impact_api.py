@@ -374,3 +374,17 @@ def test_a_seasonal_baseline_compares_with_the_same_hours_one_week_earlier(api, 
     metric = api.get(f"/api/v1/deploys/{current.pk}/impact").json()["metrics"][0]
     assert metric["windows"]["seasonal"] is True and metric["windows"]["baseline_deploy"] is None
     assert (metric["n_baseline"], metric["n_current"], metric["classification"]) == (150, 150, "Low")
+
+
+def test_big_windows_are_judged_on_a_sample_stratified_by_minute_with_the_true_counts(api, stream, monkeypatch):
+    from metrics.impact import analysis
+
+    _, current = stream
+    rng = np.random.default_rng(9)
+    _post_windows(api, rng.normal(100, 8, 600), rng.normal(120, 8, 600))
+    monkeypatch.setattr(analysis, "MAX_JUDGED_VALUES", 120)
+    impact_compute(deploy=Deploy.objects.select_related("service").get(pk=current.pk))
+    metric = ImpactReport.objects.get(deploy=current).metrics[0]
+    assert (metric["n_baseline"], metric["n_current"]) == (600, 600)  # every point counted, from the rollups
+    assert 100 <= metric["judged_baseline"] <= 170 and 100 <= metric["judged_current"] <= 170
+    assert metric["classification"] == "High"
