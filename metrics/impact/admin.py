@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from metrics.impact.models import ImpactReport, MetricBatch, MetricRollup, MetricSetting
+from metrics.impact.models import ImpactReport, MetricBatch, MetricPoint, MetricRollup, MetricSetting
 
 
 @admin.register(MetricSetting)
@@ -41,3 +41,14 @@ class MetricRollupAdmin(ReadOnlyAdmin):
 class MetricBatchAdmin(ReadOnlyAdmin):
     list_display = ("batch_id", "project", "points", "received_at")
     search_fields = ("batch_id",)
+
+
+@admin.register(MetricPoint)
+class MetricPointAdmin(ReadOnlyAdmin):
+    # The biggest table: no full count, no joins in the list, ids instead of dropdowns.
+    list_display = ("id", "name", "ts", "value", "deploy_id")
+    list_select_related = False
+    show_full_result_count = False
+    raw_id_fields = ("project", "service", "environment", "deploy")
+    ordering = ("-id",)
+    list_per_page = 50
