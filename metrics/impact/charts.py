@@ -55,26 +55,47 @@ def metric_figure(
     _marker(figure, deployed_at, deploy_label, CURRENT_COLOUR)
     if baseline_deployed_at is not None and baseline_label:
         _marker(figure, baseline_deployed_at, baseline_label, BASELINE_COLOUR)
+    figure.update_xaxes(range=_view(rows, windows))
     figure.update_layout(
         title={"text": name, "font": {"size": 14}},
-        height=260,
-        margin={"l": 50, "r": 10, "t": 36, "b": 30},
-        legend={"orientation": "h", "y": -0.18},
+        height=280,
+        margin={"l": 50, "r": 10, "t": 36, "b": 50},
+        legend={"orientation": "h", "y": -0.3},
         hovermode="x unified",
         template="simple_white",
     )
     return json.loads(figure.to_json())
 
 
+def _view(rows: list[tuple], windows: dict | None) -> list[datetime] | None:
+    """Frame the data and the judged windows: a baseline deployed days earlier must not squash the series
+    into a sliver (its marker then lies outside the view; the legend still names it)."""
+    times = [r[0] for r in rows]
+    for key in ("baseline", "current"):
+        times += [_as_time(t) for t in ((windows or {}).get(key) or [])[:2] if t]
+    if len(times) < 2:
+        return None
+    start, end = min(times), max(times)
+    pad = (end - start) * 0.04
+    return [start - pad, end + pad]
+
+
+def _as_time(value: datetime | str) -> datetime:
+    # Windows come back from the stored report as ISO strings.
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
 def _shade(figure: go.Figure, windows: dict | None) -> None:
     if not windows:
         return
-    for key, colour, label in (("baseline", BASELINE_COLOUR, "baseline window"), ("current", CURRENT_COLOUR, "judged")):
+    shading = (("baseline", BASELINE_COLOUR, "baseline window", "top left"),
+               ("current", CURRENT_COLOUR, "judged window", "top right"))  # fmt: skip
+    for key, colour, label, position in shading:
         start, end = (windows.get(key) or [None, None])[:2]
         if start and end and start != end:
             figure.add_vrect(
                 x0=start, x1=end, fillcolor=colour, opacity=0.08, line_width=0,
-                annotation_text=label, annotation_position="top left", annotation_font_size=10,
+                annotation_text=label, annotation_position=position, annotation_font_size=10,
             )  # fmt: skip
 
 
