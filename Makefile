@@ -1,5 +1,6 @@
 # Deploy Tracker — the two commands a newcomer needs: `make run` and `make test`.
-PYTHON ?= python3.11
+# Python 3.11+: python3.11 when installed, else python3.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
