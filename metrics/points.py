@@ -10,11 +10,12 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import orjson
+
+from metrics.timestamps import epoch_seconds
 
 MAX_POINTS = 10_000
 MAX_NAME_LENGTH = 200
@@ -340,17 +341,5 @@ def _check_timestamp(stamp: Any, now: float, oldest: float, newest: float) -> st
 
 
 def _timestamp(stamp: Any, now: float) -> float:
-    if stamp is None:
-        return now
-    if isinstance(stamp, bool):
-        raise TypeError("not a time")
-    if isinstance(stamp, (int, float)):
-        if not math.isfinite(stamp):
-            raise ValueError("not finite")
-        return float(stamp)
-    if not isinstance(stamp, str) or len(stamp) > 40:
-        raise TypeError("not a time")
-    parsed = datetime.fromisoformat(stamp)
-    if parsed.tzinfo is None:
-        raise ValueError("a timezone is required")
-    return parsed.astimezone(UTC).timestamp()
+    # A point without a timestamp happened when it was received.
+    return now if stamp is None else epoch_seconds(stamp)

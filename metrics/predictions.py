@@ -15,15 +15,14 @@ and a missing value is null. Validation is all-or-nothing: the caller stores not
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import orjson
 
 from metrics.stats.sketch import MAX_CATEGORIES, MAX_CATEGORY_LENGTH
+from metrics.timestamps import epoch_seconds
 
 MAX_ROWS = 10_000
 MAX_FEATURES = 100  # per batch and per service
@@ -320,7 +319,7 @@ def _timestamps(stamps: list | None, n: int, now: float) -> np.ndarray:
     out, errors = np.empty(n), {}
     for i, stamp in enumerate(stamps):
         try:
-            out[i] = now if stamp is None else _timestamp(stamp)
+            out[i] = now if stamp is None else epoch_seconds(stamp)
         except (TypeError, ValueError, OverflowError):
             errors[str(i)] = ["an ISO 8601 time with a timezone, or epoch seconds"]
             continue
@@ -329,18 +328,3 @@ def _timestamps(stamps: list | None, n: int, now: float) -> np.ndarray:
     if errors:
         raise SamplesInvalid("some timestamps are not valid", {"timestamp": errors})
     return out
-
-
-def _timestamp(stamp: Any) -> float:
-    if isinstance(stamp, bool):
-        raise TypeError("not a time")
-    if isinstance(stamp, int | float):
-        if not math.isfinite(stamp):
-            raise ValueError("not finite")
-        return float(stamp)
-    if not isinstance(stamp, str) or len(stamp) > 40:
-        raise TypeError("not a time")
-    parsed = datetime.fromisoformat(stamp)
-    if parsed.tzinfo is None:
-        raise ValueError("a timezone is required")
-    return parsed.astimezone(UTC).timestamp()
