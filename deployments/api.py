@@ -15,6 +15,7 @@ from deployments.services import deploy_record
 from tracker.api_errors import ApiError
 from tracker.auth import scope_required, signed_body_check
 from tracker.idempotency import body_hash, run_once
+from tracker.models import ApiToken, Project
 from tracker.openapi import list_response
 from tracker.serializers import StrictSerializer
 
@@ -86,6 +87,21 @@ class DeployOutputSerializer(serializers.Serializer):
         return settings.SITE_URL + deploy.get_absolute_url()
 
 
+def deploy_answer(*, project: Project, data: dict, token: ApiToken | None = None, source: str) -> tuple[int, dict]:
+    """Record a validated deploy event; the HTTP status (201 created, 200 updated) and the stored deploy."""
+    fields = dict(data)
+    deploy, created = deploy_record(
+        project=project,
+        service=fields.pop("service"),
+        environment=fields.pop("environment"),
+        version=fields.pop("version"),
+        fields=fields,
+        token=token,
+        source=source,
+    )
+    return (201 if created else 200), DeployOutputSerializer(Deploy.objects.for_timeline().get(pk=deploy.pk)).data
+
+
 class DeployCreateApi(APIView):
     permission_classes = [scope_required("ingest")]
 
@@ -135,16 +151,7 @@ class DeployCreateApi(APIView):
         digest = body_hash(request._request.body)
 
         def handler() -> tuple[int, dict]:
-            deploy, created = deploy_record(
-                project=project,
-                service=data.pop("service"),
-                environment=data.pop("environment"),
-                version=data.pop("version"),
-                fields=data,
-                token=request.auth,
-            )
-            deploy = Deploy.objects.for_timeline().get(pk=deploy.pk)
-            return (201 if created else 200), DeployOutputSerializer(deploy).data
+            return deploy_answer(project=project, data=data, token=request.auth, source="api")
 
         key = request.headers.get("Idempotency-Key", "")
         if len(key) > 200:

@@ -62,6 +62,19 @@ class DeployQuerySet(models.QuerySet):
     def for_timeline(self) -> DeployQuerySet:
         return self.select_related("service", "environment", "baseline").order_by("-deployed_at", "-id")
 
+    def succeeded_before(self, deploy: Deploy) -> DeployQuerySet:
+        """Succeeded (not rolled back) deploys of the same stream that went out before this one, newest first."""
+        return (
+            self.filter(
+                service_id=deploy.service_id,
+                environment_id=deploy.environment_id,
+                status=Status.SUCCEEDED,
+                deployed_at__lt=deploy.deployed_at,
+            )
+            .exclude(pk=deploy.pk)
+            .order_by("-deployed_at", "-id")
+        )
+
     def live(self) -> DeployQuerySet:
         """Deploys that count as what is running: succeeded and not rolled back."""
         return self.filter(status=Status.SUCCEEDED)

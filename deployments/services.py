@@ -144,17 +144,7 @@ def _deployed_at(deploy: Deploy) -> datetime:
 
 def baseline_for(deploy: Deploy) -> Deploy | None:
     """The previous succeeded deploy of the same service and environment that was not rolled back."""
-    return (
-        Deploy.objects.filter(
-            service_id=deploy.service_id,
-            environment_id=deploy.environment_id,
-            status=Status.SUCCEEDED,
-            deployed_at__lt=deploy.deployed_at,
-        )
-        .exclude(pk=deploy.pk)
-        .order_by("-deployed_at", "-id")
-        .first()
-    )
+    return Deploy.objects.succeeded_before(deploy).first()
 
 
 def deploy_link(*, deploy: Deploy) -> None:

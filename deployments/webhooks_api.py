@@ -18,9 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from deployments import providers
-from deployments.api import DeployCreateApi, DeployOutputSerializer
-from deployments.models import Deploy
-from deployments.services import deploy_record
+from deployments.api import DeployCreateApi, DeployOutputSerializer, deploy_answer
 from tracker import signing
 from tracker.api_errors import ApiError
 from tracker.idempotency import body_hash, run_once
@@ -64,17 +62,7 @@ class ProviderWebhookApi(APIView):
         data = dict(serializer.validated_data)
 
         def handler() -> tuple[int, dict]:
-            deploy, created = deploy_record(
-                project=project,
-                service=data.pop("service"),
-                environment=data.pop("environment"),
-                version=data.pop("version"),
-                fields=data,
-                source=self.provider,
-            )
-            return (201 if created else 200), DeployOutputSerializer(
-                Deploy.objects.for_timeline().get(pk=deploy.pk)
-            ).data
+            return deploy_answer(project=project, data=data, source=self.provider)
 
         delivery = request.headers.get(self.delivery_header, "")[:200]
         if not delivery:

@@ -63,16 +63,7 @@ def deploy_facts(deploy: Deploy, verdict: str | None = None) -> DeployFacts:
 
 def rollback_candidates(*, deploy: Deploy) -> list[Deploy]:
     """Earlier succeeded deploys of the same service and environment, newest first."""
-    return list(
-        Deploy.objects.filter(
-            service_id=deploy.service_id,
-            environment_id=deploy.environment_id,
-            status=Status.SUCCEEDED,
-            deployed_at__lt=deploy.deployed_at,
-        )
-        .exclude(pk=deploy.pk)
-        .order_by("-deployed_at", "-id")[:CANDIDATE_LIMIT]
-    )
+    return list(Deploy.objects.succeeded_before(deploy)[:CANDIDATE_LIMIT])
 
 
 def _choose(deploy: Deploy, candidates: list[Deploy], verdicts: dict[int, str]) -> Deploy | None:
