@@ -19,7 +19,7 @@ from tracker import signing
 from tracker.services import provider_secret_issue
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-VECTORS = json.loads((Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "signing-vectors.json").read_text())
+VECTORS = json.loads((FIXTURES / "signing-vectors.json").read_text())
 
 
 def fixture(name: str) -> bytes:
