@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +25,53 @@ ROOT = Path(__file__).resolve().parent.parent
 # Playwright's sync API runs an event loop in the test thread; the ORM calls there are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 ALL_SCOPES = ["ingest", "read", "rollback", "admin"]
+
+
+def _forbid_reads_beside_the_checkout() -> None:
+    """A user's clone has nothing beside it (CI has ../shared): a test that opens a file there fails at once.
+
+    Paths under the system temp directory stay allowed when the checkout itself lives there (pytest's
+    tmp_path and the tests' own temp files would otherwise count as beside it)."""
+    beside = str(ROOT.parent) + os.sep
+    inside = str(ROOT) + os.sep
+    temp = os.path.realpath(tempfile.gettempdir()) + os.sep
+    forbidden_root = beside if beside != os.sep else None
+
+    def audit(event: str, args: tuple) -> None:
+        if event != "open" or forbidden_root is None or not isinstance(args[0], str | bytes | os.PathLike):
+            return
+        path = os.path.abspath(os.fsdecode(args[0]))
+        if not path.startswith(forbidden_root) or path.startswith(inside):
+            return
+        if path.startswith(temp) and not path.startswith(forbidden_root + "shared" + os.sep):
+            return
+        _READS_BESIDE_THE_CHECKOUT.append(path)
+        raise PermissionError(f"tests must read nothing outside the checkout ({ROOT}), but opened {path}")
+
+    sys.addaudithook(audit)
+
+
+_READS_BESIDE_THE_CHECKOUT: list[str] = []
+
+
+_forbid_reads_beside_the_checkout()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Even a read whose PermissionError a test swallowed fails the run (the test itself should expect it)."""
+    unexpected = [path for path in _READS_BESIDE_THE_CHECKOUT if not path.endswith(_PROBE_NAME)]
+    if unexpected:
+        session.config.stash[_beside_key] = unexpected
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    for path in config.stash.get(_beside_key, []):
+        terminalreporter.write_line(f"FAILED: a test read {path}, outside the checkout", red=True)
+
+
+_beside_key = pytest.StashKey[list[str]]()
+_PROBE_NAME = "deploy-tracker-probe-of-the-outside-read-guard"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
