@@ -40,3 +40,8 @@ def test_every_variable_it_sets_is_read_by_settings_and_documented():
     for name in names:
         assert re.search(rf'env_\w+\("{name}"', settings_source), f"{name} is not read by settings.py"
         assert f"`{name}`" in readme, f"{name} is not documented in the README"
+
+
+def test_the_image_leaves_secrets_and_local_state_out():
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line.strip()}
+    assert {".env", ".git", ".venv", "var"} <= ignored
