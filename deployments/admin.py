@@ -33,7 +33,3 @@ class DeployAdmin(admin.ModelAdmin):
 @admin.register(DeployEvent)
 class DeployEventAdmin(admin.ModelAdmin):
     list_display = ("deploy", "at", "kind", "message")
-
-
-# Rollback requests register their own admin classes.
-import deployments.rollbacks.admin  # noqa: E402, F401

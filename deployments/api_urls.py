@@ -1,4 +1,4 @@
-from django.urls import include, path
+from django.urls import path
 
 from deployments import api, webhooks_api
 
@@ -6,7 +6,6 @@ urlpatterns = [
     path("deploys", api.DeployCollectionApi.as_view(), name="api_deploys"),
     path("deploys/<int:deploy_id>", api.DeployDetailApi.as_view(), name="api_deploy_detail"),
     path("dora", api.DoraApi.as_view(), name="api_dora"),
-    path("", include("deployments.rollbacks.api_urls")),
     path("webhooks/github/<slug:project_slug>", webhooks_api.GithubWebhookApi.as_view(), name="webhook_github"),
     path("webhooks/gitlab/<slug:project_slug>", webhooks_api.GitlabWebhookApi.as_view(), name="webhook_gitlab"),
     path("webhooks/mlflow/<slug:project_slug>", webhooks_api.MlflowWebhookApi.as_view(), name="webhook_mlflow"),

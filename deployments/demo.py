@@ -80,9 +80,6 @@ def seed(*, project: Project) -> list[Deploy]:
                 )
                 deploys.append(deploy)
     deploys.append(_rollback(project, now))
-    from deployments.rollbacks import demo as rollbacks_demo
-
-    rollbacks_demo.seed(project=project, rollback_deploy=deploys[-1])
     return deploys
 
 

@@ -178,12 +178,3 @@ class DeployEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.message}"
-
-
-# Rollback requests keep their models beside their other modules; imported here so they belong to this app.
-from deployments.rollbacks.models import (  # noqa: E402, F401
-    RollbackAttempt,
-    RollbackCallback,
-    RollbackEndpoint,
-    RollbackRequest,
-)

@@ -1,4 +1,4 @@
-from django.urls import include, path
+from django.urls import path
 
 from deployments import views
 
@@ -7,5 +7,4 @@ urlpatterns = [
     path("deploys/<int:deploy_id>/", views.deploy_detail, name="deploy_detail"),
     path("dora/", views.dora, name="dora"),
     path("compare/<int:a_id>/<int:b_id>/", views.compare, name="compare"),
-    path("", include("deployments.rollbacks.urls")),
 ]

@@ -11,9 +11,9 @@ from django.utils import timezone
 from alerts.selectors import attach_open_alert_counts
 from deployments.changes import changes_between, deploy_facts
 from deployments.models import Deploy, Status
-from deployments.rollbacks.selectors import attach_rollback_requests
 from deployments.selectors import DORA_DEFINITIONS, deploy_list, dora_report, project_streams
 from deployments.services import deploy_changes
+from rollbacks.selectors import attach_rollback_requests
 from tracker.decorators import project_member
 
 TIMELINE_PAGE_SIZE = 50

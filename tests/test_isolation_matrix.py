@@ -29,8 +29,8 @@ def make_deploy(project):
 
 
 def make_rollback(project):
-    from deployments.rollbacks.services import rollback_request_create
-    from tests.deployments.rollback_world import endpoint, history
+    from rollbacks.services import rollback_request_create
+    from tests.rollbacks.rollback_world import endpoint, history
 
     world, _ = history(project), endpoint(project)
     return rollback_request_create(deploy=world.v3)

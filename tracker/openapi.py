@@ -87,14 +87,6 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
         return {"type": "http", "scheme": "bearer", "description": "a project API token (dtk_…) with the scope named"}
 
 
-class RollbackCallbackScheme(OpenApiAuthenticationExtension):
-    target_class = "deployments.rollbacks.api.CallbackTokenAuthentication"
-    name = "rollbackCallbackToken"
-
-    def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "description": "the rollback request's one-time callback token"}
-
-
 class ClosedRequestBody(OpenApiSerializerExtension):
     """Bodies that refuse unknown fields say so (`additionalProperties: false`): the truth, and it keeps API
     fuzzers from inventing free-form extra properties."""

@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "tracker",
     "deployments",
     "metrics",
+    "rollbacks",
     "alerts",
 ]
 
@@ -230,7 +231,7 @@ CELERY_BEAT_SCHEDULE = {
     # Refresh drift reports of deploys in their window, finalise ended ones, resend lost recomputations.
     "drift-sweep": {"task": "metrics.drift.tasks.drift_sweep", "schedule": 60.0},
     # Expire rollback requests past their deadline; re-enqueue sends whose message was lost.
-    "rollbacks-sweep": {"task": "deployments.rollbacks.tasks.rollbacks_sweep", "schedule": 60.0},
+    "rollbacks-sweep": {"task": "rollbacks.tasks.rollbacks_sweep", "schedule": 60.0},
     # Flush alert groups that are due and re-enqueue due or orphaned alert deliveries.
     "alerts-sweep": {"task": "alerts.tasks.alerts_sweep", "schedule": float(env_int("ALERT_SWEEP_SECONDS", 15))},
 }

@@ -16,11 +16,13 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger"),
     path("api/v1/", include("deployments.api_urls")),
     path("api/v1/", include("metrics.api_urls")),
+    path("api/v1/", include("rollbacks.api_urls")),
     path("api/v1/", include("alerts.api_urls")),
     path("", views.home, name="home"),
     # Project pages last: their first path segment is the project slug.
     path("<slug:project_slug>/settings/", include("tracker.project_urls")),
     path("<slug:project_slug>/", include("metrics.urls")),
     path("<slug:project_slug>/", include("alerts.urls")),
+    path("<slug:project_slug>/", include("rollbacks.urls")),
     path("<slug:project_slug>/", include("deployments.urls")),
 ]

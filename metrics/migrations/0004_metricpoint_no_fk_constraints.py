@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('deployments', '0002_rollback_requests'),
+        ('deployments', '0001_initial'),
         ('metrics', '0003_drift'),
         ('tracker', '0002_providerhook'),
     ]

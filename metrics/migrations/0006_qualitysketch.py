@@ -13,7 +13,7 @@ def uncompressed(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('deployments', '0002_rollback_requests'),
+        ('deployments', '0001_initial'),
         ('metrics', '0005_columnsketch_data_storage'),
     ]
 

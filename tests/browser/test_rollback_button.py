@@ -12,9 +12,10 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from playwright.sync_api import expect
 
-from deployments.models import Deploy, RollbackRequest
-from deployments.rollbacks.services import rollback_endpoint_set
+from deployments.models import Deploy
 from metrics.models import ImpactReport
+from rollbacks.models import RollbackRequest
+from rollbacks.services import rollback_endpoint_set
 from tests.receiver import Receiver
 from tracker import crypto, signing
 from tracker.models import Project, Role

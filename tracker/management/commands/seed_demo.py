@@ -1,16 +1,14 @@
-import importlib
-import importlib.util
+from importlib import import_module
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils.module_loading import module_has_submodule
 
 from tracker.models import Project, Role
 from tracker.services import membership_set, project_create
-
-# Each app may seed its part of the demo in `<app>/demo.py: seed(*, project)`; deploys go first.
-DEMO_APPS = ("deployments", "metrics", "alerts")
 
 
 class Command(BaseCommand):
@@ -35,8 +33,10 @@ class Command(BaseCommand):
         with transaction.atomic():
             project = project_create(slug="demo", name="Demo")
             membership_set(project=project, user=user, role=Role.ADMIN)
-        for app in DEMO_APPS:
-            if importlib.util.find_spec(f"{app}.demo") is not None:
-                importlib.import_module(f"{app}.demo").seed(project=project)
-                self.stderr.write(f"seeded {app}")
+        # Each app may seed its part in `<app>/demo.py: seed(*, project)`, found like admin.py: the core names no
+        # product app. INSTALLED_APPS lists the lower layers first, so the deploys exist before their analysis.
+        for config in apps.get_app_configs():
+            if module_has_submodule(config.module, "demo"):
+                import_module(f"{config.name}.demo").seed(project=project)
+                self.stderr.write(f"seeded {config.label}")
         self.stdout.write(f"Demo ready: {settings.SITE_URL}/demo/ — log in as demo / demo")

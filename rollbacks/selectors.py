@@ -1,0 +1,164 @@
+"""Reads for rollback requests: target candidates, the deploy page's section, one request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db.models import Q
+
+from deployments.models import Deploy, Status
+from metrics.models import ColumnSketch, ImpactReport
+from rollbacks.models import RollbackEndpoint, RollbackRequest
+from rollbacks.states import OPEN_STATE_NAMES
+from rollbacks.targets import DeployFacts, default_target, schema_change, target_refusal
+
+# How many earlier deploys the page offers as targets.
+CANDIDATE_LIMIT = 20
+
+
+def deploy_verdicts(deploy_ids: list[int]) -> dict[int, str]:
+    """The impact verdict of each deploy that has a report (one query)."""
+    return dict(ImpactReport.objects.filter(deploy_id__in=deploy_ids).values_list("deploy_id", "verdict"))
+
+
+def deploy_feature_columns(deploy_ids: list[int]) -> dict[int, set[str]]:
+    """The input columns each deploy's prediction samples carried (one query)."""
+    columns: dict[int, set[str]] = {}
+    rows = ColumnSketch.objects.filter(deploy_id__in=deploy_ids, column__role="feature").values_list(
+        "deploy_id", "column__name"
+    )
+    for deploy_id, name in rows:
+        columns.setdefault(deploy_id, set()).add(name)
+    return columns
+
+
+def schema_warning(target_columns: set[str] | None, current_columns: set[str] | None) -> str:
+    """A warning when the target's inputs differ from what the service receives now ('' if unknown or same)."""
+    if not target_columns or not current_columns:
+        return ""
+    change = schema_change(target_columns, current_columns)
+    if not change.differs:
+        return ""
+    parts = []
+    if change.missing:
+        parts.append("the target expects inputs no longer sent: " + ", ".join(change.missing))
+    if change.added:
+        parts.append("inputs sent now that the target never saw: " + ", ".join(change.added))
+    return "Input schema differs — " + "; ".join(parts) + "."
+
+
+def deploy_facts(deploy: Deploy, verdict: str | None = None) -> DeployFacts:
+    return DeployFacts(
+        id=deploy.pk,
+        service_id=deploy.service_id,
+        environment_id=deploy.environment_id,
+        version=deploy.version,
+        commit_sha=deploy.commit_sha,
+        status=deploy.status,
+        deployed_at=deploy.deployed_at,
+        verdict=verdict,
+    )
+
+
+def rollback_candidates(*, deploy: Deploy) -> list[Deploy]:
+    """Earlier succeeded deploys of the same service and environment, newest first."""
+    return list(Deploy.objects.succeeded_before(deploy)[:CANDIDATE_LIMIT])
+
+
+def _choose(deploy: Deploy, candidates: list[Deploy], verdicts: dict[int, str]) -> Deploy | None:
+    facts = [deploy_facts(c, verdicts.get(c.pk)) for c in candidates]
+    chosen = default_target(deploy_facts(deploy), facts, deploy.baseline_id)
+    return next((c for c in candidates if chosen is not None and c.pk == chosen.id), None)
+
+
+def rollback_default_target(*, deploy: Deploy) -> Deploy | None:
+    candidates = rollback_candidates(deploy=deploy)
+    return _choose(deploy, candidates, deploy_verdicts([c.pk for c in candidates]))
+
+
+@dataclass
+class TargetOption:
+    deploy: Deploy
+    verdict: str | None
+    allowed: bool
+    is_default: bool = False
+    schema_warning: str = ""
+
+
+@dataclass
+class RollbackSection:
+    """Everything the deploy page's rollback card shows."""
+
+    endpoint_configured: bool
+    open_request: RollbackRequest | None
+    options: list[TargetOption] = field(default_factory=list)
+    default: TargetOption | None = None
+    history: list[RollbackRequest] = field(default_factory=list)
+    refusal: str = ""
+    completes: RollbackRequest | None = None
+
+
+def rollback_section(*, deploy: Deploy) -> RollbackSection:
+    """The deploy page's rollback card in a fixed number of queries, whatever the history."""
+    candidates = rollback_candidates(deploy=deploy)
+    verdicts = deploy_verdicts([c.pk for c in candidates])
+    columns = deploy_feature_columns([deploy.pk] + [c.pk for c in candidates])
+    chosen = _choose(deploy, candidates, verdicts)
+    options = [
+        TargetOption(
+            deploy=c,
+            verdict=verdicts.get(c.pk),
+            allowed=target_refusal(deploy_facts(deploy), deploy_facts(c)) is None,
+            is_default=chosen is not None and c.pk == chosen.pk,
+            schema_warning=schema_warning(columns.get(c.pk), columns.get(deploy.pk)),
+        )
+        for c in candidates
+    ]
+    history = list(
+        RollbackRequest.objects.filter(deploy=deploy).select_related("target", "completed_by").order_by("-requested_at")
+    )
+    open_request = (
+        RollbackRequest.objects.filter(
+            service_id=deploy.service_id, environment_id=deploy.environment_id, state__in=OPEN_STATE_NAMES
+        )
+        .select_related("deploy", "target")
+        .first()
+    )
+    return RollbackSection(
+        endpoint_configured=RollbackEndpoint.objects.filter(project_id=deploy.project_id).exists(),
+        open_request=open_request,
+        options=options,
+        default=next((o for o in options if o.is_default), None),
+        history=history,
+        refusal="This deploy has already been rolled back." if deploy.status == Status.ROLLED_BACK else "",
+        completes=RollbackRequest.objects.filter(completed_by=deploy).select_related("deploy").first(),
+    )
+
+
+def rollback_get(*, project_id: int, rollback_id: str) -> RollbackRequest | None:
+    """One request of the project with what its API representation needs, or None."""
+    return (
+        RollbackRequest.objects.select_related("service", "environment", "deploy", "target", "completed_by")
+        .prefetch_related("attempts", "callbacks")
+        .filter(project_id=project_id, pk=rollback_id)
+        .first()
+    )
+
+
+def attach_rollback_requests(deploys: Iterable[Deploy]) -> None:
+    """Set `rollback_request` (latest request from it) and `completed_rollback` on a timeline page (one query)."""
+    deploys = list(deploys)
+    ids = [d.pk for d in deploys]
+    latest: dict[int, RollbackRequest] = {}
+    completed: dict[int, RollbackRequest] = {}
+    rows = RollbackRequest.objects.filter(Q(deploy_id__in=ids) | Q(completed_by_id__in=ids)).order_by("requested_at")
+    for rollback in rows.only(
+        "id", "state", "deploy_id", "target_id", "completed_by_id", "requested_by", "requested_at"
+    ):
+        latest[rollback.deploy_id] = rollback
+        if rollback.completed_by_id is not None:
+            completed[rollback.completed_by_id] = rollback
+    for deploy in deploys:
+        deploy.rollback_request = latest.get(deploy.pk)
+        deploy.completed_rollback = completed.get(deploy.pk)

@@ -1,0 +1,213 @@
+"""Rollback requests: open one, take CI's callbacks, complete it by a deploy, expire it."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from deployments.models import Deploy, DeployEvent
+from rollbacks.models import RollbackEndpoint, RollbackRequest
+from rollbacks.selectors import deploy_facts, rollback_default_target
+from rollbacks.services.common import log_event, move
+from rollbacks.states import OPEN_STATE_NAMES, Move, RollbackState
+from rollbacks.targets import completes_rollback, current_refusal, target_refusal
+from tracker import crypto
+from tracker.api_errors import ApiError
+from tracker.enqueue import enqueue
+from tracker.models import ApiToken
+
+logger = logging.getLogger(__name__)
+
+CALLBACK_TOKEN_PREFIX = "rbcb_"
+
+
+def callback_token_hash(raw: str) -> str:
+    # 256 random bits: a plain SHA-256 is enough to store it (no stretching needed).
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _open_conflict(deploy: Deploy) -> ApiError:
+    existing = (
+        RollbackRequest.objects.filter(
+            service_id=deploy.service_id, environment_id=deploy.environment_id, state__in=OPEN_STATE_NAMES
+        )
+        .only("id", "state", "requested_by")
+        .first()
+    )
+    detail = f" ({existing.state}, requested by {existing.requested_by}, id {existing.id})" if existing else ""
+    return ApiError(
+        "rollback_already_open",
+        f"A rollback of {deploy.service.name} in {deploy.environment.name} is already open{detail}; "
+        "wait for it to finish or expire.",
+        409,
+    )
+
+
+def _resolve_target(deploy: Deploy, target: Deploy | None) -> Deploy:
+    refusal = current_refusal(deploy_facts(deploy))
+    if refusal is not None:
+        raise ApiError(refusal.code, refusal.message, 409)
+    if target is None:
+        target = rollback_default_target(deploy=deploy)
+        if target is None:
+            raise ApiError(
+                "no_default_target",
+                "No earlier deploy was judged healthy; choose the target deploy explicitly.",
+                409,
+                {"target_id": ["required: no healthy earlier deploy to default to"]},
+            )
+    refusal = target_refusal(deploy_facts(deploy), deploy_facts(target))
+    if refusal is not None:
+        status = 409 if refusal.code == "target_is_current" else 400
+        raise ApiError(refusal.code, refusal.message, status, {"target_id": [refusal.message]})
+    return target
+
+
+def _requester_label(user: AbstractBaseUser | None, token: ApiToken | None) -> str:
+    if user is not None and user.is_authenticated:
+        return user.get_username()
+    return f"token {token.name}" if token is not None else "system"
+
+
+@transaction.atomic
+def rollback_request_create(
+    *,
+    deploy: Deploy,
+    target: Deploy | None = None,
+    reason: str = "",
+    user: AbstractBaseUser | None = None,
+    token: ApiToken | None = None,
+) -> RollbackRequest:
+    """Open a rollback request from `deploy` to `target` (default: the last healthy deploy).
+
+    Refused with a 409 when one is already open for the service and environment; the partial
+    unique constraint makes that hold under concurrency too (the loser's INSERT fails).
+    """
+    endpoint = RollbackEndpoint.objects.filter(project_id=deploy.project_id).first()
+    if endpoint is None:
+        raise ApiError("rollback_endpoint_missing", "Configure the project's rollback endpoint first.", 409)
+    target = _resolve_target(deploy, target)
+    now = timezone.now()
+    raw_token = CALLBACK_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    rollback = RollbackRequest(
+        project_id=deploy.project_id,
+        service_id=deploy.service_id,
+        environment_id=deploy.environment_id,
+        deploy=deploy,
+        target=target,
+        state=RollbackState.REQUESTED,
+        reason=reason,
+        requested_by=_requester_label(user, token),
+        requested_by_user=user if user is not None and user.is_authenticated else None,
+        requested_by_token=token,
+        callback_token_hash=callback_token_hash(raw_token),
+        callback_token_encrypted=crypto.encrypt(raw_token),
+        requested_at=now,
+        expires_at=now + timedelta(minutes=settings.ROLLBACK_EXPIRY_MINUTES),
+        dispatch_due_at=now,
+    )
+    try:
+        with transaction.atomic():
+            rollback.save(force_insert=True)
+    except IntegrityError:
+        raise _open_conflict(deploy) from None
+    log_event(
+        rollback,
+        "rollback.requested",
+        f"rollback to {target.version} requested by {rollback.requested_by}",
+        user=user,
+        token=token,
+        details={"target": target.pk, "reason": reason},
+    )
+    _enqueue_dispatch(rollback.pk)
+    return rollback
+
+
+def _enqueue_dispatch(rollback_id: object) -> None:
+    from rollbacks.tasks import rollback_dispatch
+
+    enqueue(rollback_dispatch, str(rollback_id))
+
+
+@dataclass(frozen=True)
+class CallbackResult:
+    rollback: RollbackRequest
+    changed: bool
+
+
+# What a refused report is told, by what the state machine said (all 409s: they change nothing).
+_REFUSALS = {
+    Move.BACKWARD: ("backward_transition", "The request is already {state}; it cannot go back to {status}."),
+    Move.CLOSED: ("rollback_closed", "The request already ended as {state}."),
+}
+
+
+@transaction.atomic
+def rollback_callback_apply(
+    *, rollback: RollbackRequest, status: str, ci_url: str = "", message: str = "", token: ApiToken | None = None
+) -> CallbackResult:
+    """CI's progress report. A duplicate is a no-op; expired, backward or closed is a 409 that stores nothing."""
+    rollback = RollbackRequest.objects.select_for_update().get(pk=rollback.pk)
+    if rollback.state == RollbackState.EXPIRED or (rollback.is_open and rollback.expires_at <= timezone.now()):
+        logger.info("refused %s report for expired rollback %s", status, rollback.pk)
+        raise ApiError(
+            "rollback_expired", f"This rollback request expired at {rollback.expires_at:%Y-%m-%d %H:%M:%S %Z}.", 409
+        )
+    extra = {key: value for key, value in (("ci_url", ci_url), ("message", message)) if value}
+    outcome = move(rollback, status, extra=extra)
+    if outcome is Move.DUPLICATE:
+        return CallbackResult(rollback, changed=False)
+    if outcome in _REFUSALS:
+        logger.info("refused %s report for rollback %s in state %s", status, rollback.pk, rollback.state)
+        code, text = _REFUSALS[outcome]
+        raise ApiError(code, text.format(state=rollback.state, status=status), 409)
+    rollback.callbacks.create(status=status, outcome=outcome.value, ci_url=ci_url, message=message, via_token=token)
+    text = f"CI reported {status}" + (f": {message}" if message else "")
+    details = {"status": status, "ci_url": ci_url, "message": message}
+    log_event(rollback, "rollback.callback", text, token=token, details=details)
+    return CallbackResult(rollback, changed=True)
+
+
+@transaction.atomic
+def rollback_complete_by_deploy(*, deploy: Deploy) -> RollbackRequest | None:
+    """A succeeded deploy of the open request's target (version or commit) completes it."""
+    open_request = (
+        RollbackRequest.objects.select_related("target")
+        .filter(service_id=deploy.service_id, environment_id=deploy.environment_id, state__in=OPEN_STATE_NAMES)
+        .first()
+    )
+    if open_request is None or not completes_rollback(deploy_facts(open_request.target), deploy_facts(deploy)):
+        return None
+    extra = {"completed_by": deploy, "message": f"completed by deploy {deploy.version}"}
+    if move(open_request, RollbackState.SUCCEEDED, extra=extra) is not Move.APPLIED:
+        return None
+    log_event(
+        open_request, "rollback.completed", f"completed by deploy {deploy.version}", details={"deploy": deploy.pk}
+    )
+    DeployEvent.objects.create(
+        deploy=deploy,
+        kind="rollback.completed",
+        message=f"completes the rollback request of {open_request.deploy_id}",
+        details={"rollback": str(open_request.pk)},
+    )
+    return open_request
+
+
+def rollbacks_expire(*, now: datetime | None = None) -> int:
+    """Expire open requests past their deadline; returns how many expired."""
+    now = now or timezone.now()
+    expired = 0
+    for rollback in RollbackRequest.objects.filter(state__in=OPEN_STATE_NAMES, expires_at__lte=now)[:500]:
+        with transaction.atomic():
+            if move(rollback, RollbackState.EXPIRED) is Move.APPLIED:
+                log_event(rollback, "rollback.expired", f"no result from CI by {rollback.expires_at:%H:%M} UTC")
+                expired += 1
+    return expired

@@ -1,0 +1,33 @@
+"""Celery adapters for rollback requests: the outbox dispatcher and the periodic sweep."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from rollbacks import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, soft_time_limit=45, time_limit=60)
+def rollback_dispatch(rollback_id: str) -> None:
+    """Send one due request; schedules its own retry. Idempotent: the claim is a conditional UPDATE."""
+    delay = services.rollback_dispatch_attempt(rollback_id=rollback_id)
+    # In-process mode ignores countdowns, so there the sweep alone paces the retries.
+    if delay is not None and not rollback_dispatch.app.conf.task_always_eager:
+        # A lost retry message is not lost work: the sweep finds the due row anyway.
+        rollback_dispatch.apply_async(args=[rollback_id], countdown=delay)
+
+
+@shared_task(soft_time_limit=50, time_limit=60)
+def rollbacks_sweep() -> dict[str, int]:
+    """Expire requests past their deadline and re-enqueue sends whose message was lost."""
+    expired = services.rollbacks_expire()
+    due = services.rollbacks_due_for_dispatch()
+    for rollback_id in due:
+        rollback_dispatch.delay(rollback_id)
+    if expired or due:
+        logger.info("rollbacks_sweep expired %d, re-enqueued %d", expired, len(due))
+    return {"expired": expired, "enqueued": len(due)}

@@ -1,0 +1,102 @@
+"""Rollback pages: the confirmation step behind the deploy page's rollback button, and the endpoint settings."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from deployments.models import Deploy
+from rollbacks.forms import RollbackEndpointForm
+from rollbacks.models import RollbackEndpoint
+from rollbacks.selectors import rollback_section
+from rollbacks.services import rollback_endpoint_set, rollback_request_create
+from tracker import signing
+from tracker.api_errors import ApiError
+from tracker.decorators import project_member
+from tracker.models import Role
+
+REASON_MAX = 1000
+
+
+@project_member(Role.DEPLOYER)
+def rollback_confirm(request: HttpRequest, deploy_id: int) -> HttpResponse:
+    """GET: what will happen, with the target to choose and a reason; POST: request it."""
+    deploy = get_object_or_404(Deploy.objects.for_timeline(), project=request.project, pk=deploy_id)
+    section = rollback_section(deploy=deploy)
+    allowed = {str(o.deploy.pk): o.deploy for o in section.options if o.allowed}
+    # A POST names its target explicitly; the GET form preselects the link's or the suggested one.
+    if request.method == "POST":
+        chosen = request.POST.get("target", "")
+    else:
+        chosen = request.GET.get("target") or (str(section.default.deploy.pk) if section.default else "")
+    reason = request.POST.get("reason", "").strip()
+    error, status = "", 200
+    if request.method == "POST":
+        if chosen not in allowed:
+            error, status = "Choose one of the listed earlier deploys as the target.", 400
+        elif len(reason) > REASON_MAX:
+            error, status = f"The reason is at most {REASON_MAX} characters.", 400
+        else:
+            try:
+                rollback = rollback_request_create(
+                    deploy=deploy, target=allowed[chosen], reason=reason, user=request.user
+                )
+            except ApiError as exc:
+                error, status = exc.message, exc.status_code
+            else:
+                messages.success(request, f"Rollback to {rollback.target.version} requested; CI is being asked now.")
+                return redirect(deploy.get_absolute_url() + "#rollback")
+    context = {
+        "project": request.project,
+        "deploy": deploy,
+        "section": section,
+        "chosen": chosen,
+        "reason": reason,
+        "error": error,
+        "reason_max": REASON_MAX,
+    }
+    return render(request, "rollbacks/confirm.html", context, status=status)
+
+
+@project_member(Role.ADMIN)
+def rollback_endpoint_settings(request: HttpRequest) -> HttpResponse:
+    """Admins set where rollback requests go; a generated signing secret is shown once."""
+    endpoint = RollbackEndpoint.objects.filter(project=request.project).first()
+    initial = (
+        {"url": endpoint.url, "format": endpoint.format, "ref": endpoint.ref, "event_type": endpoint.event_type}
+        if endpoint
+        else {}
+    )
+    form = RollbackEndpointForm(request.POST or None, initial=initial)
+    new_secret, status = None, 200
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            rotated = signing.secret_generate() if data["new_secret"] else None
+            try:
+                endpoint, generated = rollback_endpoint_set(
+                    project=request.project,
+                    url=data["url"],
+                    format=data["format"],
+                    secret=rotated,
+                    token=data["token"] or None,
+                    ref=data["ref"],
+                    event_type=data["event_type"],
+                    user=request.user,
+                )
+            except ApiError as exc:
+                for field, errors in exc.fields.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                new_secret = generated or rotated
+                messages.success(request, "Rollback endpoint saved.")
+        status = 400 if form.errors else 200
+    context = {
+        "project": request.project,
+        "nav": "settings",
+        "form": form,
+        "endpoint": endpoint,
+        "new_secret": new_secret,
+    }
+    return render(request, "rollbacks/endpoint_settings.html", context, status=status)
