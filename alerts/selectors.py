@@ -10,7 +10,8 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from alerts.models import Alert, AlertRule, AlertStatus, Channel, Delivery, DeliveryAttempt, Silence
 from alerts.rules import ColumnFact, DeployFacts, MetricFact
 from deployments.models import Deploy
-from metrics.models import DriftReport, ImpactReport
+from metrics.drift.models import DriftReport
+from metrics.impact.models import ImpactReport
 from tracker.models import Project
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
+import django
 import numpy as np
-import psycopg2
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -23,10 +24,14 @@ import drift as bench  # noqa: E402 - bench/drift.py, the generator
 
 from metrics.stats import drift  # noqa: E402
 
-REPORT_SQL = """
-SELECT r.result FROM metrics_driftreport r JOIN deployments_deploy d ON d.id = r.deploy_id
-WHERE d.version = 'current'
-"""
+
+def stored_report(database_url: str) -> dict:
+    """The drift report of the deploy `bench/drift.py` posted as 'current', read through the ORM."""
+    os.environ.update({"DJANGO_SETTINGS_MODULE": "tracker.settings", "DATABASE_URL": database_url, "DEBUG": "1"})
+    django.setup()
+    from metrics.drift.models import DriftReport
+
+    return DriftReport.objects.get(deploy__version="current").result
 
 
 def main() -> None:
@@ -37,9 +42,7 @@ def main() -> None:
     args = parser.parse_args()
     specs = bench.column_specs(bench.SEED)
     ref, cur = (bench.make_frame(bench.SEED, args.rows, which, specs) for which in ("reference", "current"))
-    with psycopg2.connect(args.database_url) as conn, conn.cursor() as cursor:
-        cursor.execute(REPORT_SQL)
-        report = {c["column"]: c for c in cursor.fetchone()[0]["columns"]}
+    report = {c["column"]: c for c in stored_report(args.database_url)["columns"]}
     peer = {}
     if args.evidently:
         peer = {c["column"]: c["drift_score"] for c in json.loads(Path(args.evidently).read_text())["columns"]}

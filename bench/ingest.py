@@ -61,30 +61,36 @@ SETUP = """
 import django, sys
 django.setup()
 from datetime import timedelta
+from django.db import connection
 from django.utils import timezone
 from deployments.services import deploy_record
+from metrics.impact.models import MetricPoint, MetricRollup
 from tracker.models import Project
 from tracker.services import token_issue
 project, _ = Project.objects.get_or_create(slug="bench", defaults={"name": "bench"})
 deploy_record(project=project, service="bench-svc", environment="production", version="1.0",
               fields={"finished_at": timezone.now() - timedelta(days=1)})
 raw = token_issue(project=project, name="bench", scopes=["ingest"])[1]
+with connection.cursor() as cursor:
+    cursor.execute(f"TRUNCATE {MetricPoint._meta.db_table}, {MetricRollup._meta.db_table}")
+print(MetricPoint._meta.db_table)
 print(raw)
 """
 
 
-def prepare(args: argparse.Namespace) -> str:
+def prepare(args: argparse.Namespace) -> tuple[str, str]:
+    """Migrate, empty the point tables, create the project: (its ingest token, the points' table name)."""
     env = server_env(args)
     dbname = args.database_url.rsplit("/", 1)[1]
     admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
     subprocess.run(["psql", admin_url, "-qc", f"CREATE DATABASE {dbname}"], capture_output=True, check=False)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    subprocess.run(["psql", args.database_url, "-qc", "TRUNCATE metrics_metricpoint, metrics_metricrollup"], check=True)
     out = subprocess.run(
         [sys.executable, "-c", SETUP], cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "tracker.settings"},
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    return out.stdout.strip().splitlines()[-1]
+    table, token = out.stdout.strip().splitlines()[-2:]
+    return token, table
 
 
 def bodies(batch: int, count: int) -> list[bytes]:
@@ -197,9 +203,12 @@ def database_cpu_s(dbname: str) -> float:
     return total
 
 
-def count_rows(database_url: str) -> int:
+def count_rows(database_url: str, table: str) -> int:
     out = subprocess.run(
-        ["psql", database_url, "-tAc", "SELECT count(*) FROM metrics_metricpoint"], capture_output=True, text=True
+        # The table name comes from the model (prepare), not from input.
+        ["psql", database_url, "-tAc", f"SELECT count(*) FROM {table}"],  # noqa: S608
+        capture_output=True,
+        text=True,
     )
     return int(out.stdout.strip() or 0)
 
@@ -215,7 +224,7 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/3")
     args = parser.parse_args()
 
-    token = prepare(args)
+    token, table = prepare(args)
     payloads = bodies(args.batch, 24)
     port = free_port()
     proc = subprocess.Popen(
@@ -230,14 +239,14 @@ def main() -> None:
         for level in args.concurrency:
             dbname = args.database_url.rsplit("/", 1)[1]
             before, cpu_before, db_before = (
-                count_rows(args.database_url),
+                count_rows(args.database_url, table),
                 server_cpu_s(proc.pid),
                 database_cpu_s(dbname),
             )
             r = run_level(port, token, payloads, level, args.seconds, args.batch)
             cpu_ms_per_1k = (server_cpu_s(proc.pid) - cpu_before) * 1000 / (r["points"] / 1000)
             db_ms_per_1k = (database_cpu_s(dbname) - db_before) * 1000 / (r["points"] / 1000)
-            stored = count_rows(args.database_url) - before
+            stored = count_rows(args.database_url, table) - before
             print(
                 f"  {level} connection(s): {r['points_per_s']:,.0f} points/s over {args.seconds:.0f} s "
                 f"({r['requests']} requests), p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, "

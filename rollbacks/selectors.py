@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from django.db.models import Q
 
 from deployments.models import Deploy, Status
-from metrics.models import ColumnSketch, ImpactReport
+from metrics.drift.models import ColumnSketch
+from metrics.impact.models import ImpactReport
 from rollbacks.models import RollbackEndpoint, RollbackRequest
 from rollbacks.states import OPEN_STATE_NAMES
 from rollbacks.targets import DeployFacts, default_target, schema_change, target_refusal

@@ -74,7 +74,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "tracker",
     "deployments",
-    "metrics",
+    "metrics.drift",
+    "metrics.impact",
     "rollbacks",
     "alerts",
 ]

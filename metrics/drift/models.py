@@ -1,7 +1,4 @@
-"""Prediction-sample columns, their bounded per-deploy sketches, drift settings and drift reports.
-
-Imported by `metrics/models.py`, so the rows belong to the `metrics` app.
-"""
+"""Prediction-sample columns, their bounded per-deploy sketches, drift settings and drift reports."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Signal receivers for drift (connected in MetricsConfig.ready)."""
+"""Signal receivers for drift (connected in DriftConfig.ready)."""
 
 from __future__ import annotations
 

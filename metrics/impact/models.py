@@ -1,7 +1,4 @@
-"""Metric points, their per-minute rollups, metric settings per service, and impact reports.
-
-Imported by `metrics/models.py`, so the rows belong to the `metrics` app.
-"""
+"""Metric points, their per-minute rollups, metric settings per service, and impact reports."""
 
 from __future__ import annotations
 
@@ -24,7 +21,8 @@ class MetricPoint(models.Model):
     cost ~200 ms per 5,000-point batch (four lookups per row). The ingest service resolves every id inside
     the project in the same transaction, so the constraints would only repeat that check. One B-tree
     (deploy, name, ts) serves the judge's windows; charts read rollups; on PostgreSQL a BRIN index on `ts`
-    (migration 0002) serves retention deletes and seasonal (time-range) reads at almost no write cost.
+    (migration 0002_metricpoint_ts_brin) serves retention deletes and seasonal (time-range) reads at almost
+    no write cost.
     """
 
     id = models.BigAutoField(primary_key=True)

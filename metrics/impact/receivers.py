@@ -1,4 +1,4 @@
-"""Signal receivers for impact analysis (connected in MetricsConfig.ready)."""
+"""Signal receivers for impact analysis (connected in ImpactConfig.ready)."""
 
 from __future__ import annotations
 

@@ -200,10 +200,10 @@ def _points_copy(
     )
     text = "\n".join(map("\t".join, zip(*columns, strict=False))) + "\n"
     buffer = io.StringIO(text)
+    table = MetricPoint._meta.db_table
     with connection.cursor() as cursor:
         cursor.copy_expert(
-            "COPY metrics_metricpoint (project_id, service_id, environment_id, deploy_id, name, ts, value, labels) "
-            "FROM STDIN",
+            f"COPY {table} (project_id, service_id, environment_id, deploy_id, name, ts, value, labels) FROM STDIN",
             buffer,
         )
 

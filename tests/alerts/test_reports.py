@@ -10,7 +10,8 @@ from alerts import services
 from alerts.models import Alert
 from alerts.selectors import deploy_facts
 from deployments.services import deploy_record
-from metrics.models import DriftReport, ImpactReport
+from metrics.drift.models import DriftReport
+from metrics.impact.models import ImpactReport
 from metrics.stats import drift as stats_drift
 from metrics.stats import impact as judge
 from metrics.stats import sketch as sk

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from playwright.sync_api import expect
 
 from deployments.models import Deploy
-from metrics.models import ImpactReport
+from metrics.impact.models import ImpactReport
 from rollbacks.models import RollbackRequest
 from rollbacks.services import rollback_endpoint_set
 from tests.receiver import Receiver

@@ -136,7 +136,7 @@ def test_an_outsider_gets_404_on_the_settings_page(client, charlie, other_projec
 
 def test_the_django_admin_lists_metric_settings_and_impact_reports(admin_client, judged):
     MetricSetting.objects.create(project=judged.project, service=judged.service, name="auc", direction="either")
-    assert b"auc" in admin_client.get("/admin/metrics/metricsetting/").content
-    reports = admin_client.get("/admin/metrics/impactreport/")
+    assert b"auc" in admin_client.get("/admin/impact/metricsetting/").content
+    reports = admin_client.get("/admin/impact/impactreport/")
     assert reports.status_code == 200 and b"degraded" in reports.content
-    assert admin_client.get("/admin/metrics/metricrollup/").status_code == 200
+    assert admin_client.get("/admin/impact/metricrollup/").status_code == 200

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from deployments.models import Deploy
 from deployments.services import deploy_record
-from metrics.models import ImpactReport
+from metrics.impact.models import ImpactReport
 from rollbacks.models import RollbackEndpoint
 from tracker import crypto
 from tracker.models import Project

@@ -7,7 +7,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from metrics.models import ColumnSketch, SampleColumn
+from metrics.drift.models import ColumnSketch, SampleColumn
 from rollbacks.models import RollbackEndpoint, RollbackRequest
 from rollbacks.services import rollback_request_create
 from tests.rollbacks.rollback_world import deploy, endpoint, history

@@ -4,7 +4,7 @@ import pytest
 from django.apps import apps
 from django.contrib import admin
 
-OUR_APPS = ("tracker", "deployments", "metrics", "rollbacks", "alerts")
+OUR_APPS = ("tracker", "deployments", "impact", "drift", "rollbacks", "alerts")
 
 
 def test_every_model_of_ours_is_in_the_admin():

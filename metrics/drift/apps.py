@@ -1,10 +1,10 @@
 from django.apps import AppConfig
 
 
-class MetricsConfig(AppConfig):
-    name = "metrics"
+class DriftConfig(AppConfig):
+    name = "metrics.drift"
+    label = "drift"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         from metrics.drift import receivers  # noqa: F401 - connects the drift receivers
-        from metrics.impact import receivers as impact_receivers  # noqa: F401 - connects the impact receivers

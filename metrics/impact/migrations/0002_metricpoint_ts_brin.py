@@ -9,9 +9,9 @@ from django.db import migrations
 
 def create_brin(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
+        table = schema_editor.quote_name(apps.get_model("impact", "MetricPoint")._meta.db_table)
         schema_editor.execute(
-            "CREATE INDEX IF NOT EXISTS point_ts_brin ON metrics_metricpoint USING brin (ts) "
-            "WITH (pages_per_range = 32)"
+            f"CREATE INDEX IF NOT EXISTS point_ts_brin ON {table} USING brin (ts) WITH (pages_per_range = 32)"
         )
 
 
@@ -21,6 +21,6 @@ def drop_brin(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("metrics", "0001_initial")]
+    dependencies = [("impact", "0001_initial")]
 
     operations = [migrations.RunPython(create_brin, drop_brin)]
