@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
@@ -10,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from deployments.models import Deploy, Status, Strategy
-from deployments.selectors import deploy_list, dora_report
+from deployments.selectors import deploy_list
 from deployments.services import deploy_record
 from tracker.api_errors import ApiError
 from tracker.auth import scope_required, signed_body_check
@@ -208,68 +207,9 @@ class DeployListApi(APIView):
         return paginator.get_paginated_response(DeployOutputSerializer(page, many=True).data)
 
 
-class DeployDetailApi(APIView):
-    permission_classes = [scope_required("read")]
-
-    class OutputSerializer(DeployOutputSerializer):
-        impact = serializers.JSONField(allow_null=True, help_text="verdict, score, final, reasons, computed_at")
-        drift = serializers.JSONField(allow_null=True, help_text="drift share, drifted columns, dataset drift")
-
-    @extend_schema(responses={200: OutputSerializer}, summary="One deploy, with impact and drift summaries")
-    def get(self, request: Request, deploy_id: int) -> Response:
-        from metrics.drift.selectors import drift_summary
-        from metrics.impact.selectors import impact_report_data
-
-        deploy = get_object_or_404(Deploy.objects.for_timeline(), project=request.auth.project, pk=deploy_id)
-        impact = impact_report_data(deploy=deploy)
-        summary = {key: impact[key] for key in ("verdict", "score", "final", "reasons", "computed_at")}
-        deploy.impact, deploy.drift = summary, drift_summary(deploy=deploy)
-        return Response(self.OutputSerializer(deploy).data)
-
-
 class DeployCollectionApi(DeployListApi, DeployCreateApi):
     """One URL, two operations: GET lists (scope read), POST records (scope ingest)."""
 
     def get_permissions(self):
         operation = DeployCreateApi if self.request.method == "POST" else DeployListApi
         return [permission() for permission in operation.permission_classes]
-
-
-class DoraApi(APIView):
-    permission_classes = [scope_required("read")]
-
-    class FilterSerializer(StrictSerializer):
-        days = serializers.IntegerField(min_value=1, max_value=365, default=30)
-        service = serializers.CharField(max_length=100, required=False)
-        environment = serializers.CharField(max_length=50, required=False)
-        production_only = serializers.BooleanField(default=True)
-
-    class RowSerializer(serializers.Serializer):
-        service = serializers.CharField()
-        environment = serializers.CharField()
-        deploys = serializers.IntegerField()
-        deploys_per_day = serializers.FloatField(allow_null=True)
-        lead_time_hours = serializers.FloatField(allow_null=True)
-        lead_time_n = serializers.IntegerField()
-        change_failures = serializers.IntegerField()
-        change_failure_rate = serializers.FloatField(allow_null=True)
-        time_to_restore_hours = serializers.FloatField(allow_null=True)
-        restores_n = serializers.IntegerField()
-
-    class OutputSerializer(serializers.Serializer):
-        since = serializers.DateTimeField()
-        until = serializers.DateTimeField()
-        days = serializers.IntegerField()
-        production_only = serializers.BooleanField()
-        rows = serializers.ListField(child=serializers.DictField())
-        definitions = serializers.DictField(child=serializers.CharField())
-
-    @extend_schema(
-        parameters=[FilterSerializer],
-        responses={200: OutputSerializer},
-        summary="DORA figures per service and environment over a window",
-    )
-    def get(self, request: Request) -> Response:
-        filters = self.FilterSerializer(data=request.query_params.dict())
-        filters.is_valid(raise_exception=True)
-        return Response(dora_report(project=request.auth.project, **filters.validated_data))

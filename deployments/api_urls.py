@@ -4,8 +4,6 @@ from deployments import api, webhooks_api
 
 urlpatterns = [
     path("deploys", api.DeployCollectionApi.as_view(), name="api_deploys"),
-    path("deploys/<int:deploy_id>", api.DeployDetailApi.as_view(), name="api_deploy_detail"),
-    path("dora", api.DoraApi.as_view(), name="api_dora"),
     path("webhooks/github/<slug:project_slug>", webhooks_api.GithubWebhookApi.as_view(), name="webhook_github"),
     path("webhooks/gitlab/<slug:project_slug>", webhooks_api.GitlabWebhookApi.as_view(), name="webhook_gitlab"),
     path("webhooks/mlflow/<slug:project_slug>", webhooks_api.MlflowWebhookApi.as_view(), name="webhook_mlflow"),

@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.db.models import Min
-from django.utils import timezone
+from django.db.models import Count
 
-from deployments.dora import DeployFact, dora_figures
 from deployments.models import Deploy, DeployQuerySet, Environment, Service, Status
 from tracker.models import Project
 
@@ -37,76 +35,18 @@ def project_streams(*, project: Project) -> tuple[list[Service], list[Environmen
     return list(project.services.all()), list(project.environments.all())
 
 
-def dora_facts(
-    *,
-    project: Project,
-    since: datetime,
-    until: datetime,
-    production_only: bool = True,
-    service: str | None = None,
-    environment: str | None = None,
-) -> list[DeployFact]:
-    """Deploy facts for the DORA figures, in one query (verdict and first alert joined in)."""
-    deploys = deploy_list(project=project, service=service, environment=environment, since=since, until=until)
-    if production_only and not environment:
-        deploys = deploys.filter(environment__is_production=True)
-    rows = deploys.annotate(first_alert_at=Min("alerts__started_at")).values(
-        "service__name",
-        "environment__name",
-        "deployed_at",
-        "status",
-        "commit_timestamp",
-        "finished_at",
-        "impact_report__verdict",
-        "impact_report__computed_at",
-        "first_alert_at",
-    )
-    return [_fact(row) for row in rows]
-
-
-def _fact(row: dict) -> DeployFact:
-    verdict = row["impact_report__verdict"]
-    degraded_at = row["impact_report__computed_at"] if verdict == "degraded" else None
-    return DeployFact(
-        service=row["service__name"],
-        environment=row["environment__name"],
-        deployed_at=row["deployed_at"],
-        went_out=row["status"] in (Status.SUCCEEDED, Status.ROLLED_BACK),
-        rolled_back=row["status"] == Status.ROLLED_BACK,
-        verdict=verdict,
-        commit_at=row["commit_timestamp"],
-        finished_at=row["finished_at"],
-        first_signal_at=row["first_alert_at"] or degraded_at,
-    )
-
-
-DORA_DEFINITIONS = {
-    "deploys_per_day": "deploys that went out (succeeded, including those later rolled back) per day of the window",
-    "lead_time_hours": "median of finished_at − commit_timestamp over deploys that carry both",
-    "change_failure_rate": "deploys whose impact verdict was degraded or that were rolled back ÷ deploys that went out",
-    "time_to_restore_hours": "median from a failed change's first alert (else its degraded verdict, else the deploy) "
-    "to the next deploy of the same service and environment that went out and is not itself a failed change",
-}
-
-
-def dora_report(
-    *, project, days: int, production_only: bool, service: str | None = None, environment: str | None = None
-) -> dict:
-    until = timezone.now()
-    since = until - timedelta(days=days)
-    facts = dora_facts(
-        project=project,
-        since=since,
-        until=until,
-        production_only=production_only,
-        service=service,
-        environment=environment,
-    )
-    return {
-        "since": since,
-        "until": until,
-        "days": days,
-        "production_only": production_only,
-        "rows": dora_figures(facts, days),
-        "definitions": DORA_DEFINITIONS,
-    }
+def deploy_gauges() -> list[str]:
+    """The deploys' lines of the Prometheus exposition (registered in DeploymentsConfig.ready)."""
+    lines = [
+        "# HELP deploy_tracker_deploys Deploys stored, by status.",
+        "# TYPE deploy_tracker_deploys gauge",
+    ]
+    for row in Deploy.objects.values("status").annotate(n=Count("id")).order_by("status"):
+        lines.append(f'deploy_tracker_deploys{{status="{row["status"]}"}} {row["n"]}')
+    pending = Deploy.objects.filter(status=Status.SUCCEEDED, processed_at=None).count()
+    return [
+        *lines,
+        "# HELP deploy_tracker_deploys_unprocessed Succeeded deploys whose task has not run yet.",
+        "# TYPE deploy_tracker_deploys_unprocessed gauge",
+        f"deploy_tracker_deploys_unprocessed {pending}",
+    ]

@@ -9,7 +9,7 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PRODUCT = ("tracker", "deployments", "metrics", "rollbacks", "alerts")
+PRODUCT = ("tracker", "deployments", "metrics", "rollbacks", "alerts", "dashboard")
 NOT_PRODUCT = {".venv", "var", "tests", "bench", "staticfiles", ".git", "node_modules"}
 # Installed with another pin rather than imported by name.
 INDIRECT = {"psycopg2-binary", "gunicorn", "drf-spectacular-sidecar", "whitenoise", "redis"}

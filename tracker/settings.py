@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "metrics.impact",
     "rollbacks",
     "alerts",
+    "dashboard",
 ]
 
 MIDDLEWARE = [

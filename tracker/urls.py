@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/v1/", include("metrics.impact.api_urls")),
     path("api/v1/", include("rollbacks.api_urls")),
     path("api/v1/", include("alerts.api_urls")),
+    path("api/v1/", include("dashboard.api_urls")),
     path("", views.home, name="home"),
     # Project pages last: their first path segment is the project slug.
     path("<slug:project_slug>/settings/", include("tracker.project_urls")),
@@ -26,5 +27,5 @@ urlpatterns = [
     path("<slug:project_slug>/", include("metrics.impact.urls")),
     path("<slug:project_slug>/", include("alerts.urls")),
     path("<slug:project_slug>/", include("rollbacks.urls")),
-    path("<slug:project_slug>/", include("deployments.urls")),
+    path("<slug:project_slug>/", include("dashboard.urls")),
 ]

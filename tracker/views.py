@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 
 from tracker.models import Membership
-from tracker.selectors import prometheus_exposition
+from tracker.prometheus import prometheus_exposition
 
 
 @login_required

@@ -1,3 +1,5 @@
+"""Pages that show several apps' data: the timeline, the deploy page, the comparison of two deploys, DORA."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -9,9 +11,10 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
 from alerts.selectors import attach_open_alert_counts
+from dashboard.selectors import DORA_DEFINITIONS, dora_report
 from deployments.changes import changes_between, deploy_facts
 from deployments.models import Deploy, Status
-from deployments.selectors import DORA_DEFINITIONS, deploy_list, dora_report, project_streams
+from deployments.selectors import deploy_list, project_streams
 from deployments.services import deploy_changes
 from rollbacks.selectors import attach_rollback_requests
 from tracker.decorators import project_member
@@ -44,7 +47,7 @@ def timeline(request: HttpRequest) -> HttpResponse:
     ]
     return render(
         request,
-        "deployments/timeline.html",
+        "dashboard/timeline.html",
         {
             "project": project,
             "page": page,
@@ -64,7 +67,7 @@ def deploy_detail(request: HttpRequest, deploy_id: int) -> HttpResponse:
     changes = deploy.changes or deploy_changes(deploy=deploy)
     return render(
         request,
-        "deployments/deploy_detail.html",
+        "dashboard/deploy_detail.html",
         {
             "project": request.project,
             "deploy": deploy,
@@ -85,7 +88,7 @@ def dora(request: HttpRequest) -> HttpResponse:
     report = dora_report(project=request.project, days=days, production_only=production_only)
     return render(
         request,
-        "deployments/dora.html",
+        "dashboard/dora.html",
         {
             "project": request.project,
             "nav": "dora",
@@ -107,7 +110,7 @@ def compare(request: HttpRequest, a_id: int, b_id: int) -> HttpResponse:
     a, b = deploys[a_id], deploys[b_id]
     return render(
         request,
-        "deployments/compare.html",
+        "dashboard/compare.html",
         {
             "project": request.project,
             "a": a,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from deployments.dora import DeployFact, dora_figures
+from dashboard.dora import DeployFact, dora_figures
 from deployments.services import deploy_record
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from deployments import views
+from dashboard import views
 
 urlpatterns = [
     path("", views.timeline, name="timeline"),

@@ -1,0 +1,88 @@
+"""Reads that join several apps' data: the DORA figures (deploys, impact verdicts, alerts)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db.models import Min
+from django.utils import timezone
+
+from dashboard.dora import DeployFact, dora_figures
+from deployments.models import Status
+from deployments.selectors import deploy_list
+from tracker.models import Project
+
+
+def dora_facts(
+    *,
+    project: Project,
+    since: datetime,
+    until: datetime,
+    production_only: bool = True,
+    service: str | None = None,
+    environment: str | None = None,
+) -> list[DeployFact]:
+    """Deploy facts for the DORA figures, in one query (verdict and first alert joined in)."""
+    deploys = deploy_list(project=project, service=service, environment=environment, since=since, until=until)
+    if production_only and not environment:
+        deploys = deploys.filter(environment__is_production=True)
+    rows = deploys.annotate(first_alert_at=Min("alerts__started_at")).values(
+        "service__name",
+        "environment__name",
+        "deployed_at",
+        "status",
+        "commit_timestamp",
+        "finished_at",
+        "impact_report__verdict",
+        "impact_report__computed_at",
+        "first_alert_at",
+    )
+    return [_fact(row) for row in rows]
+
+
+def _fact(row: dict) -> DeployFact:
+    verdict = row["impact_report__verdict"]
+    degraded_at = row["impact_report__computed_at"] if verdict == "degraded" else None
+    return DeployFact(
+        service=row["service__name"],
+        environment=row["environment__name"],
+        deployed_at=row["deployed_at"],
+        went_out=row["status"] in (Status.SUCCEEDED, Status.ROLLED_BACK),
+        rolled_back=row["status"] == Status.ROLLED_BACK,
+        verdict=verdict,
+        commit_at=row["commit_timestamp"],
+        finished_at=row["finished_at"],
+        first_signal_at=row["first_alert_at"] or degraded_at,
+    )
+
+
+DORA_DEFINITIONS = {
+    "deploys_per_day": "deploys that went out (succeeded, including those later rolled back) per day of the window",
+    "lead_time_hours": "median of finished_at − commit_timestamp over deploys that carry both",
+    "change_failure_rate": "deploys whose impact verdict was degraded or that were rolled back ÷ deploys that went out",
+    "time_to_restore_hours": "median from a failed change's first alert (else its degraded verdict, else the deploy) "
+    "to the next deploy of the same service and environment that went out and is not itself a failed change",
+}
+
+
+def dora_report(
+    *, project, days: int, production_only: bool, service: str | None = None, environment: str | None = None
+) -> dict:
+    until = timezone.now()
+    since = until - timedelta(days=days)
+    facts = dora_facts(
+        project=project,
+        since=since,
+        until=until,
+        production_only=production_only,
+        service=service,
+        environment=environment,
+    )
+    return {
+        "since": since,
+        "until": until,
+        "days": days,
+        "production_only": production_only,
+        "rows": dora_figures(facts, days),
+        "definitions": DORA_DEFINITIONS,
+    }
