@@ -1,4 +1,4 @@
-"""Alerts judged on real impact and drift reports, as the metrics app stores them."""
+"""Alerts judged on real impact and drift reports, as the impact and drift apps store them."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def test_a_degraded_impact_report_with_a_failed_critical_metric_opens_both_impac
 
 
 def test_a_stored_report_signal_makes_the_alert_evaluation_run(deploy, django_capture_on_commit_callbacks) -> None:
-    """The metrics app sends drift_report_computed after storing a report; alerts evaluates it (in-process tasks)."""
+    """The drift app sends drift_report_computed after storing a report; alerts evaluates it (in-process tasks)."""
     from metrics.drift.signals import drift_report_computed
 
     report = store_drift(deploy, drift_result(shift=1.5))
