@@ -9,7 +9,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/deploy_tracker
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 TEST_ENV := DEBUG=0 SECRET_KEY=test-only-secret-key OUTBOUND_ALLOW_HTTP=1 OUTBOUND_ALLOWED_NETWORKS=127.0.0.0/8
 
-.PHONY: run install test test-embedded lint schemathesis clean
+.PHONY: run manage install test test-embedded lint schemathesis clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -19,23 +19,22 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 install: $(VENV)/.installed
 
-# Embedded default: SQLite under var/, no Redis. A Celery worker with beat runs beside the web server on
-# kombu's filesystem transport, so analysis, alerts and sweeps happen on their own.
+# Embedded default: SQLite under var/, no Redis. bin/run.py fails at once on a busy port, writes var/run.env
+# (which manage.py reads, so management commands reach this install), migrates, seeds the demo, then runs the
+# web server beside a Celery worker with beat on kombu's filesystem transport; Ctrl+C stops both.
 run: install
-	DEBUG=1 $(PY) manage.py migrate --noinput -v0
-	DEBUG=1 CELERY_BROKER_URL=filesystem:// $(PY) manage.py seed_demo
-	@echo "Deploy Tracker on http://127.0.0.1:$(PORT)/demo/  (demo login: demo / demo — demo only)"
-	@trap 'kill 0' EXIT INT TERM; \
-	DEBUG=1 CELERY_BROKER_URL=filesystem:// $(VENV)/bin/celery -A tracker worker -B --pool=solo \
-		--loglevel=WARNING --schedule var/celerybeat-schedule & \
-	DEBUG=1 CELERY_BROKER_URL=filesystem:// $(PY) manage.py runserver 127.0.0.1:$(PORT)
+	@$(PY) bin/run.py --port $(PORT)
+
+# A management command on the make run install: make manage ARGS="issue_token demo --scopes ingest,read"
+manage: install
+	@$(PY) manage.py $(ARGS)
 
 test: install
 	$(TEST_ENV) DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
 
-# The suite's core on the embedded default (SQLite, in-process tasks).
+# The suite's core on the embedded default (SQLite, in-process tasks); VAR_DIR=… keeps parallel runs apart.
 test-embedded: install
-	$(TEST_ENV) DATABASE_URL= REDIS_URL= VAR_DIR=var/test-embedded $(PY) -m pytest -m "not services" $(PYTEST_ARGS)
+	$(TEST_ENV) DATABASE_URL= REDIS_URL= VAR_DIR=$(or $(VAR_DIR),var/test-embedded) $(PY) -m pytest -m "not services" $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -36,12 +36,16 @@ def _forbid_reads_beside_the_checkout() -> None:
     inside = str(ROOT) + os.sep
     temp = os.path.realpath(tempfile.gettempdir()) + os.sep
     forbidden_root = beside if beside != os.sep else None
+    # The interpreter and its packages may live anywhere, a virtualenv beside the checkout included.
+    python_homes = tuple(
+        str(Path(home).resolve()) + os.sep for home in {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    ) + tuple(os.path.abspath(home) + os.sep for home in {sys.prefix, sys.base_prefix, sys.exec_prefix})
 
     def audit(event: str, args: tuple) -> None:
         if event != "open" or forbidden_root is None or not isinstance(args[0], str | bytes | os.PathLike):
             return
         path = os.path.abspath(os.fsdecode(args[0]))
-        if not path.startswith(forbidden_root) or path.startswith(inside):
+        if not path.startswith(forbidden_root) or path.startswith(inside) or path.startswith(python_homes):
             return
         if path.startswith(temp) and not path.startswith(forbidden_root + "shared" + os.sep):
             return

@@ -9,7 +9,6 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PRODUCT = ("tracker", "deployments", "metrics", "rollbacks", "alerts", "dashboard")
 NOT_PRODUCT = {".venv", "var", "tests", "bench", "staticfiles", ".git", "node_modules"}
 # Installed with another pin rather than imported by name.
 INDIRECT = {"psycopg2-binary", "gunicorn", "drf-spectacular-sidecar", "whitenoise", "redis"}
@@ -24,6 +23,10 @@ def _pins(path: Path) -> set[str]:
     return names
 
 
+def _local_packages() -> set[str]:
+    return {path.parent.name for path in ROOT.glob("*/__init__.py")} | {path.stem for path in ROOT.glob("*.py")}
+
+
 def _product_sources() -> list[Path]:
     return [path for path in ROOT.rglob("*.py") if not NOT_PRODUCT & set(path.relative_to(ROOT).parts)]
 
@@ -36,7 +39,7 @@ def _imported_distributions() -> set[str]:
                 modules.update(alias.name.split(".")[0] for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 modules.add(node.module.split(".")[0])
-    modules -= set(sys.stdlib_module_names) | set(PRODUCT)
+    modules -= set(sys.stdlib_module_names) | _local_packages()
     owners = packages_distributions()
     return {dist.lower().replace("_", "-") for module in modules for dist in owners.get(module, [module])}
 

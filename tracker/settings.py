@@ -232,11 +232,16 @@ CELERY_BEAT_SCHEDULE = {
     "metrics-retention": {"task": "metrics.impact.tasks.metrics_retention", "schedule": 3600.0},
     # Refresh drift reports of deploys in their window, finalise ended ones, resend lost recomputations.
     "drift-sweep": {"task": "metrics.drift.tasks.drift_sweep", "schedule": 60.0},
-    # Expire rollback requests past their deadline; re-enqueue sends whose message was lost.
-    "rollbacks-sweep": {"task": "rollbacks.tasks.rollbacks_sweep", "schedule": 60.0},
+    # Expire rollback requests past their deadline; re-enqueue sends whose message was lost (or retries due).
+    "rollbacks-sweep": {
+        "task": "rollbacks.tasks.rollbacks_sweep",
+        "schedule": float(env_int("ROLLBACK_SWEEP_SECONDS", 60)),
+    },
     # Flush alert groups that are due and re-enqueue due or orphaned alert deliveries.
     "alerts-sweep": {"task": "alerts.tasks.alerts_sweep", "schedule": float(env_int("ALERT_SWEEP_SECONDS", 15))},
 }
+# In-process mode has no beat: a thread of the web process runs the schedule above (tracker/inprocess.py).
+INPROCESS_SWEEPS = CELERY_TASK_ALWAYS_EAGER and env_bool("INPROCESS_SWEEPS", True)
 
 # Outbound HTTP (alert deliveries, rollback requests) and its SSRF guard.
 OUTBOUND_ALLOW_HTTP = env_bool("OUTBOUND_ALLOW_HTTP", False)
@@ -264,7 +269,8 @@ ALERT_DELIVERY_MAX_ATTEMPTS = env_int("ALERT_DELIVERY_MAX_ATTEMPTS", 8)
 ALERT_RETRY_BASE_SECONDS = env_int("ALERT_RETRY_BASE_SECONDS", 30)
 ALERT_RETRY_CAP_SECONDS = env_int("ALERT_RETRY_CAP_SECONDS", 3600)
 ALERT_CHANNEL_DISABLE_AFTER = env_int("ALERT_CHANNEL_DISABLE_AFTER", 10)
-ALERT_SWEEP_GRACE_SECONDS = env_int("ALERT_SWEEP_GRACE_SECONDS", 10)
+# In-process mode ignores a retry's eta, so there the sweep is the normal path and needs no head start.
+ALERT_SWEEP_GRACE_SECONDS = env_int("ALERT_SWEEP_GRACE_SECONDS", 0 if CELERY_TASK_ALWAYS_EAGER else 10)
 PAGERDUTY_EVENTS_URL = env_str("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue")
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
