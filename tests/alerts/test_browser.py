@@ -22,7 +22,7 @@ def test_on_call_acknowledges_an_alert_and_follows_it_to_the_suspect_deploy(page
     login(page, "demo", "demo")
     page.click("nav.project-nav >> text=Alerts")
     expect(page.locator("h1")).to_have_text("Alerts")
-    firing = page.locator("#open-alerts tr.status-firing", has_text="Input drift").first
+    firing = page.locator("#open-alerts tr.status-firing", has_text="Dataset drift").first
     expect(firing).to_contain_text("went out")
     alert_id = int(firing.get_attribute("id").removeprefix("alert-"))
     firing.locator("button", has_text="Acknowledge").click()
@@ -32,7 +32,7 @@ def test_on_call_acknowledges_an_alert_and_follows_it_to_the_suspect_deploy(page
 
     page.locator(f"#alert-{alert_id} td a").first.click()
     expect(page).to_have_url(re.compile(r"/demo/deploys/\d+/$"))
-    expect(page.locator("#alerts")).to_contain_text("Input drift")
+    expect(page.locator("#alerts")).to_contain_text("Dataset drift")
     expect(page.locator(".head-badges .alert-count")).to_contain_text("open alert")
 
 
