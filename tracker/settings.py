@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "deployments",
     "metrics",
     "alerts",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def demo(db):
-    call_command("seed_demo")
+    call_command("seed_demo", "--force")
 
 
 def test_on_call_acknowledges_an_alert_and_follows_it_to_the_suspect_deploy(page, live_server, login, demo):
@@ -48,12 +48,12 @@ def test_on_call_silences_an_alert_from_its_row(page, live_server, login, demo):
     assert Silence.objects.count() == 1
 
 
-def test_an_admin_sees_the_channel_and_queues_a_test_notification(page, live_server, login, demo):
+def test_an_admin_sees_the_channel_and_queues_a_test_notification(page, live_server, login, demo, settings):
     login(page, "demo", "demo")
     page.goto(f"{live_server.url}/demo/alerts/settings/")
     channel = page.locator("tr.channel-row").first
-    expect(channel).to_contain_text("ops webhook (example)")
-    expect(channel).to_contain_text("https://hooks.example.com/…")
+    expect(channel).to_contain_text("demo receiver (webhook)")
+    expect(channel).to_contain_text(f"{settings.SITE_URL}/…")
     channel.locator("button", has_text="Send test").click()
     expect(page.locator(".message.success")).to_contain_text("Test notification queued")
     assert Delivery.objects.filter(reason="test").count() == 1
