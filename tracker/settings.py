@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "rollbacks",
     "alerts",
     "dashboard",
+    "demo",
 ]
 
 MIDDLEWARE = [
