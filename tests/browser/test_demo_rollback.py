@@ -12,7 +12,8 @@ from django.core.management import call_command
 from playwright.sync_api import expect
 
 from alerts.models import Alert
-from deployments.models import Deploy, RollbackRequest
+from deployments.models import Deploy
+from rollbacks.models import RollbackRequest
 from tracker.models import Project
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
