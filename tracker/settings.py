@@ -6,6 +6,7 @@ Celery runs tasks in-process, so a bare machine shows a working dashboard.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -276,6 +277,15 @@ CELERY_BEAT_SCHEDULE = {
 # In-process mode has no beat: a thread of the web process runs the schedule above (tracker/inprocess.py).
 INPROCESS_SWEEPS = CELERY_TASK_ALWAYS_EAGER and env_bool("INPROCESS_SWEEPS", True)
 
+# Who may scrape /metrics (every project's deploy counts): a bearer token, client networks, or both; neither: 404.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS")
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_network!r} is not a CIDR like 10.0.0.0/8") from None
+
 # Outbound HTTP (alert deliveries, rollback requests) and its SSRF guard.
 OUTBOUND_ALLOW_HTTP = env_bool("OUTBOUND_ALLOW_HTTP", False)
 OUTBOUND_ALLOWED_NETWORKS = env_list("OUTBOUND_ALLOWED_NETWORKS")
@@ -323,5 +333,7 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         # Eager mode would log every in-process task at INFO.
         "celery.app.trace": {"level": "WARNING"},
+        # django-axes says INFO for every failed log-in's housekeeping; failures themselves are WARNING.
+        "axes": {"level": "WARNING"},
     },
 }
