@@ -101,8 +101,22 @@ def alerts_page(*, project: Project, now: datetime, recent_days: int = 7) -> dic
                 "-resolved_at", "-id"
             )[:100]
         ),
-        "silences": list(Silence.objects.filter(project=project, ends_at__gt=now).select_related("created_by")),
+        "silences": list(
+            Silence.objects.filter(project=project, ends_at__gt=now).select_related("created_by", "created_by_token")
+        ),
     }
+
+
+def silence_list(*, project: Project, now: datetime, state: str | None = None, limit: int = 100) -> list[Silence]:
+    """The project's silences, newest first; `state` is Alertmanager's pending, active or expired."""
+    silences = Silence.objects.filter(project=project).select_related("created_by", "created_by_token")
+    if state == "pending":
+        silences = silences.filter(starts_at__gt=now)
+    elif state == "active":
+        silences = silences.filter(starts_at__lte=now, ends_at__gt=now)
+    elif state == "expired":
+        silences = silences.filter(ends_at__lte=now)
+    return list(silences.order_by("-created_at", "-id")[:limit])
 
 
 def open_alert_counts(*, deploy_ids: Iterable[int]) -> dict[int, int]:

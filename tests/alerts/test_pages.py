@@ -67,6 +67,22 @@ def test_a_bad_silence_is_refused_with_a_message_and_stores_nothing(client, bob,
     assert not Silence.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("matchers", "message"),
+    [
+        ("service=~(.*.*)*!\nrule=~(a)\\1", "matcher 2: &#x27;(a)\\\\1&#x27; is not a valid RE2 regular expression"),
+        ("service=~" + "x" * 1001, "matcher 1: a matcher value has at most 1000 characters"),
+        ("service=~.*", "at least one matcher must not match the empty string"),
+    ],
+    ids=["backreference", "too-long", "mutes-everything"],
+)
+def test_a_silence_alertmanager_would_refuse_is_refused_with_a_clear_message(client, bob, project, matchers, message):
+    client.force_login(bob)
+    response = client.post("/alpha/alerts/silences/", {"matchers": matchers, "hours": "4"}, follow=True)
+    assert message in response.content.decode()
+    assert not Silence.objects.exists()
+
+
 def test_page_actions_need_the_csrf_token(bob, project) -> None:
     from django.test import Client
 
