@@ -173,6 +173,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Deploy Tracker API",
     "DESCRIPTION": "Deploy events, live metrics, prediction samples, verdicts, alerts and rollbacks.",
     "VERSION": "1.0.0",
+    # 3.1: schemas are JSON Schema 2020-12, so the ingest payloads' schemas (msgspec) are served as they are.
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI's assets are served from the sidecar package: no CDN, works offline.

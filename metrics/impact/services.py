@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import repeat
 
+import msgspec
 import numpy as np
-import orjson
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -196,7 +196,7 @@ def _points_copy(
         batch.names,  # validated to hold no tabs, newlines or backslashes
         stamps.tolist(),
         map(repr, batch.values.tolist()),
-        _labels_text(batch.labels),
+        _labels_text(batch),
     )
     text = "\n".join(map("\t".join, zip(*columns, strict=False))) + "\n"
     buffer = io.StringIO(text)
@@ -208,25 +208,13 @@ def _points_copy(
         )
 
 
-def _labels_text(labels: list[dict | None]) -> list[str]:
-    """COPY text of each label set: JSON with its backslashes escaped, encoded once per distinct set."""
-    encoded: dict[tuple, str] = {}
-    out = []
-    for label_set in labels:
-        if not label_set:
-            out.append(r"\N")
-            continue
-        try:
-            key = tuple(label_set.items())
-            text = encoded.get(key)
-        except TypeError:
-            key, text = None, None
-        if text is None:
-            text = orjson.dumps(label_set).decode().replace("\\", "\\\\")
-            if key is not None:
-                encoded[key] = text
-        out.append(text)
-    return out
+def _labels_text(batch: PointBatch) -> list[str]:
+    """COPY text of each point's labels: JSON with its backslashes escaped, encoded once per distinct set."""
+    sets, codes = batch.label_sets
+    # msgspec, not orjson: label integers may be beyond 64 bits (JSON and jsonb have no limit).
+    texts = [msgspec.json.encode(label_set).decode().replace("\\", "\\\\") for label_set in sets]
+    texts.append(r"\N")  # code -1: no labels
+    return [texts[code] for code in codes.tolist()]
 
 
 def _rollups_upsert(
