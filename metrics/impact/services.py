@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from deployments.models import Deploy, Environment, Service, Status
 from deployments.services import environment_get_or_create, service_get_or_create
+from metrics.impact.cardinality import series_admit
 from metrics.impact.models import ImpactReport, MetricBatch, MetricPoint, MetricRollup, MetricSetting
 from metrics.points import PointBatch, PointsInvalid
 from metrics.stats.impact import default_direction
@@ -39,13 +40,15 @@ class IngestResult:
 def points_ingest(*, project: Project, batch: PointBatch, may_create_streams: bool = False) -> IngestResult:
     """Store a valid batch all-or-nothing; a batch_id seen before stores nothing and says so.
 
-    Raises PointsInvalid (per-index errors) for unknown services/environments/deploys; nothing is stored.
+    Raises PointsInvalid (per-index errors) for unknown services/environments/deploys, and its
+    CardinalityExceeded for series beyond the caps; nothing is stored.
     Only callers allowed to create services and environments (an admin token) pass may_create_streams.
     """
     with transaction.atomic():
         if batch.batch_id and not _batch_claim(project, batch):
             return IngestResult(accepted=0, duplicate=True)
         services, environments = _streams_resolve(project, batch, may_create=may_create_streams)
+        series_admit(project=project, batch=batch, service_ids=services)
         deploy_ids = _attribute(project, batch, services, environments)
         _points_insert(project, batch, services, environments, deploy_ids)
         _rollups_upsert(project, batch, services, environments, deploy_ids)
