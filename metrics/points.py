@@ -175,20 +175,11 @@ class PointBatch:
         """The distinct label sets, and each point's index among them (-1: no labels).
 
         Batches repeat a few label sets: whatever is done per label set (encoding, counting) is done once."""
-        index: dict[tuple, int] = {}
-        sets: list[dict[str, Any]] = []
-        codes = np.empty(len(self.labels), dtype=np.int64)
-        for i, label_set in enumerate(self.labels):
-            if not label_set:
-                codes[i] = -1
-                continue
-            key = tuple(label_set.items())
-            code = index.get(key)
-            if code is None:
-                code = index[key] = len(sets)
-                sets.append(label_set)
-            codes[i] = code
-        return sets, codes
+        keys = [tuple(labels.items()) if labels else None for labels in self.labels]
+        index: dict[tuple | None, int] = {None: -1}
+        codes = [index.setdefault(key, len(index) - 1) for key in keys]
+        sets = [dict(key) for key in index if key is not None]
+        return sets, np.array(codes, dtype=np.int64)
 
 
 def decode_points(body: bytes, content_type: str, *, now: float, retention_days: int) -> PointBatch:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Iterable
 from datetime import date
 
 import msgspec
@@ -61,14 +62,15 @@ def series_admit(*, project: Project, batch: PointBatch, service_ids: np.ndarray
     today = timezone.now().date()
     sets, codes = batch.label_sets
     keys = [label_set_key(labels) for labels in sets] + [""]  # code -1 (no labels) is the last
-    point_series = list(zip(service_ids.tolist(), batch.names, map(keys.__getitem__, codes.tolist()), strict=True))
-    series = set(point_series)
+    point_series = zip(service_ids.tolist(), batch.names, codes.tolist(), strict=True)
+    series = {(sid, name, keys[code]) for sid, name, code in set(point_series)}
     known = _known(series)
     missing = series - known.keys()
     if missing:
         try:
             _register(project, missing, today)
         except _Refused as refused:
+            point_series = zip(service_ids.tolist(), batch.names, map(keys.__getitem__, codes.tolist()), strict=True)
             raise CardinalityExceeded(refused.message, {"points": _offending(point_series, refused)}) from None
     _touch(known.values(), today)
 
@@ -153,7 +155,7 @@ def _label_sets_admit(wanted: dict[tuple[int, str], Series], today: date) -> Non
     )
 
 
-def _offending(point_series: list[Series], refused: _Refused) -> dict[str, dict[str, list[str]]]:
+def _offending(point_series: Iterable[Series], refused: _Refused) -> dict[str, dict[str, list[str]]]:
     """The first points (by index) that carry a refused series, each with the reason."""
     width = len(next(iter(refused.series)))  # (service, name) for a name, the whole series for a label set
     found = {}
