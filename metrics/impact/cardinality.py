@@ -5,7 +5,8 @@ charts and the settings pages. METRIC_MAX_NAMES_PER_SERVICE and METRIC_MAX_LABEL
 names and label sets posted within the retention of raw points (the retention sweep forgets the ones not
 seen for METRIC_RETENTION_DAYS). A batch that would pass a cap is refused whole: nothing of it is stored.
 
-Concurrency: a batch whose series are all known takes no lock. A batch that adds series locks its services'
+Concurrency: a batch whose series are all known takes no lock (and no query at all when this process
+has seen them today). A batch that adds series locks its services'
 rows (FOR NO KEY UPDATE, in id order, so no deadlock) and counts only then, so batches adding series to one
 service run one after the other and the caps hold exactly on PostgreSQL. SQLite runs one write transaction at
 a time (IMMEDIATE), which gives the same.
@@ -21,6 +22,7 @@ from datetime import date
 import msgspec
 import numpy as np
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -33,6 +35,14 @@ from tracker.models import Project
 MAX_REPORTED_POINTS = 20
 
 Series = tuple[int, str, str]  # service id, metric name, label-set key
+
+# Series this process saw registered and marked seen today: a batch of only such series needs no query.
+# Only today's entries count, so the retention sweep (which forgets series unseen for days) cannot have
+# removed them; entries are added after commit, so a rolled-back registration is never remembered. (A name
+# deleted in the admin today is still accepted, unregistered, by the processes that remember it, until
+# the day ends.)
+_SEEN_TODAY: dict[Series, date] = {}
+SEEN_TODAY_MAX = 100_000
 
 
 class CardinalityExceeded(PointsInvalid):
@@ -64,6 +74,8 @@ def series_admit(*, project: Project, batch: PointBatch, service_ids: np.ndarray
     keys = [label_set_key(labels) for labels in sets] + [""]  # code -1 (no labels) is the last
     point_series = zip(service_ids.tolist(), batch.names, codes.tolist(), strict=True)
     series = {(sid, name, keys[code]) for sid, name, code in set(point_series)}
+    if all(_SEEN_TODAY.get(one) == today for one in series):
+        return
     known = _known(series)
     missing = series - known.keys()
     if missing:
@@ -73,6 +85,13 @@ def series_admit(*, project: Project, batch: PointBatch, service_ids: np.ndarray
             point_series = zip(service_ids.tolist(), batch.names, map(keys.__getitem__, codes.tolist()), strict=True)
             raise CardinalityExceeded(refused.message, {"points": _offending(point_series, refused)}) from None
     _touch(known.values(), today)
+    transaction.on_commit(lambda: _remember(series, today))
+
+
+def _remember(series: set[Series], today: date) -> None:
+    if len(_SEEN_TODAY) + len(series) > SEEN_TODAY_MAX:
+        _SEEN_TODAY.clear()
+    _SEEN_TODAY.update(dict.fromkeys(series, today))
 
 
 def _known(series: set[Series]) -> dict[Series, tuple[int, date, int, date]]:

@@ -22,6 +22,14 @@ from tests.helpers import client_for, error_code
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _forget_seen_series():
+    # Ids repeat between tests on SQLite: what one test's process remembered must not reach the next.
+    cardinality._SEEN_TODAY.clear()
+    yield
+    cardinality._SEEN_TODAY.clear()
+
+
 @pytest.fixture
 def caps(settings):
     settings.METRIC_MAX_NAMES_PER_SERVICE = 3
@@ -127,6 +135,25 @@ def test_a_batch_of_known_series_costs_one_query_and_takes_no_lock(api, stream, 
     batch = validate_points([_point("b"), _point("a", {"k": "v"})] * 50, now=time.time(), retention_days=30)
     with django_assert_num_queries(1):  # the lookup; the lock is a query of its own, taken for new series only
         cardinality.series_admit(project=service.project, batch=batch, service_ids=np.full(100, service.pk))
+
+
+def test_series_this_process_saw_today_cost_no_query_once_committed(
+    api, stream, caps, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    service = Service.objects.select_related("project").get(name="fraud-scorer")
+    batch = validate_points([_point("b"), _point("a", {"k": "v"})] * 50, now=time.time(), retention_days=30)
+    admit = lambda: cardinality.series_admit(  # noqa: E731
+        project=service.project, batch=batch, service_ids=np.full(100, service.pk)
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        admit()  # registered, but never committed: not remembered
+    with django_capture_on_commit_callbacks(execute=True), django_assert_num_queries(1):
+        admit()
+    with django_assert_num_queries(0):
+        admit()
+    cardinality._SEEN_TODAY.update(dict.fromkeys(cardinality._SEEN_TODAY, timezone.now().date() - timedelta(days=1)))
+    with django_assert_num_queries(1):  # yesterday's memory counts for nothing
+        admit()
 
 
 def _post_together(token: str, batches: list[list[dict]]) -> list[int]:
