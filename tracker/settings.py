@@ -208,6 +208,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Deploy Tracker API",
     "DESCRIPTION": "Deploy events, live metrics, prediction samples, verdicts, alerts and rollbacks.",
     "VERSION": "1.0.0",
+    # 3.1: schemas are JSON Schema 2020-12, so the ingest payloads' schemas (msgspec) are served as they are.
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI's assets are served from the sidecar package: no CDN, works offline.
@@ -303,6 +305,9 @@ OBSERVATION_WINDOW_MINUTES = env_int("OBSERVATION_WINDOW_MINUTES", 60)
 # Raw metric points are kept this many days (older posts are refused); per-minute rollups much longer.
 METRIC_RETENTION_DAYS = env_int("METRIC_RETENTION_DAYS", 30)
 METRIC_ROLLUP_RETENTION_DAYS = env_int("METRIC_ROLLUP_RETENTION_DAYS", 400)
+# Series caps: distinct metric names per service, distinct label sets per metric name (beyond: a 422).
+METRIC_MAX_NAMES_PER_SERVICE = env_int("METRIC_MAX_NAMES_PER_SERVICE", 200)
+METRIC_MAX_LABEL_SETS_PER_METRIC = env_int("METRIC_MAX_LABEL_SETS_PER_METRIC", 1000)
 
 # Alerts: Alertmanager's grouping defaults, hysteresis, delivery retries, channel disabling.
 ALERT_GROUP_WAIT_SECONDS = env_int("ALERT_GROUP_WAIT_SECONDS", 30)
