@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
 from alerts import selectors as alerts
+from dashboard.forms import DoraFilterForm, TimelineFilterForm
 from dashboard.selectors import DORA_DEFINITIONS, dora_report, timeline_rows
 from deployments.changes import changes_between, deploy_facts
 from deployments.models import Deploy, Status
@@ -35,10 +36,13 @@ def deploy_in_window(deploy: Deploy) -> bool:
 def timeline(request: HttpRequest) -> HttpResponse:
     project = request.project
     services, environments = project_streams(project=project)
-    service = request.GET.get("service") or None
-    environment = request.GET.get("environment") or None
-    status = request.GET.get("status") if request.GET.get("status") in Status.values else None
-    deploys = deploy_list(project=project, service=service, environment=environment, status=status)
+    filters = TimelineFilterForm(request.GET).filters()
+    deploys = deploy_list(
+        project=project,
+        service=filters["service"] or None,
+        environment=filters["environment"] or None,
+        status=filters["status"] or None,
+    )
     page = Paginator(deploys, TIMELINE_PAGE_SIZE).get_page(request.GET.get("page"))
     rows = timeline_rows(list(page.object_list))
     days = [
@@ -55,7 +59,7 @@ def timeline(request: HttpRequest) -> HttpResponse:
             "days": days,
             "services": services,
             "environments": environments,
-            "filters": {"service": service or "", "environment": environment or "", "status": status or ""},
+            "filters": filters,
             "statuses": Status.values,
         },
     )
@@ -94,11 +98,7 @@ def deploy_detail(request: HttpRequest, deploy_id: int) -> HttpResponse:
 
 @project_member()
 def dora(request: HttpRequest) -> HttpResponse:
-    try:
-        days = min(max(int(request.GET.get("days", 30)), 1), 365)
-    except ValueError:
-        days = 30
-    production_only = request.GET.get("all") != "1"
+    days, production_only = DoraFilterForm(request.GET).window()
     report = dora_report(project=request.project, days=days, production_only=production_only)
     return render(
         request,

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from tracker import selectors
 from tracker.decorators import project_member
-from tracker.forms import SigningSecretCreateForm, TokenCreateForm
+from tracker.forms import SigningRequiredForm, SigningSecretCreateForm, TokenCreateForm, errors_text
 from tracker.models import ApiToken, Provider, Role, SigningSecret
 from tracker.services import (
     provider_secret_issue,
@@ -94,7 +94,11 @@ def signing_secret_revoke_view(request: HttpRequest, secret_id: int) -> HttpResp
 @project_member(Role.ADMIN)
 @require_POST
 def signing_required(request: HttpRequest) -> HttpResponse:
-    required = request.POST.get("required") == "1"
+    form = SigningRequiredForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Not changed: " + errors_text(form))
+        return redirect("project_settings", request.project.slug)
+    required = form.cleaned_data["required"]
     signing_required_set(project=request.project, required=required, user=request.user)
     messages.success(request, "Signed deploy events are now " + ("required." if required else "optional."))
     return redirect("project_settings", request.project.slug)

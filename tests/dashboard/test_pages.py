@@ -99,3 +99,15 @@ def test_the_timeline_is_live_only_while_a_deploy_is_in_its_window(client, alice
     assert 'data-live="0"' in client.get(f"/{project.slug}/").content.decode()
     deploy_record(project=project, service="svc", environment="production", version="now", fields={})
     assert 'data-live="1"' in client.get(f"/{project.slug}/").content.decode()
+
+
+def test_filters_that_do_not_parse_are_dropped_not_errors(client, alice, project):
+    client.force_login(alice)
+    record(project, 1)
+    page = client.get(f"/{project.slug}/", {"status": "exploded", "service": "fraud-scorer"}).content.decode()
+    assert "1.1" in page and '<option value="exploded"' not in page
+    for days, shown in (("abc", 30), ("0", 1), ("9999", 365), ("", 30)):
+        response = client.get(f"/{project.slug}/dora/", {"days": days, "all": "1"})
+        assert response.status_code == 200 and response.context["days"] == shown
+        assert response.context["production_only"] is False
+    assert client.get(f"/{project.slug}/dora/").context["production_only"] is True
