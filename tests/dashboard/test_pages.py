@@ -111,3 +111,14 @@ def test_filters_that_do_not_parse_are_dropped_not_errors(client, alice, project
         assert response.status_code == 200 and response.context["days"] == shown
         assert response.context["production_only"] is False
     assert client.get(f"/{project.slug}/dora/").context["production_only"] is True
+
+
+def test_the_timeline_asks_each_app_for_its_badges_in_one_query_whatever_the_rows(project, django_assert_num_queries):
+    from dashboard.selectors import timeline_rows
+
+    few, many = [record(project, n) for n in range(2)], [record(project, n) for n in range(2, 30)]
+    for deploys in (few, few + many):
+        with django_assert_num_queries(4):  # impact, drift, open alerts, rollback requests
+            rows = timeline_rows(deploys)
+        assert [row.deploy for row in rows] == deploys
+        assert all((row.impact, row.drift, row.open_alerts, row.rollback) == (None, None, 0, None) for row in rows)
