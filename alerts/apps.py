@@ -7,5 +7,8 @@ class AlertsConfig(AppConfig):
 
     def ready(self) -> None:
         from alerts import signals
+        from tracker.sections import settings_section_register
 
         signals.connect()
+        # The project settings page links to the channels and rules (no data of its own).
+        settings_section_register(template="alerts/_settings_section.html", selector=lambda project: None, position=10)

@@ -205,3 +205,60 @@ def test_an_admin_scopes_a_rule_to_services_and_environments_from_the_page(clien
         0.3,
     )
     assert not rule.spec().applies_to("fraud-scorer", "staging")
+
+
+def test_a_silence_with_a_too_long_comment_is_refused_with_the_reason_on_the_page(client, bob, project) -> None:
+    client.force_login(bob)
+    form = {"matchers": "service=fraud-scorer", "hours": "4", "comment": "x" * 501}
+    page = client.post("/alpha/alerts/silences/", form, follow=True).content.decode()
+    assert "Not silenced: comment: Ensure this value has at most 500 characters (it has 501)." in page
+    assert not Silence.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("form", "error"),
+    [
+        ({"name": "", "kind": "webhook", "url": PUBLIC_HOOK}, "name: This field is required."),
+        ({"name": "hook", "kind": "fax", "url": PUBLIC_HOOK}, "kind: Select a valid choice. fax is not one of"),
+        ({"name": "hook", "kind": "slack", "url": "not a url"}, "url: Enter a valid URL."),
+        ({"name": "hook", "kind": "slack"}, "url: this channel needs a URL"),  # the service's own check
+        ({"name": "mail", "kind": "email", "email_to": "oncall@example.com, nobody"}, "is not an e-mail address"),
+    ],
+)
+def test_a_bad_channel_is_refused_with_the_field_and_why_and_the_form_kept(client, alice, project, form, error) -> None:
+    client.force_login(alice)
+    response = client.post("/alpha/alerts/channels/", form)
+    page = response.content.decode()
+    assert response.status_code == 400 and 'id="channel-errors"' in page and error in page
+    assert f'name="name" required maxlength="100" value="{form["name"]}"' in page
+    assert not Channel.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("form", "error"),
+    [
+        ({"threshold": "1.5"}, "threshold: The threshold is a share between 0 and 1."),
+        ({"threshold": "lots"}, "threshold: The threshold is a share between 0 and 1."),
+        ({"severity": "apocalyptic"}, "severity: Select a valid choice."),
+        ({"environments": "production, " + "e" * 51}, "environments: " + "e" * 51 + " is longer than 50 characters"),
+    ],
+)
+def test_a_bad_rule_setting_is_refused_with_the_reason_on_the_page(client, alice, project, form, error) -> None:
+    rule = project.alert_rules.get(key="drift-share")
+    before = (rule.threshold, rule.severity, rule.environments, rule.enabled)
+    client.force_login(alice)
+    page = client.post(f"/alpha/alerts/rules/{rule.pk}/", {"enabled": "on", **form}, follow=True).content.decode()
+    assert f"Rule drift-share not saved: {error}" in page
+    rule.refresh_from_db()
+    assert (rule.threshold, rule.severity, rule.environments, rule.enabled) == before
+
+
+def test_a_rule_row_changes_only_what_it_sends_and_an_empty_threshold_keeps_the_stored_one(client, alice, project):
+    rule = project.alert_rules.get(key="drift-share")
+    rule.services, rule.threshold = ["fraud-scorer"], 0.25
+    rule.save()
+    client.force_login(alice)
+    assert client.post(f"/alpha/alerts/rules/{rule.pk}/", {"threshold": "", "severity": "critical"}).status_code == 302
+    rule.refresh_from_db()
+    # Unchecked "enabled" sends nothing: the rule is disabled; the scopes the row did not send stay.
+    assert (rule.threshold, rule.severity, rule.enabled, rule.services) == (0.25, "critical", False, ["fraud-scorer"])
