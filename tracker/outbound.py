@@ -225,6 +225,29 @@ def check_url(url: str, *, policy: OutboundPolicy, resolve: Resolver = resolve_h
     return CheckedURL(url, scheme, host, port, target, tuple(str(unwrap(a)) for a in addresses))
 
 
+def url_hint(url: str) -> str:
+    """What pages and logs show of a stored URL: scheme, host and port only (the path often is the credential)."""
+    scheme, host, port = _origin(url)
+    host = f"[{host}]" if ":" in host else host
+    default = {"https": 443, "http": 80}.get(scheme)
+    return f"{scheme}://{host}{f':{port}' if port and port != default else ''}/…"
+
+
+def same_origin(a: str, b: str) -> bool:
+    """Whether two URLs reach the same receiver: scheme, host and port alike (paths may differ)."""
+    return _origin(a) == _origin(b)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"https": 443, "http": 80}.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").rstrip("."), port
+
+
 def _normalise_host(host: str) -> str:
     host = host.rstrip(".")
     if not host:
