@@ -126,3 +126,14 @@ def provider_secret_issue(*, project: Project, provider: str, user: AbstractBase
 def provider_secret(*, project: Project, provider: str) -> str | None:
     hook = ProviderHook.objects.filter(project=project, provider=provider).first()
     return crypto.decrypt(hook.secret_encrypted) if hook else None
+
+
+def provider_hook_find(*, project_slug: str, provider: str) -> tuple[Project, str] | None:
+    """The project and its secret for a native webhook URL, in one query; None when either is missing.
+
+    The caller answers "unknown project" and "no secret" alike, so a URL does not tell which slugs exist.
+    """
+    hook = ProviderHook.objects.select_related("project").filter(project__slug=project_slug, provider=provider).first()
+    if hook is None:
+        return None
+    return hook.project, crypto.decrypt(hook.secret_encrypted)
