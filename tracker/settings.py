@@ -246,6 +246,11 @@ INPROCESS_SWEEPS = CELERY_TASK_ALWAYS_EAGER and env_bool("INPROCESS_SWEEPS", Tru
 # Outbound HTTP (alert deliveries, rollback requests) and its SSRF guard.
 OUTBOUND_ALLOW_HTTP = env_bool("OUTBOUND_ALLOW_HTTP", False)
 OUTBOUND_ALLOWED_NETWORKS = env_list("OUTBOUND_ALLOWED_NETWORKS")
+# Wall-clock seconds one outbound attempt may take, however slowly the receiver answers; at most 30 so an
+# attempt always ends well inside the send tasks' time limits and the outbox leases.
+OUTBOUND_TIMEOUT_SECONDS = env_int("OUTBOUND_TIMEOUT_SECONDS", 15)
+if not 1 <= OUTBOUND_TIMEOUT_SECONDS <= 30:
+    raise ImproperlyConfigured(f"OUTBOUND_TIMEOUT_SECONDS must be 1-30, not {OUTBOUND_TIMEOUT_SECONDS}")
 
 # Rollback requests: minutes CI has to finish one before it expires; first retry delay of a failed send.
 ROLLBACK_EXPIRY_MINUTES = env_int("ROLLBACK_EXPIRY_MINUTES", 60)
@@ -279,6 +284,8 @@ EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+# Bounds each SMTP operation of an e-mail alert (the SMTP server is the operator's, not a project's).
+EMAIL_TIMEOUT = OUTBOUND_TIMEOUT_SECONDS
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "deploy-tracker@localhost")
 
 LOGGING = {
