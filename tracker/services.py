@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from typing import Any
 
@@ -12,6 +13,7 @@ from tracker import crypto, signing
 from tracker.models import ApiToken, AuditLog, Membership, Project, ProviderHook, Role, Scope, SigningSecret
 
 TOKEN_PREFIX = "dtk_"
+logger = logging.getLogger(__name__)
 
 
 def token_hash(raw: str) -> str:
@@ -96,8 +98,15 @@ def signing_secret_issue(*, project: Project, require: bool = False, user: Abstr
 
 
 def signing_secrets_active(*, project: Project) -> list[str]:
-    rows = SigningSecret.objects.filter(project=project, revoked_at=None).values_list("secret_encrypted", flat=True)
-    return [crypto.decrypt(value) for value in rows]
+    """The project's inbound secrets; one no configured key decrypts is logged and left out (never a 500)."""
+    rows = SigningSecret.objects.filter(project=project, revoked_at=None).values_list("pk", "secret_encrypted")
+    secrets_ = []
+    for pk, value in rows:
+        try:
+            secrets_.append(crypto.decrypt(value))
+        except crypto.UndecryptableSecret as exc:
+            logger.error("signing secret #%s of project %s: %s", pk, project.slug, exc)
+    return secrets_
 
 
 def signing_secret_revoke(*, secret: SigningSecret, user: AbstractBaseUser | None = None) -> None:
@@ -136,4 +145,8 @@ def provider_hook_find(*, project_slug: str, provider: str) -> tuple[Project, st
     hook = ProviderHook.objects.select_related("project").filter(project__slug=project_slug, provider=provider).first()
     if hook is None:
         return None
-    return hook.project, crypto.decrypt(hook.secret_encrypted)
+    try:
+        return hook.project, crypto.decrypt(hook.secret_encrypted)
+    except crypto.UndecryptableSecret as exc:
+        logger.error("%s webhook secret of project %s: %s", provider, project_slug, exc)
+        return None

@@ -6,6 +6,8 @@ Celery runs tasks in-process, so a bare machine shows a working dashboard.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from pathlib import Path
 
@@ -42,6 +44,20 @@ def env_int(name: str, default: int) -> int:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_fernet_keys(name: str, fallback: str) -> list[str]:
+    """Comma-separated Fernet keys, newest first, from `name` (else the one-key `fallback`); checked at start."""
+    source = name if env_list(name) else fallback
+    keys = env_list(source)
+    for key in keys:
+        try:
+            valid = len(base64.urlsafe_b64decode(key.encode())) == 32
+        except (ValueError, binascii.Error):
+            valid = False
+        if not valid:
+            raise ImproperlyConfigured(f"{source} must hold Fernet keys (urlsafe base64 of 32 bytes), comma-separated")
+    return keys
 
 
 DEBUG = env_bool("DEBUG", False)
@@ -256,8 +272,9 @@ if not 1 <= OUTBOUND_TIMEOUT_SECONDS <= 30:
 ROLLBACK_EXPIRY_MINUTES = env_int("ROLLBACK_EXPIRY_MINUTES", 60)
 ROLLBACK_RETRY_BASE_SECONDS = env_int("ROLLBACK_RETRY_BASE_SECONDS", 30)
 
-# Encryption of stored secrets (channel secrets, signing secrets); defaults to a key derived from SECRET_KEY.
-FIELD_ENCRYPTION_KEY = env_str("FIELD_ENCRYPTION_KEY")
+# Encryption of stored secrets: Fernet keys, newest first (the newest encrypts, all decrypt; see README).
+# Unset, a key derived from SECRET_KEY; FIELD_ENCRYPTION_KEY is the older one-key spelling.
+FIELD_ENCRYPTION_KEYS = env_fernet_keys("FIELD_ENCRYPTION_KEYS", fallback="FIELD_ENCRYPTION_KEY")
 
 # Deploy analysis.
 OBSERVATION_WINDOW_MINUTES = env_int("OBSERVATION_WINDOW_MINUTES", 60)
