@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from django.utils import timezone
 from rollbacks import services
 from rollbacks.models import RollbackRequest
 from rollbacks.tasks import rollback_dispatch, rollbacks_sweep
+from tests.hostile_receiver import DrippingReceiver
 from tests.receiver import Receiver, Reply
 from tests.rollbacks.rollback_world import SECRET, endpoint, history
 from tracker import signing
@@ -147,8 +149,8 @@ def test_the_sweep_expires_overdue_requests_and_resends_lost_messages(project):
 
 def test_claims_that_keep_expiring_fail_the_request_at_the_maximum_tries(project, monkeypatch):
     monkeypatch.setattr("rollbacks.services.dispatch.DISPATCH_MAX_TRIES", 3)
-    _, rollback = open_request(project, "http://127.0.0.1:9/rollback")  # the first try is made at once
-    for _ in range(3 - RollbackRequest.objects.get(pk=rollback.pk).dispatch_tries):
+    _, rollback = open_request(project, "http://127.0.0.1:9/rollback")
+    for _ in range(3):
         stale = timezone.now() - services.DISPATCH_CLAIM_TIMEOUT - timedelta(seconds=1)
         RollbackRequest.objects.filter(pk=rollback.pk).update(dispatch_claimed_at=stale, dispatch_due_at=stale)
         assert str(rollback.pk) in services.rollbacks_due_for_dispatch()
@@ -179,3 +181,18 @@ def test_a_failure_raised_inside_the_send_is_recorded_as_a_failed_try(project, m
     row = RollbackRequest.objects.get(pk=rollback.pk)
     assert (row.state, row.dispatch_tries, row.dispatch_claimed_at) == ("requested", before + 1, None)
     assert row.attempts.last().error == expected
+
+
+def test_a_rollback_receiver_that_drips_its_answer_is_cut_off_at_the_deadline_and_retried(project, settings):
+    settings.OUTBOUND_TIMEOUT_SECONDS = 1
+    with DrippingReceiver("headers", interval=0.25) as receiver:
+        _, rollback = open_request(project, receiver.url("/rollback"))
+        started = time.monotonic()
+        assert services.rollback_dispatch_attempt(rollback_id=str(rollback.pk)) > 0
+        elapsed = time.monotonic() - started
+        receiver.wait_for(1)
+    row = RollbackRequest.objects.get(pk=rollback.pk)
+    [attempt] = row.attempts.all()
+    assert elapsed < 1 + 2, elapsed
+    assert attempt.error == "timed out: no complete answer within the 1 s deadline" and attempt.status_code is None
+    assert row.state == "requested" and row.dispatch_tries == 1 and row.dispatch_due_at > timezone.now()
