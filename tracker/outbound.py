@@ -309,6 +309,11 @@ class Deadline:
     def remaining(self) -> float:
         return max(0.0, self.ends_at - time.monotonic())
 
+    @property
+    def passed(self) -> bool:
+        """Past the deadline, whether the timer or a socket timeout (set to the time left) noticed first."""
+        return self.expired or self.remaining() == 0.0
+
     def watch(self, sock: socket.socket) -> None:
         """Shut `sock`'s connection down at the deadline (now, if it has passed)."""
         # A duplicate descriptor: TLS takes the original over, but shutdown() acts on the connection.
@@ -416,13 +421,13 @@ def send(
                 assert_same_host=False,
                 preload_content=False,
             )
-            if deadline.expired:
+            if deadline.passed:
                 # http.client takes the end of a cut-off connection for the end of the headers.
                 response.close()
                 raise TimeoutError("the deadline passed before the headers were complete")
             excerpt = _read_excerpt(response, deadline)
         except (Urllib3Error, OSError) as exc:
-            error = _past_deadline(deadline) if deadline.expired else _describe(exc)
+            error = _past_deadline(deadline) if deadline.passed else _describe(exc)
             return Attempt(error=error, latency_ms=_ms_since(started), address=address)
         finally:
             pool.close()
