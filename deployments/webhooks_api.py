@@ -7,9 +7,9 @@ authenticates the body. Each maps onto the same deploy event (and the same valid
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -22,8 +22,7 @@ from deployments.api import DeployCreateApi, DeployOutputSerializer, deploy_answ
 from tracker import signing
 from tracker.api_errors import ApiError
 from tracker.idempotency import body_hash, run_once
-from tracker.models import Project
-from tracker.services import provider_secret
+from tracker.services import provider_hook_find
 
 
 class WebhookAnswerSerializer(serializers.Serializer):
@@ -48,12 +47,14 @@ class ProviderWebhookApi(APIView):
         },
     )
     def post(self, request: Request, project_slug: str) -> Response:
-        project = get_object_or_404(Project, slug=project_slug)
-        secret = provider_secret(project=project, provider=self.provider)
-        if secret is None:
-            raise ApiError("webhook_not_configured", f"issue a {self.provider} webhook secret for this project", 401)
-        if not self.verify(request, secret):
-            raise ApiError("signature_invalid", f"the {self.provider} signature does not match the body", 401)
+        found = provider_hook_find(project_slug=project_slug, provider=self.provider)
+        # An unknown project, one without this provider's secret and a wrong signature answer alike (the
+        # check runs against a throwaway secret), so the URL does not reveal which project slugs exist.
+        verified = self.verify(request, found[1] if found else secrets.token_urlsafe(32))
+        if found is None or not verified:
+            message = f"the {self.provider} signature does not match the body (or no {self.provider} secret is set)"
+            raise ApiError("signature_invalid", message, 401)
+        project = found[0]
         event = self._event(request)
         if event is None:
             return Response({"ignored": self._ignored}, status=202)

@@ -49,7 +49,7 @@ class RollbackEndpointForm(forms.Form):
         required=False,
         widget=forms.PasswordInput,
         help_text="GitHub: a token allowed to create dispatch events; GitLab: the pipeline trigger token. "
-        "Leave empty to keep the stored one.",
+        "Leave empty to keep the stored one; a changed URL or format drops it.",
     )
     ref = forms.CharField(max_length=255, initial="main", help_text="GitLab: the branch or tag the pipeline runs on")
     event_type = forms.CharField(max_length=100, initial=EVENT_TYPE, help_text="GitHub: the repository_dispatch type")

@@ -9,6 +9,7 @@ from django.db import models
 
 from rollbacks.payloads import EVENT_TYPE, EndpointFormat
 from rollbacks.states import OPEN_STATE_NAMES, OPEN_STATES, RollbackState
+from tracker.outbound import url_hint
 
 
 class RollbackEndpoint(models.Model):
@@ -35,6 +36,11 @@ class RollbackEndpoint(models.Model):
 
     def __str__(self) -> str:
         return f"rollback endpoint of {self.project_id} ({self.format})"
+
+    @property
+    def url_hint(self) -> str:
+        """What non-admins see: the receiver's host, never a path or query that may carry a credential."""
+        return url_hint(self.url)
 
 
 class RollbackRequest(models.Model):

@@ -13,6 +13,7 @@ from metrics.impact.models import ImpactReport
 from rollbacks.models import RollbackEndpoint, RollbackRequest
 from rollbacks.states import OPEN_STATE_NAMES
 from rollbacks.targets import DeployFacts, default_target, schema_change, target_refusal
+from tracker.outbound import url_hint
 
 # How many earlier deploys the page offers as targets.
 CANDIDATE_LIMIT = 20
@@ -191,8 +192,12 @@ class EndpointSection:
 
     url: str | None
     format: str | None
+    url_hint: str | None = None  # what viewers see: credentials in URLs must not leak to them
 
 
 def endpoint_section(*, project_id: int) -> EndpointSection:
     endpoint = RollbackEndpoint.objects.filter(project_id=project_id).values_list("url", "format").first()
-    return EndpointSection(*(endpoint or (None, None)))
+    if endpoint is None:
+        return EndpointSection(url=None, format=None)
+    url, format_ = endpoint
+    return EndpointSection(url=url, format=format_, url_hint=url_hint(url))

@@ -173,8 +173,9 @@ def _celery_worker_env(django_db_setup, django_db_blocker) -> dict[str, str]:
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db, _celery_worker_env) -> Iterator[subprocess.Popen]:
+def celery_worker_process(transactional_db, _celery_worker_env, request) -> Iterator[subprocess.Popen]:
     """A real `celery worker` process on the test database and the configured Redis broker, one per test.
+    `@pytest.mark.worker_env(NAME="value", …)` adds settings for this test's worker only.
 
     Each test gets a fresh worker on an emptied broker database, and the worker is killed before the test's
     tables are flushed: a worker still busy with a previous test's retries would otherwise deadlock the
@@ -205,7 +206,7 @@ def celery_worker_process(transactional_db, _celery_worker_env) -> Iterator[subp
             "-n",
             f"test-{os.getpid()}@%h",
         ],
-        env=_celery_worker_env,
+        env={**_celery_worker_env, **getattr(request.node.get_closest_marker("worker_env"), "kwargs", {})},
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -89,7 +89,7 @@ def signed_body_check(request: Request, project: Project) -> str | None:
         return None
     secrets_ = signing_secrets_active(project=project)
     if not secrets_:
-        raise ApiError("signature_unverifiable", "the project has no signing secret; issue one first", 401)
+        raise ApiError("signature_unverifiable", "the project has no readable signing secret; issue one", 401)
     try:
         return signing.verify(secrets_, headers, request._request.body)
     except signing.SignatureError as exc:

@@ -3,8 +3,9 @@
 Three pieces, shared by `alerts` and `deployments`:
 - `check_url`: the SSRF guard, run when a URL is saved and again before every send;
 - `send`: one POST to the address the guard checked (no second DNS lookup, so a rebinding
-  name cannot swap in an internal address), no redirects, connect 5 s / total 15 s, returning
-  an `Attempt` record that says whether to retry;
+  name cannot swap in an internal address), no redirects, connect 5 s, and a wall-clock deadline
+  for the whole attempt (15 s by default) that a receiver cannot stretch by answering slowly,
+  returning an `Attempt` record that says whether to retry;
 - `retry_delay` / `parse_retry_after`: exponential backoff with jitter that honours Retry-After.
 
 Pure module: no Django imports. The Django side passes the settings in as an `OutboundPolicy`.
@@ -12,11 +13,13 @@ Pure module: no Django imports. The Django side passes the settings in as an `Ou
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import ipaddress
 import random
 import re
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +28,7 @@ from urllib.parse import urlsplit
 
 import certifi
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -99,17 +103,20 @@ class UnresolvableHostError(TransportError):
 
 @dataclass(frozen=True)
 class OutboundPolicy:
-    """The two settings that relax the guard for self-hosted receivers and tests."""
+    """The settings: what relaxes the guard for self-hosted receivers and tests, and the attempt's deadline."""
 
     allow_http: bool = False
     allowed_networks: tuple[IPNetwork, ...] = ()
+    # Wall-clock seconds one attempt may take, from the DNS lookup to the last byte read.
+    deadline: float = TOTAL_TIMEOUT
 
     @classmethod
     def from_settings(cls, settings: object) -> OutboundPolicy:
-        """Build from any object with `OUTBOUND_ALLOW_HTTP` / `OUTBOUND_ALLOWED_NETWORKS`."""
+        """Build from any object with the `OUTBOUND_*` settings (missing ones keep their defaults)."""
         return cls(
             allow_http=bool(getattr(settings, "OUTBOUND_ALLOW_HTTP", False)),
             allowed_networks=parse_networks(getattr(settings, "OUTBOUND_ALLOWED_NETWORKS", "")),
+            deadline=float(getattr(settings, "OUTBOUND_TIMEOUT_SECONDS", TOTAL_TIMEOUT)),
         )
 
     def permits(self, address: IPAddress) -> bool:
@@ -225,6 +232,29 @@ def check_url(url: str, *, policy: OutboundPolicy, resolve: Resolver = resolve_h
     return CheckedURL(url, scheme, host, port, target, tuple(str(unwrap(a)) for a in addresses))
 
 
+def url_hint(url: str) -> str:
+    """What pages and logs show of a stored URL: scheme, host and port only (the path often is the credential)."""
+    scheme, host, port = _origin(url)
+    host = f"[{host}]" if ":" in host else host
+    default = {"https": 443, "http": 80}.get(scheme)
+    return f"{scheme}://{host}{f':{port}' if port and port != default else ''}/…"
+
+
+def same_origin(a: str, b: str) -> bool:
+    """Whether two URLs reach the same receiver: scheme, host and port alike (paths may differ)."""
+    return _origin(a) == _origin(b)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"https": 443, "http": 80}.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").rstrip("."), port
+
+
 def _normalise_host(host: str) -> str:
     host = host.rstrip(".")
     if not host:
@@ -248,6 +278,118 @@ def _host_addresses(host: str, port: int, resolve: Resolver) -> list[IPAddress]:
     return [ipaddress.ip_address(a.split("%", 1)[0]) for a in resolved]
 
 
+class Deadline:
+    """One attempt's wall-clock budget; when it runs out, the attempt's connection is shut down.
+
+    Socket timeouts bound each read, not the exchange: a receiver dripping one byte at a time into
+    the TLS handshake, the status line or the headers keeps every read short and could hold a worker
+    for as long as it liked. A timer that shuts the socket down makes the blocked read return at once.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.ends_at = time.monotonic() + seconds
+        self.expired = False
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()
+            self._sockets.clear()
+
+    def remaining(self) -> float:
+        return max(0.0, self.ends_at - time.monotonic())
+
+    @property
+    def passed(self) -> bool:
+        """Past the deadline, whether the timer or a socket timeout (set to the time left) noticed first."""
+        return self.expired or self.remaining() == 0.0
+
+    def watch(self, sock: socket.socket) -> None:
+        """Shut `sock`'s connection down at the deadline (now, if it has passed)."""
+        # A duplicate descriptor: TLS takes the original over, but shutdown() acts on the connection.
+        duplicate = sock.dup()
+        with self._lock:
+            self._sockets.append(duplicate)
+            if self.expired:
+                _shutdown(duplicate)
+
+    def bounded(self, resolve: Resolver) -> Resolver:
+        """`resolve` that gives up when the deadline passes (the system resolver has no timeout of its own)."""
+
+        def lookup(host: str, port: int) -> Sequence[str]:
+            answer: list[Sequence[str] | BaseException] = []
+            worker = threading.Thread(target=_capture, args=(resolve, host, port, answer), daemon=True)
+            worker.start()
+            worker.join(self.remaining())
+            if not answer:
+                raise UnresolvableHostError(f"DNS lookup of {host!r} took longer than the {self.seconds:g} s deadline")
+            if isinstance(answer[0], BaseException):
+                raise answer[0]
+            return answer[0]
+
+        return lookup
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shutdown(sock)
+
+
+def _capture(resolve: Resolver, host: str, port: int, answer: list) -> None:
+    try:
+        answer.append(resolve(host, port))
+    except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread, which raises it
+        answer.append(exc)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    # OSError: already closed, or never connected; either way nothing is left to stop.
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def __init__(self, *args: object, deadline: Deadline, **kwargs: object) -> None:
+        self._deadline = deadline
+        super().__init__(*args, **kwargs)
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        self._deadline.watch(sock)
+        return sock
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def __init__(self, *args: object, deadline: Deadline, **kwargs: object) -> None:
+        self._deadline = deadline
+        super().__init__(*args, **kwargs)
+
+    def _new_conn(self) -> socket.socket:
+        # Watched before the TLS handshake, which a receiver could drip too.
+        sock = super()._new_conn()
+        self._deadline.watch(sock)
+        return sock
+
+
+class _WatchedHTTPConnectionPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSConnectionPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
 def send(
     url: str,
     *,
@@ -256,45 +398,56 @@ def send(
     policy: OutboundPolicy,
     resolve: Resolver = resolve_host,
     connect_timeout: float = CONNECT_TIMEOUT,
-    total_timeout: float = TOTAL_TIMEOUT,
+    total_timeout: float | None = None,
     ca_certs: str | None = None,
 ) -> Attempt:
-    """POST `body` to `url` through the guard; never raises for network or HTTP failures."""
+    """POST `body` to `url` through the guard, within the deadline; never raises for network or HTTP failures."""
     started = time.monotonic()
-    try:
-        checked = check_url(url, policy=policy, resolve=resolve)
-    except TransportError as exc:
-        return Attempt(error=exc.message, permanent=exc.permanent, latency_ms=_ms_since(started))
-    address = checked.addresses[0]
-    pool = _pool(checked, address, connect_timeout, total_timeout, ca_certs)
-    try:
-        response = pool.urlopen(
-            "POST",
-            checked.target,
-            body=body,
-            headers={"User-Agent": USER_AGENT, **headers, "Host": checked.host_header},
-            redirect=False,
-            retries=False,
-            assert_same_host=False,
-            preload_content=False,
-        )
-        excerpt = _read_excerpt(response, started + total_timeout)
-    except (Urllib3Error, OSError) as exc:
-        return Attempt(error=_describe(exc), latency_ms=_ms_since(started), address=address)
-    finally:
-        pool.close()
+    with Deadline(total_timeout or policy.deadline) as deadline:
+        try:
+            checked = check_url(url, policy=policy, resolve=deadline.bounded(resolve))
+        except TransportError as exc:
+            return Attempt(error=exc.message, permanent=exc.permanent, latency_ms=_ms_since(started))
+        address = checked.addresses[0]
+        pool = _pool(checked, address, min(connect_timeout, deadline.remaining()), deadline, ca_certs)
+        try:
+            response = pool.urlopen(
+                "POST",
+                checked.target,
+                body=body,
+                headers={"User-Agent": USER_AGENT, **headers, "Host": checked.host_header},
+                redirect=False,
+                retries=False,
+                assert_same_host=False,
+                preload_content=False,
+            )
+            if deadline.passed:
+                # http.client takes the end of a cut-off connection for the end of the headers.
+                response.close()
+                raise TimeoutError("the deadline passed before the headers were complete")
+            excerpt = _read_excerpt(response, deadline)
+        except (Urllib3Error, OSError) as exc:
+            error = _past_deadline(deadline) if deadline.passed else _describe(exc)
+            return Attempt(error=error, latency_ms=_ms_since(started), address=address)
+        finally:
+            pool.close()
     return _classify(response, excerpt, _ms_since(started), address)
 
 
+def _past_deadline(deadline: Deadline) -> str:
+    return f"timed out: no complete answer within the {deadline.seconds:g} s deadline"
+
+
 def _pool(
-    checked: CheckedURL, address: str, connect: float, total: float, ca_certs: str | None
+    checked: CheckedURL, address: str, connect: float, deadline: Deadline, ca_certs: str | None
 ) -> urllib3.HTTPConnectionPool:
     # The pool dials the checked IP; TLS still verifies the certificate for the URL's host
     # name (SNI + hostname check) and the Host header names it too.
-    timeout = urllib3.Timeout(connect=connect, read=total, total=total)
+    total = max(deadline.remaining(), 0.001)
+    timeout = urllib3.Timeout(connect=max(connect, 0.001), read=total, total=total)
     if checked.scheme == "http":
-        return urllib3.HTTPConnectionPool(address, checked.port, timeout=timeout, retries=False)
-    return urllib3.HTTPSConnectionPool(
+        return _WatchedHTTPConnectionPool(address, checked.port, timeout=timeout, retries=False, deadline=deadline)
+    return _WatchedHTTPSConnectionPool(
         address,
         checked.port,
         timeout=timeout,
@@ -303,15 +456,19 @@ def _pool(
         ca_certs=ca_certs or certifi.where(),
         server_hostname=checked.host,
         assert_hostname=checked.host,
+        deadline=deadline,
     )
 
 
-def _read_excerpt(response: urllib3.BaseHTTPResponse, deadline: float) -> str:
-    """The first KB of the body, read against the total deadline, then the connection dropped."""
+def _read_excerpt(response: urllib3.BaseHTTPResponse, deadline: Deadline) -> str:
+    """The first KB of the body, read until the deadline, then the connection dropped."""
     data = b""
     try:
-        while len(data) < EXCERPT_BYTES and time.monotonic() < deadline:
-            chunk = response.read1(EXCERPT_BYTES - len(data))
+        while len(data) < EXCERPT_BYTES and not deadline.expired:
+            try:
+                chunk = response.read1(EXCERPT_BYTES - len(data))
+            except (Urllib3Error, OSError):
+                break  # the status is what counts; a body cut short by the deadline is only shorter
             if not chunk:
                 break
             data += chunk

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from typing import Any
 
@@ -12,6 +13,7 @@ from tracker import crypto, signing
 from tracker.models import ApiToken, AuditLog, Membership, Project, ProviderHook, Role, Scope, SigningSecret
 
 TOKEN_PREFIX = "dtk_"
+logger = logging.getLogger(__name__)
 
 
 def token_hash(raw: str) -> str:
@@ -96,8 +98,15 @@ def signing_secret_issue(*, project: Project, require: bool = False, user: Abstr
 
 
 def signing_secrets_active(*, project: Project) -> list[str]:
-    rows = SigningSecret.objects.filter(project=project, revoked_at=None).values_list("secret_encrypted", flat=True)
-    return [crypto.decrypt(value) for value in rows]
+    """The project's inbound secrets; one no configured key decrypts is logged and left out (never a 500)."""
+    rows = SigningSecret.objects.filter(project=project, revoked_at=None).values_list("pk", "secret_encrypted")
+    secrets_ = []
+    for pk, value in rows:
+        try:
+            secrets_.append(crypto.decrypt(value))
+        except crypto.UndecryptableSecret as exc:
+            logger.error("signing secret #%s of project %s: %s", pk, project.slug, exc)
+    return secrets_
 
 
 def signing_secret_revoke(*, secret: SigningSecret, user: AbstractBaseUser | None = None) -> None:
@@ -126,3 +135,18 @@ def provider_secret_issue(*, project: Project, provider: str, user: AbstractBase
 def provider_secret(*, project: Project, provider: str) -> str | None:
     hook = ProviderHook.objects.filter(project=project, provider=provider).first()
     return crypto.decrypt(hook.secret_encrypted) if hook else None
+
+
+def provider_hook_find(*, project_slug: str, provider: str) -> tuple[Project, str] | None:
+    """The project and its secret for a native webhook URL, in one query; None when either is missing.
+
+    The caller answers "unknown project" and "no secret" alike, so a URL does not tell which slugs exist.
+    """
+    hook = ProviderHook.objects.select_related("project").filter(project__slug=project_slug, provider=provider).first()
+    if hook is None:
+        return None
+    try:
+        return hook.project, crypto.decrypt(hook.secret_encrypted)
+    except crypto.UndecryptableSecret as exc:
+        logger.error("%s webhook secret of project %s: %s", provider, project_slug, exc)
+        return None

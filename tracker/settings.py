@@ -6,6 +6,8 @@ Celery runs tasks in-process, so a bare machine shows a working dashboard.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import os
 from datetime import timedelta
@@ -44,6 +46,20 @@ def env_int(name: str, default: int) -> int:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_fernet_keys(name: str, fallback: str) -> list[str]:
+    """Comma-separated Fernet keys, newest first, from `name` (else the one-key `fallback`); checked at start."""
+    source = name if env_list(name) else fallback
+    keys = env_list(source)
+    for key in keys:
+        try:
+            valid = len(base64.urlsafe_b64decode(key.encode())) == 32
+        except (ValueError, binascii.Error):
+            valid = False
+        if not valid:
+            raise ImproperlyConfigured(f"{source} must hold Fernet keys (urlsafe base64 of 32 bytes), comma-separated")
+    return keys
 
 
 DEBUG = env_bool("DEBUG", False)
@@ -292,13 +308,19 @@ for _network in METRICS_ALLOWED_NETWORKS:
 # Outbound HTTP (alert deliveries, rollback requests) and its SSRF guard.
 OUTBOUND_ALLOW_HTTP = env_bool("OUTBOUND_ALLOW_HTTP", False)
 OUTBOUND_ALLOWED_NETWORKS = env_list("OUTBOUND_ALLOWED_NETWORKS")
+# Wall-clock seconds one outbound attempt may take, however slowly the receiver answers; at most 30 so an
+# attempt always ends well inside the send tasks' time limits and the outbox leases.
+OUTBOUND_TIMEOUT_SECONDS = env_int("OUTBOUND_TIMEOUT_SECONDS", 15)
+if not 1 <= OUTBOUND_TIMEOUT_SECONDS <= 30:
+    raise ImproperlyConfigured(f"OUTBOUND_TIMEOUT_SECONDS must be 1-30, not {OUTBOUND_TIMEOUT_SECONDS}")
 
 # Rollback requests: minutes CI has to finish one before it expires; first retry delay of a failed send.
 ROLLBACK_EXPIRY_MINUTES = env_int("ROLLBACK_EXPIRY_MINUTES", 60)
 ROLLBACK_RETRY_BASE_SECONDS = env_int("ROLLBACK_RETRY_BASE_SECONDS", 30)
 
-# Encryption of stored secrets (channel secrets, signing secrets); defaults to a key derived from SECRET_KEY.
-FIELD_ENCRYPTION_KEY = env_str("FIELD_ENCRYPTION_KEY")
+# Encryption of stored secrets: Fernet keys, newest first (the newest encrypts, all decrypt; see README).
+# Unset, a key derived from SECRET_KEY; FIELD_ENCRYPTION_KEY is the older one-key spelling.
+FIELD_ENCRYPTION_KEYS = env_fernet_keys("FIELD_ENCRYPTION_KEYS", fallback="FIELD_ENCRYPTION_KEY")
 
 # Deploy analysis.
 OBSERVATION_WINDOW_MINUTES = env_int("OBSERVATION_WINDOW_MINUTES", 60)
@@ -328,6 +350,8 @@ EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+# Bounds each SMTP operation of an e-mail alert (the SMTP server is the operator's, not a project's).
+EMAIL_TIMEOUT = OUTBOUND_TIMEOUT_SECONDS
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "deploy-tracker@localhost")
 
 LOGGING = {

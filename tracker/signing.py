@@ -8,11 +8,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import time
 
 SECRET_PREFIX = "whsec_"
 TOLERANCE_SECONDS = 5 * 60
+# The signed content is "{id}.{timestamp}.{body}": an id with "." could shift the split, which the spec
+# forbids; whitespace, control and non-ASCII characters do not survive header handling byte for byte.
+_VALID_ID = re.compile(r"[\x21-\x2d\x2f-\x7e]{1,200}")
+_VALID_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
 class SignatureError(Exception):
@@ -44,6 +49,8 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
 
 
 def sign_headers(secret: str, msg_id: str, body: bytes, now: float | None = None) -> dict[str, str]:
+    if not _VALID_ID.fullmatch(msg_id):
+        raise ValueError("a webhook-id is 1-200 visible ASCII characters without '.'")
     timestamp = int(time.time() if now is None else now)
     return {
         "webhook-id": msg_id,
@@ -68,8 +75,10 @@ def verify(
     raw_sigs = headers.get("webhook-signature", "")
     if not msg_id or not raw_ts or not raw_sigs:
         raise SignatureError("signature_missing", "webhook-id, webhook-timestamp and webhook-signature are required")
-    if len(msg_id) > 200 or not raw_ts.isdigit() or len(raw_ts) > 12:
-        raise SignatureError("signature_malformed", "webhook-id or webhook-timestamp is malformed")
+    if not _VALID_ID.fullmatch(msg_id):
+        raise SignatureError("signature_malformed", "webhook-id must be 1-200 visible ASCII characters without '.'")
+    if not _VALID_TIMESTAMP.fullmatch(raw_ts):
+        raise SignatureError("signature_malformed", "webhook-timestamp must be whole seconds in ASCII digits")
     timestamp = int(raw_ts)
     current = time.time() if now is None else now
     if abs(current - timestamp) > TOLERANCE_SECONDS:

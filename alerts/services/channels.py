@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -16,6 +15,7 @@ from alerts import payloads
 from alerts.models import Channel, ChannelKind, Delivery
 from tracker import crypto, outbound, signing
 from tracker.models import ApiToken, Project
+from tracker.outbound import url_hint
 from tracker.services import audit_record
 
 MAX_EMAIL_RECIPIENTS = 20
@@ -31,12 +31,6 @@ class ChannelError(ValueError):
 
 def outbound_policy() -> outbound.OutboundPolicy:
     return outbound.OutboundPolicy.from_settings(settings)
-
-
-def url_hint(url: str) -> str:
-    """What pages show of a stored URL: scheme and host only (the path often is the credential)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}/…"
 
 
 def _check_url(url: str) -> None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import smtplib
 import time
 from datetime import datetime, timedelta
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from alerts.models import Channel, ChannelKind, Delivery, DeliveryAttempt, DeliveryStatus
@@ -18,8 +20,13 @@ from alerts.services.channels import outbound_policy
 from tracker import crypto, outbound, signing
 from tracker.services import audit_record
 
-# A claim older than this belongs to a dead worker (the sender gives up after 15 s).
+logger = logging.getLogger(__name__)
+
+# A claim older than this belongs to a dead worker: the send gives up at its deadline (at most 30 s)
+# and the task's hard time limit is 60 s. The sweep records such a claim as a failed try.
 DELIVERY_LEASE = timedelta(seconds=60)
+LEASE_EXPIRED = "the worker did not finish this try within the 60 s lease (it died or hit its time limit)"
+TIME_LIMIT = "timed out: the worker's time limit ended the attempt"
 
 
 def delivery_claim(*, delivery_id: int, now: datetime) -> bool:
@@ -37,11 +44,27 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> Delive
         return None
     delivery = Delivery.objects.select_related("channel", "channel__project").get(pk=delivery_id)
     channel = delivery.channel
+    disable = None
     if not channel.enabled:
         result = outbound.Attempt(error=f"channel disabled: {channel.disabled_reason or 'by an admin'}", permanent=True)
     else:
-        result = _send(delivery, channel)
-    return _record(delivery, channel, result, now)
+        result, disable = _send_recording_every_failure(delivery, channel)
+    return _record(delivery, channel, result, now, disable=disable)
+
+
+def _send_recording_every_failure(delivery: Delivery, channel: Channel) -> tuple[outbound.Attempt, str | None]:
+    """The send as an attempt to record, whatever goes wrong; second: why to disable the channel, if so."""
+    started = time.monotonic()
+    try:
+        return _send(delivery, channel), None
+    except crypto.UndecryptableSecret as exc:
+        return outbound.Attempt(error=str(exc)[:500], permanent=True), str(exc)
+    except SoftTimeLimitExceeded:
+        return outbound.Attempt(error=TIME_LIMIT, latency_ms=int((time.monotonic() - started) * 1000)), None
+    except Exception as exc:
+        logger.exception("delivery %s to channel %s failed unexpectedly", delivery.pk, channel.pk)
+        error = f"internal error: {type(exc).__name__}"
+        return outbound.Attempt(error=error, latency_ms=int((time.monotonic() - started) * 1000)), None
 
 
 def _send(delivery: Delivery, channel: Channel) -> outbound.Attempt:
@@ -78,12 +101,15 @@ def _send_email(delivery: Delivery, channel: Channel) -> outbound.Attempt:
     return outbound.Attempt(status_code=250, latency_ms=int((time.monotonic() - started) * 1000))
 
 
-def _record(delivery: Delivery, channel: Channel, result: outbound.Attempt, now: datetime) -> DeliveryAttempt:
+def _record(
+    delivery: Delivery, channel: Channel, result: outbound.Attempt, now: datetime, *, disable: str | None = None
+) -> DeliveryAttempt:
     from alerts.tasks import delivery_send, enqueue_at  # tasks import services: imported at call time
 
-    number = delivery.attempts + 1
-    retry_at = _retry_at(result, number, now)
     with transaction.atomic():
+        # Counted from the locked row: a sweep may have recorded an expired lease of this try meanwhile.
+        number = Delivery.objects.select_for_update().values_list("attempts", flat=True).get(pk=delivery.pk) + 1
+        retry_at = _retry_at(result, number, now)
         attempt = DeliveryAttempt.objects.create(
             delivery=delivery,
             number=number,
@@ -106,7 +132,7 @@ def _record(delivery: Delivery, channel: Channel, result: outbound.Attempt, now:
             status=status, attempts=number, claimed_at=None, **fields
         )
         if channel.enabled:
-            _account(channel, result, now)
+            _account(channel, result, now, disable=disable)
         if retry_at is not None:
             enqueue_at(delivery_send, delivery.pk, eta=retry_at)
     return attempt
@@ -124,14 +150,16 @@ def _retry_at(result: outbound.Attempt, number: int, now: datetime) -> datetime 
     return now + timedelta(seconds=delay)
 
 
-def _account(channel: Channel, result: outbound.Attempt, now: datetime) -> None:
-    """Count consecutive failures; 410 Gone or a long run of failures disables the channel."""
+def _account(channel: Channel, result: outbound.Attempt, now: datetime, *, disable: str | None = None) -> None:
+    """Count consecutive failures; 410 Gone, a long run of failures or an unreadable secret disables the channel."""
     if result.ok:
         Channel.objects.filter(pk=channel.pk).exclude(consecutive_failures=0).update(consecutive_failures=0)
         return
     Channel.objects.filter(pk=channel.pk).update(consecutive_failures=F("consecutive_failures") + 1)
     failures = Channel.objects.values_list("consecutive_failures", flat=True).get(pk=channel.pk)
-    if result.gone:
+    if disable:
+        reason = disable
+    elif result.gone:
         reason = "the receiver answered 410 Gone"
     elif failures >= settings.ALERT_CHANNEL_DISABLE_AFTER:
         reason = f"{failures} delivery attempts in a row failed (last: {result.error})"
@@ -145,9 +173,23 @@ def _account(channel: Channel, result: outbound.Attempt, now: datetime) -> None:
 
 
 def deliveries_due(*, now: datetime, limit: int = 500) -> list[int]:
-    """Pending rows that are due (with a head start for the normal path) and rows of dead workers."""
+    """Pending rows that are due (with a head start for the normal path); rows of dead workers are recorded
+    as failed tries first, so a receiver that outlives every worker still runs out of retries."""
     grace = timedelta(seconds=settings.ALERT_SWEEP_GRACE_SECONDS)
-    stale = Q(status=DeliveryStatus.SENDING, claimed_at__lt=now - DELIVERY_LEASE)
-    Delivery.objects.filter(stale).update(status=DeliveryStatus.PENDING, claimed_at=None)
+    stale = Delivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=now - DELIVERY_LEASE)
+    for delivery_id, claimed_at in stale.values_list("pk", "claimed_at")[:limit]:
+        delivery_lease_expired(delivery_id=delivery_id, claimed_at=claimed_at, now=now)
     due = Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now - grace)
     return list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
+
+
+def delivery_lease_expired(*, delivery_id: int, claimed_at: datetime, now: datetime) -> DeliveryAttempt | None:
+    """Record a dead worker's claim as a failed try (retried with backoff, or the last one); once only."""
+    # Conditional on the claim seen: of two sweeps (or a late worker) only one records it.
+    taken = Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.SENDING, claimed_at=claimed_at).update(
+        claimed_at=now
+    )
+    if taken != 1:
+        return None
+    delivery = Delivery.objects.select_related("channel", "channel__project").get(pk=delivery_id)
+    return _record(delivery, delivery.channel, outbound.Attempt(error=LEASE_EXPIRED), now)

@@ -29,8 +29,10 @@ def rollback_endpoint_set(
 ) -> tuple[RollbackEndpoint, str | None]:
     """Create or replace the endpoint. Returns it and the signing secret when a new one was made.
 
-    A secret or token left out keeps the stored one (they are write-only); a new endpoint
-    without a secret gets a generated one, shown once.
+    A secret or token left out keeps the stored one (they are write-only) while the endpoint stays
+    where it was: a changed URL or format drops the stored token (it authenticates us to that one
+    receiver), and a receiver on another origin gets a new signing secret (one key per receiver, as
+    Standard Webhooks asks). A new endpoint without a secret gets a generated one; new secrets are shown once.
     """
     try:
         outbound.check_url(url, policy=outbound.OutboundPolicy.from_settings(settings))
@@ -38,6 +40,7 @@ def rollback_endpoint_set(
         raise ApiError("invalid", "the rollback endpoint URL is not allowed", 400, {"url": [exc.message]}) from None
     endpoint = RollbackEndpoint.objects.select_for_update().filter(project=project).first()
     endpoint = endpoint or RollbackEndpoint(project=project)
+    token_dropped = _forget_credentials_of_another_receiver(endpoint, url=url, format=format, token=token)
     generated = _store_secrets(endpoint, secret, token)
     if format == payloads.EndpointFormat.GITLAB and not endpoint.token_encrypted:
         fields = {"token": ["required for the gitlab format"]}
@@ -51,14 +54,29 @@ def rollback_endpoint_set(
         user=user,
         token=api_token,
         target=endpoint,
+        # The host only: viewers read the audit log, and a URL's path or query may be a credential.
         details={
-            "url": url,
+            "url_hint": outbound.url_hint(url),
             "format": format,
             "secret_changed": bool(secret or generated),
-            "token_changed": token is not None,
+            "token_changed": token is not None or token_dropped,
         },
     )
     return endpoint, generated
+
+
+def _forget_credentials_of_another_receiver(
+    endpoint: RollbackEndpoint, *, url: str, format: str, token: str | None
+) -> bool:
+    """Clear what belongs to the receiver being replaced; return whether a stored token was dropped."""
+    if endpoint.pk is None:
+        return False
+    if not outbound.same_origin(endpoint.url, url):
+        endpoint.secret_encrypted = ""  # _store_secrets generates a new one unless one is given
+    if token is None and endpoint.token_encrypted and (endpoint.url != url or endpoint.format != format):
+        endpoint.token_encrypted = ""
+        return True
+    return False
 
 
 def _store_secrets(endpoint: RollbackEndpoint, secret: str | None, token: str | None) -> str | None:

@@ -3,8 +3,8 @@
 1. Deploys, metrics and drifting samples go in through the API; the worker computes the drift report,
    evaluates the rules, waits group_wait, and a receiver on 127.0.0.1 gets one signed notification
    within group_wait plus one beat interval of the alert opening.
-2. A worker killed while its delivery is in flight: the row stays claimed, the sweep hands it to the
-   next try after the lease, and it is recorded delivered once, with the same webhook-id.
+2. A worker killed while its delivery is in flight: the row stays claimed, the sweep records the lost try
+   as failed after the lease, and the next try delivers it once, with the same webhook-id.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def _start_worker(queue: str, log_path: Path) -> subprocess.Popen:
     return worker
 
 
-def test_a_worker_killed_mid_delivery_is_covered_by_the_sweep_once(project):
+def test_a_worker_killed_mid_delivery_counts_as_a_failed_try_and_is_delivered_once(project):
     from tracker.celery import app
 
     app.conf.task_always_eager = False  # this test's own worker takes the task (conftest restores the flag)
@@ -167,15 +167,21 @@ def test_a_worker_killed_mid_delivery_is_covered_by_the_sweep_once(project):
         assert (delivery.status, delivery.attempts) == ("sending", 0)
         # Before the lease runs out the sweep leaves the row alone (the worker might still answer).
         assert services.deliveries_due(now=timezone.now()) == []
-        later = delivery.claimed_at + DELIVERY_LEASE + timedelta(seconds=settings.ALERT_SWEEP_GRACE_SECONDS + 1)
-        due = services.deliveries_due(now=later)
+        later = delivery.claimed_at + DELIVERY_LEASE + timedelta(seconds=1)
+        # The lost try is recorded as failed; the next one comes after the usual backoff.
+        assert services.deliveries_due(now=later) == []
+        delivery.refresh_from_db()
+        assert (delivery.status, delivery.attempts) == ("pending", 1)
+        retry = delivery.next_attempt_at + timedelta(seconds=settings.ALERT_SWEEP_GRACE_SECONDS)
+        due = services.deliveries_due(now=retry)
         assert due == [delivery.pk]
         receiver.default = Reply(200, b"ok")
         for delivery_id in due + due:  # a duplicated message: the claim lets exactly one through
-            services.delivery_attempt(delivery_id=delivery_id, now=later)
+            services.delivery_attempt(delivery_id=delivery_id, now=retry)
         time.sleep(0.2)
     delivery.refresh_from_db()
-    assert (delivery.status, delivery.attempts) == ("delivered", 1)
+    assert (delivery.status, delivery.attempts) == ("delivered", 2)
+    assert "lease" in delivery.attempt_log.get(number=1).error
     assert len(receiver.requests) == 2
     assert {r.headers["webhook-id"] for r in receiver.requests} == {delivery.message_id}
     assert all(signing.verify([secret], r.headers, r.body) for r in receiver.requests[1:])

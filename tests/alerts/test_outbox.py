@@ -10,6 +10,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.utils import timezone
 
 from alerts import services
@@ -225,9 +226,11 @@ def test_a_run_of_failures_disables_the_channel(project, deploy, settings) -> No
     assert len(receiver.requests) == 3
 
 
-def test_the_sweep_delivers_once_what_a_dead_worker_had_claimed(project, deploy) -> None:
+def test_the_sweep_counts_a_dead_workers_claim_as_a_failed_try_and_delivers_once_later(
+    project, deploy, settings
+) -> None:
     with Receiver() as receiver:
-        add_channel(project, "webhook", receiver.url())
+        channel, _ = add_channel(project, "webhook", receiver.url())
         now = timezone.now()
         services.alerts_evaluate_deploy(deploy=deploy, facts=drifted(), now=now)
         [delivery] = flush_due(now + GROUP_WAIT)
@@ -236,13 +239,69 @@ def test_the_sweep_delivers_once_what_a_dead_worker_had_claimed(project, deploy)
         assert services.delivery_attempt(delivery_id=delivery.pk, now=now + GROUP_WAIT) is None
         assert services.deliveries_due(now=now + GROUP_WAIT + timedelta(seconds=30)) == []
         later = now + GROUP_WAIT + DELIVERY_LEASE + timedelta(seconds=11)
-        due = services.deliveries_due(now=later)
+        # The expired lease is the first try, failed; the retry waits its backoff like any other.
+        assert services.deliveries_due(now=later) == []
+        delivery.refresh_from_db()
+        [lost] = delivery.attempt_log.all()
+        assert (delivery.status, delivery.attempts, lost.number) == ("pending", 1, 1)
+        assert "lease" in lost.error and lost.retry_at == delivery.next_attempt_at
+        assert timedelta(seconds=15) <= delivery.next_attempt_at - later <= timedelta(seconds=30)
+        retry = delivery.next_attempt_at + timedelta(seconds=settings.ALERT_SWEEP_GRACE_SECONDS)
+        due = services.deliveries_due(now=retry)
         assert due == [delivery.pk]
         for delivery_id in due + due:  # a duplicate message is harmless: the claim lets one through
-            services.delivery_attempt(delivery_id=delivery_id, now=later)
+            services.delivery_attempt(delivery_id=delivery_id, now=retry)
         receiver.wait_for(1)
     delivery.refresh_from_db()
-    assert (delivery.status, delivery.attempts, len(receiver.requests)) == ("delivered", 1, 1)
+    assert (delivery.status, delivery.attempts, len(receiver.requests)) == ("delivered", 2, 1)
+    channel.refresh_from_db()
+    assert channel.consecutive_failures == 0
+
+
+def test_claims_that_keep_expiring_end_the_retries_at_the_maximum(project, deploy, settings) -> None:
+    """A receiver that outlives every worker's time limit must not be re-sent forever by the sweep."""
+    settings.ALERT_DELIVERY_MAX_ATTEMPTS = 3
+    channel, _ = add_channel(project, "webhook", "http://127.0.0.1:9/hook")
+    now = timezone.now()
+    services.alerts_evaluate_deploy(deploy=deploy, facts=drifted(), now=now)
+    [delivery] = flush_due(now + GROUP_WAIT)
+    at = now + GROUP_WAIT
+    for _ in range(3):
+        delivery.refresh_from_db()
+        at = max(at, delivery.next_attempt_at)
+        assert services.delivery_claim(delivery_id=delivery.pk, now=at)  # claimed, then the worker is killed
+        at += DELIVERY_LEASE + timedelta(seconds=1)
+        services.deliveries_due(now=at)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("failed", 3)
+    assert [a.number for a in delivery.attempt_log.all()] == [1, 2, 3]
+    assert services.deliveries_due(now=at + timedelta(days=1)) == []
+    channel.refresh_from_db()
+    assert channel.consecutive_failures == 3
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        (SoftTimeLimitExceeded(), "timed out: the worker's time limit ended the attempt"),
+        (RuntimeError("boom"), "internal error: RuntimeError"),
+    ],
+)
+def test_a_failure_raised_inside_the_send_is_recorded_as_a_failed_try(project, deploy, monkeypatch, raised, expected):
+    add_channel(project, "webhook", "http://127.0.0.1:9/hook")
+    now = timezone.now()
+    services.alerts_evaluate_deploy(deploy=deploy, facts=drifted(), now=now)
+    [delivery] = flush_due(now + GROUP_WAIT)
+
+    def send(*args, **kwargs):
+        raise raised
+
+    monkeypatch.setattr("tracker.outbound.send", send)
+    attempt = services.delivery_attempt(delivery_id=delivery.pk, now=now + GROUP_WAIT)
+    delivery.refresh_from_db()
+    assert attempt.error == expected
+    assert (delivery.status, delivery.attempts, delivery.claimed_at) == ("pending", 1, None)
+    assert delivery.last_error == expected
 
 
 def test_a_clean_report_resolves_only_after_three_in_a_row(project, deploy) -> None:

@@ -278,3 +278,33 @@ def test_another_projects_token_gets_404_on_a_deploy(api, other_api, project):
     response = other_api.get(f"{URL}/{deploy_id}")
     assert response.status_code == 404 and error_code(response) == "not_found"
     assert other_api.get(URL).json()["results"] == []
+
+
+@pytest.mark.parametrize("msg_id", ["msg.1", "msg_1.1614265330", ".", "msg 1", "msg\t1"])
+def test_a_webhook_id_the_standard_forbids_is_a_401_even_when_correctly_signed(api, project, msg_id):
+    """Standard Webhooks signs "{id}.{timestamp}.{body}": an id with "." makes the split ambiguous, so the
+    spec forbids it. Signed here by the reference library, so the signature itself is valid."""
+    from datetime import UTC, datetime
+
+    from standardwebhooks import Webhook
+
+    secret = signing_secret_issue(project=project, require=True)
+    raw = json.dumps(EVENT)
+    now = datetime.now(UTC).replace(microsecond=0)
+    headers = {
+        "HTTP_WEBHOOK_ID": msg_id,
+        "HTTP_WEBHOOK_TIMESTAMP": str(int(now.timestamp())),
+        "HTTP_WEBHOOK_SIGNATURE": Webhook(secret).sign(msg_id, now, raw),
+    }
+    response = api.post(URL, data=raw.encode(), content_type="application/json", **headers)
+    assert response.status_code == 401 and error_code(response) == "signature_malformed"
+    assert Deploy.objects.count() == 0
+
+
+@pytest.mark.parametrize("timestamp", ["\u00b2", "1\u00b9", "١٦١٤٢٦٥٣٣٠", "+1614265330", " 1614265330"])
+def test_a_timestamp_that_is_not_ascii_digits_is_a_401_never_a_500(api, project, timestamp):
+    secret = signing_secret_issue(project=project, require=True)
+    raw, headers = signed(secret, EVENT)
+    headers["HTTP_WEBHOOK_TIMESTAMP"] = timestamp
+    response = api.post(URL, data=raw, content_type="application/json", **headers)
+    assert response.status_code == 401 and error_code(response) == "signature_malformed"

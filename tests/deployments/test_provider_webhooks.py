@@ -89,12 +89,31 @@ def test_a_bad_github_signature_is_a_401_and_stores_nothing(project, signature):
     assert not Deploy.objects.exists()
 
 
-def test_a_provider_without_a_secret_refuses_and_an_unknown_project_is_404(project):
+@pytest.mark.parametrize("provider", ["github", "gitlab", "mlflow"])
+def test_an_unknown_project_answers_exactly_like_a_real_one_so_slugs_cannot_be_enumerated(
+    project, other_project, provider
+):
+    provider_secret_issue(project=other_project, provider=provider)
     body = fixture("github_deployment_status.json")
-    response = github_post(APIClient(), project, body, "whatever")
-    assert response.status_code == 401 and error_code(response) == "webhook_not_configured"
-    response = APIClient().post("/api/v1/webhooks/github/nope", data=body, content_type="application/json")
-    assert response.status_code == 404
+    headers = {
+        "HTTP_X_HUB_SIGNATURE_256": signing.github_signature("guess", body),
+        "HTTP_X_GITHUB_EVENT": "deployment_status",
+        "HTTP_X_GITLAB_TOKEN": "guess",
+        **mlflow_headers("guess", body),
+    }
+
+    def answer(slug: str) -> tuple[int, bytes]:
+        response = APIClient().post(
+            f"/api/v1/webhooks/{provider}/{slug}", data=body, content_type="application/json", **headers
+        )
+        return response.status_code, response.content
+
+    unknown = answer("no-such-project")
+    assert unknown[0] == 401 and json.loads(unknown[1])["error"]["code"] == "signature_invalid"
+    # A real project without this provider's secret, and one with a secret the guess does not match.
+    assert answer(project.slug) == unknown
+    assert answer(other_project.slug) == unknown
+    assert not Deploy.objects.exists()
 
 
 def test_a_github_payload_missing_its_deployment_is_a_400(project):

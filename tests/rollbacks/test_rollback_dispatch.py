@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.utils import timezone
 
 from rollbacks import services
 from rollbacks.models import RollbackRequest
 from rollbacks.tasks import rollback_dispatch, rollbacks_sweep
+from tests.hostile_receiver import DrippingReceiver
 from tests.receiver import Receiver, Reply
 from tests.rollbacks.rollback_world import SECRET, endpoint, history
 from tracker import signing
@@ -101,11 +104,18 @@ def test_a_claimed_send_is_not_sent_twice(project):
         RollbackRequest.objects.filter(pk=rollback.pk).update(dispatch_claimed_at=timezone.now())
         assert services.rollback_dispatch_attempt(rollback_id=str(rollback.pk)) is None
         assert receiver.requests == []
-        # A claim older than the timeout belongs to a dead worker and is taken over.
+        # A claim older than the timeout belongs to a dead worker: it counts as a failed try, and the
+        # send is retried after the backoff.
         stale = timezone.now() - services.DISPATCH_CLAIM_TIMEOUT - timedelta(seconds=1)
         RollbackRequest.objects.filter(pk=rollback.pk).update(dispatch_claimed_at=stale)
+        assert services.rollback_dispatch_attempt(rollback_id=str(rollback.pk)) > 0
+        row = RollbackRequest.objects.get(pk=rollback.pk)
+        assert (row.dispatch_tries, row.dispatch_claimed_at, receiver.requests) == (1, None, [])
+        assert "lease" in row.attempts.get().error
+        RollbackRequest.objects.filter(pk=rollback.pk).update(dispatch_due_at=timezone.now())
         services.rollback_dispatch_attempt(rollback_id=str(rollback.pk))
         assert len(receiver.requests) == 1
+    assert [a.status_code for a in RollbackRequest.objects.get(pk=rollback.pk).attempts.all()] == [None, 200]
 
 
 def test_a_request_ended_before_its_send_is_not_sent(project):
@@ -135,3 +145,54 @@ def test_the_sweep_expires_overdue_requests_and_resends_lost_messages(project):
     row = RollbackRequest.objects.get(pk=rollback.pk)
     assert row.state == "expired" and row.finished_at is not None
     assert world.v3.events.filter(kind="rollback.expired").exists()
+
+
+def test_claims_that_keep_expiring_fail_the_request_at_the_maximum_tries(project, monkeypatch):
+    monkeypatch.setattr("rollbacks.services.dispatch.DISPATCH_MAX_TRIES", 3)
+    _, rollback = open_request(project, "http://127.0.0.1:9/rollback")
+    for _ in range(3):
+        stale = timezone.now() - services.DISPATCH_CLAIM_TIMEOUT - timedelta(seconds=1)
+        RollbackRequest.objects.filter(pk=rollback.pk).update(dispatch_claimed_at=stale, dispatch_due_at=stale)
+        assert str(rollback.pk) in services.rollbacks_due_for_dispatch()
+        services.rollback_dispatch_attempt(rollback_id=str(rollback.pk))
+    row = RollbackRequest.objects.get(pk=rollback.pk)
+    assert (row.state, row.dispatch_tries) == ("failed", 3)
+    assert "lease" in row.message
+    assert services.rollbacks_due_for_dispatch() == []
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        (SoftTimeLimitExceeded(), "timed out: the worker's time limit ended the attempt"),
+        (RuntimeError("boom"), "internal error: RuntimeError"),
+    ],
+)
+def test_a_failure_raised_inside_the_send_is_recorded_as_a_failed_try(project, monkeypatch, raised, expected):
+    _, rollback = open_request(project, "http://127.0.0.1:9/rollback")
+
+    def send(*args, **kwargs):
+        raise raised
+
+    monkeypatch.setattr("tracker.outbound.send", send)
+    before = RollbackRequest.objects.get(pk=rollback.pk).dispatch_tries
+    RollbackRequest.objects.filter(pk=rollback.pk).update(dispatch_due_at=timezone.now())
+    assert services.rollback_dispatch_attempt(rollback_id=str(rollback.pk)) > 0
+    row = RollbackRequest.objects.get(pk=rollback.pk)
+    assert (row.state, row.dispatch_tries, row.dispatch_claimed_at) == ("requested", before + 1, None)
+    assert row.attempts.last().error == expected
+
+
+def test_a_rollback_receiver_that_drips_its_answer_is_cut_off_at_the_deadline_and_retried(project, settings):
+    settings.OUTBOUND_TIMEOUT_SECONDS = 1
+    with DrippingReceiver("headers", interval=0.25) as receiver:
+        _, rollback = open_request(project, receiver.url("/rollback"))
+        started = time.monotonic()
+        assert services.rollback_dispatch_attempt(rollback_id=str(rollback.pk)) > 0
+        elapsed = time.monotonic() - started
+        receiver.wait_for(1)
+    row = RollbackRequest.objects.get(pk=rollback.pk)
+    [attempt] = row.attempts.all()
+    assert elapsed < 1 + 2, elapsed
+    assert attempt.error == "timed out: no complete answer within the 1 s deadline" and attempt.status_code is None
+    assert row.state == "requested" and row.dispatch_tries == 1 and row.dispatch_due_at > timezone.now()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import ssl
+import time
+from dataclasses import replace
 
 import pytest
 from cryptography import x509
@@ -12,6 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.hostile_receiver import DrippingReceiver
 from tests.receiver import Receiver, Reply
 from tracker import outbound
 from tracker.outbound import OutboundPolicy, UnsafeURLError, check_url, parse_retry_after, retry_delay, send
@@ -269,3 +272,62 @@ def test_it_backs_off_exponentially_with_jitter_in_the_upper_half_of_each_step()
 def test_it_never_retries_sooner_than_retry_after_and_caps_a_hostile_value() -> None:
     assert retry_delay(1, retry_after=600, rng=lambda: 0.5) == 600.0
     assert retry_delay(1, retry_after=10**9, rng=lambda: 0.5) == 86400.0
+
+
+DEADLINE = 1.0
+
+
+@pytest.mark.parametrize("stage", ["headers", "silent"])
+def test_a_receiver_that_never_finishes_answering_is_cut_off_at_the_deadline(stage: str) -> None:
+    """Dripping a byte every 0.25 s keeps every read shorter than any socket timeout: only the deadline ends it."""
+    with DrippingReceiver(stage, interval=0.25) as receiver:
+        started = time.monotonic()
+        attempt = send(receiver.url(), body=b"{}", headers={}, policy=replace(LOOPBACK_ALLOWED, deadline=DEADLINE))
+        elapsed = time.monotonic() - started
+        [connection] = receiver.wait_for(1)
+    assert DEADLINE <= elapsed < DEADLINE + 0.5, elapsed
+    assert not attempt.ok and not attempt.permanent and attempt.status_code is None
+    assert attempt.error == "timed out: no complete answer within the 1 s deadline"
+    assert DEADLINE * 1000 <= attempt.latency_ms < (DEADLINE + 0.5) * 1000
+    assert b"POST /hook" in connection.request
+
+
+def test_a_dripped_tls_handshake_is_cut_off_at_the_deadline_too() -> None:
+    policy = OutboundPolicy(allowed_networks=outbound.parse_networks("127.0.0.0/8"), deadline=DEADLINE)
+    with DrippingReceiver("tls", interval=0.25) as receiver:
+        started = time.monotonic()
+        attempt = send(receiver.url(host="receiver.test", scheme="https"), body=b"{}", headers={}, policy=policy,
+                       resolve=public_dns)  # fmt: skip
+        elapsed = time.monotonic() - started
+        [connection] = receiver.wait_for(1)
+    assert DEADLINE <= elapsed < DEADLINE + 0.5, elapsed
+    assert "deadline" in attempt.error and not attempt.permanent
+    assert connection.request.startswith(b"\x16\x03")  # it was a TLS ClientHello that got the drip
+
+
+def test_a_status_that_came_in_time_counts_though_the_body_drips_past_the_deadline() -> None:
+    with DrippingReceiver("body", interval=0.25) as receiver:
+        started = time.monotonic()
+        attempt = send(receiver.url(), body=b"{}", headers={}, policy=replace(LOOPBACK_ALLOWED, deadline=DEADLINE))
+        elapsed = time.monotonic() - started
+    assert elapsed < DEADLINE + 0.5, elapsed
+    assert attempt.ok and attempt.status_code == 200
+    assert 1 <= len(attempt.response_excerpt) <= 8
+
+
+def test_a_dns_lookup_slower_than_the_deadline_is_a_temporary_failure() -> None:
+    def slow_dns(host: str, port: int) -> list[str]:
+        time.sleep(3)
+        return ["93.184.215.14"]
+
+    started = time.monotonic()
+    attempt = send("https://slow.example.com/x", body=b"{}", headers={}, policy=OutboundPolicy(deadline=DEADLINE),
+                   resolve=slow_dns)  # fmt: skip
+    assert time.monotonic() - started < DEADLINE + 0.5
+    assert not attempt.ok and not attempt.permanent and "deadline" in attempt.error
+
+
+def test_the_deadline_comes_from_the_settings() -> None:
+    settings = type("S", (), {"OUTBOUND_TIMEOUT_SECONDS": 7})
+    assert OutboundPolicy.from_settings(settings).deadline == 7.0
+    assert OutboundPolicy.from_settings(object()).deadline == outbound.TOTAL_TIMEOUT
