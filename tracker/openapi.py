@@ -52,6 +52,25 @@ def add_error_responses(result: dict, generator, request, public) -> dict:
     return result
 
 
+def any_value_may_be_null(result: dict, generator, request, public) -> dict:
+    """OpenAPI 3.1: drf-spectacular writes a nullable field of any type as oneOf [{}, {"type": "null"}], which
+    no null satisfies (it matches both branches). Any value already includes null: keep the field's other
+    keywords and drop the oneOf."""
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if any(branch == {} for branch in node.get("oneOf", ())):
+                del node["oneOf"]
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(result)
+    return result
+
+
 def list_response(item: type[serializers.Serializer], *, paginated: bool = False) -> serializers.Serializer:
     """The documented shape of a list answer: {"results": [...]}, plus next/previous links when paginated."""
     fields: dict = {"results": item(many=True)}

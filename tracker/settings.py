@@ -235,6 +235,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "tracker.openapi.add_error_responses",
+        "tracker.openapi.any_value_may_be_null",
     ],
 }
 
