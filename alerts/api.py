@@ -86,10 +86,7 @@ class AlertAckApi(APIView):
     @extend_schema(request=None, responses={200: AlertOutputSerializer}, summary="Acknowledge an alert")
     def post(self, request: Request, alert_id: int) -> Response:
         alert = _alert_for(request, alert_id)
-        try:
-            alert = services.alert_acknowledge(alert=alert, token=request.auth)
-        except services.AlertStateError as exc:
-            raise ApiError("alert_resolved", str(exc), 409) from None
+        alert = services.alert_acknowledge(alert=alert, token=request.auth)
         context = {"alerts_url": alerts_page_url(request.auth.project.slug)}
         return Response(AlertOutputSerializer(_alert_for(request, alert.pk), context=context).data)
 
@@ -100,10 +97,7 @@ class AlertResolveApi(APIView):
     @extend_schema(request=None, responses={200: AlertOutputSerializer}, summary="Resolve an alert")
     def post(self, request: Request, alert_id: int) -> Response:
         alert = _alert_for(request, alert_id)
-        try:
-            alert = services.alert_resolve(alert=alert, token=request.auth)
-        except services.AlertStateError as exc:
-            raise ApiError("alert_resolved", str(exc), 409) from None
+        alert = services.alert_resolve(alert=alert, token=request.auth)
         context = {"alerts_url": alerts_page_url(request.auth.project.slug)}
         return Response(AlertOutputSerializer(_alert_for(request, alert.pk), context=context).data)
 
@@ -142,10 +136,6 @@ class ChannelInputSerializer(StrictSerializer):
     email_to = serializers.ListField(child=serializers.CharField(max_length=254), max_length=20, required=False)
 
 
-def _channel_error(exc: services.ChannelError) -> ApiError:
-    return ApiError("invalid", "the channel settings are not valid", 400, exc.fields)
-
-
 class ChannelListApi(APIView):
     permission_classes = [scope_required("admin")]
 
@@ -166,12 +156,9 @@ class ChannelCreateApi(APIView):
     def post(self, request: Request) -> Response:
         data = ChannelInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            channel, generated = services.channel_create(
-                project=request.auth.project, token=request.auth, **data.validated_data
-            )
-        except services.ChannelError as exc:
-            raise _channel_error(exc) from None
+        channel, generated = services.channel_create(
+            project=request.auth.project, token=request.auth, **data.validated_data
+        )
         body = ChannelOutputSerializer(channel).data
         if generated:
             body["signing_secret"] = generated
@@ -207,10 +194,7 @@ class ChannelDetailApi(APIView):
         channel = self._channel(request, channel_id)
         data = ChannelUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            channel = services.channel_update(channel=channel, token=request.auth, **data.validated_data)
-        except services.ChannelError as exc:
-            raise _channel_error(exc) from None
+        channel = services.channel_update(channel=channel, token=request.auth, **data.validated_data)
         return Response(ChannelOutputSerializer(channel).data)
 
     @extend_schema(responses={204: None}, summary="Delete a channel")
@@ -286,10 +270,7 @@ class RuleCreateApi(APIView):
     def post(self, request: Request) -> Response:
         data = RuleInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            rule = services.alert_rule_save(project=request.auth.project, token=request.auth, **data.validated_data)
-        except services.RuleError as exc:
-            raise ApiError("invalid", "the rule is not valid", 400, exc.fields) from None
+        rule = services.alert_rule_save(project=request.auth.project, token=request.auth, **data.validated_data)
         return Response(RuleOutputSerializer(rule).data, status=201)
 
 
@@ -312,10 +293,7 @@ class RuleDetailApi(APIView):
         rule = get_object_or_404(AlertRule, project=request.auth.project, pk=rule_id)
         data = RuleUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        try:
-            rule = services.alert_rule_save(project=rule.project, rule=rule, token=request.auth, **data.validated_data)
-        except services.RuleError as exc:
-            raise ApiError("invalid", "the rule is not valid", 400, exc.fields) from None
+        rule = services.alert_rule_save(project=rule.project, rule=rule, token=request.auth, **data.validated_data)
         return Response(RuleOutputSerializer(rule).data)
 
     @extend_schema(responses={204: None}, summary="Delete a rule (its open alerts resolve)")

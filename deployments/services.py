@@ -7,8 +7,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from deployments.models import PRODUCTION_NAMES, Deploy, DeployEvent, Environment, Service, Status
-from tracker.api_errors import ApiError
 from tracker.enqueue import enqueue
+from tracker.errors import Conflict
 from tracker.models import ApiToken, Project
 
 # How far a status may have come: a deploy never moves back (succeeded does not become in_progress).
@@ -109,11 +109,10 @@ def _flatten_fields(fields: dict[str, Any]) -> dict[str, Any]:
 
 def _check_same_stream(deploy: Deploy, service: Service, environment: Environment) -> None:
     if deploy.service_id != service.pk or deploy.environment_id != environment.pk:
-        raise ApiError(
-            "external_id_conflict",
+        raise Conflict(
             "this external_id belongs to a deploy of another service or environment",
-            409,
-            {"external_id": [f"already used by deploy {deploy.pk}"]},
+            code="external_id_conflict",
+            fields={"external_id": [f"already used by deploy {deploy.pk}"]},
         )
 
 
@@ -125,11 +124,10 @@ def _deploy_update(deploy: Deploy, values: dict[str, Any]) -> Deploy:
     if new_status != deploy.status:
         old_rank, new_rank = _STATUS_RANK[deploy.status], _STATUS_RANK[new_status]
         if new_rank < old_rank or (new_rank == old_rank == 2):
-            raise ApiError(
-                "invalid_transition",
+            raise Conflict(
                 f"a deploy cannot move from {deploy.status} to {new_status}",
-                409,
-                {"status": [f"current status is {deploy.status}"]},
+                code="invalid_transition",
+                fields={"status": [f"current status is {deploy.status}"]},
             )
     for key, value in values.items():
         setattr(deploy, key, value)
