@@ -202,7 +202,7 @@ def test_a_rollback_send_is_retried_and_an_overdue_request_expires(server):
     # CI never reports back: move the deadline into the past and let the sweep thread expire it.
     overdue = (
         "from datetime import timedelta; from django.utils import timezone;"
-        "from deployments.models import RollbackRequest;"
+        "from rollbacks.models import RollbackRequest;"
         f"RollbackRequest.objects.filter(pk='{rollback['id']}')"
         ".update(expires_at=timezone.now() - timedelta(seconds=1))"
     )
