@@ -32,13 +32,11 @@ def _event(rng: random.Random, service: str, env: str, n: int, at: datetime, mod
         "commit_timestamp": at - timedelta(minutes=rng.randint(25, 600)),
         "started_at": at - timedelta(minutes=rng.randint(4, 15)),
         "finished_at": at,
-        "model": {
-            "name": spec["model"],
-            "version": str(model_version),
-            "uri": f"models:/{spec['model']}/{model_version}",
-            "run_id": f"{rng.getrandbits(64):016x}",
-            "digest": f"sha256:{rng.getrandbits(256):064x}",
-        },
+        "model_name": spec["model"],
+        "model_version": str(model_version),
+        "model_uri": f"models:/{spec['model']}/{model_version}",
+        "model_run_id": f"{rng.getrandbits(64):016x}",
+        "model_digest": f"sha256:{rng.getrandbits(256):064x}",
         "data_version": f"features-{(at - timedelta(days=1)):%Y-%m-%d}",
         "params": {
             "max_depth": rng.choice([6, 7, 8]),
@@ -76,7 +74,7 @@ def seed(*, project: Project) -> list[Deploy]:
             for offset, env in enumerate(ENVIRONMENTS):
                 event = _event(rng, service, env, n, at + timedelta(hours=3 * offset), model_version)
                 deploy, _ = deploy_record(
-                    project=project, service=service, environment=env, version=version, fields=event, source="seed_demo"
+                    project=project, service=service, environment=env, version=version, source="seed_demo", **event
                 )
                 deploys.append(deploy)
     deploys.append(_rollback(project, now))
@@ -96,25 +94,24 @@ def _rollback(project: Project, now: datetime) -> Deploy:
         .order_by("-deployed_at")[:2]
     )
     restored = live[1]
-    fields = {
-        "external_id": "demo-fraud-scorer-production-rollback",
-        "status": "succeeded",
-        "commit_sha": restored.commit_sha,
-        "author": "on-call",
-        "finished_at": now - timedelta(minutes=50),
-        "model": {"name": restored.model_name, "version": restored.model_version, "uri": restored.model_uri},
-        "data_version": restored.data_version,
-        "params": restored.params,
-        "strategy": "rolling",
-        "traffic_percent": 100,
-        "changelog": f"Rollback to {restored.version}",
-    }
     deploy, _ = deploy_record(
         project=project,
         service="fraud-scorer",
         environment="production",
         version=restored.version,
-        fields=fields,
+        external_id="demo-fraud-scorer-production-rollback",
+        status="succeeded",
+        commit_sha=restored.commit_sha,
+        author="on-call",
+        finished_at=now - timedelta(minutes=50),
+        model_name=restored.model_name,
+        model_version=restored.model_version,
+        model_uri=restored.model_uri,
+        data_version=restored.data_version,
+        params=restored.params,
+        strategy="rolling",
+        traffic_percent=100,
+        changelog=f"Rollback to {restored.version}",
         source="seed_demo",
     )
     return deploy
