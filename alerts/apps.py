@@ -6,6 +6,4 @@ class AlertsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from alerts import signals
-
-        signals.connect()
+        from alerts import receivers  # noqa: F401 - connects the alerts receivers

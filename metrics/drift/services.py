@@ -241,6 +241,13 @@ def drift_mark_due(*, deploy_id: int) -> None:
         enqueue(drift_compute, deploy_id)
 
 
+def drift_rebaseline(*, deploy_id: int) -> None:
+    """A new baseline changes the judgement of a deploy that has samples: ask for a recomputation."""
+    if ColumnSketch.objects.filter(deploy_id=deploy_id).exists():
+        with transaction.atomic():
+            drift_mark_due(deploy_id=deploy_id)
+
+
 def drift_claim(*, deploy_id: int) -> bool:
     """Take a due recomputation; False if none is due (another worker took it, or nothing changed)."""
     return DriftReport.objects.filter(deploy_id=deploy_id, due_at__isnull=False).update(due_at=None) == 1

@@ -88,13 +88,13 @@ def test_a_silence_suppresses_the_notification(world) -> None:
     assert [d.reason for d in tick(T0 + timedelta(hours=2, minutes=5, seconds=30))] == ["firing"]
 
 
-def test_a_rollback_resolves_and_the_group_says_so(world) -> None:
+def test_a_rollback_resolves_and_the_group_says_so(world, django_capture_on_commit_callbacks) -> None:
     project, deploy = world
     with time_machine.travel(T0 - timedelta(hours=2), tick=False):
         deploy_record(project=project, service="fraud-scorer", environment="production", version="8")
     services.alerts_evaluate_deploy(deploy=deploy, facts=drifted(), now=T0)
     tick(T0 + timedelta(seconds=30))
-    with time_machine.travel(T0 + timedelta(minutes=2), tick=False):
+    with time_machine.travel(T0 + timedelta(minutes=2), tick=False), django_capture_on_commit_callbacks(execute=True):
         deploy_record(project=project, service="fraud-scorer", environment="production", version="8")
     [resolved] = tick(T0 + timedelta(minutes=5, seconds=30))
     assert (resolved.reason, resolved.event_action) == ("resolved", "resolve")

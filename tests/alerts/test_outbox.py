@@ -261,13 +261,20 @@ def test_a_clean_report_resolves_only_after_three_in_a_row(project, deploy) -> N
     assert (resolved.status, resolved.resolved_reason) == ("resolved", "clean")
 
 
-def test_a_rollback_resolves_the_deploys_alerts(project, deploy) -> None:
+def test_a_rollback_resolves_the_deploys_alerts_once_it_is_stored(
+    project, deploy, django_capture_on_commit_callbacks
+) -> None:
     now = timezone.now()
     before = {"finished_at": now - timedelta(hours=1)}
     deploy_record(project=project, service="fraud-scorer", environment="production", version="2026.11.2", **before)
     [alert] = services.alerts_evaluate_deploy(deploy=deploy, facts=drifted(), now=now)
-    # Putting 2026.11.2 back undoes 2026.11.3.
-    deploy_record(project=project, service="fraud-scorer", environment="production", version="2026.11.2")
+    # Putting 2026.11.2 back undoes 2026.11.3; alerts react after the rollback commits, not inside its transaction.
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        deploy_record(project=project, service="fraud-scorer", environment="production", version="2026.11.2")
+    alert.refresh_from_db()
+    assert alert.status == "firing"
+    for callback in callbacks:
+        callback()
     alert.refresh_from_db()
     assert (alert.status, alert.resolved_reason) == ("resolved", "rolled_back")
     group = AlertGroup.objects.get()
