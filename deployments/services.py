@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import inspect
 from datetime import datetime
 from typing import Any
 
@@ -13,30 +14,6 @@ from tracker.models import ApiToken, Project
 
 # How far a status may have come: a deploy never moves back (succeeded does not become in_progress).
 _STATUS_RANK = {Status.PENDING: 0, Status.IN_PROGRESS: 1, Status.SUCCEEDED: 2, Status.FAILED: 2, Status.ROLLED_BACK: 3}
-
-# What a deploy event may say besides its stream and version: the keywords of deploy_record, each a Deploy column.
-EVENT_FIELDS = (
-    "status",
-    "external_id",
-    "commit_sha",
-    "ref",
-    "author",
-    "ci_url",
-    "commit_timestamp",
-    "started_at",
-    "finished_at",
-    "model_name",
-    "model_version",
-    "model_uri",
-    "model_run_id",
-    "model_digest",
-    "data_version",
-    "params",
-    "strategy",
-    "traffic_percent",
-    "changelog",
-    "expected_drift",
-)
 
 
 def service_get_or_create(*, project: Project, name: str) -> Service:
@@ -134,6 +111,11 @@ def _deploy_record(
 
         enqueue(deploy_process, deploy.pk)
     return deploy, created
+
+
+# What a deploy event may say besides its stream and version: deploy_record's other keywords, each a Deploy column.
+_NOT_EVENT_FIELDS = {"project", "service", "environment", "version", "token", "source"}
+EVENT_FIELDS = frozenset(inspect.signature(deploy_record).parameters) - _NOT_EVENT_FIELDS
 
 
 def _check_same_stream(deploy: Deploy, service: Service, environment: Environment) -> None:
