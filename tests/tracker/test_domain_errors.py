@@ -63,141 +63,115 @@ def post_deploy(api, **body):
     return api.post("/api/v1/deploys", {"service": "svc", "environment": "production", **body}, format="json")
 
 
-@pytest.mark.django_db
-def test_an_external_id_of_another_stream_is_a_conflict(api) -> None:
-    first = post_deploy(api, version="1", external_id="run-1")
-    response = post_deploy(api, version="1", external_id="run-1", environment="staging")
-    exact(
-        response,
-        409,
-        "external_id_conflict",
-        "this external_id belongs to a deploy of another service or environment",
-        {"external_id": [f"already used by deploy {first.json()['id']}"]},
-    )
-
-
-@pytest.mark.django_db
-def test_a_status_moving_backwards_is_a_conflict(api) -> None:
-    post_deploy(api, version="1", external_id="run-1", status="succeeded")
-    response = post_deploy(api, version="1", external_id="run-1", status="in_progress")
-    exact(
-        response,
-        409,
-        "invalid_transition",
-        "a deploy cannot move from succeeded to in_progress",
-        {"status": ["current status is succeeded"]},
-    )
-
-
 def post_samples(api, **body):
     envelope = {"service": "svc", "environment": "production", "prediction": [0.1, 0.9]}
     body.setdefault("columns", {"amount": [1.0, 2.0]})
     return api.post("/api/v1/predictions", json.dumps({**envelope, **body}), content_type="application/json")
 
 
-@pytest.mark.django_db
-def test_samples_of_an_unknown_stream_are_unprocessable(api) -> None:
-    exact(
-        post_samples(api),
-        422,
-        "unknown_stream",
-        "post a deploy of this service and environment before its samples",
-        {"service": ["no deploy has named this yet"]},
-    )
+# Each refusal: make the service refuse through the API; return the answer and what it must be, byte for byte.
+def external_id_of_another_stream(api, project):
+    first = post_deploy(api, version="1", external_id="run-1").json()["id"]
+    fields = {"external_id": [f"already used by deploy {first}"]}
+    message = "this external_id belongs to a deploy of another service or environment"
+    answer = post_deploy(api, version="1", external_id="run-1", environment="dev")
+    return answer, (409, "external_id_conflict", message, fields)
 
 
-@pytest.mark.django_db
-def test_samples_naming_an_unknown_deploy_are_unprocessable(api) -> None:
+def status_moving_backwards(api, project):
+    post_deploy(api, version="1", external_id="run-1", status="succeeded")
+    message, fields = "a deploy cannot move from succeeded to in_progress", {"status": ["current status is succeeded"]}
+    answer = post_deploy(api, version="1", external_id="run-1", status="in_progress")
+    return answer, (409, "invalid_transition", message, fields)
+
+
+def samples_of_an_unknown_stream(api, project):
+    message = "post a deploy of this service and environment before its samples"
+    return post_samples(api), (422, "unknown_stream", message, {"service": ["no deploy has named this yet"]})
+
+
+def samples_naming_an_unknown_deploy(api, project):
     post_deploy(api, version="1")
-    exact(
-        post_samples(api, deploy="9.9"),
-        422,
-        "unknown_deploy",
-        "no such deploy of this service and environment",
-        {"deploy": ["no deploy of this service and environment has this id or version"]},
-    )
+    fields = {"deploy": ["no deploy of this service and environment has this id or version"]}
+    message = "no such deploy of this service and environment"
+    return post_samples(api, deploy="9.9"), (422, "unknown_deploy", message, fields)
 
 
-@pytest.mark.django_db
-def test_samples_older_than_the_first_deploy_are_unprocessable(api) -> None:
+def samples_older_than_the_first_deploy(api, project):
     post_deploy(api, version="1")
     early = (timezone.now() - timedelta(hours=2)).isoformat()
-    exact(
-        post_samples(api, timestamp=[early, early]),
-        422,
-        "no_live_deploy",
-        "2 rows are older than the first deploy of this service and environment",
-        {"timestamp": {"0": ["no deploy was live at this time"], "1": ["no deploy was live at this time"]}},
-    )
+    message = "2 rows are older than the first deploy of this service and environment"
+    fields = {"timestamp": {"0": ["no deploy was live at this time"], "1": ["no deploy was live at this time"]}}
+    return post_samples(api, timestamp=[early, early]), (422, "no_live_deploy", message, fields)
 
 
-@pytest.mark.django_db
-def test_a_value_of_another_kind_than_its_column_is_unprocessable(api) -> None:
+def a_value_of_another_kind_than_its_column(api, project):
     post_deploy(api, version="1", finished_at=datetime(2026, 1, 1, tzinfo=UTC).isoformat())
     assert post_samples(api).status_code == 202
-    exact(
-        post_samples(api, columns={"amount": ["a", "b"]}),
-        422,
-        "wrong_kind",
-        "some values are not of their column's kind",
-        {"columns.amount": ["this column is numeric, not categorical"]},
-    )
+    fields = {"columns.amount": ["this column is numeric, not categorical"]}
+    message = "some values are not of their column's kind"
+    return post_samples(api, columns={"amount": ["a", "b"]}), (422, "wrong_kind", message, fields)
 
 
-@pytest.mark.django_db
-def test_a_channel_without_its_url_is_invalid(api) -> None:
-    response = api.post("/api/v1/channels", {"name": "hook", "kind": "webhook"}, format="json")
-    exact(response, 400, "invalid", "the channel settings are not valid", {"url": ["this channel needs a URL"]})
+def a_channel_without_its_url(api, project):
+    answer = api.post("/api/v1/channels", {"name": "hook", "kind": "webhook"}, format="json")
+    return answer, (400, "invalid", "the channel settings are not valid", {"url": ["this channel needs a URL"]})
 
 
-@pytest.mark.django_db
-def test_a_rule_with_a_taken_key_is_invalid(api, project) -> None:
+def a_rule_with_a_taken_key(api, project):
     rule = project.alert_rules.exclude(kind="column_drift").first()
-    response = api.post("/api/v1/alert-rules", {"key": rule.key, "kind": rule.kind}, format="json")
-    exact(response, 400, "invalid", "the rule is not valid", {"key": ["a rule with this key exists"]})
+    answer = api.post("/api/v1/alert-rules", {"key": rule.key, "kind": rule.kind}, format="json")
+    return answer, (400, "invalid", "the rule is not valid", {"key": ["a rule with this key exists"]})
 
 
-@pytest.mark.django_db
-def test_resolving_a_resolved_alert_is_a_conflict(api, project) -> None:
-    deploy_id = post_deploy(api, version="1").json()["id"]
+def resolving_a_resolved_alert(api, project):
+    deploy = Deploy.objects.get(pk=post_deploy(api, version="1").json()["id"])
     columns = tuple(ColumnFact(f"f{i}", "feature", "drifted", 2.0) for i in range(3))
-    facts = DeployFacts(columns, has_drift_report=True)
-    [alert] = alerts_evaluate_deploy(deploy=Deploy.objects.get(pk=deploy_id), facts=facts)
+    [alert] = alerts_evaluate_deploy(deploy=deploy, facts=DeployFacts(columns, has_drift_report=True))
     assert api.post(f"/api/v1/alerts/{alert.pk}/resolve").status_code == 200
-    exact(api.post(f"/api/v1/alerts/{alert.pk}/resolve"), 409, "alert_resolved", "the alert is already resolved")
+    return api.post(f"/api/v1/alerts/{alert.pk}/resolve"), (409, "alert_resolved", "the alert is already resolved", {})
 
 
-@pytest.mark.django_db
-def test_a_rollback_endpoint_at_an_internal_address_is_invalid(api, settings) -> None:
+def a_rollback_endpoint_at_an_internal_address(api, project):
     url = "https://10.1.2.3/rollback"
-    settings.OUTBOUND_ALLOWED_NETWORKS = []
     with pytest.raises(outbound.TransportError) as refused:
-        outbound.check_url(url, policy=outbound.OutboundPolicy.from_settings(settings))
-    response = api.put("/api/v1/rollback-endpoint", {"url": url, "format": "github"}, format="json")
-    exact(response, 400, "invalid", "the rollback endpoint URL is not allowed", {"url": [refused.value.message]})
+        outbound.check_url(url, policy=outbound.OutboundPolicy())
+    answer = api.put("/api/v1/rollback-endpoint", {"url": url, "format": "github"}, format="json")
+    return answer, (400, "invalid", "the rollback endpoint URL is not allowed", {"url": [refused.value.message]})
 
 
-@pytest.mark.django_db
-def test_a_gitlab_rollback_endpoint_without_its_trigger_token_is_invalid(api) -> None:
+def a_gitlab_rollback_endpoint_without_its_trigger_token(api, project):
     body = {"url": "https://93.184.215.14/api/v4/projects/1/trigger/pipeline", "format": "gitlab"}
-    exact(
-        api.put("/api/v1/rollback-endpoint", body, format="json"),
-        400,
-        "invalid",
-        "a GitLab pipeline trigger needs its trigger token",
-        {"token": ["required for the gitlab format"]},
-    )
+    message, fields = "a GitLab pipeline trigger needs its trigger token", {"token": ["required for the gitlab format"]}
+    return api.put("/api/v1/rollback-endpoint", body, format="json"), (400, "invalid", message, fields)
+
+
+def a_rollback_without_an_endpoint(api, project):
+    answer = api.post(f"/api/v1/deploys/{history(project).v3.pk}/rollback", {}, format="json")
+    return answer, (409, "rollback_endpoint_missing", "Configure the project's rollback endpoint first.", {})
 
 
 @pytest.mark.django_db
-def test_a_rollback_without_an_endpoint_is_a_conflict(api, project) -> None:
-    world = history(project)
-    exact(
-        api.post(f"/api/v1/deploys/{world.v3.pk}/rollback", {}, format="json"),
-        409,
-        "rollback_endpoint_missing",
-        "Configure the project's rollback endpoint first.",
-    )
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        external_id_of_another_stream,
+        status_moving_backwards,
+        samples_of_an_unknown_stream,
+        samples_naming_an_unknown_deploy,
+        samples_older_than_the_first_deploy,
+        a_value_of_another_kind_than_its_column,
+        a_channel_without_its_url,
+        a_rule_with_a_taken_key,
+        resolving_a_resolved_alert,
+        a_rollback_endpoint_at_an_internal_address,
+        a_gitlab_rollback_endpoint_without_its_trigger_token,
+        a_rollback_without_an_endpoint,
+    ],
+)
+def test_a_service_refusal_keeps_its_exact_api_answer(api, project, refusal) -> None:
+    answer, expected = refusal(api, project)
+    exact(answer, *expected)
 
 
 @pytest.mark.django_db
