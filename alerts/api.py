@@ -15,6 +15,7 @@ from alerts.services.grouping import alerts_page_url
 from tracker.api_errors import ApiError
 from tracker.auth import scope_required
 from tracker.openapi import list_response
+from tracker.operations import ApiOperations
 from tracker.serializers import StrictSerializer
 
 
@@ -165,8 +166,10 @@ class ChannelCreateApi(APIView):
         return Response(body, status=201)
 
 
-class ChannelCollectionApi(ChannelListApi, ChannelCreateApi):
+class ChannelCollectionApi(ApiOperations):
     """GET lists, POST creates; both need the admin scope."""
+
+    operations = {"get": ChannelListApi, "post": ChannelCreateApi}
 
 
 class ChannelUpdateSerializer(StrictSerializer):
@@ -177,30 +180,43 @@ class ChannelUpdateSerializer(StrictSerializer):
     enabled = serializers.BooleanField(required=False)
 
 
-class ChannelDetailApi(APIView):
-    permission_classes = [scope_required("admin")]
+def _channel_for(request: Request, channel_id: int) -> Channel:
+    return get_object_or_404(Channel, project=request.auth.project, pk=channel_id)
 
-    def _channel(self, request: Request, channel_id: int) -> Channel:
-        return get_object_or_404(Channel, project=request.auth.project, pk=channel_id)
+
+class ChannelGetApi(APIView):
+    permission_classes = [scope_required("admin")]
 
     @extend_schema(responses={200: ChannelOutputSerializer}, summary="One channel")
     def get(self, request: Request, channel_id: int) -> Response:
-        return Response(ChannelOutputSerializer(self._channel(request, channel_id)).data)
+        return Response(ChannelOutputSerializer(_channel_for(request, channel_id)).data)
+
+
+class ChannelUpdateApi(APIView):
+    permission_classes = [scope_required("admin")]
 
     @extend_schema(
         request=ChannelUpdateSerializer, responses={200: ChannelOutputSerializer}, summary="Change a channel"
     )
     def patch(self, request: Request, channel_id: int) -> Response:
-        channel = self._channel(request, channel_id)
+        channel = _channel_for(request, channel_id)
         data = ChannelUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         channel = services.channel_update(channel=channel, token=request.auth, **data.validated_data)
         return Response(ChannelOutputSerializer(channel).data)
 
+
+class ChannelDeleteApi(APIView):
+    permission_classes = [scope_required("admin")]
+
     @extend_schema(responses={204: None}, summary="Delete a channel")
     def delete(self, request: Request, channel_id: int) -> Response:
-        services.channel_delete(channel=self._channel(request, channel_id), token=request.auth)
+        services.channel_delete(channel=_channel_for(request, channel_id), token=request.auth)
         return Response(status=204)
+
+
+class ChannelDetailApi(ApiOperations):
+    operations = {"get": ChannelGetApi, "patch": ChannelUpdateApi, "delete": ChannelDeleteApi}
 
 
 class TestQueuedSerializer(serializers.Serializer):
@@ -274,10 +290,8 @@ class RuleCreateApi(APIView):
         return Response(RuleOutputSerializer(rule).data, status=201)
 
 
-class RuleCollectionApi(RuleListApi, RuleCreateApi):
-    def get_permissions(self):
-        operation = RuleCreateApi if self.request.method == "POST" else RuleListApi
-        return [permission() for permission in operation.permission_classes]
+class RuleCollectionApi(ApiOperations):
+    operations = {"get": RuleListApi, "post": RuleCreateApi}
 
 
 class RuleUpdateSerializer(RuleInputSerializer):
@@ -285,7 +299,7 @@ class RuleUpdateSerializer(RuleInputSerializer):
     kind = None
 
 
-class RuleDetailApi(APIView):
+class RuleUpdateApi(APIView):
     permission_classes = [scope_required("admin")]
 
     @extend_schema(request=RuleUpdateSerializer, responses={200: RuleOutputSerializer}, summary="Change a rule")
@@ -296,8 +310,16 @@ class RuleDetailApi(APIView):
         rule = services.alert_rule_save(project=rule.project, rule=rule, token=request.auth, **data.validated_data)
         return Response(RuleOutputSerializer(rule).data)
 
+
+class RuleDeleteApi(APIView):
+    permission_classes = [scope_required("admin")]
+
     @extend_schema(responses={204: None}, summary="Delete a rule (its open alerts resolve)")
     def delete(self, request: Request, rule_id: int) -> Response:
         rule = get_object_or_404(AlertRule, project=request.auth.project, pk=rule_id)
         services.alert_rule_delete(rule=rule, token=request.auth)
         return Response(status=204)
+
+
+class RuleDetailApi(ApiOperations):
+    operations = {"patch": RuleUpdateApi, "delete": RuleDeleteApi}

@@ -15,14 +15,14 @@ from tracker.api_errors import ApiError
 from tracker.auth import scope_required, signed_body_check
 from tracker.idempotency import body_hash, run_once
 from tracker.openapi import list_response
+from tracker.operations import ApiOperations
 from tracker.serializers import StrictSerializer
 
 NAME_REGEX = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"
 
 
+# The model the deploy ships: each field lands on its deploy_record keyword (model_name, …).
 class ModelInputSerializer(StrictSerializer):
-    """The model the deploy ships; each field lands on its deploy_record keyword (model_name, …)."""
-
     name = serializers.CharField(source="model_name", max_length=200, required=False, allow_blank=True)
     version = serializers.CharField(source="model_version", max_length=100, required=False, allow_blank=True)
     uri = serializers.CharField(source="model_uri", max_length=1000, required=False, allow_blank=True)
@@ -206,9 +206,7 @@ class DeployListApi(APIView):
         return paginator.get_paginated_response(DeployOutputSerializer(page, many=True).data)
 
 
-class DeployCollectionApi(DeployListApi, DeployCreateApi):
+class DeployCollectionApi(ApiOperations):
     """One URL, two operations: GET lists (scope read), POST records (scope ingest)."""
 
-    def get_permissions(self):
-        operation = DeployCreateApi if self.request.method == "POST" else DeployListApi
-        return [permission() for permission in operation.permission_classes]
+    operations = {"get": DeployListApi, "post": DeployCreateApi}
