@@ -9,7 +9,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/deploy_tracker
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 TEST_ENV := DEBUG=0 SECRET_KEY=test-only-secret-key OUTBOUND_ALLOW_HTTP=1 OUTBOUND_ALLOWED_NETWORKS=127.0.0.0/8
 
-.PHONY: run manage install test test-embedded lint schemathesis clean
+.PHONY: run manage install test test-embedded lint audit schemathesis clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+
+# Known vulnerabilities in the pinned requirements, from PyPI's advisory data (pip-audit). --strict fails when a
+# pin cannot be audited, so an unreachable advisory source is an error rather than a silent pass. With --no-deps
+# pip-audit skips nested -r files: both are named.
+audit: install
+	$(VENV)/bin/pip-audit --strict --no-deps --disable-pip --progress-spinner off -r requirements.txt -r requirements-dev.txt
 
 clean:
 	rm -rf var staticfiles

@@ -1,17 +1,20 @@
-"""Alerts API: list, acknowledge, resolve; channels (scope admin, secrets write-only); rules."""
+"""Alerts API: list, acknowledge, resolve; silences (Alertmanager's shape); channels (scope admin, secrets
+write-only); rules."""
 
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from alerts import selectors, services
-from alerts.models import Alert, AlertRule, AlertStatus, Channel, ChannelKind, RuleKind, Severity
+from alerts import engine, selectors, services
+from alerts.models import Alert, AlertRule, AlertStatus, Channel, ChannelKind, RuleKind, Severity, Silence
 from alerts.services.grouping import alerts_page_url
+from alerts.services.silences import MAX_COMMENT, MAX_MATCHERS
 from tracker.api_errors import ApiError
 from tracker.auth import scope_required
 from tracker.openapi import list_response
@@ -101,6 +104,129 @@ class AlertResolveApi(APIView):
         alert = services.alert_resolve(alert=alert, token=request.auth)
         context = {"alerts_url": alerts_page_url(request.auth.project.slug)}
         return Response(AlertOutputSerializer(_alert_for(request, alert.pk), context=context).data)
+
+
+# --- silences ------------------------------------------------------------------------------------
+# Field names are Alertmanager's API v2 (postableSilence, gettableSilence, matcher), so its tools' bodies fit.
+
+_OPERATORS = {(False, True): "=", (False, False): "!=", (True, True): "=~", (True, False): "!~"}
+_FLAGS = {op: flags for flags, op in _OPERATORS.items()}
+_SILENCE_FIELDS = {"starts_at": "startsAt", "ends_at": "endsAt"}
+
+
+class SilenceMatcherSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=engine.MAX_MATCHER_NAME, trim_whitespace=False)
+    value = serializers.CharField(max_length=engine.MAX_MATCHER_VALUE, allow_blank=True, trim_whitespace=False)
+    isRegex = serializers.BooleanField(help_text="an RE2 regular expression, anchored at both ends")
+    isEqual = serializers.BooleanField(default=True, help_text="false negates the matcher (!= or !~)")
+
+
+class SilenceStatusSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=["pending", "active", "expired"])
+
+
+class SilenceOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.SerializerMethodField()
+    matchers = serializers.SerializerMethodField()
+    startsAt = serializers.DateTimeField(source="starts_at")
+    endsAt = serializers.DateTimeField(source="ends_at")
+    createdBy = serializers.CharField(source="creator", help_text="the user, or the name of the token")
+    comment = serializers.CharField()
+    updatedAt = serializers.DateTimeField(source="updated_at")
+
+    @extend_schema_field(SilenceStatusSerializer)
+    def get_status(self, silence: Silence) -> dict:
+        return {"state": silence.state(self.context["now"])}
+
+    @extend_schema_field(SilenceMatcherSerializer(many=True))
+    def get_matchers(self, silence: Silence) -> list[dict]:
+        return [
+            {"name": m["name"], "value": m["value"], "isRegex": is_regex, "isEqual": is_equal}
+            for m in silence.matchers
+            for is_regex, is_equal in [_FLAGS[m["op"]]]
+        ]
+
+
+class SilenceInputSerializer(StrictSerializer):
+    matchers = SilenceMatcherSerializer(many=True, allow_empty=False, max_length=MAX_MATCHERS)
+    startsAt = serializers.DateTimeField(required=False, help_text="default now; a time in the past means now")
+    endsAt = serializers.DateTimeField(help_text="after startsAt, at most 30 days later")
+    comment = serializers.CharField(max_length=MAX_COMMENT, required=False, allow_blank=True, default="")
+
+
+class SilenceListApi(APIView):
+    permission_classes = [scope_required("rollback", "admin")]
+
+    class FilterSerializer(StrictSerializer):
+        state = serializers.ChoiceField(choices=["pending", "active", "expired"], required=False)
+        limit = serializers.IntegerField(min_value=1, max_value=500, required=False)
+
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses={200: list_response(SilenceOutputSerializer)},
+        summary="Silences, newest first",
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        now = timezone.now()
+        silences = selectors.silence_list(
+            project=request.auth.project,
+            now=now,
+            state=filters.validated_data.get("state"),
+            limit=filters.validated_data.get("limit", 100),
+        )
+        return Response({"results": SilenceOutputSerializer(silences, many=True, context={"now": now}).data})
+
+
+class SilenceCreateApi(APIView):
+    permission_classes = [scope_required("rollback", "admin")]
+
+    @extend_schema(
+        request=SilenceInputSerializer,
+        responses={201: SilenceOutputSerializer},
+        summary="Silence the alerts that match every matcher, from startsAt to endsAt",
+    )
+    def post(self, request: Request) -> Response:
+        data = SilenceInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        given = data.validated_data
+        try:
+            silence = services.silence_create(
+                project=request.auth.project,
+                matchers=[
+                    {"name": m["name"], "value": m["value"], "op": _OPERATORS[m["isRegex"], m["isEqual"]]}
+                    for m in given["matchers"]
+                ],
+                starts_at=given.get("startsAt"),
+                ends_at=given["endsAt"],
+                comment=given["comment"],
+                token=request.auth,
+            )
+        except services.SilenceError as exc:
+            # The same refusal, its fields named as the API names them (Alertmanager's startsAt, endsAt).
+            raise services.SilenceError(
+                {_SILENCE_FIELDS.get(key, key): msgs for key, msgs in exc.fields.items()}
+            ) from None
+        silence = Silence.objects.select_related("created_by_token").get(pk=silence.pk)
+        return Response(SilenceOutputSerializer(silence, context={"now": timezone.now()}).data, status=201)
+
+
+class SilenceCollectionApi(ApiOperations):
+    """GET lists, POST creates; both need the rollback or the admin scope."""
+
+    operations = {"get": SilenceListApi, "post": SilenceCreateApi}
+
+
+class SilenceExpireApi(APIView):
+    permission_classes = [scope_required("rollback", "admin")]
+
+    @extend_schema(responses={204: None}, summary="End a silence now (Alertmanager's DELETE expires it)")
+    def delete(self, request: Request, silence_id: int) -> Response:
+        silence = get_object_or_404(Silence, project=request.auth.project, pk=silence_id)
+        services.silence_expire(silence=silence, token=request.auth)
+        return Response(status=204)
 
 
 # --- channels ------------------------------------------------------------------------------------

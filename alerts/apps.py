@@ -7,3 +7,7 @@ class AlertsConfig(AppConfig):
 
     def ready(self) -> None:
         from alerts import receivers  # noqa: F401 - connects the alerts receivers
+        from tracker.sections import settings_section_register
+
+        # The project settings page links to the channels and rules (no data of its own).
+        settings_section_register(template="alerts/_settings_section.html", selector=lambda project: None, position=10)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
@@ -8,7 +9,7 @@ from django.db.models import Q
 
 from alerts import engine, rules
 from deployments.models import Deploy, Environment, Service
-from tracker.models import Project
+from tracker.models import ApiToken, Project
 
 
 class RuleKind(models.TextChoices):
@@ -206,8 +207,11 @@ class Silence(models.Model):
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     comment = models.CharField(max_length=500, blank=True)
+    # A person on the page, or a token through the API (Alertmanager's createdBy is the token's name).
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_by_token = models.ForeignKey(ApiToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-starts_at"]
@@ -217,6 +221,15 @@ class Silence(models.Model):
 
     def __str__(self) -> str:
         return ", ".join(f"{m['name']}{m['op']}{m['value']}" for m in self.matchers)
+
+    def state(self, now: datetime) -> str:
+        return engine.silence_state(self.starts_at, self.ends_at, now)
+
+    @property
+    def creator(self) -> str:
+        if self.created_by is not None:
+            return self.created_by.get_username()
+        return self.created_by_token.name if self.created_by_token is not None else ""
 
     def as_engine(self) -> engine.Silence:
         matchers = tuple(engine.Matcher(m["name"], m["value"], m["op"]) for m in self.matchers)

@@ -30,7 +30,7 @@ class RuleSpec:
     key: str
     kind: str
     severity: str = "warning"
-    threshold: float | None = None  # drift_share: the share of judged features (0-1)
+    threshold: float | None = None  # drift_share: the share of judged columns, as in the drift report (0-1)
     column: str = ""  # column_drift: a column name or a glob such as "income*"
     services: tuple[str, ...] = ()  # empty: every service
     environments: tuple[str, ...] = ()
@@ -114,18 +114,16 @@ def _is_expected(column: ColumnFact, facts: DeployFacts) -> bool:
 
 
 def _drift_share(rule: RuleSpec, facts: DeployFacts, is_open: bool, hysteresis: Hysteresis) -> Evaluation:
-    """Share of judged features that drifted; expected-drift features are left out of both counts."""
-    judged = [
-        c
-        for c in facts.columns
-        if c.role == "feature" and c.verdict in ("drifted", "stable") and not _is_expected(c, facts)
-    ]
+    """The drift report's own drift share: drifted columns (inputs, prediction and label alike) of every judged
+    column, so the alert quotes the figure the deploy page shows. Expected drift counts as judged, never as
+    drifted: it does not page."""
+    judged = [c for c in facts.columns if c.verdict in ("drifted", "expected", "stable")]
     if not facts.has_drift_report or not judged:
         return Evaluation(Signal.UNKNOWN)
-    drifted = sorted(c.name for c in judged if c.verdict == "drifted")
+    drifted = sorted(c.name for c in judged if c.verdict == "drifted" and not _is_expected(c, facts))
     share = len(drifted) / len(judged)
     threshold = rule.threshold if rule.threshold is not None else 0.5
-    title = f"Input drift: {len(drifted)} of {len(judged)} features drifted ({share:.0%}, threshold {threshold:.0%})"
+    title = f"Dataset drift: {len(drifted)} of {len(judged)} columns drifted ({share:.0%}, threshold {threshold:.0%})"
     numbers = {"drift_share": round(share, 4), "threshold": threshold, "drifted": drifted, "judged": len(judged)}
     return Evaluation(signal_for(share, threshold, is_open=is_open, hysteresis=hysteresis), title, numbers)
 

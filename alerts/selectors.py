@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import Count, Prefetch, Q, QuerySet
@@ -101,8 +102,22 @@ def alerts_page(*, project: Project, now: datetime, recent_days: int = 7) -> dic
                 "-resolved_at", "-id"
             )[:100]
         ),
-        "silences": list(Silence.objects.filter(project=project, ends_at__gt=now).select_related("created_by")),
+        "silences": list(
+            Silence.objects.filter(project=project, ends_at__gt=now).select_related("created_by", "created_by_token")
+        ),
     }
+
+
+def silence_list(*, project: Project, now: datetime, state: str | None = None, limit: int = 100) -> list[Silence]:
+    """The project's silences, newest first; `state` is Alertmanager's pending, active or expired."""
+    silences = Silence.objects.filter(project=project).select_related("created_by", "created_by_token")
+    if state == "pending":
+        silences = silences.filter(starts_at__gt=now)
+    elif state == "active":
+        silences = silences.filter(starts_at__lte=now, ends_at__gt=now)
+    elif state == "expired":
+        silences = silences.filter(ends_at__lte=now)
+    return list(silences.order_by("-created_at", "-id")[:limit])
 
 
 def open_alert_counts(*, deploy_ids: Iterable[int]) -> dict[int, int]:
@@ -117,8 +132,42 @@ def open_alert_counts(*, deploy_ids: Iterable[int]) -> dict[int, int]:
     return dict(rows)
 
 
-def deploy_alerts(*, deploy: Deploy) -> list[Alert]:
-    return list(Alert.objects.filter(deploy=deploy).order_by("-started_at", "-id")[:50])
+@dataclass(frozen=True)
+class AlertLine:
+    """One alert as the deploy page lists it."""
+
+    id: int
+    severity: str
+    status: str
+    title: str
+    started_at: datetime
+    resolved_reason: str
+    is_open: bool
+
+
+@dataclass(frozen=True)
+class DeployAlerts:
+    """The deploy page's alerts: the newest 50 of the deploy, and how many of them are open (the header badge)."""
+
+    alerts: list[AlertLine]
+    open_count: int
+
+
+def deploy_alerts_section(*, deploy: Deploy) -> DeployAlerts:
+    """One query for the deploy page's alerts section and header badge."""
+    alerts = [
+        AlertLine(
+            id=a.pk,
+            severity=a.severity,
+            status=a.status,
+            title=a.title,
+            started_at=a.started_at,
+            resolved_reason=a.get_resolved_reason_display() if a.resolved_reason else "",
+            is_open=a.is_open,
+        )
+        for a in Alert.objects.filter(deploy=deploy).order_by("-started_at", "-id")[:50]
+    ]
+    return DeployAlerts(alerts=alerts, open_count=sum(1 for a in alerts if a.is_open))
 
 
 def channel_list(*, project: Project) -> list[Channel]:
@@ -136,11 +185,3 @@ def channel_list(*, project: Project) -> list[Channel]:
 
 def rule_list(*, project: Project) -> list[AlertRule]:
     return list(AlertRule.objects.filter(project=project))
-
-
-def attach_open_alert_counts(deploys: Iterable[Deploy]) -> None:
-    """Set `open_alerts` on each deploy of a timeline page (one query for the page)."""
-    deploys = list(deploys)
-    counts = open_alert_counts(deploy_ids=[d.pk for d in deploys])
-    for deploy in deploys:
-        deploy.open_alerts = counts.get(deploy.pk, 0)

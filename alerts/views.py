@@ -11,11 +11,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from alerts import selectors, services
+from alerts.forms import SILENCE_HOURS, ChannelForm, RuleForm, SilenceForm
 from alerts.models import Alert, AlertRule, Channel, ChannelKind, Severity, Silence
 from tracker.decorators import project_member
+from tracker.forms import errors_text
 from tracker.models import Role
-
-SILENCE_HOURS = (1, 4, 12, 24, 72, 168)
 
 
 @project_member()
@@ -72,20 +72,17 @@ def alert_resolve(request: HttpRequest, alert_id: int) -> HttpResponse:
 @project_member(Role.DEPLOYER)
 @require_POST
 def silence_create(request: HttpRequest) -> HttpResponse:
-    matchers = [line.strip() for line in request.POST.get("matchers", "").splitlines() if line.strip()]
-    try:
-        hours = int(request.POST.get("hours", "4"))
-    except ValueError:
-        hours = 0
-    if hours not in SILENCE_HOURS:
-        messages.error(request, "Choose a duration from the list.")
+    form = SilenceForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Not silenced: " + errors_text(form))
         return redirect("alert_list", request.project.slug)
+    matchers, hours = form.cleaned_data["matchers"], form.cleaned_data["hours"]
     try:
         services.silence_create(
             project=request.project,
             matchers=matchers,
             ends_at=timezone.now() + timedelta(hours=hours),
-            comment=request.POST.get("comment", ""),
+            comment=form.cleaned_data["comment"],
             user=request.user,
         )
         messages.success(request, f"Silenced for {hours} h: {', '.join(matchers)}.")
@@ -104,7 +101,7 @@ def silence_expire(request: HttpRequest, silence_id: int) -> HttpResponse:
     return redirect("alert_list", request.project.slug)
 
 
-def _settings_page(request: HttpRequest, **extra: object) -> HttpResponse:
+def _settings_page(request: HttpRequest, channel_form: ChannelForm | None = None, **extra: object) -> HttpResponse:
     return render(
         request,
         "alerts/settings.html",
@@ -116,8 +113,10 @@ def _settings_page(request: HttpRequest, **extra: object) -> HttpResponse:
             "kinds": ChannelKind.choices,
             "severities": Severity.values,
             "can_admin": request.membership.is_admin,
+            "channel_form": channel_form or ChannelForm(),
             **extra,
         },
+        status=400 if channel_form is not None and channel_form.errors else 200,
     )
 
 
@@ -129,20 +128,24 @@ def alert_settings(request: HttpRequest) -> HttpResponse:
 @project_member(Role.ADMIN)
 @require_POST
 def channel_create(request: HttpRequest) -> HttpResponse:
-    post = request.POST
-    emails = [e.strip() for e in post.get("email_to", "").replace("\n", ",").split(",") if e.strip()]
+    form = ChannelForm(request.POST)
+    if not form.is_valid():
+        return _settings_page(request, channel_form=form)
+    data = form.cleaned_data
     try:
         channel, generated = services.channel_create(
             project=request.project,
-            name=post.get("name", "").strip()[:100] or "channel",
-            kind=post.get("kind", ""),
-            url=post.get("url", "").strip() or None,
-            secret=post.get("secret", "").strip() or None,
-            email_to=emails or None,
+            name=data["name"],
+            kind=data["kind"],
+            url=data["url"] or None,
+            secret=data["secret"] or None,
+            email_to=data["email_to"] or None,
             user=request.user,
         )
     except services.ChannelError as exc:
-        return _settings_page(request, form_errors=exc.fields, form=post)
+        for field, errors in exc.fields.items():
+            form.add_error(field if field in form.fields else None, errors)
+        return _settings_page(request, channel_form=form)
     messages.success(request, f"Channel {channel.name} added.")
     # Rendered, not redirected: the generated signing secret is shown this once and stored nowhere readable.
     return _settings_page(request, new_secret=generated, new_secret_channel=channel)
@@ -189,26 +192,12 @@ def rule_update(request: HttpRequest, rule_id: int) -> HttpResponse:
     rule = get_object_or_404(AlertRule, project=request.project, pk=rule_id)
     if refusal := _not_post(request):
         return refusal
-    values: dict[str, object] = {"enabled": request.POST.get("enabled") == "on"}
-    if request.POST.get("severity") in Severity.values:
-        values["severity"] = request.POST["severity"]
-    if "column" in request.POST:
-        values["column"] = request.POST["column"].strip()[:200]
-    for scope in ("services", "environments"):
-        if scope in request.POST:
-            values[scope] = [name.strip()[:100] for name in request.POST[scope].split(",") if name.strip()][:100]
-    raw = request.POST.get("threshold", "").strip()
-    if raw:
-        try:
-            threshold = float(raw)
-        except ValueError:
-            threshold = -1.0
-        if not 0 <= threshold <= 1:
-            messages.error(request, "The threshold is a share between 0 and 1.")
-            return redirect("alert_settings", request.project.slug)
-        values["threshold"] = threshold
+    form = RuleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Rule {rule.key} not saved: " + errors_text(form))
+        return redirect("alert_settings", request.project.slug)
     try:
-        services.alert_rule_save(project=request.project, rule=rule, user=request.user, **values)
+        services.alert_rule_save(project=request.project, rule=rule, user=request.user, **form.changes())
         messages.success(request, f"Rule {rule.key} saved.")
     except services.RuleError as exc:
         messages.error(request, str(exc))

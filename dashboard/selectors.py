@@ -1,16 +1,49 @@
-"""Reads that join several apps' data: the DORA figures (deploys, impact verdicts, alerts)."""
+"""Reads that join several apps' data: the timeline's rows with each app's badges, the DORA figures."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import Min
 from django.utils import timezone
 
+from alerts.selectors import open_alert_counts
 from dashboard.dora import DeployFact, dora_figures
-from deployments.models import Status
+from deployments.models import Deploy, Status
 from deployments.selectors import deploy_list
+from metrics.drift.selectors import DriftBadge, drift_badges
+from metrics.impact.selectors import ImpactBadge, impact_badges
+from rollbacks.selectors import RollbackBadges, rollback_badges
 from tracker.models import Project
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    """One deploy on the timeline with each app's badge for it."""
+
+    deploy: Deploy
+    impact: ImpactBadge | None
+    drift: DriftBadge | None
+    open_alerts: int
+    rollback: RollbackBadges | None
+
+
+def timeline_rows(deploys: list[Deploy]) -> list[TimelineRow]:
+    """Each app's badges for a page of deploys: one query per app, whatever the number of rows."""
+    ids = [d.pk for d in deploys]
+    impact, drift = impact_badges(deploy_ids=ids), drift_badges(deploy_ids=ids)
+    alerts, rollbacks = open_alert_counts(deploy_ids=ids), rollback_badges(deploy_ids=ids)
+    return [
+        TimelineRow(
+            deploy=d,
+            impact=impact.get(d.pk),
+            drift=drift.get(d.pk),
+            open_alerts=alerts.get(d.pk, 0),
+            rollback=rollbacks.get(d.pk),
+        )
+        for d in deploys
+    ]
 
 
 def dora_facts(

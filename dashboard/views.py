@@ -10,13 +10,18 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
-from alerts.selectors import attach_open_alert_counts
-from dashboard.selectors import DORA_DEFINITIONS, dora_report
+from alerts import selectors as alerts
+from dashboard.forms import DoraFilterForm, TimelineFilterForm
+from dashboard.selectors import DORA_DEFINITIONS, dora_report, timeline_rows
 from deployments.changes import changes_between, deploy_facts
 from deployments.models import Deploy, Status
 from deployments.selectors import deploy_list, project_streams
 from deployments.services import deploy_changes
-from rollbacks.selectors import attach_rollback_requests
+from metrics.drift import charts as drift_charts
+from metrics.drift import selectors as drift
+from metrics.impact import charts as impact_charts
+from metrics.impact import selectors as impact
+from rollbacks import selectors as rollbacks
 from tracker.decorators import project_member
 
 TIMELINE_PAGE_SIZE = 50
@@ -31,19 +36,18 @@ def deploy_in_window(deploy: Deploy) -> bool:
 def timeline(request: HttpRequest) -> HttpResponse:
     project = request.project
     services, environments = project_streams(project=project)
-    service = request.GET.get("service") or None
-    environment = request.GET.get("environment") or None
-    status = request.GET.get("status") if request.GET.get("status") in Status.values else None
-    deploys = deploy_list(project=project, service=service, environment=environment, status=status)
-    # Drift and impact badges ride along in the same query (the reports' large JSON columns left out).
-    deploys = deploys.select_related("drift_report", "impact_report").defer(
-        "drift_report__result", "impact_report__metrics", "impact_report__reasons", "impact_report__windows"
+    filters = TimelineFilterForm(request.GET).filters()
+    deploys = deploy_list(
+        project=project,
+        service=filters["service"] or None,
+        environment=filters["environment"] or None,
+        status=filters["status"] or None,
     )
     page = Paginator(deploys, TIMELINE_PAGE_SIZE).get_page(request.GET.get("page"))
-    attach_open_alert_counts(page.object_list)
-    attach_rollback_requests(page.object_list)
+    rows = timeline_rows(list(page.object_list))
     days = [
-        (day, list(rows)) for day, rows in groupby(page.object_list, key=lambda d: timezone.localdate(d.deployed_at))
+        (day, list(day_rows))
+        for day, day_rows in groupby(rows, key=lambda row: timezone.localdate(row.deploy.deployed_at))
     ]
     return render(
         request,
@@ -51,11 +55,11 @@ def timeline(request: HttpRequest) -> HttpResponse:
         {
             "project": project,
             "page": page,
-            "live": any(deploy_in_window(d) for d in page.object_list),
+            "live": any(deploy_in_window(row.deploy) for row in rows),
             "days": days,
             "services": services,
             "environments": environments,
-            "filters": {"service": service or "", "environment": environment or "", "status": status or ""},
+            "filters": filters,
             "statuses": Status.values,
         },
     )
@@ -63,28 +67,38 @@ def timeline(request: HttpRequest) -> HttpResponse:
 
 @project_member()
 def deploy_detail(request: HttpRequest, deploy_id: int) -> HttpResponse:
-    deploy = get_object_or_404(Deploy.objects.for_timeline(), project=request.project, pk=deploy_id)
-    changes = deploy.changes or deploy_changes(deploy=deploy)
+    """The deploy with each app's section: every app's selector gives plain data, its charts.py the figures."""
+    deploy = get_object_or_404(
+        Deploy.objects.for_timeline().select_related("rolled_back_by"), project=request.project, pk=deploy_id
+    )
+    impact_section = impact.impact_section(deploy=deploy, now=timezone.now())
+    drift_section = drift.drift_section(deploy=deploy)
+    # The figures are built here, from the sections' plain data, and embedded with json_script.
+    impact_figures = impact_charts.impact_figures(impact_section) if impact_section else []
+    drift_figures = drift_charts.drift_charts(drift_section.rows) if drift_section and drift_section.rows else None
     return render(
         request,
         "dashboard/deploy_detail.html",
         {
             "project": request.project,
             "deploy": deploy,
-            "changes": changes,
+            "changes": deploy.changes or deploy_changes(deploy=deploy),
             "events": list(deploy.events.all()),
             "rolled_back_deploys": list(deploy.rolled_back_deploys.select_related("service").all()),
+            "impact": impact_section,
+            "impact_charts": impact_figures,
+            "drift": drift_section,
+            "drift_charts": drift_figures,
+            "alerts": alerts.deploy_alerts_section(deploy=deploy),
+            "rollback": rollbacks.rollback_section(deploy=deploy),
+            "can_request_rollback": request.membership.can_deploy,
         },
     )
 
 
 @project_member()
 def dora(request: HttpRequest) -> HttpResponse:
-    try:
-        days = min(max(int(request.GET.get("days", 30)), 1), 365)
-    except ValueError:
-        days = 30
-    production_only = request.GET.get("all") != "1"
+    days, production_only = DoraFilterForm(request.GET).window()
     report = dora_report(project=request.project, days=days, production_only=production_only)
     return render(
         request,

@@ -18,7 +18,7 @@ from tracker.openapi import list_response
 from tracker.operations import ApiOperations
 from tracker.serializers import StrictSerializer
 
-NAME_REGEX = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"
+NAME_REGEX = r"^[A-Za-z0-9][A-Za-z0-9._\-]*\Z"
 
 
 # The model the deploy ships: each field lands on its deploy_record keyword (model_name, …).
@@ -108,7 +108,7 @@ class DeployCreateApi(APIView):
         version = serializers.CharField(max_length=100)
         status = serializers.ChoiceField(choices=Status.choices, default=Status.SUCCEEDED)
         external_id = serializers.CharField(max_length=200, required=False)
-        commit_sha = serializers.RegexField(r"^[0-9a-fA-F]{7,64}$", required=False)
+        commit_sha = serializers.RegexField(r"^[0-9a-fA-F]{7,64}\Z", required=False)
         ref = serializers.CharField(max_length=255, required=False, allow_blank=True)
         author = serializers.CharField(max_length=200, required=False, allow_blank=True)
         ci_url = serializers.URLField(max_length=2000, required=False, allow_blank=True)

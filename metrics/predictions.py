@@ -16,29 +16,122 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import numpy as np
 import orjson
+from msgspec import UNSET, Meta, UnsetType
 
+from metrics.payloads import (
+    DEPLOY_RULE,
+    FUTURE_TOLERANCE_SECONDS,
+    TIMESTAMP_DESCRIPTION,
+    BatchId,
+    DeployRef,
+    FiniteFloat,
+    Timestamp,
+    epoch_seconds,
+    field_problems,
+    is_valid,
+    json_schema,
+)
 from metrics.stats.sketch import MAX_CATEGORIES, MAX_CATEGORY_LENGTH
-from metrics.timestamps import epoch_seconds
 
 MAX_ROWS = 10_000
 MAX_FEATURES = 100  # per batch and per service
 MAX_COLUMN_NAME_LENGTH = 100
-MAX_BATCH_ID_LENGTH = 200
-MAX_VERSION_LENGTH = 100
 MAX_SERVICE_LENGTH = 100
 MAX_ENVIRONMENT_LENGTH = 50
-FUTURE_TOLERANCE_SECONDS = 24 * 3600
 
 NUMERIC, CATEGORICAL, BOOLEAN = "numeric", "categorical", "boolean"
 KINDS = (NUMERIC, CATEGORICAL, BOOLEAN)
 FEATURE, PREDICTION, LABEL = "feature", "prediction", "label"
 
-_ROW_KEYS = {"timestamp", "features", "prediction", "label"}
-_TOP_KEYS = {"service", "environment", "deploy", "batch_id", "rows", "columns", "prediction", "label", "timestamp"}
+# --- the payload, declared once -------------------------------------------------------------------
+
+# A value's kind (number, string, true/false) is its column's kind; null is a missing value.
+Value = FiniteFloat | Annotated[str, Meta(max_length=MAX_CATEGORY_LENGTH)] | bool | None
+ColumnName = Annotated[str, Meta(min_length=1, max_length=MAX_COLUMN_NAME_LENGTH)]
+ValueList = Annotated[list[Value], Meta(max_length=MAX_ROWS)]
+Stamp = Annotated[Timestamp | None, Meta(description=TIMESTAMP_DESCRIPTION + "; the receive time when null")]
+
+
+class PredictionRow(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """One model call (row form)."""
+
+    features: Annotated[dict[ColumnName, Value], Meta(description="required: an object of feature values")]
+    prediction: Annotated[Value, Meta(description="this field is required (null if missing)")]
+    label: Annotated[Value | UnsetType, Meta(description="the realised outcome, when known")] = UNSET
+    timestamp: Stamp = None
+
+
+class PredictionsPayload(msgspec.Struct, forbid_unknown_fields=True):
+    """A batch of up to 10,000 prediction samples: `rows` (row form), or `columns` and `prediction` (columnar)."""
+
+    service: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=MAX_SERVICE_LENGTH,
+            description=f"required: a string of 1-{MAX_SERVICE_LENGTH} characters",
+        ),
+    ]
+    environment: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=MAX_ENVIRONMENT_LENGTH,
+            description=f"required: a string of 1-{MAX_ENVIRONMENT_LENGTH} characters",
+        ),
+    ]
+    deploy: Annotated[
+        DeployRef | None, Meta(description=f"{DEPLOY_RULE}; without it, each row goes to the deploy live at its time")
+    ] = None
+    batch_id: BatchId | None = None
+    rows: Annotated[list[PredictionRow], Meta(min_length=1, max_length=MAX_ROWS)] | UnsetType = UNSET
+    columns: Annotated[dict[ColumnName, ValueList], Meta(max_length=MAX_FEATURES)] | UnsetType = UNSET
+    prediction: ValueList | UnsetType = UNSET
+    label: ValueList | UnsetType = UNSET
+    timestamp: Annotated[list[Stamp], Meta(max_length=MAX_ROWS)] | UnsetType | None = UNSET
+
+    def __post_init__(self) -> None:
+        problem = form_problem(self)
+        if problem:
+            raise ValueError(problem[1])
+
+
+# The rule between fields that msgspec cannot declare: the same rule, as JSON Schema and as code.
+FORMS_SCHEMA = {
+    "oneOf": [
+        {
+            "title": "row form",
+            "required": ["rows"],
+            "not": {"anyOf": [{"required": [key]} for key in ("columns", "prediction", "label", "timestamp")]},
+        },
+        {"title": "columnar form", "required": ["columns", "prediction"], "not": {"required": ["rows"]}},
+    ]
+}
+
+
+def form_problem(payload: Any) -> tuple[str, str] | None:
+    """(field, message) when a payload (decoded, or a plain dict) mixes or lacks the two forms."""
+    has = payload.__contains__ if isinstance(payload, dict) else (lambda key: getattr(payload, key) is not UNSET)
+    if has("rows") == has("columns"):
+        return "rows", "send either rows (row form) or columns (columnar form)"
+    if has("rows") and any(has(key) for key in ("prediction", "label", "timestamp")):
+        return "rows", "in row form, prediction, label and timestamp go inside each row"
+    if has("columns") and not has("prediction"):
+        return "prediction", "a list, one value per row"
+    return None
+
+
+_DECODER = msgspec.json.Decoder(PredictionsPayload)
+
+
+def predictions_json_schema() -> dict:
+    """The JSON Schema of the body of POST /api/v1/predictions."""
+    return json_schema(Annotated[PredictionsPayload, Meta(extra_json_schema=FORMS_SCHEMA)])
 
 
 class SamplesInvalid(Exception):
@@ -97,23 +190,45 @@ def _refuse_constant(name: str) -> float:
     raise SamplesInvalid(f"{name} is not allowed: send null for a missing value", {"non_field_errors": [name]})
 
 
-def validate_batch(data: Any, *, now: float) -> PredictionBatch:
-    """Check the whole batch; raise SamplesInvalid (fields per row or column) or return it columnar."""
-    if not isinstance(data, dict):
-        raise SamplesInvalid("expected a JSON object")
-    problems = _check_envelope(data)
-    if problems:
-        raise SamplesInvalid("the batch is not valid", problems)
-    if "rows" in data:
-        columns, stamps = _columns_from_rows(data["rows"])
+def decode_batch(body: bytes, *, now: float) -> PredictionBatch:
+    """The API's entry: decode and check a body in one pass (msgspec), or raise SamplesInvalid."""
+    try:
+        payload = _DECODER.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        refused = exc
     else:
-        columns, stamps = _columns_from_columnar(data)
+        return _batch(payload, now)
+    # Refused: decode leniently to say what is wrong, row by row and column by column.
+    validate_batch(parse_json(body), now=now)
+    raise SamplesInvalid(f"the batch is not valid: {refused}")
+
+
+def validate_batch(data: Any, *, now: float) -> PredictionBatch:
+    """Check a parsed batch against the definition; raise SamplesInvalid (fields per row or column) or return
+    it columnar."""
+    try:
+        payload = msgspec.convert(data, PredictionsPayload)
+    except msgspec.ValidationError as exc:
+        _explain(data, now)
+        # What the definition refused is never accepted, even where the explanation found nothing to name.
+        raise SamplesInvalid(f"the batch is not valid: {exc}") from None
+    return _batch(payload, now)
+
+
+def _batch(payload: PredictionsPayload, now: float) -> PredictionBatch:
+    """A decoded payload, column by column, after the checks between rows and columns."""
+    if payload.rows is not UNSET:
+        rows = ((r.features, r.prediction, r.label, r.timestamp) for r in payload.rows)
+        columns, stamps = _columns_from_rows(rows, len(payload.rows))
+    else:
+        columns, stamps = _columns_from_columnar(payload.columns, payload.prediction, payload.label)
+        stamps = payload.timestamp or None
     n_rows = _row_count(columns, stamps)
     batch = PredictionBatch(
-        service=data["service"],
-        environment=data["environment"],
-        deploy=data.get("deploy"),
-        batch_id=data.get("batch_id"),
+        service=payload.service,
+        environment=payload.environment,
+        deploy=payload.deploy,
+        batch_id=payload.batch_id,
         n_rows=n_rows,
         timestamps=_timestamps(stamps, n_rows, now),
     )
@@ -121,97 +236,55 @@ def validate_batch(data: Any, *, now: float) -> PredictionBatch:
     return batch
 
 
-def _check_envelope(data: dict) -> dict[str, list[str]]:
-    problems: dict[str, list[str]] = {}
-    for key, limit in (("service", MAX_SERVICE_LENGTH), ("environment", MAX_ENVIRONMENT_LENGTH)):
-        value = data.get(key)
-        if not isinstance(value, str) or not 0 < len(value) <= limit:
-            problems[key] = [f"required: a string of 1-{limit} characters"]
-    deploy = data.get("deploy")
-    if deploy is not None and not _valid_deploy_ref(deploy):
-        problems["deploy"] = [f"a deploy id (integer) or version (1-{MAX_VERSION_LENGTH} characters)"]
-    batch_id = data.get("batch_id")
-    if batch_id is not None and (not isinstance(batch_id, str) or not 0 < len(batch_id) <= MAX_BATCH_ID_LENGTH):
-        problems["batch_id"] = [f"a string of 1-{MAX_BATCH_ID_LENGTH} characters"]
-    unknown = set(data) - _TOP_KEYS
-    if unknown:
-        problems["non_field_errors"] = [f"unknown fields: {', '.join(sorted(map(str, unknown)))}"]
-    if ("rows" in data) == ("columns" in data):
-        problems["rows"] = ["send either rows (row form) or columns (columnar form)"]
-    elif "rows" in data and any(k in data for k in ("prediction", "label", "timestamp")):
-        problems["rows"] = ["in row form, prediction, label and timestamp go inside each row"]
-    return problems
+def _explain(data: Any, now: float) -> None:
+    """Raise SamplesInvalid naming what the definition refuses in a plain (parsed) batch, if it can."""
+    if not isinstance(data, dict):
+        raise SamplesInvalid("expected a JSON object")
+    problems = field_problems(PredictionsPayload, data, skip=frozenset(("rows", "columns", "prediction", "label")))
+    problems.pop("timestamp", None)  # a columnar form's timestamps are explained one by one below
+    form = form_problem(data)
+    if form:
+        problems.setdefault(form[0], [form[1]])
+    if problems:
+        raise SamplesInvalid("the batch is not valid", problems)
+    if "rows" in data:
+        columns, stamps = _columns_from_rows(_plain_rows(data["rows"]), len(data["rows"]))
+    else:
+        columns, stamps = _plain_columns(data)
+    n_rows = _row_count(columns, stamps)
+    _timestamps(stamps, n_rows, now)
+    _typed_columns(columns)
 
 
-def _valid_deploy_ref(deploy: Any) -> bool:
-    if isinstance(deploy, bool):
-        return False
-    if isinstance(deploy, int):
-        return 0 < deploy < 2**63  # a database id
-    return isinstance(deploy, str) and 0 < len(deploy) <= MAX_VERSION_LENGTH
-
-
-# --- the two forms, as {(role, name): list of raw values} -----------------------------------------
-
-
-def _columns_from_rows(rows: Any) -> tuple[dict[tuple[str, str], list], list | None]:
+def _plain_rows(rows: Any) -> list[tuple]:
     if not isinstance(rows, list) or not rows:
         raise SamplesInvalid("rows must be a non-empty list", {"rows": ["at least one row is required"]})
     _check_size(len(rows), "rows")
-    n = len(rows)
-    columns: dict[tuple[str, str], list] = {(PREDICTION, "prediction"): [None] * n}
-    stamps: list = [None] * n
     errors: dict[str, Any] = {}
-    n_features = 0
     for i, row in enumerate(rows):
-        problem = _row_problem(row)
+        if not isinstance(row, dict):
+            errors[str(i)] = {"non_field_errors": ["a row must be an object"]}
+            continue
+        # Values of the fields present are explained with their column (kinds, sizes) or with the timestamps.
+        problem = {
+            key: text
+            for key, text in field_problems(PredictionRow, row).items()
+            if key == "non_field_errors" or key not in row or (key == "features" and not isinstance(row[key], dict))
+        }
         if problem:
             errors[str(i)] = problem
-            continue
-        stamps[i] = row.get("timestamp")
-        columns[(PREDICTION, "prediction")][i] = row["prediction"]
-        if "label" in row:
-            columns.setdefault((LABEL, "label"), [None] * n)[i] = row["label"]
-        for name, value in row["features"].items():
-            column = columns.get((FEATURE, name))
-            if column is None:
-                n_features += 1
-                if n_features > MAX_FEATURES:
-                    raise _too_many_features()
-                column = columns[(FEATURE, name)] = [None] * n
-            column[i] = value
     if errors:
-        raise SamplesInvalid(f"{len(errors)} of {n} rows are not valid", {"rows": errors})
-    has_stamps = any(s is not None for s in stamps)
-    return columns, stamps if has_stamps else None
+        raise SamplesInvalid(f"{len(errors)} of {len(rows)} rows are not valid", {"rows": errors})
+    return [(r["features"], r["prediction"], r.get("label", UNSET), r.get("timestamp")) for r in rows]
 
 
-def _row_problem(row: Any) -> dict[str, list[str]] | None:
-    if not isinstance(row, dict):
-        return {"non_field_errors": ["a row must be an object"]}
-    problems: dict[str, list[str]] = {}
-    if not isinstance(row.get("features"), dict):
-        problems["features"] = ["required: an object of feature values"]
-    if "prediction" not in row:
-        problems["prediction"] = ["this field is required (null if missing)"]
-    unknown = set(row) - _ROW_KEYS
-    if unknown:
-        problems["non_field_errors"] = [f"unknown fields: {', '.join(sorted(map(str, unknown)))}"]
-    return problems or None
-
-
-def _columns_from_columnar(data: dict) -> tuple[dict[tuple[str, str], list], list | None]:
+def _plain_columns(data: dict) -> tuple[dict[tuple[str, str], list], list | None]:
     features = data["columns"]
     if not isinstance(features, dict):
         raise SamplesInvalid("columns must be an object of lists", {"columns": ["an object of lists"]})
     if len(features) > MAX_FEATURES:
         raise _too_many_features()
-    columns: dict[tuple[str, str], list] = {(FEATURE, name): values for name, values in features.items()}
-    if "prediction" not in data:
-        raise SamplesInvalid("prediction is required", {"prediction": ["a list, one value per row"]})
-    columns[(PREDICTION, "prediction")] = data["prediction"]
-    if "label" in data:
-        columns[(LABEL, "label")] = data["label"]
+    columns, stamps = _columns_from_columnar(features, data["prediction"], data.get("label", UNSET))
     not_lists = {
         _field_path(key): ["must be a list"] for key, values in columns.items() if not isinstance(values, list)
     }
@@ -221,6 +294,45 @@ def _columns_from_columnar(data: dict) -> tuple[dict[tuple[str, str], list], lis
     if not_lists:
         raise SamplesInvalid("every column must be a list", not_lists)
     return columns, stamps
+
+
+# --- the two forms, as {(role, name): list of values} ---------------------------------------------
+
+
+def _columns_from_rows(rows, n: int) -> tuple[dict[tuple[str, str], list], list | None]:
+    """Columns from (features, prediction, label or UNSET, timestamp) per row."""
+    predictions: list = [None] * n
+    labels: list | None = None
+    stamps: list = [None] * n
+    features: dict[str, list] = {}  # keyed by name alone: the hot loop builds no tuples
+    for i, (row_features, prediction, label, stamp) in enumerate(rows):
+        stamps[i] = stamp
+        predictions[i] = prediction
+        if label is not UNSET:
+            if labels is None:
+                labels = [None] * n
+            labels[i] = label
+        for name, value in row_features.items():
+            column = features.get(name)
+            if column is None:
+                if len(features) == MAX_FEATURES:
+                    raise _too_many_features()
+                column = features[name] = [None] * n
+            column[i] = value
+    columns = {(FEATURE, name): values for name, values in features.items()}
+    columns[(PREDICTION, "prediction")] = predictions
+    if labels is not None:
+        columns[(LABEL, "label")] = labels
+    has_stamps = any(s is not None for s in stamps)
+    return columns, stamps if has_stamps else None
+
+
+def _columns_from_columnar(features: dict, prediction: list, label: Any) -> tuple[dict[tuple[str, str], list], None]:
+    columns: dict[tuple[str, str], list] = {(FEATURE, name): values for name, values in features.items()}
+    columns[(PREDICTION, "prediction")] = prediction
+    if label is not UNSET:
+        columns[(LABEL, "label")] = label
+    return columns, None
 
 
 def _field_path(key: tuple[str, str]) -> str:
@@ -270,61 +382,69 @@ def _typed_columns(columns: dict[tuple[str, str], list]) -> list[Column]:
 
 
 def _valid_name(name: str) -> bool:
-    return 0 < len(name) <= MAX_COLUMN_NAME_LENGTH and name.isprintable()
+    return is_valid(name, ColumnName) and name.isprintable()
 
 
 def typed_column(name: str, role: str, values: list) -> Column:
     """One column's kind from its values; ValueError names the problem."""
     types = set(map(type, values))
     types.discard(type(None))
-    present = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
     if not types:
         raise ValueError("every value is null: send at least one value to learn the column's kind")
     if types <= {int, float}:
-        return Column(name, role, NUMERIC, _numbers(values, present), present)
+        numbers = _numbers(values)
+        return Column(name, role, NUMERIC, numbers, ~np.isnan(numbers))
+    objects = np.array(values, dtype=object)
+    present = objects != None  # noqa: E711 (element-wise, not identity)
     if types == {str}:
-        return Column(name, role, CATEGORICAL, _categories(values, present), present)
+        _categories_check(values)
+        return Column(name, role, CATEGORICAL, objects, present)
     if types == {bool}:
         as_text = np.array([None if v is None else ("true" if v else "false") for v in values], dtype=object)
         return Column(name, role, BOOLEAN, as_text, present)
     raise ValueError("values of one column must share one kind: numbers, strings or true/false (null if missing)")
 
 
-def _numbers(values: list, present: np.ndarray) -> np.ndarray:
+def _numbers(values: list) -> np.ndarray:
+    """float64 with NaN where null (JSON has no NaN, so NaN means null)."""
     try:
-        numbers = np.array(values, dtype=np.float64)  # None becomes NaN
+        numbers = np.array(values, dtype=np.float64)
     except OverflowError as exc:
         raise ValueError("a number is too large") from exc
-    if not np.isfinite(numbers[present]).all():
+    if np.isinf(numbers).any():
         raise ValueError("a number is too large")
     return numbers
 
 
-def _categories(values: list, present: np.ndarray) -> np.ndarray:
+def _categories_check(values: list) -> None:
     distinct = set(values)
     distinct.discard(None)
     if max(map(len, distinct)) > MAX_CATEGORY_LENGTH:
         raise ValueError(f"category values are at most {MAX_CATEGORY_LENGTH} characters")
     if len(distinct) > MAX_CATEGORIES:
         raise ValueError(f"at most {MAX_CATEGORIES} distinct categories per batch (an identifier is not a feature)")
-    return np.array(values, dtype=object)
 
 
 # --- timestamps --------------------------------------------------------------------------------
 
 
 def _timestamps(stamps: list | None, n: int, now: float) -> np.ndarray:
+    """Epoch seconds per row; decoded values at once, plain ones (being explained) one by one."""
     if stamps is None:
         return np.full(n, now)
-    out, errors = np.empty(n), {}
+    newest = now + FUTURE_TOLERANCE_SECONDS
+    try:
+        out = np.fromiter((epoch_seconds(stamp, now) for stamp in stamps), dtype=np.float64, count=n)
+    except (AttributeError, TypeError):
+        out = None
+    if out is not None and not (out > newest).any():
+        return out
+    errors = {}
     for i, stamp in enumerate(stamps):
-        try:
-            out[i] = now if stamp is None else epoch_seconds(stamp)
-        except (TypeError, ValueError, OverflowError):
-            errors[str(i)] = ["an ISO 8601 time with a timezone, or epoch seconds"]
-            continue
-        if out[i] > now + FUTURE_TOLERANCE_SECONDS:
+        if not is_valid(stamp, Stamp):
+            errors[str(i)] = [TIMESTAMP_DESCRIPTION]
+        elif epoch_seconds(msgspec.convert(stamp, Stamp), now) > newest:
             errors[str(i)] = ["more than a day in the future"]
     if errors:
         raise SamplesInvalid("some timestamps are not valid", {"timestamp": errors})
-    return out
+    return np.array([epoch_seconds(msgspec.convert(stamp, Stamp), now) for stamp in stamps])

@@ -223,7 +223,7 @@ class RollbackStatusApi(APIView):
 class RollbackEndpointInputSerializer(StrictSerializer):
     url = serializers.URLField(max_length=2048)
     format = serializers.ChoiceField(choices=[f.value for f in EndpointFormat])
-    secret = serializers.RegexField(r"^whsec_[A-Za-z0-9+/=]{16,200}$", required=False)
+    secret = serializers.RegexField(r"^whsec_[A-Za-z0-9+/=]{16,200}\Z", required=False)
     token = serializers.CharField(max_length=500, required=False, allow_blank=True)
     ref = serializers.CharField(max_length=255, required=False, default="main")
     event_type = serializers.CharField(max_length=100, required=False, default=EVENT_TYPE)

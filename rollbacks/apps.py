@@ -8,3 +8,11 @@ class RollbacksConfig(AppConfig):
     def ready(self) -> None:
         # Rollback requests complete on deploy signals; the OpenAPI extension documents the callback token.
         from rollbacks import openapi, receivers  # noqa: F401
+        from rollbacks.selectors import endpoint_section
+        from tracker.sections import settings_section_register
+
+        settings_section_register(
+            template="rollbacks/_settings_section.html",
+            selector=lambda project: endpoint_section(project_id=project.pk),
+            position=20,
+        )

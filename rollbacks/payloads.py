@@ -34,7 +34,7 @@ GITHUB_PAYLOAD_KEYS = (
     "callback",
 )
 # GitLab variable keys: letters, digits and underscores only.
-GITLAB_VARIABLE_KEY = re.compile(r"^[A-Za-z0-9_]{1,255}$")
+GITLAB_VARIABLE_KEY = re.compile(r"^[A-Za-z0-9_]{1,255}\Z")
 
 
 class EndpointFormat(StrEnum):

@@ -147,19 +147,52 @@ def rollback_get(*, project_id: int, rollback_id: str) -> RollbackRequest | None
     )
 
 
-def attach_rollback_requests(deploys: Iterable[Deploy]) -> None:
-    """Set `rollback_request` (latest request from it) and `completed_rollback` on a timeline page (one query)."""
-    deploys = list(deploys)
-    ids = [d.pk for d in deploys]
-    latest: dict[int, RollbackRequest] = {}
-    completed: dict[int, RollbackRequest] = {}
+@dataclass(frozen=True)
+class RollbackMark:
+    """A rollback request as a timeline row names it."""
+
+    id: str
+    state: str
+    deploy_id: int
+    requested_by: str
+
+
+@dataclass(frozen=True)
+class RollbackBadges:
+    """A timeline row's rollback marks: the latest request from the deploy, the request the deploy completed."""
+
+    request: RollbackMark | None = None
+    completes: RollbackMark | None = None
+
+
+def rollback_badges(*, deploy_ids: Iterable[int]) -> dict[int, RollbackBadges]:
+    """deploy id -> its rollback marks, for a page of timeline rows (one query)."""
+    ids = list(deploy_ids)
+    latest: dict[int, RollbackMark] = {}
+    completed: dict[int, RollbackMark] = {}
     rows = RollbackRequest.objects.filter(Q(deploy_id__in=ids) | Q(completed_by_id__in=ids)).order_by("requested_at")
-    for rollback in rows.only(
-        "id", "state", "deploy_id", "target_id", "completed_by_id", "requested_by", "requested_at"
+    for pk, state, deploy_id, completed_by_id, requested_by in rows.values_list(
+        "id", "state", "deploy_id", "completed_by_id", "requested_by"
     ):
-        latest[rollback.deploy_id] = rollback
-        if rollback.completed_by_id is not None:
-            completed[rollback.completed_by_id] = rollback
-    for deploy in deploys:
-        deploy.rollback_request = latest.get(deploy.pk)
-        deploy.completed_rollback = completed.get(deploy.pk)
+        mark = RollbackMark(id=str(pk), state=state, deploy_id=deploy_id, requested_by=requested_by)
+        latest[deploy_id] = mark
+        if completed_by_id is not None:
+            completed[completed_by_id] = mark
+    return {
+        pk: RollbackBadges(request=latest.get(pk), completes=completed.get(pk))
+        for pk in ids
+        if pk in latest or pk in completed
+    }
+
+
+@dataclass(frozen=True)
+class EndpointSection:
+    """The project settings page's rollback part: where requests go, if anywhere."""
+
+    url: str | None
+    format: str | None
+
+
+def endpoint_section(*, project_id: int) -> EndpointSection:
+    endpoint = RollbackEndpoint.objects.filter(project_id=project_id).values_list("url", "format").first()
+    return EndpointSection(*(endpoint or (None, None)))

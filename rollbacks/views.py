@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from deployments.models import Deploy
-from rollbacks.forms import RollbackEndpointForm
+from rollbacks.forms import REASON_MAX, RollbackConfirmForm, RollbackEndpointForm
 from rollbacks.models import RollbackEndpoint
 from rollbacks.selectors import rollback_section
 from rollbacks.services import rollback_endpoint_set, rollback_request_create
@@ -17,43 +17,37 @@ from tracker.decorators import project_member
 from tracker.errors import DomainError
 from tracker.models import Role
 
-REASON_MAX = 1000
-
 
 @project_member(Role.DEPLOYER)
 def rollback_confirm(request: HttpRequest, deploy_id: int) -> HttpResponse:
     """GET: what will happen, with the target to choose and a reason; POST: request it."""
     deploy = get_object_or_404(Deploy.objects.for_timeline(), project=request.project, pk=deploy_id)
     section = rollback_section(deploy=deploy)
-    allowed = {str(o.deploy.pk): o.deploy for o in section.options if o.allowed}
+    targets = [o.deploy for o in section.options if o.allowed]
     # A POST names its target explicitly; the GET form preselects the link's or the suggested one.
-    if request.method == "POST":
-        chosen = request.POST.get("target", "")
-    else:
-        chosen = request.GET.get("target") or (str(section.default.deploy.pk) if section.default else "")
-    reason = request.POST.get("reason", "").strip()
+    suggested = request.GET.get("target") or (str(section.default.deploy.pk) if section.default else "")
+    form = RollbackConfirmForm(request.POST if request.method == "POST" else None, targets=targets)
     error, status = "", 200
-    if request.method == "POST":
-        if chosen not in allowed:
-            error, status = "Choose one of the listed earlier deploys as the target.", 400
-        elif len(reason) > REASON_MAX:
-            error, status = f"The reason is at most {REASON_MAX} characters.", 400
-        else:
+    if form.is_bound:
+        if form.is_valid():
+            target = form.targets[form.cleaned_data["target"]]
             try:
                 rollback = rollback_request_create(
-                    deploy=deploy, target=allowed[chosen], reason=reason, user=request.user
+                    deploy=deploy, target=target, reason=form.cleaned_data["reason"], user=request.user
                 )
             except DomainError as exc:
                 error, status = exc.message, domain_status(exc)
             else:
                 messages.success(request, f"Rollback to {rollback.target.version} requested; CI is being asked now.")
                 return redirect(deploy.get_absolute_url() + "#rollback")
+        else:
+            error, status = form.first_error(), 400
     context = {
         "project": request.project,
         "deploy": deploy,
         "section": section,
-        "chosen": chosen,
-        "reason": reason,
+        "chosen": form["target"].value() if form.is_bound else suggested,
+        "reason": form["reason"].value() or "",
         "error": error,
         "reason_max": REASON_MAX,
     }

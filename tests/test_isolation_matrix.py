@@ -103,6 +103,7 @@ API_MATRIX = [
     ("post", "/api/v1/channels/{id}/test", "channel", {}),
     ("patch", "/api/v1/alert-rules/{id}", "rule", {"enabled": False}),
     ("delete", "/api/v1/alert-rules/{id}", "rule", None),
+    ("delete", "/api/v1/silences/{id}", "silence", None),
 ]
 
 # (page path with {slug} and {id}, object name)

@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NOT_PRODUCT = {".venv", "var", "tests", "bench", "staticfiles", ".git", "node_modules"}
 # Installed with another pin rather than imported by name.
-INDIRECT = {"psycopg2-binary", "gunicorn", "drf-spectacular-sidecar", "whitenoise", "redis"}
+INDIRECT = {"psycopg2-binary", "gunicorn", "drf-spectacular-sidecar", "whitenoise", "redis", "django-axes"}
 
 
 def _pins(path: Path) -> set[str]:

@@ -56,19 +56,21 @@ def _touch(token: ApiToken) -> None:
         token.last_used_at = now
 
 
-def scope_required(scope: str) -> type[permissions.BasePermission]:
+def scope_required(*scopes: str) -> type[permissions.BasePermission]:
+    """A token with any one of `scopes` passes (`scope_required("rollback", "admin")`)."""
+
     class HasScope(permissions.BasePermission):
-        message = f"this token lacks the '{scope}' scope"
+        message = f"this token lacks the {' or '.join(repr(scope) for scope in scopes)} scope"
 
         def has_permission(self, request: Request, view: object) -> bool:
             token = request.auth
             if not isinstance(token, ApiToken):
                 return False
-            if not token.has_scope(scope):
+            if not any(token.has_scope(scope) for scope in scopes):
                 raise ApiError("insufficient_scope", self.message, 403)
             return True
 
-    HasScope.__name__ = f"HasScope_{scope}"
+    HasScope.__name__ = f"HasScope_{'_or_'.join(scopes)}"
     return HasScope
 
 

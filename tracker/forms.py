@@ -1,3 +1,5 @@
+"""Forms of the core's pages, and how any page states a bound form's errors in one line."""
+
 from django import forms
 
 from tracker.models import Scope
@@ -10,3 +12,16 @@ class TokenCreateForm(forms.Form):
 
 class SigningSecretCreateForm(forms.Form):
     require = forms.BooleanField(required=False, help_text="refuse unsigned deploy events from now on")
+
+
+class SigningRequiredForm(forms.Form):
+    # The page's button posts "1" to require signatures and "0" to make them optional.
+    required = forms.TypedChoiceField(choices=[("1", "required"), ("0", "optional")], coerce=lambda value: value == "1")
+
+
+def errors_text(form: forms.Form) -> str:
+    """A bound form's errors in one line, for a message on the page: "threshold of amount: Enter a number."."""
+    return "; ".join(
+        " ".join(errors) if field == "__all__" else f"{form.fields[field].label or field}: {' '.join(errors)}"
+        for field, errors in form.errors.items()
+    )

@@ -1,4 +1,4 @@
-"""Keeps every 4xx under /api/ in the error shape, and enforces request-size limits early."""
+"""Enforces request-size limits early on every request, and keeps every 4xx under /api/ in the error shape."""
 
 from __future__ import annotations
 
@@ -32,19 +32,12 @@ class ApiErrorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not request.path.startswith("/api/"):
-            return self.get_response(request)
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            return JsonResponse(error_body("bad_request", "Content-Length is not a number"), status=400)
-        if length > body_limit(request.path):
-            return JsonResponse(
-                error_body("body_too_large", f"request body is over the {body_limit(request.path)} byte limit"),
-                status=413,
-            )
+        is_api = request.path.startswith("/api/")
+        # Pages and the admin too: Django's own cap must admit the ingest limit, so it guards nothing here.
+        if refusal := _size_refusal(request, is_api):
+            return refusal
         response = self.get_response(request)
-        if 400 <= response.status_code < 500 and not _is_error_shape(response):
+        if is_api and 400 <= response.status_code < 500 and not _is_error_shape(response):
             code = _DEFAULT_CODES.get(response.status_code, "client_error")
             message = response.reason_phrase or code
             shaped = JsonResponse(error_body(code, message), status=response.status_code)
@@ -53,6 +46,22 @@ class ApiErrorMiddleware:
                     shaped[header] = response[header]
             return shaped
         return response
+
+
+def _size_refusal(request: HttpRequest, is_api: bool) -> HttpResponse | None:
+    """A 400 for a Content-Length that is not a number, a 413 above the path's limit, before the body is read."""
+    limit = body_limit(request.path)
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        code, message, status = "bad_request", "Content-Length is not a number", 400
+    else:
+        if length <= limit:
+            return None
+        code, message, status = "body_too_large", f"request body is over the {limit} byte limit", 413
+    if is_api:
+        return JsonResponse(error_body(code, message), status=status)
+    return HttpResponse(f"{message}\n", status=status, content_type="text/plain; charset=utf-8")
 
 
 def _is_error_shape(response: HttpResponse) -> bool:

@@ -195,7 +195,7 @@ def resolve_host(host: str, port: int) -> list[str]:
 
 # inet_aton accepts 2130706433, 0x7f.1, 0177.0.0.1 and 127.1 for 127.0.0.1; such spellings
 # are how filters get bypassed, and no real receiver needs them.
-_NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.?$")
+_NUMERIC_HOST = re.compile(r"(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.?")
 _FORBIDDEN_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
 
 
@@ -240,7 +240,7 @@ def _host_addresses(host: str, port: int, resolve: Resolver) -> list[IPAddress]:
         return [ipaddress.ip_address(host)]
     except ValueError:
         pass
-    if _NUMERIC_HOST.match(host):
+    if _NUMERIC_HOST.fullmatch(host):
         raise UnsafeURLError(f"URL host {host} is a non-standard numeric address; write it as a dotted quad")
     resolved = resolve(host, port)
     if not resolved:

@@ -7,9 +7,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from tracker import selectors
 from tracker.decorators import project_member
-from tracker.forms import SigningSecretCreateForm, TokenCreateForm
-from tracker.models import ApiToken, AuditLog, Provider, Role, SigningSecret
+from tracker.forms import SigningRequiredForm, SigningSecretCreateForm, TokenCreateForm, errors_text
+from tracker.models import ApiToken, Provider, Role, SigningSecret
 from tracker.services import (
     provider_secret_issue,
     signing_required_set,
@@ -23,18 +24,18 @@ AUDIT_PAGE_SIZE = 200
 
 
 def _settings_page(request: HttpRequest, **extra) -> HttpResponse:
-    project = request.project
-    configured = set(project.provider_hooks.values_list("provider", flat=True))
+    page = selectors.settings_page(project=request.project)
     context = {
-        "project": project,
+        "project": request.project,
         "nav": "settings",
-        "members": project.memberships.select_related("user").order_by("user__username"),
-        "tokens": project.tokens.order_by("revoked_at", "-created_at"),
-        "signing_secrets": project.signing_secrets.order_by("revoked_at", "-created_at"),
+        "members": page.members,
+        "tokens": page.tokens,
+        "signing_secrets": page.signing_secrets,
+        "providers": page.providers,
+        "sections": page.sections,
         "token_form": TokenCreateForm(),
         "secret_form": SigningSecretCreateForm(),
         "is_admin": request.membership.is_admin,
-        "providers": [(provider, label, provider in configured) for provider, label in Provider.choices],
         **extra,
     }
     return render(request, "tracker/settings.html", context)
@@ -93,7 +94,11 @@ def signing_secret_revoke_view(request: HttpRequest, secret_id: int) -> HttpResp
 @project_member(Role.ADMIN)
 @require_POST
 def signing_required(request: HttpRequest) -> HttpResponse:
-    required = request.POST.get("required") == "1"
+    form = SigningRequiredForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Not changed: " + errors_text(form))
+        return redirect("project_settings", request.project.slug)
+    required = form.cleaned_data["required"]
     signing_required_set(project=request.project, required=required, user=request.user)
     messages.success(request, "Signed deploy events are now " + ("required." if required else "optional."))
     return redirect("project_settings", request.project.slug)
@@ -101,11 +106,7 @@ def signing_required(request: HttpRequest) -> HttpResponse:
 
 @project_member()
 def audit_log(request: HttpRequest) -> HttpResponse:
-    entries = (
-        AuditLog.objects.filter(project=request.project)
-        .select_related("actor_user", "actor_token")
-        .order_by("-at")[:AUDIT_PAGE_SIZE]
-    )
+    entries = selectors.audit_entries(project=request.project, limit=AUDIT_PAGE_SIZE)
     return render(request, "tracker/audit.html", {"project": request.project, "nav": "audit", "entries": entries})
 
 

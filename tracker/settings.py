@@ -6,7 +6,9 @@ Celery runs tasks in-process, so a bare machine shows a working dashboard.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -56,9 +58,16 @@ SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # Behind a TLS proxy in production; plain HTTP on 127.0.0.1 keeps working unless this is set.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# The container healthcheck and an in-network scrape reach gunicorn directly, without the proxy's https.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("TRUST_X_FORWARDED_PROTO", False) else None
-SESSION_COOKIE_SECURE = SECURE_SSL_REDIRECT
-CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT
+# Their own switches: a proxy that redirects to https by itself leaves SECURE_SSL_REDIRECT off.
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", SECURE_SSL_REDIRECT)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", SECURE_SSL_REDIRECT)
+# Sent on HTTPS answers only; 0 (off) until production says how long browsers must insist on HTTPS.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
@@ -69,6 +78,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -79,6 +89,7 @@ INSTALLED_APPS = [
     "rollbacks",
     "alerts",
     "dashboard",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -91,6 +102,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out log-in into the lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "tracker.urls"
@@ -126,9 +139,31 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes checks every log-in (/login/ and /admin/login/) first: LOGIN_FAILURE_LIMIT failures in a row for
+# one username from one client address refuse that pair, the right password included, for LOGIN_COOLOFF_MINUTES.
+# Other users, and the same user elsewhere, are unaffected, so a guesser cannot lock a person out everywhere.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Tries during the lock neither extend it nor grow the attempt row: the cool-down is what the page says.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "tracker.lockout.client_ip"
+# Behind one reverse proxy that appends the client's address to X-Forwarded-For (nginx, Caddy, Traefik).
+TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
+# Only failures are kept (and only until their cool-down ends); successful log-ins are not logged forever.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False  # no banner on every manage.py run; failures and lock-outs are still logged
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -173,6 +208,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Deploy Tracker API",
     "DESCRIPTION": "Deploy events, live metrics, prediction samples, verdicts, alerts and rollbacks.",
     "VERSION": "1.0.0",
+    # 3.1: schemas are JSON Schema 2020-12, so the ingest payloads' schemas (msgspec) are served as they are.
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI's assets are served from the sidecar package: no CDN, works offline.
@@ -245,6 +282,15 @@ CELERY_BEAT_SCHEDULE = {
 # In-process mode has no beat: a thread of the web process runs the schedule above (tracker/inprocess.py).
 INPROCESS_SWEEPS = CELERY_TASK_ALWAYS_EAGER and env_bool("INPROCESS_SWEEPS", True)
 
+# Who may scrape /metrics (every project's deploy counts): a bearer token, client networks, or both; neither: 404.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS")
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_network!r} is not a CIDR like 10.0.0.0/8") from None
+
 # Outbound HTTP (alert deliveries, rollback requests) and its SSRF guard.
 OUTBOUND_ALLOW_HTTP = env_bool("OUTBOUND_ALLOW_HTTP", False)
 OUTBOUND_ALLOWED_NETWORKS = env_list("OUTBOUND_ALLOWED_NETWORKS")
@@ -261,6 +307,9 @@ OBSERVATION_WINDOW_MINUTES = env_int("OBSERVATION_WINDOW_MINUTES", 60)
 # Raw metric points are kept this many days (older posts are refused); per-minute rollups much longer.
 METRIC_RETENTION_DAYS = env_int("METRIC_RETENTION_DAYS", 30)
 METRIC_ROLLUP_RETENTION_DAYS = env_int("METRIC_ROLLUP_RETENTION_DAYS", 400)
+# Series caps: distinct metric names per service, distinct label sets per metric name (beyond: a 422).
+METRIC_MAX_NAMES_PER_SERVICE = env_int("METRIC_MAX_NAMES_PER_SERVICE", 200)
+METRIC_MAX_LABEL_SETS_PER_METRIC = env_int("METRIC_MAX_LABEL_SETS_PER_METRIC", 1000)
 
 # Alerts: Alertmanager's grouping defaults, hysteresis, delivery retries, channel disabling.
 ALERT_GROUP_WAIT_SECONDS = env_int("ALERT_GROUP_WAIT_SECONDS", 30)
@@ -292,5 +341,7 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         # Eager mode would log every in-process task at INFO.
         "celery.app.trace": {"level": "WARNING"},
+        # django-axes says INFO for every failed log-in's housekeeping; failures themselves are WARNING.
+        "axes": {"level": "WARNING"},
     },
 }

@@ -20,6 +20,8 @@ urlpatterns = [
     path("api/v1/", include("rollbacks.api_urls")),
     path("api/v1/", include("alerts.api_urls")),
     path("api/v1/", include("dashboard.api_urls")),
+    # The demo's own alert and CI receiver (serves the demo project only).
+    path("demo-receiver/", include("demo.urls")),
     path("", views.home, name="home"),
     # Project pages last: their first path segment is the project slug.
     path("<slug:project_slug>/settings/", include("tracker.project_urls")),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -15,6 +16,8 @@ from alerts import engine, payloads
 from alerts.models import Alert, AlertGroup, AlertStatus, Channel, Delivery, Silence
 from alerts.services.channels import channel_payload
 from deployments.models import Deploy
+
+logger = logging.getLogger(__name__)
 
 # A flush claim older than this belongs to a dead worker.
 FLUSH_LEASE = timedelta(minutes=2)
@@ -41,6 +44,18 @@ def alert_group_touch(*, group: AlertGroup, now: datetime, urgent: bool = False)
     return locked
 
 
+def _silences_in_force(group: AlertGroup, now: datetime) -> list[engine.Silence]:
+    """A silence stored before matchers were RE2 and length-limited may no longer load: it mutes nothing,
+    because paging on-call is a safer failure than muting by a pattern the engine refuses to run."""
+    loaded = []
+    for silence in Silence.objects.filter(project=group.project, ends_at__gt=now):
+        try:
+            loaded.append(silence.as_engine())
+        except ValueError as exc:
+            logger.warning("silence %s of project %s mutes nothing: %s", silence.pk, group.project.slug, exc)
+    return loaded
+
+
 def alert_group_claim(*, group_id: int, now: datetime) -> bool:
     """Claim a due group by a conditional UPDATE so two workers never flush it together."""
     claimed = (
@@ -61,7 +76,7 @@ def alert_group_flush(*, group_id: int, now: datetime | None = None) -> list[Del
         group.save(update_fields=["flush_claimed_at"])
         return []
     alerts = _group_alerts(group)
-    silences = [s.as_engine() for s in Silence.objects.filter(project=group.project, ends_at__gt=now)]
+    silences = _silences_in_force(group, now)
     views = [engine.AlertView(a.fingerprint, engine.AlertStatus(a.status), a.labels()) for a in alerts]
     notification, state = engine.flush(group.state(), views, silences, now, timing())
     group.set_state(state)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import Enum
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
@@ -12,7 +14,14 @@ from tracker.errors import FieldsInvalid
 from tracker.models import ApiToken, Project
 from tracker.services import audit_record
 
-EDITABLE = ("name", "severity", "threshold", "column", "services", "environments", "enabled")
+
+class Keep(Enum):
+    """A keyword left at KEEP leaves the rule's stored value as it is (so `threshold=None` can clear it)."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
 
 
 class RuleError(FieldsInvalid):
@@ -24,19 +33,31 @@ def alert_rule_save(
     *,
     project: Project,
     rule: AlertRule | None = None,
+    key: str | None = None,
+    kind: str | None = None,
+    name: str | Keep = KEEP,
+    severity: str | Keep = KEEP,
+    threshold: float | Keep | None = KEEP,
+    column: str | Keep = KEEP,
+    services: list[str] | Keep = KEEP,
+    environments: list[str] | Keep = KEEP,
+    enabled: bool | Keep = KEEP,
     user: AbstractBaseUser | None = None,
     token: ApiToken | None = None,
-    **values: object,
 ) -> AlertRule:
-    """Create a rule (`key` and `kind` given) or change an existing one's editable fields."""
+    """Create a rule (`key` and `kind` given, no `rule`) or change the given fields of an existing one."""
+    editable = {
+        "name": name, "severity": severity, "threshold": threshold, "column": column,
+        "services": services, "environments": environments, "enabled": enabled,
+    }  # fmt: skip
+    changes = {field: value for field, value in editable.items() if value is not KEEP}
     if rule is None:
-        if AlertRule.objects.filter(project=project, key=values.get("key")).exists():
+        if AlertRule.objects.filter(project=project, key=key).exists():
             raise RuleError({"key": ["a rule with this key exists"]})
-        rule = AlertRule(project=project, key=values.pop("key"), kind=values.pop("kind"))
-        rule.name = str(values.pop("name", "") or RuleKind(rule.kind).label)
-    for field in EDITABLE:
-        if field in values:
-            setattr(rule, field, values[field])
+        rule = AlertRule(project=project, key=key, kind=kind)
+        rule.name = str(changes.pop("name", "") or RuleKind(rule.kind).label)
+    for field, value in changes.items():
+        setattr(rule, field, value)
     if rule.kind == RuleKind.COLUMN_DRIFT and not rule.column:
         raise RuleError({"column": ["a column rule needs a column name or glob"]})
     created = rule.pk is None
@@ -49,7 +70,7 @@ def alert_rule_save(
         user=user,
         token=token,
         target=rule,
-        details={k: values[k] for k in EDITABLE if k in values},
+        details=changes,
     )
     return rule
 

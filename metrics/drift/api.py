@@ -16,7 +16,7 @@ from deployments.models import Deploy
 from metrics.drift import selectors
 from metrics.drift.models import DriftReport
 from metrics.drift.services import samples_ingest
-from metrics.predictions import SamplesInvalid, parse_json, validate_batch
+from metrics.predictions import SamplesInvalid, decode_batch, predictions_json_schema
 from tracker.api_errors import ApiError
 from tracker.auth import scope_required, signed_body_check
 
@@ -56,7 +56,7 @@ class SamplesIngestApi(APIView):
     permission_classes = [scope_required("ingest")]
 
     @extend_schema(
-        request=OpenApiTypes.OBJECT,
+        request={"application/json": predictions_json_schema()},
         responses={202: IngestOutputSerializer},
         examples=[OpenApiExample("row form", ROW_EXAMPLE), OpenApiExample("columnar form", COLUMNAR_EXAMPLE)],
         summary="Post a batch of prediction samples",
@@ -67,7 +67,7 @@ class SamplesIngestApi(APIView):
         if "json" not in (request.content_type or ""):
             raise ApiError("unsupported_media_type", "send application/json", 415)
         try:
-            batch = validate_batch(parse_json(request._request.body), now=time.time())
+            batch = decode_batch(request._request.body, now=time.time())
         except SamplesInvalid as exc:
             raise ApiError("invalid", exc.message, exc.status, exc.fields) from exc
         result = samples_ingest(project=project, batch=batch)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import numpy as np
 
@@ -15,6 +18,29 @@ from tracker.models import Project
 
 # Deploys that served traffic while they were the newest of their stream.
 LIVE_STATUSES = (Status.SUCCEEDED, Status.IN_PROGRESS, Status.ROLLED_BACK)
+
+METHOD_NAMES = {
+    "ks": "Kolmogorov-Smirnov p",
+    "chisquare": "chi-square p (2 x k)",
+    "chisquare_gof": "chi-square p (goodness of fit)",
+    "z": "z-test p",
+    "wasserstein": "Wasserstein ÷ std",
+    "jensenshannon": "Jensen-Shannon",
+    "psi": "PSI",
+}
+
+QUALITY_FIGURES = [
+    ("auc", "ROC AUC"),
+    ("brier", "Brier score"),
+    ("accuracy", "accuracy at 0.5"),
+    ("positive_rate", "positive rate (labels)"),
+    ("mean_prediction", "mean prediction"),
+    ("calibration_gap", "calibration gap"),
+    ("mae", "mean absolute error"),
+    ("rmse", "root mean square error"),
+    ("bias", "bias (prediction - label)"),
+    ("n", "labelled rows"),
+]
 
 
 def deploys_live_at(*, service: Service, environment: Environment, timestamps: np.ndarray) -> np.ndarray:
@@ -111,3 +137,85 @@ def realised_quality(*, deploy_ids: Iterable[int]) -> dict[int, dict | None]:
         pairs = sk.pairs_from_bytes(bytes(data))
         out[deploy_id] = quality.realised_quality(pairs.reservoir, pairs.n)
     return out
+
+
+@dataclass(frozen=True)
+class DriftBadge:
+    """A timeline row's drift badge."""
+
+    status: str
+    n_columns: int
+    n_drifted: int
+    n_expected: int
+    dataset_drift: bool
+    prediction_drift_cause: str
+
+
+def drift_badges(*, deploy_ids: Iterable[int]) -> dict[int, DriftBadge]:
+    """deploy id -> its drift badge, for a page of timeline rows (one query; the report's JSON left out)."""
+    fields = ("status", "n_columns", "n_drifted", "n_expected", "dataset_drift", "prediction_drift_cause")
+    rows = DriftReport.objects.filter(deploy_id__in=list(deploy_ids)).values_list("deploy_id", *fields)
+    return {row[0]: DriftBadge(*row[1:]) for row in rows}
+
+
+@dataclass(frozen=True)
+class DriftSection:
+    """The deploy page's drift part: the stored report, a row per column (worst first) and realised quality."""
+
+    status: str
+    baseline_id: int | None
+    baseline_version: str
+    n_columns: int
+    n_drifted: int
+    n_expected: int
+    drift_share: float
+    drift_share_threshold: float | None
+    dataset_drift: bool
+    prediction_drift_cause: str
+    computed_at: datetime | None
+    compute_ms: float | None
+    final: bool
+    # Each column of the report (what the charts draw) with its method's name.
+    rows: list[dict[str, Any]]
+    # (figure, baseline, this deploy) for every realised-quality figure either side has.
+    quality: list[tuple[str, Any, Any]]
+
+
+def drift_section(*, deploy: Deploy) -> DriftSection | None:
+    """One query: the report with its baseline's version; None before the deploy has samples."""
+    report = DriftReport.objects.filter(deploy=deploy).select_related("baseline").first()
+    if report is None:
+        return None
+    result = report.result or {}
+    return DriftSection(
+        status=report.status,
+        baseline_id=report.baseline_id,
+        baseline_version=report.baseline.version if report.baseline else "",
+        n_columns=report.n_columns,
+        n_drifted=report.n_drifted,
+        n_expected=report.n_expected,
+        drift_share=report.drift_share,
+        drift_share_threshold=result.get("drift_share_threshold"),
+        dataset_drift=report.dataset_drift,
+        prediction_drift_cause=report.prediction_drift_cause,
+        computed_at=report.computed_at,
+        compute_ms=report.compute_ms,
+        final=report.final,
+        rows=[_column_row(c) for c in result.get("columns", [])],
+        quality=_quality_rows(result.get("quality")),
+    )
+
+
+def _column_row(column: dict) -> dict[str, Any]:
+    return {
+        **column,
+        "method_name": METHOD_NAMES.get(column["method"], column["method"] or "—"),
+        "sampled": not column["exact"],
+    }
+
+
+def _quality_rows(quality: dict | None) -> list[tuple[str, Any, Any]]:
+    if not quality or not (quality.get("baseline") or quality.get("current")):
+        return []
+    ref, cur = quality.get("baseline") or {}, quality.get("current") or {}
+    return [(label, ref.get(key), cur.get(key)) for key, label in QUALITY_FIGURES if key in ref or key in cur]

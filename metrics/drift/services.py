@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 import numpy as np
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -335,55 +336,57 @@ def _store_report(
 # --- drift settings ------------------------------------------------------------------------------
 
 OVERRIDE_METHODS = sorted(stats_drift.METHODS)
+CATEGORICAL_METHODS = ("chisquare", "chisquare_gof")
 
 
 class SettingsInvalid(Invalid):
     """A drift setting from the form is out of range; the message says which, for the settings page."""
 
 
-def drift_settings_update(*, service: Service, form: Mapping[str, str], user: Any) -> None:
-    """Save a service's drift share, categorical test and per-column overrides from the settings form."""
-    share = _float_or_none(form.get("drift_share"), "drift share")
-    if share is None or not 0 < share <= 1:
+@dataclass(frozen=True)
+class ColumnOverride:
+    """A column's own test and threshold; "" and None leave it to the defaults."""
+
+    method: str = ""
+    threshold: float | None = None
+
+
+def drift_settings_update(
+    *,
+    service: Service,
+    drift_share: float,
+    categorical_method: str,
+    overrides: Mapping[int, ColumnOverride],
+    user: AbstractBaseUser | None = None,
+) -> None:
+    """Save a service's drift share, categorical test and per-column overrides (by column id; a column not
+    named goes back to the defaults)."""
+    if not 0 < drift_share <= 1:
         raise SettingsInvalid("the drift share is a number above 0 and at most 1")
-    categorical = form.get("categorical_method", "chisquare")
-    if categorical not in ("chisquare", "chisquare_gof"):
+    if categorical_method not in CATEGORICAL_METHODS:
         raise SettingsInvalid("the categorical test is chisquare or chisquare_gof")
     columns = list(SampleColumn.objects.filter(service=service))
-    overrides = {c.pk: _column_override(form, c) for c in columns}
+    for column in columns:
+        override = overrides.get(column.pk, ColumnOverride())
+        _check_override(column, override)
+        column.method, column.threshold = override.method, override.threshold
     with transaction.atomic():
         DriftSetting.objects.update_or_create(
-            service=service, defaults={"drift_share": share, "categorical_method": categorical}
+            service=service, defaults={"drift_share": drift_share, "categorical_method": categorical_method}
         )
-        for column in columns:
-            column.method, column.threshold = overrides[column.pk]
         SampleColumn.objects.bulk_update(columns, ["method", "threshold"])
         audit_record(
             project=service.project,
             action="drift.settings_changed",
             user=user,
             target=service,
-            details={"drift_share": share, "categorical_method": categorical},
+            details={"drift_share": drift_share, "categorical_method": categorical_method},
         )
 
 
-def _column_override(form: Mapping[str, str], column: SampleColumn) -> tuple[str, float | None]:
-    method = form.get(f"method_{column.pk}", "")
-    if method and method not in stats_drift.METHODS:
+def _check_override(column: SampleColumn, override: ColumnOverride) -> None:
+    if override.method and override.method not in stats_drift.METHODS:
         raise SettingsInvalid(f"unknown method for {column.name}")
-    threshold = _float_or_none(form.get(f"threshold_{column.pk}"), f"the threshold of {column.name}")
-    if threshold is not None and threshold <= 0:
+    threshold = override.threshold
+    if threshold is not None and not (math.isfinite(threshold) and threshold > 0):
         raise SettingsInvalid(f"the threshold of {column.name} must be above 0")
-    return method, threshold
-
-
-def _float_or_none(raw: str | None, what: str) -> float | None:
-    if raw is None or not raw.strip():
-        return None
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise SettingsInvalid(f"{what} is not a number") from exc
-    if value != value or value in (float("inf"), float("-inf")):
-        raise SettingsInvalid(f"{what} is not a number")
-    return value

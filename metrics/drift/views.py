@@ -8,7 +8,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from deployments.models import Service
 from metrics.drift import selectors, services
+from metrics.drift.forms import DriftSettingsForm
 from tracker.decorators import project_member
+from tracker.forms import errors_text
 from tracker.models import Role
 
 
@@ -33,10 +35,22 @@ def service_columns(request: HttpRequest, service_name: str) -> HttpResponse:
 @project_member(Role.ADMIN)
 def service_drift_settings(request: HttpRequest, service_name: str) -> HttpResponse:
     service = get_object_or_404(Service, project=request.project, name=service_name)
-    if request.method == "POST":
-        try:
-            services.drift_settings_update(service=service, form=request.POST, user=request.user)
-            messages.success(request, "Drift settings saved.")
-        except services.SettingsInvalid as exc:
-            messages.error(request, str(exc))
+    if request.method != "POST":
+        return redirect("service_columns", request.project.slug, service.name)
+    columns = selectors.service_columns(project=request.project, service_name=service.name)
+    form = DriftSettingsForm(request.POST, columns=columns)
+    if not form.is_valid():
+        messages.error(request, "Drift settings not saved: " + errors_text(form))
+        return redirect("service_columns", request.project.slug, service.name)
+    try:
+        services.drift_settings_update(
+            service=service,
+            drift_share=form.cleaned_data["drift_share"],
+            categorical_method=form.cleaned_data["categorical_method"],
+            overrides=form.overrides(),
+            user=request.user,
+        )
+        messages.success(request, "Drift settings saved.")
+    except services.SettingsInvalid as exc:
+        messages.error(request, f"Drift settings not saved: {exc}.")
     return redirect("service_columns", request.project.slug, service.name)

@@ -2,7 +2,15 @@
 
 from django.contrib import admin
 
-from metrics.impact.models import ImpactReport, MetricBatch, MetricPoint, MetricRollup, MetricSetting
+from metrics.impact.models import (
+    ImpactReport,
+    MetricBatch,
+    MetricLabelSet,
+    MetricName,
+    MetricPoint,
+    MetricRollup,
+    MetricSetting,
+)
 
 
 @admin.register(MetricSetting)
@@ -52,3 +60,20 @@ class MetricPointAdmin(ReadOnlyAdmin):
     raw_id_fields = ("project", "service", "environment", "deploy")
     ordering = ("-id",)
     list_per_page = 50
+
+
+@admin.register(MetricName)
+class MetricNameAdmin(ReadOnlyAdmin):
+    """The series register: deleting a name (or a label set) frees room under the caps at once."""
+
+    list_display = ("name", "service", "last_seen")
+    list_filter = ("project",)
+    search_fields = ("name", "service__name")
+    raw_id_fields = ("project", "service")
+
+
+@admin.register(MetricLabelSet)
+class MetricLabelSetAdmin(ReadOnlyAdmin):
+    list_display = ("key", "metric", "last_seen")
+    search_fields = ("metric__name", "key")
+    raw_id_fields = ("metric",)

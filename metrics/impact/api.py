@@ -15,7 +15,8 @@ from rest_framework.views import APIView
 from deployments.models import Deploy, Service
 from metrics.impact import selectors
 from metrics.impact.services import metric_setting_save, points_ingest
-from metrics.points import MAX_BATCH_ID_LENGTH, MAX_NAME_LENGTH, NAME_RE, PointsInvalid, parse_body, validate_points
+from metrics.payloads import MAX_BATCH_ID_LENGTH, BatchId, is_valid
+from metrics.points import NAME_PATTERN, SLUG_PATTERN, MetricName, PointsInvalid, decode_points, points_json_schema
 from metrics.stats.impact import DIRECTIONS
 from tracker.api_errors import ApiError
 from tracker.auth import scope_required, signed_body_check
@@ -23,53 +24,18 @@ from tracker.openapi import list_response
 from tracker.serializers import StrictSerializer
 
 INGEST_CONTENT_TYPES = ("application/json", "application/x-ndjson", "application/ndjson", "application/jsonlines")
-SERIES_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
-POINT_SCHEMA = {
-    "type": "object",
-    "required": ["service", "environment", "name", "value"],
-    "additionalProperties": False,
-    "properties": {
-        "service": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": SERIES_PATTERN},
-        "environment": {"type": "string", "minLength": 1, "maxLength": 50, "pattern": SERIES_PATTERN},
-        "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH, "pattern": NAME_RE.pattern},
-        "value": {"type": "number"},
-        "timestamp": {
-            "description": "ISO 8601 with a timezone or epoch seconds; at most a day ahead, within the retention",
-            "oneOf": [{"type": "string", "format": "date-time"}, {"type": "number"}],
-        },
-        "labels": {
-            "type": "object",
-            "maxProperties": 16,
-            "additionalProperties": {
-                "oneOf": [{"type": "string", "maxLength": 200}, {"type": "number"}, {"type": "boolean"}]
-            },
-        },
-        "deploy": {
-            "description": "the deploy's id or version, in the point's own service and environment",
-            "oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "minLength": 1, "maxLength": 100}],
-        },
-    },
-}
-BATCH_SCHEMA = {
-    "type": "object",
-    "required": ["points"],
-    "additionalProperties": False,
-    "properties": {
-        "batch_id": {"type": "string", "minLength": 1, "maxLength": MAX_BATCH_ID_LENGTH},
-        "points": {"type": "array", "minItems": 1, "maxItems": 10_000, "items": POINT_SCHEMA},
-    },
-}
+NDJSON_SCHEMA = {"type": "string", "description": "one point per line: the same object as an item of `points`"}
 
 
 class MetricsIngestApi(APIView):
     """POST /api/v1/metrics: a batch of up to 10,000 points, JSON or NDJSON, all-or-nothing."""
 
     permission_classes = [scope_required("ingest")]
-    # The body is parsed by metrics.points (orjson, per-index errors), not by DRF's parsers.
+    # The body is decoded by metrics.points (msgspec, per-index errors), not by DRF's parsers.
     parser_classes: list = []
 
     @extend_schema(
-        request={"application/json": BATCH_SCHEMA, "application/x-ndjson": {"type": "string"}},
+        request={"application/json": points_json_schema(), "application/x-ndjson": NDJSON_SCHEMA},
         responses={202: dict, 200: dict},
         parameters=[
             OpenApiParameter("batch_id", str, description="makes a retried batch a no-op (also Idempotency-Key)"),
@@ -82,14 +48,14 @@ class MetricsIngestApi(APIView):
         if content_type not in INGEST_CONTENT_TYPES:
             raise ApiError("unsupported_media_type", "send application/json or application/x-ndjson", 415)
         try:
-            rows, batch_id = parse_body(request.body, content_type)
-            batch_id = batch_id or _batch_id_from(request)
-            batch = validate_points(
-                rows, now=time.time(), retention_days=settings.METRIC_RETENTION_DAYS, batch_id=batch_id
+            batch = decode_points(
+                request.body, content_type, now=time.time(), retention_days=settings.METRIC_RETENTION_DAYS
             )
+            batch.batch_id = batch.batch_id or _batch_id_from(request)
             result = points_ingest(project=project, batch=batch, may_create_streams=request.auth.has_scope("admin"))
         except PointsInvalid as exc:
-            raise ApiError("invalid", exc.message, 400, exc.fields) from None
+            raise ApiError(exc.code, exc.message, exc.status, exc.fields) from None
+        batch_id = batch.batch_id
         body = {
             "accepted": result.accepted,
             "duplicate": result.duplicate,
@@ -101,7 +67,7 @@ class MetricsIngestApi(APIView):
 
 def _batch_id_from(request: Request) -> str | None:
     batch_id = request.headers.get("Idempotency-Key") or request.query_params.get("batch_id")
-    if batch_id is not None and not 0 < len(batch_id) <= MAX_BATCH_ID_LENGTH:
+    if not is_valid(batch_id, BatchId | None):
         raise PointsInvalid("batch_id is not valid", {"batch_id": [f"1-{MAX_BATCH_ID_LENGTH} characters"]})
     return batch_id
 
@@ -151,7 +117,7 @@ class MetricSettingListApi(APIView):
     permission_classes = [scope_required("read")]
 
     class FilterSerializer(StrictSerializer):
-        service = serializers.RegexField(SERIES_PATTERN, max_length=100)
+        service = serializers.RegexField(SLUG_PATTERN, max_length=100)
 
     @extend_schema(parameters=[FilterSerializer], responses={200: list_response(MetricSettingOutputSerializer)})
     def get(self, request: Request) -> Response:
@@ -180,12 +146,12 @@ class MetricSettingUpdateApi(APIView):
         request=InputSerializer,
         responses={200: MetricSettingOutputSerializer},
         parameters=[
-            OpenApiParameter("service_name", str, OpenApiParameter.PATH, pattern=SERIES_PATTERN),
-            OpenApiParameter("name", str, OpenApiParameter.PATH, pattern=NAME_RE.pattern),
+            OpenApiParameter("service_name", str, OpenApiParameter.PATH, pattern=SLUG_PATTERN),
+            OpenApiParameter("name", str, OpenApiParameter.PATH, pattern=NAME_PATTERN),
         ],
     )
     def put(self, request: Request, service_name: str, name: str) -> Response:
-        if len(name) > MAX_NAME_LENGTH or not NAME_RE.match(name):
+        if not is_valid(name, MetricName):
             raise ApiError("invalid", "the metric name is not valid", 400, {"name": ["letters, digits and _ . - : /"]})
         service = get_object_or_404(Service, project=request.auth.project, name=service_name)
         data = self.InputSerializer(data=request.data)

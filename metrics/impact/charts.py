@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import plotly.graph_objects as go
 
@@ -28,36 +29,51 @@ def _trace(rows: list[tuple], label: str, colour: str, width: float = 2) -> go.S
     )
 
 
-def metric_figure(
-    *,
-    name: str,
-    rows: list[tuple],
-    deploy_id: int,
-    deploy_label: str,
-    deployed_at: datetime,
-    baseline_id: int | None,
-    baseline_label: str | None,
-    baseline_deployed_at: datetime | None,
-    windows: dict | None,
-    failed: bool,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DeployMark:
+    """A deploy as a chart marks it: its series (by deploy id), its label, when it went out."""
+
+    id: int
+    label: str
+    deployed_at: datetime
+
+
+class ImpactChartData(Protocol):
+    """What the charts need of the deploy page's impact section (plain data; the selector builds it)."""
+
+    rows: list[dict[str, Any]]  # the report's metrics, each with its judged `windows`
+    series: dict[str, list[tuple]]  # per metric: (minute, deploy id, count, mean, min, max)
+    deploy: DeployMark
+    baseline: DeployMark | None
+
+
+def impact_figures(section: ImpactChartData) -> list[dict[str, Any]]:
+    """One figure per judged metric, in the order of the section's rows."""
+    return [metric_figure(section, metric) for metric in section.rows]
+
+
+def metric_figure(section: ImpactChartData, metric: dict[str, Any]) -> dict[str, Any]:
     """Per-minute means across the baseline and this deploy, deploy markers, both judged windows shaded."""
-    mine = [r for r in rows if r[1] == deploy_id]
+    rows, windows = section.series.get(metric["name"], []), metric.get("windows") or {}
+    deploy, baseline = section.deploy, section.baseline
+    baseline_id = baseline.id if baseline else None
+    mine = [r for r in rows if r[1] == deploy.id]
     theirs = [r for r in rows if baseline_id and r[1] == baseline_id]
-    others = [r for r in rows if r[1] not in (deploy_id, baseline_id)]
+    others = [r for r in rows if r[1] not in (deploy.id, baseline_id)]
     figure = go.Figure()
     if others:
         figure.add_trace(_trace(others, "other deploys", OTHER_COLOUR, 1))
     if theirs:
-        figure.add_trace(_trace(theirs, f"baseline {baseline_label}", BASELINE_COLOUR))
-    figure.add_trace(_trace(mine, f"this deploy {deploy_label}", BAD_COLOUR if failed else CURRENT_COLOUR))
+        figure.add_trace(_trace(theirs, f"baseline {baseline.label}", BASELINE_COLOUR))
+    colour = BAD_COLOUR if metric.get("failed") else CURRENT_COLOUR
+    figure.add_trace(_trace(mine, f"this deploy {deploy.label}", colour))
     _shade(figure, windows)
-    _marker(figure, deployed_at, deploy_label, CURRENT_COLOUR)
-    if baseline_deployed_at is not None and baseline_label:
-        _marker(figure, baseline_deployed_at, baseline_label, BASELINE_COLOUR)
+    _marker(figure, deploy.deployed_at, deploy.label, CURRENT_COLOUR)
+    if baseline is not None:
+        _marker(figure, baseline.deployed_at, baseline.label, BASELINE_COLOUR)
     figure.update_xaxes(range=_view(rows, windows))
     figure.update_layout(
-        title={"text": name, "font": {"size": 14}},
+        title={"text": metric["name"], "font": {"size": 14}},
         height=280,
         margin={"l": 50, "r": 10, "t": 36, "b": 50},
         legend={"orientation": "h", "y": -0.3},

@@ -105,6 +105,40 @@ class MetricRollup(models.Model):
         return self.total / self.count if self.count else 0.0
 
 
+class MetricName(models.Model):
+    """A metric name posted for a service, while it has raw points: at most METRIC_MAX_NAMES_PER_SERVICE.
+
+    With MetricLabelSet, the register an ingest token cannot grow without bound (metrics.impact.cardinality).
+    """
+
+    project = models.ForeignKey("tracker.Project", on_delete=models.CASCADE, related_name="+")
+    service = models.ForeignKey("deployments.Service", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=200)
+    # Refreshed at most daily; the retention sweep forgets names unseen for METRIC_RETENTION_DAYS.
+    last_seen = models.DateField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["service", "name"], name="metric_name_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.service_id}/{self.name}"
+
+
+class MetricLabelSet(models.Model):
+    """A distinct label set of one metric name: at most METRIC_MAX_LABEL_SETS_PER_METRIC per name."""
+
+    metric = models.ForeignKey(MetricName, on_delete=models.CASCADE, related_name="label_sets")
+    # blake2b-128 of the label set's JSON with sorted keys; "" for points without labels.
+    key = models.CharField(max_length=32)
+    last_seen = models.DateField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["metric", "key"], name="metric_label_set_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.metric_id}/{self.key or '-'}"
+
+
 class MetricSetting(models.Model):
     """How one metric of one service is judged; metrics without a row get defaults from their name."""
 

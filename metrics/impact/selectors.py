@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -9,12 +11,16 @@ from django.core.exceptions import ObjectDoesNotExist
 
 from deployments.models import Deploy, Service
 from metrics.impact.analysis import DEFAULT_WARMUP_MINUTES
+from metrics.impact.charts import DeployMark
 from metrics.impact.models import ImpactReport, MetricRollup, MetricSetting
 from metrics.stats.impact import DEFAULT_ALLOWED_CHANGE, DEFAULT_MIN_SAMPLES, PENDING, default_direction
 
 # Charts show the last hours before the deploy (the baseline's judged window) and the deploy's first hours.
 CHART_BEFORE = timedelta(hours=2)
 CHART_AFTER = timedelta(hours=3)
+
+CLASS_BADGES = {"Pass": "healthy", "High": "degraded", "Low": "degraded", "NoData": "insufficient_data"}
+DIRECTION_WORDS = {"increase_is_bad": "increase is bad", "decrease_is_bad": "decrease is bad", "either": "any change"}
 
 
 def report_of(deploy: Deploy) -> ImpactReport | None:
@@ -116,3 +122,74 @@ def chart_series(*, deploy: Deploy, names: list[str], until: datetime) -> dict[s
     for name, minute, deploy_key, count, total, low, high in rows:
         series[name].append((minute, deploy_key, count, total / count if count else None, low, high))
     return series
+
+
+@dataclass(frozen=True)
+class ImpactBadge:
+    """A timeline row's impact badge."""
+
+    verdict: str
+    score: float | None
+    final: bool
+
+
+def impact_badges(*, deploy_ids: Iterable[int]) -> dict[int, ImpactBadge]:
+    """deploy id -> its impact badge, for a page of timeline rows (one query; the large JSON columns left out)."""
+    rows = ImpactReport.objects.filter(deploy_id__in=list(deploy_ids)).values_list(
+        "deploy_id", "verdict", "score", "final"
+    )
+    return {deploy_id: ImpactBadge(verdict, score, final) for deploy_id, verdict, score, final in rows}
+
+
+# The report's own summary, as the section carries it.
+SUMMARY_FIELDS = ("verdict", "score", "final", "computed_at", "compute_ms")
+
+
+@dataclass(frozen=True)
+class ImpactSection:
+    """The deploy page's impact part: the judged report, a row per metric and the series its charts draw."""
+
+    verdict: str
+    score: float | None
+    final: bool
+    computed_at: datetime
+    compute_ms: float | None
+    reasons: list[str]
+    rows: list[dict[str, Any]]
+    # Per metric, the per-minute rollups around the deploy: (minute, deploy id, count, mean, min, max).
+    series: dict[str, list[tuple]]
+    deploy: DeployMark
+    baseline: DeployMark | None
+
+
+def impact_section(*, deploy: Deploy, now: datetime) -> ImpactSection | None:
+    """Two queries whatever the number of points: the report, then the per-minute rollups of its metrics.
+
+    None until the deploy is judged. `deploy.baseline` must be loaded (Deploy.objects.for_timeline()).
+    """
+    report = report_of(deploy)
+    if report is None or report.computed_at is None:
+        return None
+    metrics = report.metrics or []
+    names = [m["name"] for m in metrics]
+    baseline = deploy.baseline
+    return ImpactSection(
+        **{name: getattr(report, name) for name in SUMMARY_FIELDS},
+        reasons=list(report.reasons or []),
+        rows=[_metric_row(m, i) for i, m in enumerate(metrics)],
+        series=chart_series(deploy=deploy, names=names, until=now) if names else {},
+        deploy=DeployMark(deploy.pk, deploy.version, deploy.deployed_at),
+        baseline=DeployMark(baseline.pk, baseline.version, baseline.deployed_at) if baseline else None,
+    )
+
+
+def _metric_row(metric: dict, index: int) -> dict[str, Any]:
+    badge = "improved" if metric.get("improved") else CLASS_BADGES.get(metric["classification"], "pending")
+    return {
+        **metric,
+        "index": index,
+        "badge": badge,
+        "label": "Improved" if metric.get("improved") else metric["classification"],
+        "direction_words": DIRECTION_WORDS.get(metric["direction"], metric["direction"]),
+        "allowed_text": f"{metric['allowed_change'] * 100:g} %",
+    }

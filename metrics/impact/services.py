@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import repeat
 
+import msgspec
 import numpy as np
-import orjson
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from deployments.models import Deploy, Environment, Service, Status
 from deployments.services import environment_get_or_create, service_get_or_create
+from metrics.impact.cardinality import series_admit
 from metrics.impact.models import ImpactReport, MetricBatch, MetricPoint, MetricRollup, MetricSetting
 from metrics.points import PointBatch, PointsInvalid
 from metrics.stats.impact import default_direction
@@ -41,13 +42,15 @@ class IngestResult:
 def points_ingest(*, project: Project, batch: PointBatch, may_create_streams: bool = False) -> IngestResult:
     """Store a valid batch all-or-nothing; a batch_id seen before stores nothing and says so.
 
-    Raises PointsInvalid (per-index errors) for unknown services/environments/deploys; nothing is stored.
+    Raises PointsInvalid (per-index errors) for unknown services/environments/deploys, and its
+    CardinalityExceeded for series beyond the caps; nothing is stored.
     Only callers allowed to create services and environments (an admin token) pass may_create_streams.
     """
     with transaction.atomic():
         if batch.batch_id and not _batch_claim(project, batch):
             return IngestResult(accepted=0, duplicate=True)
         services, environments = _streams_resolve(project, batch, may_create=may_create_streams)
+        series_admit(project=project, batch=batch, service_ids=services)
         deploy_ids = _attribute(project, batch, services, environments)
         _points_insert(project, batch, services, environments, deploy_ids)
         _rollups_upsert(project, batch, services, environments, deploy_ids)
@@ -198,7 +201,7 @@ def _points_copy(
         batch.names,  # validated to hold no tabs, newlines or backslashes
         stamps.tolist(),
         map(repr, batch.values.tolist()),
-        _labels_text(batch.labels),
+        _labels_text(batch),
     )
     text = "\n".join(map("\t".join, zip(*columns, strict=False))) + "\n"
     buffer = io.StringIO(text)
@@ -210,25 +213,13 @@ def _points_copy(
         )
 
 
-def _labels_text(labels: list[dict | None]) -> list[str]:
-    """COPY text of each label set: JSON with its backslashes escaped, encoded once per distinct set."""
-    encoded: dict[tuple, str] = {}
-    out = []
-    for label_set in labels:
-        if not label_set:
-            out.append(r"\N")
-            continue
-        try:
-            key = tuple(label_set.items())
-            text = encoded.get(key)
-        except TypeError:
-            key, text = None, None
-        if text is None:
-            text = orjson.dumps(label_set).decode().replace("\\", "\\\\")
-            if key is not None:
-                encoded[key] = text
-        out.append(text)
-    return out
+def _labels_text(batch: PointBatch) -> list[str]:
+    """COPY text of each point's labels: JSON with its backslashes escaped, encoded once per distinct set."""
+    sets, codes = batch.label_sets
+    # msgspec, not orjson: label integers may be beyond 64 bits (JSON and jsonb have no limit).
+    texts = [msgspec.json.encode(label_set).decode().replace("\\", "\\\\") for label_set in sets]
+    texts.append(r"\N")  # code -1: no labels
+    return [texts[code] for code in codes.tolist()]
 
 
 def _rollups_upsert(

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from deployments.models import Deploy
 from metrics.impact import analysis
+from metrics.impact.cardinality import series_forget
 from metrics.impact.models import ImpactReport, MetricBatch, MetricPoint, MetricRollup
 from metrics.impact.services import LIVE_STATUSES
 from tracker.enqueue import send_now
@@ -65,11 +66,13 @@ def impacts_sweep() -> int:
 
 @shared_task(soft_time_limit=300, time_limit=360)
 def metrics_retention() -> int:
-    """Delete raw points (and batch ids) past METRIC_RETENTION_DAYS, rollups past METRIC_ROLLUP_RETENTION_DAYS."""
+    """Delete raw points (and batch ids, and the series register's unseen names and label sets) past
+    METRIC_RETENTION_DAYS, rollups past METRIC_ROLLUP_RETENTION_DAYS."""
     now = timezone.now()
     raw_cutoff = now - timedelta(days=settings.METRIC_RETENTION_DAYS)
     deleted = _delete_chunked(MetricPoint.objects.filter(ts__lt=raw_cutoff))
     MetricBatch.objects.filter(received_at__lt=raw_cutoff).delete()
+    series_forget(before=raw_cutoff.date())
     rollup_cutoff = now - timedelta(days=settings.METRIC_ROLLUP_RETENTION_DAYS)
     deleted += _delete_chunked(MetricRollup.objects.filter(minute__lt=rollup_cutoff))
     if deleted:

@@ -10,14 +10,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from deployments.models import Service
 from metrics.impact import selectors
 from metrics.impact.services import metric_setting_save
-from metrics.points import MAX_NAME_LENGTH, NAME_RE
+from metrics.points import MAX_NAME_LENGTH, NAME_PATTERN
 from metrics.stats.impact import DIRECTIONS
 from tracker.decorators import project_member
 from tracker.models import Role
 
 
 class MetricSettingForm(forms.Form):
-    name = forms.RegexField(regex=NAME_RE, max_length=MAX_NAME_LENGTH)
+    name = forms.RegexField(regex=NAME_PATTERN, max_length=MAX_NAME_LENGTH)
     direction = forms.ChoiceField(choices=[(d, d.replace("_", " ")) for d in DIRECTIONS])
     allowed_change = forms.FloatField(min_value=0.0, max_value=100.0, help_text="0.1 = a 10 % change of the mean")
     critical = forms.BooleanField(required=False)

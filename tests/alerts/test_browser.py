@@ -15,14 +15,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def demo(db):
-    call_command("seed_demo")
+    call_command("seed_demo", "--force")
 
 
 def test_on_call_acknowledges_an_alert_and_follows_it_to_the_suspect_deploy(page, live_server, login, demo):
     login(page, "demo", "demo")
     page.click("nav.project-nav >> text=Alerts")
     expect(page.locator("h1")).to_have_text("Alerts")
-    firing = page.locator("#open-alerts tr.status-firing", has_text="Input drift").first
+    firing = page.locator("#open-alerts tr.status-firing", has_text="Dataset drift").first
     expect(firing).to_contain_text("went out")
     alert_id = int(firing.get_attribute("id").removeprefix("alert-"))
     firing.locator("button", has_text="Acknowledge").click()
@@ -32,7 +32,7 @@ def test_on_call_acknowledges_an_alert_and_follows_it_to_the_suspect_deploy(page
 
     page.locator(f"#alert-{alert_id} td a").first.click()
     expect(page).to_have_url(re.compile(r"/demo/deploys/\d+/$"))
-    expect(page.locator("#alerts")).to_contain_text("Input drift")
+    expect(page.locator("#alerts")).to_contain_text("Dataset drift")
     expect(page.locator(".head-badges .alert-count")).to_contain_text("open alert")
 
 
@@ -48,12 +48,12 @@ def test_on_call_silences_an_alert_from_its_row(page, live_server, login, demo):
     assert Silence.objects.count() == 1
 
 
-def test_an_admin_sees_the_channel_and_queues_a_test_notification(page, live_server, login, demo):
+def test_an_admin_sees_the_channel_and_queues_a_test_notification(page, live_server, login, demo, settings):
     login(page, "demo", "demo")
     page.goto(f"{live_server.url}/demo/alerts/settings/")
     channel = page.locator("tr.channel-row").first
-    expect(channel).to_contain_text("ops webhook (example)")
-    expect(channel).to_contain_text("https://hooks.example.com/…")
+    expect(channel).to_contain_text("demo receiver (webhook)")
+    expect(channel).to_contain_text(f"{settings.SITE_URL}/…")
     channel.locator("button", has_text="Send test").click()
     expect(page.locator(".message.success")).to_contain_text("Test notification queued")
     assert Delivery.objects.filter(reason="test").count() == 1

@@ -38,8 +38,10 @@ pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 
 def samples(version: str, seed: int, shift: float) -> str:
+    """`shift` moves amount and the country mix: 2 of the 3 judged columns drift (the prediction does not)."""
     gen = np.random.default_rng(seed)
     n = 1500
+    countries = [0.2, 0.3, 0.5] if shift else [1 / 3] * 3
     return json.dumps(
         {
             "service": "fraud-scorer",
@@ -47,7 +49,7 @@ def samples(version: str, seed: int, shift: float) -> str:
             "deploy": version,
             "columns": {
                 "amount": gen.normal(50 + shift, 10, n).round(3).tolist(),
-                "country": gen.choice(["DE", "FR", "IT"], n).tolist(),
+                "country": gen.choice(["DE", "FR", "IT"], n, p=countries).tolist(),
             },
             "prediction": gen.random(n).round(4).tolist(),
         }
@@ -108,7 +110,7 @@ def test_a_drifting_deploy_reaches_the_receiver_within_group_wait_plus_one_beat(
     )
     assert body["type"] == "alert.firing" and body["deploy"]["id"] == str(current_id)
     drift_share = next(a for a in body["alerts"] if a["rule"] == "drift-share")
-    assert drift_share["numbers"]["drifted"] == ["amount"]
+    assert drift_share["numbers"]["drifted"] == ["amount", "country"]
 
 
 def _start_worker(queue: str, log_path: Path) -> subprocess.Popen:

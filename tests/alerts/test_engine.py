@@ -283,3 +283,89 @@ def test_it_applies_a_silence_only_inside_its_time_range() -> None:
     assert not silence.mutes(labels, T0 - timedelta(seconds=1))
     assert silence.mutes(labels, T0)
     assert not silence.mutes(labels, T0 + timedelta(hours=1))
+
+
+# --- hostile patterns: RE2 semantics, as Alertmanager (Go's regexp) -----------------------------------
+
+_CATASTROPHIC_TIMING = """
+import json, sys, time
+from alerts.engine import Matcher
+
+def best_of_five(call):
+    runs = []
+    for _ in range(5):
+        started = time.perf_counter()
+        call()
+        runs.append(time.perf_counter() - started)
+    return min(runs)
+
+
+def parse_refused(text):
+    try:
+        Matcher.parse(text)
+    except ValueError:
+        return
+    raise AssertionError("a 1 MB matcher line was accepted")
+
+
+matcher = Matcher.parse("service=~(.*.*)*!")
+timings = {n: best_of_five(lambda: matcher.matches({"service": "a" * n})) for n in (30, 100_000)}
+# The page's matcher line, 1 MB of it: a lazy group before trailing spaces made parsing quadratic.
+timings["parse"] = best_of_five(lambda: parse_refused("service=x" + " " * 1_000_000 + "y"))
+json.dump(timings, sys.stdout)
+"""
+
+
+def test_a_catastrophic_pattern_is_matched_in_linear_time() -> None:
+    """`(.*.*)*!` backtracks exponentially in Python's re (23 characters held a worker for 8 s).
+
+    It runs in a child process so that a backtracking engine fails this test by timing out instead of
+    hanging the suite; the best of five runs keeps scheduling noise out of the figure."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", _CATASTROPHIC_TIMING], cwd=root, capture_output=True, text=True, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("matching (.*.*)*! against 30 characters did not finish within 60 s: the engine backtracks")
+    assert result.returncode == 0, result.stderr
+    timings = json.loads(result.stdout)
+    assert timings["30"] < 0.05, timings
+    assert timings["100000"] < 1.0, timings
+    assert timings["parse"] < 1.0, timings
+
+
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [
+        (r"(a)\1", "invalid escape sequence"),  # backreferences: Python's re has them, RE2 and Go do not
+        (r"(?=drift)drift.*", "invalid perl operator"),  # lookahead
+        (r"a{1001}", "invalid repetition size"),
+        (r"drift.*" + "x" * 1000, "at most 1000 characters"),
+    ],
+    ids=["backreference", "lookahead", "repetition", "too-long"],
+)
+def test_it_refuses_patterns_that_re2_refuses_or_that_are_too_long(pattern: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        Matcher("rule", pattern, "=~")
+
+
+def test_a_regex_matcher_is_anchored_and_uses_re2_syntax() -> None:
+    assert Matcher("service", r"fraud-\pL+", "=~").matches({"service": "fraud-scorer"})
+    assert not Matcher("service", "fraud|churn", "=~").matches({"service": "fraud-scorer"})
+    assert Matcher("service", "fraud|churn", "!~").matches({"service": "fraud-scorer"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("9service", "x"), ("service-name", "x"), ("s" * 101, "x"), ("service", "\ud800")],
+    ids=["digit-first", "dash", "too-long", "lone-surrogate"],
+)
+def test_it_refuses_bad_label_names_and_values(name: str, value: str) -> None:
+    with pytest.raises(ValueError):
+        Matcher(name, value)

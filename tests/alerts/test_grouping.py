@@ -8,7 +8,7 @@ import pytest
 import time_machine
 
 from alerts import services
-from alerts.models import AlertGroup, AlertRule, Delivery
+from alerts.models import AlertGroup, AlertRule, Delivery, Silence
 from alerts.rules import ColumnFact, DeployFacts
 from deployments.services import deploy_record
 from tests.receiver import Receiver
@@ -86,6 +86,19 @@ def test_a_silence_suppresses_the_notification(world) -> None:
         assert tick(T0 + timedelta(minutes=minutes, seconds=30)) == []
     # When the silence ends the still-firing alert is told on the next tick.
     assert [d.reason for d in tick(T0 + timedelta(hours=2, minutes=5, seconds=30))] == ["firing"]
+
+
+def test_a_stored_silence_whose_pattern_re2_refuses_mutes_nothing(world) -> None:
+    """A backreference was accepted before matchers were RE2: such a silence must not crash the flush or mute."""
+    project, deploy = world
+    Silence.objects.create(
+        project=project,
+        matchers=[{"name": "service", "op": "=~", "value": r"(fraud)-scorer|\1"}],
+        starts_at=T0 - timedelta(hours=1),
+        ends_at=T0 + timedelta(hours=2),
+    )
+    services.alerts_evaluate_deploy(deploy=deploy, facts=drifted(), now=T0)
+    assert [d.reason for d in tick(T0 + timedelta(seconds=30))] == ["firing"]
 
 
 def test_a_rollback_resolves_and_the_group_says_so(world, django_capture_on_commit_callbacks) -> None:

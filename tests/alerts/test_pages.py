@@ -67,6 +67,22 @@ def test_a_bad_silence_is_refused_with_a_message_and_stores_nothing(client, bob,
     assert not Silence.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("matchers", "message"),
+    [
+        ("service=~(.*.*)*!\nrule=~(a)\\1", "matcher 2: &#x27;(a)\\\\1&#x27; is not a valid RE2 regular expression"),
+        ("service=~" + "x" * 1001, "matcher 1: a matcher value has at most 1000 characters"),
+        ("service=~.*", "at least one matcher must not match the empty string"),
+    ],
+    ids=["backreference", "too-long", "mutes-everything"],
+)
+def test_a_silence_alertmanager_would_refuse_is_refused_with_a_clear_message(client, bob, project, matchers, message):
+    client.force_login(bob)
+    response = client.post("/alpha/alerts/silences/", {"matchers": matchers, "hours": "4"}, follow=True)
+    assert message in response.content.decode()
+    assert not Silence.objects.exists()
+
+
 def test_page_actions_need_the_csrf_token(bob, project) -> None:
     from django.test import Client
 
@@ -169,7 +185,7 @@ def test_an_email_channel_sends_through_djangos_mail_backend(project, settings) 
     assert attempt.error == ""
     [message] = mail.outbox
     assert message.to == ["oncall@example.com"]
-    assert message.subject.startswith("[FIRING] fraud-scorer/env0: Input drift")
+    assert message.subject.startswith("[FIRING] fraud-scorer/env0: Dataset drift")
     assert f"/alpha/deploys/{alert.deploy_id}/" in message.body
 
 
@@ -189,3 +205,60 @@ def test_an_admin_scopes_a_rule_to_services_and_environments_from_the_page(clien
         0.3,
     )
     assert not rule.spec().applies_to("fraud-scorer", "staging")
+
+
+def test_a_silence_with_a_too_long_comment_is_refused_with_the_reason_on_the_page(client, bob, project) -> None:
+    client.force_login(bob)
+    form = {"matchers": "service=fraud-scorer", "hours": "4", "comment": "x" * 501}
+    page = client.post("/alpha/alerts/silences/", form, follow=True).content.decode()
+    assert "Not silenced: comment: Ensure this value has at most 500 characters (it has 501)." in page
+    assert not Silence.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("form", "error"),
+    [
+        ({"name": "", "kind": "webhook", "url": PUBLIC_HOOK}, "name: This field is required."),
+        ({"name": "hook", "kind": "fax", "url": PUBLIC_HOOK}, "kind: Select a valid choice. fax is not one of"),
+        ({"name": "hook", "kind": "slack", "url": "not a url"}, "url: Enter a valid URL."),
+        ({"name": "hook", "kind": "slack"}, "url: this channel needs a URL"),  # the service's own check
+        ({"name": "mail", "kind": "email", "email_to": "oncall@example.com, nobody"}, "is not an e-mail address"),
+    ],
+)
+def test_a_bad_channel_is_refused_with_the_field_and_why_and_the_form_kept(client, alice, project, form, error) -> None:
+    client.force_login(alice)
+    response = client.post("/alpha/alerts/channels/", form)
+    page = response.content.decode()
+    assert response.status_code == 400 and 'id="channel-errors"' in page and error in page
+    assert f'name="name" required maxlength="100" value="{form["name"]}"' in page
+    assert not Channel.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("form", "error"),
+    [
+        ({"threshold": "1.5"}, "threshold: The threshold is a share between 0 and 1."),
+        ({"threshold": "lots"}, "threshold: The threshold is a share between 0 and 1."),
+        ({"severity": "apocalyptic"}, "severity: Select a valid choice."),
+        ({"environments": "production, " + "e" * 51}, "environments: " + "e" * 51 + " is longer than 50 characters"),
+    ],
+)
+def test_a_bad_rule_setting_is_refused_with_the_reason_on_the_page(client, alice, project, form, error) -> None:
+    rule = project.alert_rules.get(key="drift-share")
+    before = (rule.threshold, rule.severity, rule.environments, rule.enabled)
+    client.force_login(alice)
+    page = client.post(f"/alpha/alerts/rules/{rule.pk}/", {"enabled": "on", **form}, follow=True).content.decode()
+    assert f"Rule drift-share not saved: {error}" in page
+    rule.refresh_from_db()
+    assert (rule.threshold, rule.severity, rule.environments, rule.enabled) == before
+
+
+def test_a_rule_row_changes_only_what_it_sends_and_an_empty_threshold_keeps_the_stored_one(client, alice, project):
+    rule = project.alert_rules.get(key="drift-share")
+    rule.services, rule.threshold = ["fraud-scorer"], 0.25
+    rule.save()
+    client.force_login(alice)
+    assert client.post(f"/alpha/alerts/rules/{rule.pk}/", {"threshold": "", "severity": "critical"}).status_code == 302
+    rule.refresh_from_db()
+    # Unchecked "enabled" sends nothing: the rule is disabled; the scopes the row did not send stay.
+    assert (rule.threshold, rule.severity, rule.enabled, rule.services) == (0.25, "critical", False, ["fraud-scorer"])

@@ -52,8 +52,8 @@ def store_drift(deploy, result: dict) -> DriftReport:
     return report
 
 
-def test_a_real_drift_report_with_two_of_three_features_moved_opens_the_drift_share_alert(deploy) -> None:
-    store_drift(deploy, drift_result(shift=1.5))
+def test_a_real_drift_report_with_two_of_four_columns_moved_opens_the_drift_share_alert_with_its_share(deploy) -> None:
+    report = store_drift(deploy, drift_result(shift=1.5))
     facts = deploy_facts(deploy=deploy, now=timezone.now())
     assert {c.name: c.verdict for c in facts.columns if c.role == "feature"} == {
         "income": "drifted",
@@ -63,7 +63,8 @@ def test_a_real_drift_report_with_two_of_three_features_moved_opens_the_drift_sh
     [alert] = services.alerts_evaluate_deploy(deploy=deploy)
     assert alert.rule_key == "drift-share"
     assert alert.numbers["drifted"] == ["age", "income"]
-    assert alert.title == "Input drift: 2 of 3 features drifted (67%, threshold 50%)"
+    assert alert.numbers["drift_share"] == report.result["drift_share"] == 0.5  # the prediction did not move
+    assert alert.title == "Dataset drift: 2 of 4 columns drifted (50%, threshold 50%)"
 
 
 def test_drift_the_deploy_declared_does_not_page(project) -> None:

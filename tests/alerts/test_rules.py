@@ -29,16 +29,17 @@ def drift(*columns: ColumnFact, expected: tuple[str, ...] = ()) -> DeployFacts:
     return DeployFacts(columns=columns, has_drift_report=True, expected_drift=frozenset(expected))
 
 
-def test_it_fires_when_half_of_the_judged_features_drift() -> None:
-    facts = drift(col("a", "drifted", 3), col("b", "drifted", 2), col("c", "stable", 0.2), col("d", "stable", 0.1))
+def test_it_fires_when_half_of_the_judged_columns_drift() -> None:
+    prediction = col("score", "drifted", 2, "prediction")
+    facts = drift(col("a", "drifted", 3), col("b", "stable", 0.2), col("c", "stable", 0.1), prediction)
     result = evaluate(SHARE, facts, is_open=False)
     assert result.signal is Signal.BREACH
-    assert result.numbers == {"drift_share": 0.5, "threshold": 0.5, "drifted": ["a", "b"], "judged": 4}
-    assert result.title == "Input drift: 2 of 4 features drifted (50%, threshold 50%)"
+    assert result.numbers == {"drift_share": 0.5, "threshold": 0.5, "drifted": ["a", "score"], "judged": 4}
+    assert result.title == "Dataset drift: 2 of 4 columns drifted (50%, threshold 50%)"
 
 
-def test_it_leaves_expected_and_insufficient_columns_out_of_the_drift_share() -> None:
-    # income drifted but the deploy said it would; zip has too little data: 1 of 3 judged → 33 %.
+def test_it_counts_expected_drift_as_judged_but_never_as_drifted_and_skips_insufficient_columns() -> None:
+    # As the drift report counts: income drifted but the deploy said it would; zip has too little data.
     facts = drift(
         col("income", "drifted", 5),
         col("zip", "insufficient_data"),
@@ -49,8 +50,8 @@ def test_it_leaves_expected_and_insufficient_columns_out_of_the_drift_share() ->
     )
     result = evaluate(SHARE, facts, is_open=False)
     assert result.signal is Signal.CLEAR
-    assert result.numbers["judged"] == 3
-    assert result.numbers["drift_share"] == round(1 / 3, 4)
+    assert (result.numbers["judged"], result.numbers["drifted"]) == (4, ["a"])
+    assert result.numbers["drift_share"] == 0.25
 
 
 def test_it_holds_an_open_drift_share_alert_inside_the_hysteresis_band() -> None:

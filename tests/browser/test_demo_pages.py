@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def demo(db):
-    call_command("seed_demo")
+    call_command("seed_demo", "--force")
 
 
 def test_a_person_browses_the_demo_timeline_and_opens_a_deploy(page, live_server, login, demo):

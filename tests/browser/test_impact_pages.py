@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def demo(db):
-    call_command("seed_demo")
+    call_command("seed_demo", "--force")
 
 
 def test_the_degraded_demo_deploy_shows_its_metrics_and_draws_a_chart_per_metric(page, live_server, login, demo):

@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def demo(db, settings):
     settings.OUTBOUND_ALLOW_HTTP = True
     settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8"]
-    call_command("seed_demo")
+    call_command("seed_demo", "--force")
     project = Project.objects.get(slug="demo")
     for name, role in (("dee", Role.DEPLOYER), ("vic", Role.VIEWER)):
         user = User.objects.create_user(name, f"{name}@example.com", f"{name}-password")

@@ -98,3 +98,26 @@ def test_the_timeline_is_live_only_while_a_deploy_is_in_its_window(client, alice
     assert 'data-live="0"' in client.get(f"/{project.slug}/").content.decode()
     deploy_record(project=project, service="svc", environment="production", version="now")
     assert 'data-live="1"' in client.get(f"/{project.slug}/").content.decode()
+
+
+def test_filters_that_do_not_parse_are_dropped_not_errors(client, alice, project):
+    client.force_login(alice)
+    record(project, 1)
+    page = client.get(f"/{project.slug}/", {"status": "exploded", "service": "fraud-scorer"}).content.decode()
+    assert "1.1" in page and '<option value="exploded"' not in page
+    for days, shown in (("abc", 30), ("0", 1), ("9999", 365), ("", 30)):
+        response = client.get(f"/{project.slug}/dora/", {"days": days, "all": "1"})
+        assert response.status_code == 200 and response.context["days"] == shown
+        assert response.context["production_only"] is False
+    assert client.get(f"/{project.slug}/dora/").context["production_only"] is True
+
+
+def test_the_timeline_asks_each_app_for_its_badges_in_one_query_whatever_the_rows(project, django_assert_num_queries):
+    from dashboard.selectors import timeline_rows
+
+    few, many = [record(project, n) for n in range(2)], [record(project, n) for n in range(2, 30)]
+    for deploys in (few, few + many):
+        with django_assert_num_queries(4):  # impact, drift, open alerts, rollback requests
+            rows = timeline_rows(deploys)
+        assert [row.deploy for row in rows] == deploys
+        assert all((row.impact, row.drift, row.open_alerts, row.rollback) == (None, None, 0, None) for row in rows)

@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from deployments import demo as deployments_demo
 from deployments.models import Deploy
-from metrics.drift import demo as drift_demo
 from metrics.drift.models import SampleColumn
+from tracker.models import Project, Role
+from tracker.services import membership_set
+
+
+@pytest.fixture
+def project(alice, vera) -> Project:
+    """The seeded demo, with alice as an admin and vera as a viewer."""
+    call_command("seed_demo", "--force")
+    project = Project.objects.get(slug="demo")
+    membership_set(project=project, user=alice, role=Role.ADMIN)
+    membership_set(project=project, user=vera, role=Role.VIEWER)
+    return project
 
 
 @pytest.fixture
 def demo_drift(project) -> list[Deploy]:
-    """The demo's deploy history and drift samples, in project alpha (alice is its admin)."""
-    deployments_demo.seed(project=project)
-    return drift_demo.seed(project=project)
+    """The demo's deploys that posted prediction samples (fraud-scorer in production), oldest first: the
+    newest one's inputs drifted, the one before it changed the model."""
+    return list(Deploy.objects.filter(project=project, drift_report__isnull=False).order_by("deployed_at", "id"))
 
 
 @pytest.fixture
@@ -25,7 +36,7 @@ def alice_client(client, alice):
     return client
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the seeded demo's tasks run on commit
 def test_the_demo_has_input_drift_on_one_deploy_and_model_drift_on_another(demo_drift):
     input_drift, model_change = demo_drift[-1].drift_report, demo_drift[-2].drift_report
     assert input_drift.n_drifted >= 3 and input_drift.n_expected == 1
@@ -34,7 +45,7 @@ def test_the_demo_has_input_drift_on_one_deploy_and_model_drift_on_another(demo_
     assert all(d.drift_report.n_drifted == 0 for d in demo_drift[1:-2])
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the seeded demo's tasks run on commit
 def test_the_timeline_shows_drift_badges_without_a_query_per_row(alice_client, demo_drift, project):
     alice_client.get(f"/{project.slug}/")  # warm caches (sessions, content types)
     with CaptureQueriesContext(connection) as few:
@@ -47,7 +58,7 @@ def test_the_timeline_shows_drift_badges_without_a_query_per_row(alice_client, d
     assert len(many) == len(few)  # more rows, same number of queries
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the seeded demo's tasks run on commit
 def test_the_deploy_page_shows_the_drift_table_sorted_by_severity(alice_client, demo_drift, project):
     deploy = demo_drift[-1]
     response = alice_client.get(f"/{project.slug}/deploys/{deploy.pk}/")
@@ -60,13 +71,13 @@ def test_the_deploy_page_shows_the_drift_table_sorted_by_severity(alice_client, 
     assert "Realised quality" in body and "ROC AUC" in body and "3,000" in body  # the demo posts labels
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the seeded demo's tasks run on commit
 def test_the_deploy_page_calls_out_prediction_drift_from_the_model_change(alice_client, demo_drift, project):
     body = alice_client.get(f"/{project.slug}/deploys/{demo_drift[-2].pk}/").content.decode()
     assert "caused by the model change" in body
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the seeded demo's tasks run on commit
 def test_the_columns_page_lists_learned_kinds_and_only_admins_change_settings(client, alice, vera, demo_drift, project):
     client.force_login(vera)
     body = client.get(f"/{project.slug}/services/fraud-scorer/columns/").content.decode()
@@ -81,7 +92,7 @@ def test_the_columns_page_lists_learned_kinds_and_only_admins_change_settings(cl
     assert project.services.get(name="fraud-scorer").drift_setting.drift_share == 0.3
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the seeded demo's tasks run on commit
 def test_an_outsider_cannot_see_the_columns_page(client, charlie, demo_drift, project):
     client.force_login(charlie)
     assert client.get(f"/{project.slug}/services/fraud-scorer/columns/").status_code == 404
@@ -89,9 +100,10 @@ def test_an_outsider_cannot_see_the_columns_page(client, charlie, demo_drift, pr
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_a_person_opens_a_drifted_deploy_and_sees_the_drift_chart_and_an_overlay(page, login, live_server, project):
-    deployments_demo.seed(project=project)
-    drifted = drift_demo.seed(project=project)[-1]
+def test_a_person_opens_a_drifted_deploy_and_sees_the_drift_chart_and_an_overlay(
+    page, login, live_server, project, demo_drift
+):
+    drifted = demo_drift[-1]
     login(page, "alice", "alice-password")
     page.goto(f"{live_server.url}/{project.slug}/")
     page.click(f"tr[data-deploy-id='{drifted.pk}'] a.deploy-link")
@@ -105,7 +117,7 @@ def test_a_person_opens_a_drifted_deploy_and_sees_the_drift_chart_and_an_overlay
     assert page.locator("#drift-column").input_value() == "country"
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the seeded demo's tasks run on commit
 def test_the_deploy_page_says_when_there_are_too_few_samples_to_judge(alice_client, demo_drift, project):
     from metrics.drift.services import drift_compute
 

@@ -389,3 +389,13 @@ def test_big_windows_are_judged_on_a_sample_stratified_by_minute_with_the_true_c
     assert (metric["n_baseline"], metric["n_current"]) == (600, 600)  # every point counted, from the rollups
     assert 100 <= metric["judged_baseline"] <= 170 and 100 <= metric["judged_current"] <= 170
     assert metric["classification"] == "High"
+
+
+@pytest.mark.parametrize("field", ["name", "service", "environment"])
+def test_a_name_ending_in_a_newline_is_refused_by_index_not_a_500(api, stream, field):
+    # `$` also matches before a final newline: "latency_ms\n" passed the pattern and broke PostgreSQL's COPY.
+    point = _point(10, 1.0) | {field: _point(10, 1.0)[field] + "\n"}
+    response = _post(api, [_point(10, 1.0), point])
+    assert response.status_code == 400, response.content
+    assert field in response.json()["error"]["fields"]["points"]["1"]
+    assert _stored() == (0, 0, 0)

@@ -173,3 +173,13 @@ def test_the_endpoint_page_refuses_an_unsafe_url_and_non_admins(client, alice, b
     assert not RollbackEndpoint.objects.exists()
     client.force_login(bob)
     assert client.get(endpoint_page(project)).status_code == 403
+
+
+def test_a_too_long_reason_is_answered_on_the_page_with_the_form_kept(client, bob, project):
+    world, _ = history(project), endpoint(project)
+    client.force_login(bob)
+    response = client.post(confirm_url(project, world.v3.pk), {"target": world.v2.pk, "reason": "x" * 1001})
+    page = response.content.decode()
+    assert response.status_code == 400 and "The reason is at most 1000 characters." in page
+    assert "x" * 1001 in page and "checked" in page
+    assert not RollbackRequest.objects.exists()

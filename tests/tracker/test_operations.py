@@ -30,6 +30,12 @@ URLS = [
     ),
     ("/api/v1/channels/1", "GET, PATCH, DELETE, HEAD, OPTIONS", "Channel Detail Api", ""),
     ("/api/v1/alert-rules", "GET, POST, HEAD, OPTIONS", "Rule Collection Api", ""),
+    (
+        "/api/v1/silences",
+        "GET, POST, HEAD, OPTIONS",
+        "Silence Collection Api",
+        "GET lists, POST creates; both need the rollback or the admin scope.",
+    ),
     ("/api/v1/alert-rules/1", "PATCH, DELETE, OPTIONS", "Rule Detail Api", ""),
     ("/api/v1/rollback-endpoint", "GET, PUT, HEAD, OPTIONS", "Rollback Endpoint Api", ""),
 ]

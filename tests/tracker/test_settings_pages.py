@@ -71,3 +71,11 @@ def test_an_admin_creates_a_native_webhook_secret_shown_once(client, alice, proj
     assert secret and secret in page
     assert secret not in client.get(f"/{project.slug}/settings/").content.decode()
     assert client.post(f"/{project.slug}/settings/webhooks/bitbucket/").status_code == 404
+
+
+def test_a_bad_signing_requirement_is_refused_with_a_message(client, alice, project):
+    client.force_login(alice)
+    page = client.post(f"/{project.slug}/settings/signing-required/", {"required": "maybe"}, follow=True)
+    assert "Not changed: required: Select a valid choice." in page.content.decode()
+    project.refresh_from_db()
+    assert not project.require_signed_webhooks
