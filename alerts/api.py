@@ -18,6 +18,7 @@ from alerts.services.silences import MAX_COMMENT, MAX_MATCHERS
 from tracker.api_errors import ApiError
 from tracker.auth import scope_required
 from tracker.openapi import list_response
+from tracker.operations import ApiOperations
 from tracker.serializers import StrictSerializer
 
 
@@ -89,10 +90,7 @@ class AlertAckApi(APIView):
     @extend_schema(request=None, responses={200: AlertOutputSerializer}, summary="Acknowledge an alert")
     def post(self, request: Request, alert_id: int) -> Response:
         alert = _alert_for(request, alert_id)
-        try:
-            alert = services.alert_acknowledge(alert=alert, token=request.auth)
-        except services.AlertStateError as exc:
-            raise ApiError("alert_resolved", str(exc), 409) from None
+        alert = services.alert_acknowledge(alert=alert, token=request.auth)
         context = {"alerts_url": alerts_page_url(request.auth.project.slug)}
         return Response(AlertOutputSerializer(_alert_for(request, alert.pk), context=context).data)
 
@@ -103,10 +101,7 @@ class AlertResolveApi(APIView):
     @extend_schema(request=None, responses={200: AlertOutputSerializer}, summary="Resolve an alert")
     def post(self, request: Request, alert_id: int) -> Response:
         alert = _alert_for(request, alert_id)
-        try:
-            alert = services.alert_resolve(alert=alert, token=request.auth)
-        except services.AlertStateError as exc:
-            raise ApiError("alert_resolved", str(exc), 409) from None
+        alert = services.alert_resolve(alert=alert, token=request.auth)
         context = {"alerts_url": alerts_page_url(request.auth.project.slug)}
         return Response(AlertOutputSerializer(_alert_for(request, alert.pk), context=context).data)
 
@@ -210,14 +205,18 @@ class SilenceCreateApi(APIView):
                 token=request.auth,
             )
         except services.SilenceError as exc:
-            fields = {_SILENCE_FIELDS.get(key, key): messages for key, messages in exc.fields.items()}
-            raise ApiError("invalid", "the silence is not valid", 400, fields) from None
+            # The same refusal, its fields named as the API names them (Alertmanager's startsAt, endsAt).
+            raise services.SilenceError(
+                {_SILENCE_FIELDS.get(key, key): msgs for key, msgs in exc.fields.items()}
+            ) from None
         silence = Silence.objects.select_related("created_by_token").get(pk=silence.pk)
         return Response(SilenceOutputSerializer(silence, context={"now": timezone.now()}).data, status=201)
 
 
-class SilenceCollectionApi(SilenceListApi, SilenceCreateApi):
+class SilenceCollectionApi(ApiOperations):
     """GET lists, POST creates; both need the rollback or the admin scope."""
+
+    operations = {"get": SilenceListApi, "post": SilenceCreateApi}
 
 
 class SilenceExpireApi(APIView):
@@ -264,10 +263,6 @@ class ChannelInputSerializer(StrictSerializer):
     email_to = serializers.ListField(child=serializers.CharField(max_length=254), max_length=20, required=False)
 
 
-def _channel_error(exc: services.ChannelError) -> ApiError:
-    return ApiError("invalid", "the channel settings are not valid", 400, exc.fields)
-
-
 class ChannelListApi(APIView):
     permission_classes = [scope_required("admin")]
 
@@ -288,20 +283,19 @@ class ChannelCreateApi(APIView):
     def post(self, request: Request) -> Response:
         data = ChannelInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            channel, generated = services.channel_create(
-                project=request.auth.project, token=request.auth, **data.validated_data
-            )
-        except services.ChannelError as exc:
-            raise _channel_error(exc) from None
+        channel, generated = services.channel_create(
+            project=request.auth.project, token=request.auth, **data.validated_data
+        )
         body = ChannelOutputSerializer(channel).data
         if generated:
             body["signing_secret"] = generated
         return Response(body, status=201)
 
 
-class ChannelCollectionApi(ChannelListApi, ChannelCreateApi):
+class ChannelCollectionApi(ApiOperations):
     """GET lists, POST creates; both need the admin scope."""
+
+    operations = {"get": ChannelListApi, "post": ChannelCreateApi}
 
 
 class ChannelUpdateSerializer(StrictSerializer):
@@ -312,33 +306,43 @@ class ChannelUpdateSerializer(StrictSerializer):
     enabled = serializers.BooleanField(required=False)
 
 
-class ChannelDetailApi(APIView):
-    permission_classes = [scope_required("admin")]
+def _channel_for(request: Request, channel_id: int) -> Channel:
+    return get_object_or_404(Channel, project=request.auth.project, pk=channel_id)
 
-    def _channel(self, request: Request, channel_id: int) -> Channel:
-        return get_object_or_404(Channel, project=request.auth.project, pk=channel_id)
+
+class ChannelGetApi(APIView):
+    permission_classes = [scope_required("admin")]
 
     @extend_schema(responses={200: ChannelOutputSerializer}, summary="One channel")
     def get(self, request: Request, channel_id: int) -> Response:
-        return Response(ChannelOutputSerializer(self._channel(request, channel_id)).data)
+        return Response(ChannelOutputSerializer(_channel_for(request, channel_id)).data)
+
+
+class ChannelUpdateApi(APIView):
+    permission_classes = [scope_required("admin")]
 
     @extend_schema(
         request=ChannelUpdateSerializer, responses={200: ChannelOutputSerializer}, summary="Change a channel"
     )
     def patch(self, request: Request, channel_id: int) -> Response:
-        channel = self._channel(request, channel_id)
+        channel = _channel_for(request, channel_id)
         data = ChannelUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            channel = services.channel_update(channel=channel, token=request.auth, **data.validated_data)
-        except services.ChannelError as exc:
-            raise _channel_error(exc) from None
+        channel = services.channel_update(channel=channel, token=request.auth, **data.validated_data)
         return Response(ChannelOutputSerializer(channel).data)
+
+
+class ChannelDeleteApi(APIView):
+    permission_classes = [scope_required("admin")]
 
     @extend_schema(responses={204: None}, summary="Delete a channel")
     def delete(self, request: Request, channel_id: int) -> Response:
-        services.channel_delete(channel=self._channel(request, channel_id), token=request.auth)
+        services.channel_delete(channel=_channel_for(request, channel_id), token=request.auth)
         return Response(status=204)
+
+
+class ChannelDetailApi(ApiOperations):
+    operations = {"get": ChannelGetApi, "patch": ChannelUpdateApi, "delete": ChannelDeleteApi}
 
 
 class TestQueuedSerializer(serializers.Serializer):
@@ -408,17 +412,12 @@ class RuleCreateApi(APIView):
     def post(self, request: Request) -> Response:
         data = RuleInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            rule = services.alert_rule_save(project=request.auth.project, token=request.auth, **data.validated_data)
-        except services.RuleError as exc:
-            raise ApiError("invalid", "the rule is not valid", 400, exc.fields) from None
+        rule = services.alert_rule_save(project=request.auth.project, token=request.auth, **data.validated_data)
         return Response(RuleOutputSerializer(rule).data, status=201)
 
 
-class RuleCollectionApi(RuleListApi, RuleCreateApi):
-    def get_permissions(self):
-        operation = RuleCreateApi if self.request.method == "POST" else RuleListApi
-        return [permission() for permission in operation.permission_classes]
+class RuleCollectionApi(ApiOperations):
+    operations = {"get": RuleListApi, "post": RuleCreateApi}
 
 
 class RuleUpdateSerializer(RuleInputSerializer):
@@ -426,7 +425,7 @@ class RuleUpdateSerializer(RuleInputSerializer):
     kind = None
 
 
-class RuleDetailApi(APIView):
+class RuleUpdateApi(APIView):
     permission_classes = [scope_required("admin")]
 
     @extend_schema(request=RuleUpdateSerializer, responses={200: RuleOutputSerializer}, summary="Change a rule")
@@ -434,14 +433,19 @@ class RuleDetailApi(APIView):
         rule = get_object_or_404(AlertRule, project=request.auth.project, pk=rule_id)
         data = RuleUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        try:
-            rule = services.alert_rule_save(project=rule.project, rule=rule, token=request.auth, **data.validated_data)
-        except services.RuleError as exc:
-            raise ApiError("invalid", "the rule is not valid", 400, exc.fields) from None
+        rule = services.alert_rule_save(project=rule.project, rule=rule, token=request.auth, **data.validated_data)
         return Response(RuleOutputSerializer(rule).data)
+
+
+class RuleDeleteApi(APIView):
+    permission_classes = [scope_required("admin")]
 
     @extend_schema(responses={204: None}, summary="Delete a rule (its open alerts resolve)")
     def delete(self, request: Request, rule_id: int) -> Response:
         rule = get_object_or_404(AlertRule, project=request.auth.project, pk=rule_id)
         services.alert_rule_delete(rule=rule, token=request.auth)
         return Response(status=204)
+
+
+class RuleDetailApi(ApiOperations):
+    operations = {"patch": RuleUpdateApi, "delete": RuleDeleteApi}

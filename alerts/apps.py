@@ -6,9 +6,8 @@ class AlertsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from alerts import signals
+        from alerts import receivers  # noqa: F401 - connects the alerts receivers
         from tracker.sections import settings_section_register
 
-        signals.connect()
         # The project settings page links to the channels and rules (no data of its own).
         settings_section_register(template="alerts/_settings_section.html", selector=lambda project: None, position=10)

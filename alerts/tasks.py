@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from alerts import services
-from alerts.models import AlertGroup
+from alerts.models import AlertGroup, ResolvedReason
 from deployments.models import Deploy
 
 logger = logging.getLogger(__name__)
@@ -29,17 +29,25 @@ def enqueue_at(task: Task, *args: Any, eta: datetime | None) -> None:
     transaction.on_commit(send)
 
 
-def enqueue_evaluation(deploy_id: int) -> None:
-    """The hook for report tasks: judge the deploy's alert rules once the report is committed."""
-    enqueue_at(alerts_evaluate, deploy_id, eta=None)
-
-
 @shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
 def alerts_evaluate(deploy_id: int) -> int:
     deploy = Deploy.objects.filter(pk=deploy_id).first()
     if deploy is None:
         return 0
     return len(services.alerts_evaluate_deploy(deploy=deploy))
+
+
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
+def alerts_resolve_undone(deploy_ids: list[int]) -> int:
+    """The deploys were rolled back: their open alerts resolve (a second run finds none open)."""
+    return services.alerts_resolve_for_deploys(deploy_ids=deploy_ids, reason=ResolvedReason.ROLLED_BACK)
+
+
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
+def alerts_resolve_replaced(deploy_id: int) -> int:
+    """A processed deploy replaces the earlier ones of its stream: their open alerts resolve."""
+    deploy = Deploy.objects.filter(pk=deploy_id).first()
+    return 0 if deploy is None else services.alerts_resolve_superseded(deploy=deploy)
 
 
 @shared_task(acks_late=True, soft_time_limit=60, time_limit=90)

@@ -149,7 +149,7 @@ now = timezone.now()
 ids = []
 for version, ago in (("reference", 3), ("current", 2), ("warm-up", 1)):
     deploy, _ = deploy_record(project=project, service="bench-svc", environment="production", version=version,
-                              fields={"finished_at": now - timedelta(hours=ago)})
+                              finished_at=now - timedelta(hours=ago))
     deploy_processed_mark(deploy_id=deploy.pk)  # link the baseline now: no worker runs during the benchmark
     ids.append(deploy.pk)
 print(token_issue(project=project, name="bench", scopes=["ingest"])[1], ids[0], ids[1])  # warm-up is ids[2]

@@ -69,7 +69,7 @@ from tracker.models import Project
 from tracker.services import token_issue
 project, _ = Project.objects.get_or_create(slug="bench", defaults={"name": "bench"})
 deploy_record(project=project, service="bench-svc", environment="production", version="1.0",
-              fields={"finished_at": timezone.now() - timedelta(days=1)})
+              finished_at=timezone.now() - timedelta(days=1))
 raw = token_issue(project=project, name="bench", scopes=["ingest"])[1]
 with connection.cursor() as cursor:
     cursor.execute(f"TRUNCATE {MetricPoint._meta.db_table}, {MetricRollup._meta.db_table}")

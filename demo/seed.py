@@ -21,7 +21,7 @@ from django.utils import timezone
 from demo import story, traffic
 from demo.clock import SeedingClock, tasks_in_process
 from demo.selectors import DEMO_SLUG
-from demo.services import CI_SOURCE
+from demo.services import CI_SOURCE, ci_model_fields
 from deployments.services import deploy_record, service_get_or_create
 from metrics.drift.services import samples_ingest
 from metrics.impact.services import metric_setting_save, points_ingest
@@ -64,20 +64,19 @@ class Replay:
 
     def deploy(self, action: story.Action) -> None:
         script = action.deploy
-        fields = {
-            **script.event,
-            "external_id": script.key,
-            "status": script.status,
-            "started_at": script.at - timedelta(minutes=7),
-            "finished_at": script.at,
-        }
+        event = {key: value for key, value in script.event.items() if key != "model"}
         deploy_record(
             project=self.project,
             service=script.service,
             environment=script.environment,
             version=script.version,
-            fields=fields,
+            external_id=script.key,
+            status=script.status,
+            started_at=script.at - timedelta(minutes=7),
+            finished_at=script.at,
             source=CI_SOURCE,
+            **event,
+            **ci_model_fields(script.event.get("model") or {}),
         )
 
     def points(self, action: story.Action) -> None:

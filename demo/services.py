@@ -12,12 +12,12 @@ from django.db import transaction
 from django.urls import reverse
 
 from alerts.models import Channel, ChannelKind
-from alerts.services import ChannelError, channel_create, channel_update
+from alerts.services import channel_create, channel_update
 from deployments.services import deploy_record
 from rollbacks.models import RollbackEndpoint, RollbackRequest
 from rollbacks.services import callback_token_hash, rollback_callback_apply, rollback_endpoint_set
 from tracker import crypto
-from tracker.api_errors import ApiError
+from tracker.errors import DomainError
 from tracker.models import Project
 
 DEMO_USERNAME = DEMO_PASSWORD = "demo"
@@ -58,12 +58,17 @@ def demo_receiver_connect(*, project: Project, user: AbstractBaseUser | None = N
             endpoint = RollbackEndpoint.objects.filter(project=project).first()
             if endpoint is None or endpoint.url != rollback_url:
                 rollback_endpoint_set(project=project, url=rollback_url, format="generic", user=user)
-    except (ChannelError, ApiError) as exc:
+    except DomainError as exc:
         return (
             f"the demo receiver {alerts_url} is refused by the outbound rules ({exc}); set OUTBOUND_ALLOW_HTTP=1 "
             "and OUTBOUND_ALLOWED_NETWORKS=127.0.0.0/8 (make run does) and run seed_demo again"
         )
     return None
+
+
+def ci_model_fields(model: dict[str, str]) -> dict[str, str]:
+    """CI's events name the model's fields inside `model`; deploy_record takes them as model_name, model_version…"""
+    return {f"model_{key}": value for key, value in model.items()}
 
 
 def demo_ci_rollback(*, message: dict[str, Any]) -> RollbackRequest | None:
@@ -80,26 +85,25 @@ def demo_ci_rollback(*, message: dict[str, Any]) -> RollbackRequest | None:
     for status, note in (("accepted", "queued by the demo CI"), ("running", "the demo CI is deploying the target")):
         try:
             rollback_callback_apply(rollback=rollback, status=status, message=note)
-        except ApiError:  # expired, or already finished: nothing left to do
+        except DomainError:  # expired, or already finished: nothing left to do
             return rollback
     target = message["target"]
+    model = {key: value for key, value in (target.get("model") or {}).items() if value}
     deploy_record(
         project=rollback.project,
         service=message["service"],
         environment=message["environment"],
         version=target["version"],
-        fields={
-            "external_id": f"demo-ci-rollback-{rollback.pk}",
-            "status": "succeeded",
-            "commit_sha": target.get("commit_sha") or "",
-            "ref": target.get("ref") or "",
-            "model": {key: value for key, value in (target.get("model") or {}).items() if value},
-            "author": CI_SOURCE,
-            "strategy": "rolling",
-            "traffic_percent": 100,
-            "changelog": f"Rollback to {target['version']}: {message.get('reason') or 'requested in Deploy Tracker'}",
-        },
+        external_id=f"demo-ci-rollback-{rollback.pk}",
+        status="succeeded",
+        commit_sha=target.get("commit_sha") or "",
+        ref=target.get("ref") or "",
+        author=CI_SOURCE,
+        strategy="rolling",
+        traffic_percent=100,
+        changelog=f"Rollback to {target['version']}: {message.get('reason') or 'requested in Deploy Tracker'}",
         source=CI_SOURCE,
+        **ci_model_fields(model),
     )
     rollback.refresh_from_db()
     return rollback

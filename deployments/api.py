@@ -9,24 +9,25 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from deployments.models import Deploy, Status, Strategy
-from deployments.selectors import deploy_list
+from deployments.selectors import deploy_get, deploy_list
 from deployments.services import deploy_record
 from tracker.api_errors import ApiError
 from tracker.auth import scope_required, signed_body_check
 from tracker.idempotency import body_hash, run_once
-from tracker.models import ApiToken, Project
 from tracker.openapi import list_response
+from tracker.operations import ApiOperations
 from tracker.serializers import StrictSerializer
 
 NAME_REGEX = r"^[A-Za-z0-9][A-Za-z0-9._\-]*\Z"
 
 
+# The model the deploy ships: each field lands on its deploy_record keyword (model_name, …).
 class ModelInputSerializer(StrictSerializer):
-    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    version = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    uri = serializers.CharField(max_length=1000, required=False, allow_blank=True)
-    run_id = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    digest = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    name = serializers.CharField(source="model_name", max_length=200, required=False, allow_blank=True)
+    version = serializers.CharField(source="model_version", max_length=100, required=False, allow_blank=True)
+    uri = serializers.CharField(source="model_uri", max_length=1000, required=False, allow_blank=True)
+    run_id = serializers.CharField(source="model_run_id", max_length=100, required=False, allow_blank=True)
+    digest = serializers.CharField(source="model_digest", max_length=200, required=False, allow_blank=True)
 
 
 class ParamsField(serializers.JSONField):
@@ -86,19 +87,16 @@ class DeployOutputSerializer(serializers.Serializer):
         return settings.SITE_URL + deploy.get_absolute_url()
 
 
-def deploy_answer(*, project: Project, data: dict, token: ApiToken | None = None, source: str) -> tuple[int, dict]:
-    """Record a validated deploy event; the HTTP status (201 created, 200 updated) and the stored deploy."""
-    fields = dict(data)
-    deploy, created = deploy_record(
-        project=project,
-        service=fields.pop("service"),
-        environment=fields.pop("environment"),
-        version=fields.pop("version"),
-        fields=fields,
-        token=token,
-        source=source,
-    )
-    return (201 if created else 200), DeployOutputSerializer(Deploy.objects.for_timeline().get(pk=deploy.pk)).data
+def deploy_event(validated: dict) -> dict:
+    """A validated deploy event as deploy_record's keywords (the nested model object flattened)."""
+    event = dict(validated)
+    model = event.pop("model", {})
+    return {**event, **model}
+
+
+def deploy_recorded_answer(deploy: Deploy, created: bool) -> tuple[int, dict]:
+    """The answer to a recorded deploy event: 201 created or 200 updated, with the deploy as now stored."""
+    return (201 if created else 200), DeployOutputSerializer(deploy_get(deploy_id=deploy.pk)).data
 
 
 class DeployCreateApi(APIView):
@@ -146,11 +144,12 @@ class DeployCreateApi(APIView):
         webhook_id = signed_body_check(request, project)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
+        event = deploy_event(serializer.validated_data)
         digest = body_hash(request._request.body)
 
         def handler() -> tuple[int, dict]:
-            return deploy_answer(project=project, data=data, token=request.auth, source="api")
+            deploy, created = deploy_record(project=project, token=request.auth, source="api", **event)
+            return deploy_recorded_answer(deploy, created)
 
         key = request.headers.get("Idempotency-Key", "")
         if len(key) > 200:
@@ -207,9 +206,7 @@ class DeployListApi(APIView):
         return paginator.get_paginated_response(DeployOutputSerializer(page, many=True).data)
 
 
-class DeployCollectionApi(DeployListApi, DeployCreateApi):
+class DeployCollectionApi(ApiOperations):
     """One URL, two operations: GET lists (scope read), POST records (scope ingest)."""
 
-    def get_permissions(self):
-        operation = DeployCreateApi if self.request.method == "POST" else DeployListApi
-        return [permission() for permission in operation.permission_classes]
+    operations = {"get": DeployListApi, "post": DeployCreateApi}

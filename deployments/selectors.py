@@ -31,6 +31,11 @@ def deploy_list(
     return deploys
 
 
+def deploy_get(*, deploy_id: int) -> Deploy:
+    """One deploy with what its answer shows (service, environment, baseline) in one query."""
+    return Deploy.objects.for_timeline().get(pk=deploy_id)
+
+
 def project_streams(*, project: Project) -> tuple[list[Service], list[Environment]]:
     return list(project.services.all()), list(project.environments.all())
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import inspect
 from datetime import datetime
 from typing import Any
 
@@ -7,20 +8,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from deployments.models import PRODUCTION_NAMES, Deploy, DeployEvent, Environment, Service, Status
-from tracker.api_errors import ApiError
 from tracker.enqueue import enqueue
+from tracker.errors import Conflict
 from tracker.models import ApiToken, Project
 
 # How far a status may have come: a deploy never moves back (succeeded does not become in_progress).
 _STATUS_RANK = {Status.PENDING: 0, Status.IN_PROGRESS: 1, Status.SUCCEEDED: 2, Status.FAILED: 2, Status.ROLLED_BACK: 3}
-
-MODEL_FIELDS = {
-    "name": "model_name",
-    "version": "model_version",
-    "uri": "model_uri",
-    "run_id": "model_run_id",
-    "digest": "model_digest",
-}
 
 
 def service_get_or_create(*, project: Project, name: str) -> Service:
@@ -41,21 +34,43 @@ def deploy_record(
     service: str,
     environment: str,
     version: str,
-    fields: dict[str, Any],
+    status: str | None = None,
+    external_id: str | None = None,
+    commit_sha: str | None = None,
+    ref: str | None = None,
+    author: str | None = None,
+    ci_url: str | None = None,
+    commit_timestamp: datetime | None = None,
+    started_at: datetime | None = None,
+    finished_at: datetime | None = None,
+    model_name: str | None = None,
+    model_version: str | None = None,
+    model_uri: str | None = None,
+    model_run_id: str | None = None,
+    model_digest: str | None = None,
+    data_version: str | None = None,
+    params: dict[str, Any] | None = None,
+    strategy: str | None = None,
+    traffic_percent: float | None = None,
+    changelog: str | None = None,
+    expected_drift: list[str] | None = None,
     token: ApiToken | None = None,
     source: str = "api",
 ) -> tuple[Deploy, bool]:
     """Store a deploy event: create the deploy, or update the one with the same external_id.
 
-    Returns (deploy, created). A concurrent duplicate that loses the race on the unique
+    A value left None was not sent: a new deploy takes the column's default, an update keeps what is
+    stored. Returns (deploy, created). A concurrent duplicate that loses the race on the unique
     external_id is retried once as an update, so two identical posts make one deploy.
     """
+    # The event's own fields, read from the arguments before any other local name exists.
+    sent = {name: value for name, value in locals().items() if name in EVENT_FIELDS and value is not None}
     try:
-        return _deploy_record(project, service, environment, version, fields, token, source)
+        return _deploy_record(project, service, environment, version, sent, token, source)
     except IntegrityError:
-        if not fields.get("external_id"):
+        if not external_id:
             raise
-        return _deploy_record(project, service, environment, version, fields, token, source)
+        return _deploy_record(project, service, environment, version, sent, token, source)
 
 
 @transaction.atomic
@@ -64,14 +79,13 @@ def _deploy_record(
     service_name: str,
     environment_name: str,
     version: str,
-    fields: dict[str, Any],
+    sent: dict[str, Any],
     token: ApiToken | None,
     source: str,
 ) -> tuple[Deploy, bool]:
     service = service_get_or_create(project=project, name=service_name)
     environment = environment_get_or_create(project=project, name=environment_name)
-    values = _flatten_fields(fields)
-    values["version"] = version
+    values = {**sent, "version": version}
     external_id = values.get("external_id")
     existing = None
     if external_id:
@@ -99,21 +113,17 @@ def _deploy_record(
     return deploy, created
 
 
-def _flatten_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    values = {key: value for key, value in fields.items() if key != "model"}
-    for key, column in MODEL_FIELDS.items():
-        if key in (fields.get("model") or {}):
-            values[column] = fields["model"][key]
-    return values
+# What a deploy event may say besides its stream and version: deploy_record's other keywords, each a Deploy column.
+_NOT_EVENT_FIELDS = {"project", "service", "environment", "version", "token", "source"}
+EVENT_FIELDS = frozenset(inspect.signature(deploy_record).parameters) - _NOT_EVENT_FIELDS
 
 
 def _check_same_stream(deploy: Deploy, service: Service, environment: Environment) -> None:
     if deploy.service_id != service.pk or deploy.environment_id != environment.pk:
-        raise ApiError(
-            "external_id_conflict",
+        raise Conflict(
             "this external_id belongs to a deploy of another service or environment",
-            409,
-            {"external_id": [f"already used by deploy {deploy.pk}"]},
+            code="external_id_conflict",
+            fields={"external_id": [f"already used by deploy {deploy.pk}"]},
         )
 
 
@@ -125,11 +135,10 @@ def _deploy_update(deploy: Deploy, values: dict[str, Any]) -> Deploy:
     if new_status != deploy.status:
         old_rank, new_rank = _STATUS_RANK[deploy.status], _STATUS_RANK[new_status]
         if new_rank < old_rank or (new_rank == old_rank == 2):
-            raise ApiError(
-                "invalid_transition",
+            raise Conflict(
                 f"a deploy cannot move from {deploy.status} to {new_status}",
-                409,
-                {"status": [f"current status is {deploy.status}"]},
+                code="invalid_transition",
+                fields={"status": [f"current status is {deploy.status}"]},
             )
     for key, value in values.items():
         setattr(deploy, key, value)

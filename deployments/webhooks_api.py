@@ -18,7 +18,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from deployments import providers
-from deployments.api import DeployCreateApi, DeployOutputSerializer, deploy_answer
+from deployments.api import DeployCreateApi, DeployOutputSerializer, deploy_event, deploy_recorded_answer
+from deployments.services import deploy_record
 from tracker import signing
 from tracker.api_errors import ApiError
 from tracker.idempotency import body_hash, run_once
@@ -60,10 +61,11 @@ class ProviderWebhookApi(APIView):
             return Response({"ignored": self._ignored}, status=202)
         serializer = DeployCreateApi.InputSerializer(data=event)
         serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
+        event = deploy_event(serializer.validated_data)
 
         def handler() -> tuple[int, dict]:
-            return deploy_answer(project=project, data=data, source=self.provider)
+            deploy, created = deploy_record(project=project, source=self.provider, **event)
+            return deploy_recorded_answer(deploy, created)
 
         delivery = request.headers.get(self.delivery_header, "")[:200]
         if not delivery:

@@ -18,6 +18,7 @@ from rollbacks.selectors import rollback_get
 from rollbacks.states import CALLBACK_STATES
 from tracker.api_errors import ApiError, error_body
 from tracker.auth import BearerTokenAuthentication, scope_required
+from tracker.operations import ApiOperations
 from tracker.serializers import StrictSerializer
 
 CALLBACK_STATUS_DOC = """CI's progress report for one rollback request.
@@ -219,44 +220,60 @@ class RollbackStatusApi(APIView):
         return Response({"changed": result.changed, "rollback": _represent(project_id, rollback.pk)})
 
 
-class RollbackEndpointApi(APIView):
+class RollbackEndpointInputSerializer(StrictSerializer):
+    url = serializers.URLField(max_length=2048)
+    format = serializers.ChoiceField(choices=[f.value for f in EndpointFormat])
+    secret = serializers.RegexField(r"^whsec_[A-Za-z0-9+/=]{16,200}\Z", required=False)
+    token = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    ref = serializers.CharField(max_length=255, required=False, default="main")
+    event_type = serializers.CharField(max_length=100, required=False, default=EVENT_TYPE)
+
+
+class RollbackEndpointOutputSerializer(serializers.Serializer):
+    url = serializers.CharField()
+    format = serializers.CharField()
+    ref = serializers.CharField()
+    event_type = serializers.CharField()
+    has_token = serializers.SerializerMethodField()
+    updated_at = serializers.DateTimeField()
+
+    def get_has_token(self, endpoint) -> bool:
+        return bool(endpoint.token_encrypted)
+
+
+class RollbackEndpointGetApi(APIView):
     permission_classes = [scope_required("admin")]
 
-    class InputSerializer(StrictSerializer):
-        url = serializers.URLField(max_length=2048)
-        format = serializers.ChoiceField(choices=[f.value for f in EndpointFormat])
-        secret = serializers.RegexField(r"^whsec_[A-Za-z0-9+/=]{16,200}\Z", required=False)
-        token = serializers.CharField(max_length=500, required=False, allow_blank=True)
-        ref = serializers.CharField(max_length=255, required=False, default="main")
-        event_type = serializers.CharField(max_length=100, required=False, default=EVENT_TYPE)
-
-    class OutputSerializer(serializers.Serializer):
-        url = serializers.CharField()
-        format = serializers.CharField()
-        ref = serializers.CharField()
-        event_type = serializers.CharField()
-        has_token = serializers.SerializerMethodField()
-        updated_at = serializers.DateTimeField()
-
-        def get_has_token(self, endpoint) -> bool:
-            return bool(endpoint.token_encrypted)
-
-    @extend_schema(responses={200: OutputSerializer}, summary="Where rollback requests go (secrets are write-only)")
+    @extend_schema(
+        responses={200: RollbackEndpointOutputSerializer}, summary="Where rollback requests go (secrets are write-only)"
+    )
     def get(self, request: Request) -> Response:
         endpoint = getattr(request.auth.project, "rollback_endpoint", None)
         if endpoint is None:
             return Response(error_body("not_found", "no rollback endpoint is configured"), status=404)
-        return Response(self.OutputSerializer(endpoint).data)
+        return Response(RollbackEndpointOutputSerializer(endpoint).data)
 
-    @extend_schema(request=InputSerializer, responses={200: OutputSerializer}, summary="Set the rollback endpoint")
+
+class RollbackEndpointSetApi(APIView):
+    permission_classes = [scope_required("admin")]
+
+    @extend_schema(
+        request=RollbackEndpointInputSerializer,
+        responses={200: RollbackEndpointOutputSerializer},
+        summary="Set the rollback endpoint",
+    )
     def put(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=request.data)
+        serializer = RollbackEndpointInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         endpoint, generated = services.rollback_endpoint_set(
             project=request.auth.project, api_token=request.auth, **serializer.validated_data
         )
-        body = self.OutputSerializer(endpoint).data
+        body = RollbackEndpointOutputSerializer(endpoint).data
         if generated:
             # Shown once: only its encrypted form is kept.
             body["secret"] = generated
         return Response(body)
+
+
+class RollbackEndpointApi(ApiOperations):
+    operations = {"get": RollbackEndpointGetApi, "put": RollbackEndpointSetApi}

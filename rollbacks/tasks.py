@@ -6,6 +6,7 @@ import logging
 
 from celery import shared_task
 
+from deployments.models import Deploy
 from rollbacks import services
 
 logger = logging.getLogger(__name__)
@@ -19,6 +20,14 @@ def rollback_dispatch(rollback_id: str) -> None:
     if delay is not None and not rollback_dispatch.app.conf.task_always_eager:
         # A lost retry message is not lost work: the sweep finds the due row anyway.
         rollback_dispatch.apply_async(args=[rollback_id], countdown=delay)
+
+
+@shared_task(acks_late=True, soft_time_limit=45, time_limit=60)
+def rollback_complete_check(deploy_id: int) -> None:
+    """A processed deploy may complete its stream's open request (a second run finds it closed)."""
+    deploy = Deploy.objects.filter(pk=deploy_id).first()
+    if deploy is not None:
+        services.rollback_complete_by_deploy(deploy=deploy)
 
 
 @shared_task(soft_time_limit=50, time_limit=60)

@@ -12,8 +12,9 @@ from rollbacks.models import RollbackEndpoint
 from rollbacks.selectors import rollback_section
 from rollbacks.services import rollback_endpoint_set, rollback_request_create
 from tracker import signing
-from tracker.api_errors import ApiError
+from tracker.api_errors import domain_status
 from tracker.decorators import project_member
+from tracker.errors import DomainError
 from tracker.models import Role
 
 
@@ -34,8 +35,8 @@ def rollback_confirm(request: HttpRequest, deploy_id: int) -> HttpResponse:
                 rollback = rollback_request_create(
                     deploy=deploy, target=target, reason=form.cleaned_data["reason"], user=request.user
                 )
-            except ApiError as exc:
-                error, status = exc.message, exc.status_code
+            except DomainError as exc:
+                error, status = exc.message, domain_status(exc)
             else:
                 messages.success(request, f"Rollback to {rollback.target.version} requested; CI is being asked now.")
                 return redirect(deploy.get_absolute_url() + "#rollback")
@@ -79,7 +80,7 @@ def rollback_endpoint_settings(request: HttpRequest) -> HttpResponse:
                     event_type=data["event_type"],
                     user=request.user,
                 )
-            except ApiError as exc:
+            except DomainError as exc:
                 for field, errors in exc.fields.items():
                     form.add_error(field if field in form.fields else None, errors)
             else:

@@ -23,7 +23,7 @@ def make_deploy(project):
         service="svc",
         environment="production",
         version="1.0",
-        fields={"finished_at": timezone.now() - timedelta(hours=1)},
+        finished_at=timezone.now() - timedelta(hours=1),
     )
     return deploy
 

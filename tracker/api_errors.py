@@ -9,8 +9,12 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from tracker.errors import Conflict, DomainError, Invalid, Unprocessable
+
 
 class ApiError(exceptions.APIException):
+    """An HTTP error raised by the API layer itself (authentication, idempotency, a view's own checks)."""
+
     def __init__(self, code: str, message: str, status_code: int = 400, fields: dict | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
@@ -47,7 +51,25 @@ _CODES = {
 }
 
 
+# The one place where a service's refusal (tracker.errors) becomes an HTTP status.
+DOMAIN_STATUSES: dict[type[DomainError], int] = {
+    Invalid: status.HTTP_400_BAD_REQUEST,
+    Conflict: status.HTTP_409_CONFLICT,
+    Unprocessable: status.HTTP_422_UNPROCESSABLE_ENTITY,
+}
+
+
+def domain_status(exc: DomainError) -> int:
+    """The HTTP status of a domain error (pages that show the refusal answer with it too)."""
+    return next(
+        (http_status for kind, http_status in DOMAIN_STATUSES.items() if isinstance(exc, kind)),
+        status.HTTP_400_BAD_REQUEST,
+    )
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, DomainError):
+        return Response(error_body(exc.code, exc.message, exc.fields), status=domain_status(exc))
     if isinstance(exc, ApiError):
         return Response(error_body(exc.error_code, exc.message, exc.fields), status=exc.status_code)
     if isinstance(exc, RequestDataTooBig):

@@ -6,8 +6,11 @@ import re
 
 from drf_spectacular import openapi
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
+from drf_spectacular.plumbing import get_doc
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
+
+from tracker.operations import ApiOperations, url_operations_of
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -71,6 +74,17 @@ def any_value_may_be_null(result: dict, generator, request, public) -> dict:
     return result
 
 
+def operations_split(endpoints: list[tuple]) -> list[tuple]:
+    """A URL served by ApiOperations is documented operation by operation, each from its own view."""
+    split = []
+    for path, path_regex, method, callback in endpoints:
+        url = getattr(callback, "cls", None)
+        if isinstance(url, type) and issubclass(url, ApiOperations):
+            callback = url.callbacks[method.lower()]
+        split.append((path, path_regex, method, callback))
+    return split
+
+
 def list_response(item: type[serializers.Serializer], *, paginated: bool = False) -> serializers.Serializer:
     """The documented shape of a list answer: {"results": [...]}, plus next/previous links when paginated."""
     fields: dict = {"results": item(many=True)}
@@ -82,13 +96,20 @@ def list_response(item: type[serializers.Serializer], *, paginated: bool = False
 
 class AutoSchema(openapi.AutoSchema):
     """Names that stay unique across views: nested Input/Output/Filter serializers take their view's name,
-    and operation ids come from the view class (DeployCollectionApi + GET → deploy_collection_get)."""
+    and operation ids come from the URL's view class (DeployCollectionApi + GET → deploy_collection_get),
+    which for one served by ApiOperations is the URL class, not the operation's own view."""
 
     NESTED = ("InputSerializer", "OutputSerializer", "FilterSerializer", "RowSerializer")
 
     def get_operation_id(self) -> str:
-        view_name = type(self.view).__name__.removesuffix("Api")
+        view = url_operations_of(type(self.view)) or type(self.view)
+        view_name = view.__name__.removesuffix("Api")
         return re.sub(r"(?<!^)(?=[A-Z])", "_", view_name).lower() + "_" + self.method.lower()
+
+    def get_description(self) -> str:
+        """The operation's own docstring, else its URL class's (which may describe all its operations)."""
+        url = url_operations_of(type(self.view))
+        return super().get_description() or (get_doc(url) if url else "")
 
     def _get_serializer_name(self, serializer, direction, bypass_extensions=False) -> str:
         name = super()._get_serializer_name(serializer, direction, bypass_extensions)

@@ -232,6 +232,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # A URL with one APIView per operation (tracker.operations) is documented from each operation's view.
+    "PREPROCESSING_HOOKS": ["tracker.openapi.operations_split"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "tracker.openapi.add_error_responses",

@@ -14,6 +14,7 @@ from django.utils import timezone
 from alerts import payloads
 from alerts.models import Channel, ChannelKind, Delivery
 from tracker import crypto, outbound, signing
+from tracker.errors import FieldsInvalid
 from tracker.models import ApiToken, Project
 from tracker.outbound import url_hint
 from tracker.services import audit_record
@@ -21,12 +22,10 @@ from tracker.services import audit_record
 MAX_EMAIL_RECIPIENTS = 20
 
 
-class ChannelError(ValueError):
+class ChannelError(FieldsInvalid):
     """A channel setting is invalid; `fields` maps each bad field to its messages."""
 
-    def __init__(self, fields: dict[str, list[str]]) -> None:
-        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in fields.items()))
-        self.fields = fields
+    summary = "the channel settings are not valid"
 
 
 def outbound_policy() -> outbound.OutboundPolicy:

@@ -15,6 +15,7 @@ from alerts.models import Alert, AlertGroup, AlertRule, AlertStatus, ResolvedRea
 from alerts.selectors import deploy_facts
 from alerts.services.grouping import alert_group_touch
 from deployments.models import Deploy, Status
+from tracker.errors import Conflict
 from tracker.models import ApiToken, Project
 from tracker.services import audit_record
 
@@ -226,8 +227,10 @@ def alerts_resolve_superseded(*, deploy: Deploy, now: datetime | None = None) ->
     return alerts_resolve_for_deploys(deploy_ids=ids, reason=ResolvedReason.SUPERSEDED, now=now) if ids else 0
 
 
-class AlertStateError(ValueError):
+class AlertStateError(Conflict):
     """The alert is already resolved (or already in the requested state)."""
+
+    code = "alert_resolved"
 
 
 @transaction.atomic

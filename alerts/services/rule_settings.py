@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from alerts.models import Alert, AlertGroup, AlertRule, AlertStatus, ResolvedReason, RuleKind
 from alerts.services.grouping import alert_group_touch
+from tracker.errors import FieldsInvalid
 from tracker.models import ApiToken, Project
 from tracker.services import audit_record
 
@@ -23,10 +24,8 @@ class Keep(Enum):
 KEEP = Keep.KEEP
 
 
-class RuleError(ValueError):
-    def __init__(self, fields: dict[str, list[str]]) -> None:
-        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in fields.items()))
-        self.fields = fields
+class RuleError(FieldsInvalid):
+    summary = "the rule is not valid"
 
 
 @transaction.atomic

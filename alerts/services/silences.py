@@ -16,6 +16,7 @@ from django.utils import timezone
 from alerts import engine
 from alerts.models import AlertGroup, Silence
 from alerts.services.grouping import alert_group_touch
+from tracker.errors import FieldsInvalid
 from tracker.models import ApiToken, Project
 from tracker.services import audit_record
 
@@ -24,10 +25,8 @@ MAX_MATCHERS = 20
 MAX_COMMENT = 500
 
 
-class SilenceError(ValueError):
-    def __init__(self, fields: dict[str, list[str]]) -> None:
-        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in fields.items()))
-        self.fields = fields
+class SilenceError(FieldsInvalid):
+    summary = "the silence is not valid"
 
 
 def _matcher(given: str | Mapping[str, str]) -> engine.Matcher:

@@ -19,7 +19,7 @@ from metrics.drift.models import ColumnSketch, DriftReport, DriftSetting, Qualit
 from metrics.predictions import MAX_FEATURES, Column, PredictionBatch
 from metrics.stats import drift as stats_drift
 from metrics.stats import sketch as sk
-from tracker.api_errors import ApiError
+from tracker.errors import Invalid, Unprocessable
 from tracker.models import Project
 from tracker.services import audit_record
 
@@ -40,11 +40,10 @@ def samples_ingest(*, project: Project, batch: PredictionBatch) -> IngestResult:
     """
     service, environment = selectors.stream_get(project=project, service=batch.service, environment=batch.environment)
     if service is None or environment is None:
-        raise ApiError(
-            "unknown_stream",
+        raise Unprocessable(
             "post a deploy of this service and environment before its samples",
-            422,
-            {"service" if service is None else "environment": ["no deploy has named this yet"]},
+            code="unknown_stream",
+            fields={"service" if service is None else "environment": ["no deploy has named this yet"]},
         )
     row_deploys = _attribute(service, environment, batch)
     with transaction.atomic():
@@ -64,21 +63,19 @@ def _attribute(service: Service, environment: Environment, batch: PredictionBatc
     if batch.deploy is not None:
         deploy = selectors.deploy_named(service=service, environment=environment, ref=batch.deploy)
         if deploy is None:
-            raise ApiError(
-                "unknown_deploy",
+            raise Unprocessable(
                 "no such deploy of this service and environment",
-                422,
-                {"deploy": ["no deploy of this service and environment has this id or version"]},
+                code="unknown_deploy",
+                fields={"deploy": ["no deploy of this service and environment has this id or version"]},
             )
         return np.full(batch.n_rows, deploy.pk, dtype=np.int64)
     row_deploys = selectors.deploys_live_at(service=service, environment=environment, timestamps=batch.timestamps)
     orphans = np.flatnonzero(row_deploys == 0)
     if len(orphans):
-        raise ApiError(
-            "no_live_deploy",
+        raise Unprocessable(
             f"{len(orphans)} rows are older than the first deploy of this service and environment",
-            422,
-            {"timestamp": {str(i): ["no deploy was live at this time"] for i in orphans[:20]}},
+            code="no_live_deploy",
+            fields={"timestamp": {str(i): ["no deploy was live at this time"] for i in orphans[:20]}},
         )
     return row_deploys
 
@@ -98,14 +95,14 @@ def _column_key(column: Column | SampleColumn) -> tuple[str, str]:
 
 
 def _learn_columns(service: Service, batch_columns: list[Column]) -> tuple[dict[tuple[str, str], SampleColumn], list]:
-    """The service's columns for this batch, creating unseen ones; a value of the wrong kind is a 422."""
+    """The service's columns for this batch, creating unseen ones; a value of the wrong kind is Unprocessable."""
     known = {_column_key(c): c for c in SampleColumn.objects.filter(service=service)}
     # Sorted: concurrent batches insert (and so lock) new columns in the same order, never crosswise.
     unseen = sorted((c for c in batch_columns if _column_key(c) not in known), key=_column_key)
     n_features = sum(1 for key in known if key[0] == "feature") + sum(1 for c in unseen if c.role == "feature")
     if n_features > MAX_FEATURES:
-        raise ApiError(
-            "too_many_features", f"a service has at most {MAX_FEATURES} features", 422, {"columns": ["too many"]}
+        raise Unprocessable(
+            f"a service has at most {MAX_FEATURES} features", code="too_many_features", fields={"columns": ["too many"]}
         )
     if unseen:
         SampleColumn.objects.bulk_create(
@@ -119,7 +116,7 @@ def _learn_columns(service: Service, batch_columns: list[Column]) -> tuple[dict[
         if known[_column_key(c)].kind != c.kind
     }
     if wrong:
-        raise ApiError("wrong_kind", "some values are not of their column's kind", 422, wrong)
+        raise Unprocessable("some values are not of their column's kind", code="wrong_kind", fields=wrong)
     return known, [_field_name(c) for c in unseen]
 
 
@@ -245,6 +242,13 @@ def drift_mark_due(*, deploy_id: int) -> None:
         enqueue(drift_compute, deploy_id)
 
 
+def drift_rebaseline(*, deploy_id: int) -> None:
+    """A new baseline changes the judgement of a deploy that has samples: ask for a recomputation."""
+    if ColumnSketch.objects.filter(deploy_id=deploy_id).exists():
+        with transaction.atomic():
+            drift_mark_due(deploy_id=deploy_id)
+
+
 def drift_claim(*, deploy_id: int) -> bool:
     """Take a due recomputation; False if none is due (another worker took it, or nothing changed)."""
     return DriftReport.objects.filter(deploy_id=deploy_id, due_at__isnull=False).update(due_at=None) == 1
@@ -335,8 +339,8 @@ OVERRIDE_METHODS = sorted(stats_drift.METHODS)
 CATEGORICAL_METHODS = ("chisquare", "chisquare_gof")
 
 
-class SettingsInvalid(ValueError):
-    pass
+class SettingsInvalid(Invalid):
+    """A drift setting from the form is out of range; the message says which, for the settings page."""
 
 
 @dataclass(frozen=True)

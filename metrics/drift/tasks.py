@@ -35,6 +35,12 @@ def drift_compute(deploy_id: int) -> None:
     drift_report_computed.send(sender=DriftReport, report=report)
 
 
+@shared_task(acks_late=True, soft_time_limit=30, time_limit=45)
+def drift_rebaseline(deploy_id: int) -> None:
+    """The deploy's baseline was (re)linked: if it has samples, ask for its drift to be judged again."""
+    services.drift_rebaseline(deploy_id=deploy_id)
+
+
 @shared_task(soft_time_limit=50, time_limit=60)
 def drift_sweep() -> int:
     """Refresh reports of deploys in their window, finalise ended ones, resend lost recomputations."""

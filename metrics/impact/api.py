@@ -22,7 +22,6 @@ from tracker.api_errors import ApiError
 from tracker.auth import scope_required, signed_body_check
 from tracker.openapi import list_response
 from tracker.serializers import StrictSerializer
-from tracker.services import audit_record
 
 INGEST_CONTENT_TYPES = ("application/json", "application/x-ndjson", "application/ndjson", "application/jsonlines")
 NDJSON_SCHEMA = {"type": "string", "description": "one point per line: the same object as an item of `points`"}
@@ -157,13 +156,8 @@ class MetricSettingUpdateApi(APIView):
         service = get_object_or_404(Service, project=request.auth.project, name=service_name)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        setting = metric_setting_save(project=service.project, service=service, name=name, **data.validated_data)
-        audit_record(
-            project=service.project,
-            action="metric_setting.saved",
-            token=request.auth,
-            target=setting,
-            details={"service": service.name, "name": name, **data.validated_data},
+        setting = metric_setting_save(
+            project=service.project, service=service, name=name, token=request.auth, **data.validated_data
         )
         row = selectors.metric_setting_row(setting=setting, service=service)
         return Response(MetricSettingOutputSerializer(row).data)

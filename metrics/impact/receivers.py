@@ -1,4 +1,4 @@
-"""Signal receivers for impact analysis (connected in ImpactConfig.ready)."""
+"""Receivers: impact analysis follows deploys (imported in ImpactConfig.ready)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,11 @@ from django.dispatch import receiver
 
 from deployments.models import Deploy
 from deployments.signals import deploy_processed
-from metrics.impact.models import ImpactReport
+from metrics.impact.tasks import impact_compute
 from tracker.enqueue import enqueue
 
 
-@receiver(deploy_processed, dispatch_uid="impact_on_deploy_processed")
+@receiver(deploy_processed, dispatch_uid="impact.deploy_processed")
 def impact_on_deploy_processed(sender: type, deploy: Deploy, **kwargs: Any) -> None:
-    """The baseline is (re)linked: open the deploy's report (pending) and judge it against that baseline."""
-    from metrics.impact.tasks import impact_compute
-
-    ImpactReport.objects.get_or_create(deploy=deploy)
+    """The baseline is (re)linked: judge the deploy against it (the task opens its report)."""
     enqueue(impact_compute, deploy.pk)

@@ -10,6 +10,7 @@ from itertools import repeat
 
 import msgspec
 import numpy as np
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -20,7 +21,8 @@ from metrics.impact.cardinality import series_admit
 from metrics.impact.models import ImpactReport, MetricBatch, MetricPoint, MetricRollup, MetricSetting
 from metrics.points import PointBatch, PointsInvalid
 from metrics.stats.impact import default_direction
-from tracker.models import Project
+from tracker.models import ApiToken, Project
+from tracker.services import audit_record
 
 # Deploys that served traffic at some time: points are attributed to the one live at their timestamp.
 LIVE_STATUSES = (Status.SUCCEEDED, Status.ROLLED_BACK, Status.IN_PROGRESS)
@@ -321,6 +323,8 @@ def metric_setting_save(
     window_minutes: int | None = None,
     warmup_minutes: int | None = None,
     seasonal_baseline: bool | None = None,
+    user: AbstractBaseUser | None = None,
+    token: ApiToken | None = None,
 ) -> MetricSetting:
     """Create or update one metric's settings; omitted values keep their current (or default) value."""
     values = {
@@ -341,4 +345,13 @@ def metric_setting_save(
                 setattr(setting, key, value)
         setting.full_clean()
         setting.save()
+        applied = {key: value for key, value in values.items() if value is not None}
+        audit_record(
+            project=project,
+            action="metric_setting.saved",
+            user=user,
+            token=token,
+            target=setting,
+            details={"service": service.name, "name": name, **applied},
+        )
     return setting

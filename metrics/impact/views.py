@@ -14,7 +14,6 @@ from metrics.points import MAX_NAME_LENGTH, NAME_PATTERN
 from metrics.stats.impact import DIRECTIONS
 from tracker.decorators import project_member
 from tracker.models import Role
-from tracker.services import audit_record
 
 
 class MetricSettingForm(forms.Form):
@@ -52,10 +51,6 @@ def metric_setting_update(request: HttpRequest, service_name: str) -> HttpRespon
         return redirect("metric_settings", request.project.slug, service.name)
     data = dict(form.cleaned_data)
     name = data.pop("name")
-    setting = metric_setting_save(project=request.project, service=service, name=name, **data)
-    audit_record(
-        project=request.project, action="metric_setting.saved", user=request.user, target=setting,
-        details={"service": service.name, "name": name, **data},
-    )  # fmt: skip
+    metric_setting_save(project=request.project, service=service, name=name, user=request.user, **data)
     messages.success(request, f"Saved the settings of {name}.")
     return redirect("metric_settings", request.project.slug, service.name)

@@ -9,7 +9,7 @@ from django.db import transaction
 from rollbacks import payloads
 from rollbacks.models import RollbackEndpoint
 from tracker import crypto, outbound, signing
-from tracker.api_errors import ApiError
+from tracker.errors import Invalid
 from tracker.models import ApiToken, Project
 from tracker.services import audit_record
 
@@ -37,14 +37,14 @@ def rollback_endpoint_set(
     try:
         outbound.check_url(url, policy=outbound.OutboundPolicy.from_settings(settings))
     except outbound.TransportError as exc:
-        raise ApiError("invalid", "the rollback endpoint URL is not allowed", 400, {"url": [exc.message]}) from None
+        raise Invalid("the rollback endpoint URL is not allowed", fields={"url": [exc.message]}) from None
     endpoint = RollbackEndpoint.objects.select_for_update().filter(project=project).first()
     endpoint = endpoint or RollbackEndpoint(project=project)
     token_dropped = _forget_credentials_of_another_receiver(endpoint, url=url, format=format, token=token)
     generated = _store_secrets(endpoint, secret, token)
     if format == payloads.EndpointFormat.GITLAB and not endpoint.token_encrypted:
         fields = {"token": ["required for the gitlab format"]}
-        raise ApiError("invalid", "a GitLab pipeline trigger needs its trigger token", 400, fields)
+        raise Invalid("a GitLab pipeline trigger needs its trigger token", fields=fields)
     endpoint.url, endpoint.format, endpoint.ref, endpoint.event_type = url, format, ref, event_type
     endpoint.updated_by = user if user is not None and user.is_authenticated else None
     endpoint.save()
@@ -86,9 +86,7 @@ def _store_secrets(endpoint: RollbackEndpoint, secret: str | None, token: str | 
         try:
             signing.sign(secret, "check", 0, b"")
         except ValueError:
-            raise ApiError(
-                "invalid", "the secret is not whsec_<base64>", 400, {"secret": ["not valid base64"]}
-            ) from None
+            raise Invalid("the secret is not whsec_<base64>", fields={"secret": ["not valid base64"]}) from None
         endpoint.secret_encrypted = crypto.encrypt(secret)
     elif not endpoint.secret_encrypted:
         generated = signing.secret_generate()

@@ -20,8 +20,8 @@ from rollbacks.services.common import log_event, move
 from rollbacks.states import OPEN_STATE_NAMES, Move, RollbackState
 from rollbacks.targets import completes_rollback, current_refusal, target_refusal
 from tracker import crypto
-from tracker.api_errors import ApiError
 from tracker.enqueue import enqueue
+from tracker.errors import Conflict, DomainError, Invalid
 from tracker.models import ApiToken
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def callback_token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def _open_conflict(deploy: Deploy) -> ApiError:
+def _open_conflict(deploy: Deploy) -> Conflict:
     existing = (
         RollbackRequest.objects.filter(
             service_id=deploy.service_id, environment_id=deploy.environment_id, state__in=OPEN_STATE_NAMES
@@ -43,31 +43,29 @@ def _open_conflict(deploy: Deploy) -> ApiError:
         .first()
     )
     detail = f" ({existing.state}, requested by {existing.requested_by}, id {existing.id})" if existing else ""
-    return ApiError(
-        "rollback_already_open",
+    return Conflict(
         f"A rollback of {deploy.service.name} in {deploy.environment.name} is already open{detail}; "
         "wait for it to finish or expire.",
-        409,
+        code="rollback_already_open",
     )
 
 
 def _resolve_target(deploy: Deploy, target: Deploy | None) -> Deploy:
     refusal = current_refusal(deploy_facts(deploy))
     if refusal is not None:
-        raise ApiError(refusal.code, refusal.message, 409)
+        raise Conflict(refusal.message, code=refusal.code)
     if target is None:
         target = rollback_default_target(deploy=deploy)
         if target is None:
-            raise ApiError(
-                "no_default_target",
+            raise Conflict(
                 "No earlier deploy was judged healthy; choose the target deploy explicitly.",
-                409,
-                {"target_id": ["required: no healthy earlier deploy to default to"]},
+                code="no_default_target",
+                fields={"target_id": ["required: no healthy earlier deploy to default to"]},
             )
     refusal = target_refusal(deploy_facts(deploy), deploy_facts(target))
     if refusal is not None:
-        status = 409 if refusal.code == "target_is_current" else 400
-        raise ApiError(refusal.code, refusal.message, status, {"target_id": [refusal.message]})
+        kind: type[DomainError] = Conflict if refusal.code == "target_is_current" else Invalid
+        raise kind(refusal.message, code=refusal.code, fields={"target_id": [refusal.message]})
     return target
 
 
@@ -88,12 +86,12 @@ def rollback_request_create(
 ) -> RollbackRequest:
     """Open a rollback request from `deploy` to `target` (default: the last healthy deploy).
 
-    Refused with a 409 when one is already open for the service and environment; the partial
+    Refused (a Conflict) when one is already open for the service and environment; the partial
     unique constraint makes that hold under concurrency too (the loser's INSERT fails).
     """
     endpoint = RollbackEndpoint.objects.filter(project_id=deploy.project_id).first()
     if endpoint is None:
-        raise ApiError("rollback_endpoint_missing", "Configure the project's rollback endpoint first.", 409)
+        raise Conflict("Configure the project's rollback endpoint first.", code="rollback_endpoint_missing")
     target = _resolve_target(deploy, target)
     now = timezone.now()
     raw_token = CALLBACK_TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -143,7 +141,7 @@ class CallbackResult:
     changed: bool
 
 
-# What a refused report is told, by what the state machine said (all 409s: they change nothing).
+# What a refused report is told, by what the state machine said (all conflicts: they change nothing).
 _REFUSALS = {
     Move.BACKWARD: ("backward_transition", "The request is already {state}; it cannot go back to {status}."),
     Move.CLOSED: ("rollback_closed", "The request already ended as {state}."),
@@ -154,12 +152,12 @@ _REFUSALS = {
 def rollback_callback_apply(
     *, rollback: RollbackRequest, status: str, ci_url: str = "", message: str = "", token: ApiToken | None = None
 ) -> CallbackResult:
-    """CI's progress report. A duplicate is a no-op; expired, backward or closed is a 409 that stores nothing."""
+    """CI's progress report. A duplicate is a no-op; expired, backward or closed is a Conflict that stores nothing."""
     rollback = RollbackRequest.objects.select_for_update().get(pk=rollback.pk)
     if rollback.state == RollbackState.EXPIRED or (rollback.is_open and rollback.expires_at <= timezone.now()):
         logger.info("refused %s report for expired rollback %s", status, rollback.pk)
-        raise ApiError(
-            "rollback_expired", f"This rollback request expired at {rollback.expires_at:%Y-%m-%d %H:%M:%S %Z}.", 409
+        raise Conflict(
+            f"This rollback request expired at {rollback.expires_at:%Y-%m-%d %H:%M:%S %Z}.", code="rollback_expired"
         )
     extra = {key: value for key, value in (("ci_url", ci_url), ("message", message)) if value}
     outcome = move(rollback, status, extra=extra)
@@ -168,7 +166,7 @@ def rollback_callback_apply(
     if outcome in _REFUSALS:
         logger.info("refused %s report for rollback %s in state %s", status, rollback.pk, rollback.state)
         code, text = _REFUSALS[outcome]
-        raise ApiError(code, text.format(state=rollback.state, status=status), 409)
+        raise Conflict(text.format(state=rollback.state, status=status), code=code)
     rollback.callbacks.create(status=status, outcome=outcome.value, ci_url=ci_url, message=message, via_token=token)
     text = f"CI reported {status}" + (f": {message}" if message else "")
     details = {"status": status, "ci_url": ci_url, "message": message}

@@ -17,7 +17,7 @@ PUBLIC_HOOK = "https://93.184.215.14/hooks/deploy-tracker"
 
 @pytest.fixture
 def alert(project) -> Alert:
-    deploy, _ = deploy_record(project=project, service="fraud-scorer", environment="production", version="7", fields={})
+    deploy, _ = deploy_record(project=project, service="fraud-scorer", environment="production", version="7")
     columns = tuple(ColumnFact(f"f{i}", "feature", "drifted", 2.0) for i in range(3))
     [alert] = services.alerts_evaluate_deploy(deploy=deploy, facts=DeployFacts(columns, has_drift_report=True))
     return alert

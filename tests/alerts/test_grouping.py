@@ -38,9 +38,7 @@ def world(project):
     with Receiver() as receiver:
         services.channel_create(project=project, name="hook", kind="webhook", url=receiver.url())
         with time_machine.travel(T0 - timedelta(minutes=10), tick=False):
-            deploy, _ = deploy_record(
-                project=project, service="fraud-scorer", environment="production", version="9", fields={}
-            )
+            deploy, _ = deploy_record(project=project, service="fraud-scorer", environment="production", version="9")
         yield project, deploy
 
 
@@ -103,14 +101,14 @@ def test_a_stored_silence_whose_pattern_re2_refuses_mutes_nothing(world) -> None
     assert [d.reason for d in tick(T0 + timedelta(seconds=30))] == ["firing"]
 
 
-def test_a_rollback_resolves_and_the_group_says_so(world) -> None:
+def test_a_rollback_resolves_and_the_group_says_so(world, django_capture_on_commit_callbacks) -> None:
     project, deploy = world
     with time_machine.travel(T0 - timedelta(hours=2), tick=False):
-        deploy_record(project=project, service="fraud-scorer", environment="production", version="8", fields={})
+        deploy_record(project=project, service="fraud-scorer", environment="production", version="8")
     services.alerts_evaluate_deploy(deploy=deploy, facts=drifted(), now=T0)
     tick(T0 + timedelta(seconds=30))
-    with time_machine.travel(T0 + timedelta(minutes=2), tick=False):
-        deploy_record(project=project, service="fraud-scorer", environment="production", version="8", fields={})
+    with time_machine.travel(T0 + timedelta(minutes=2), tick=False), django_capture_on_commit_callbacks(execute=True):
+        deploy_record(project=project, service="fraud-scorer", environment="production", version="8")
     [resolved] = tick(T0 + timedelta(minutes=5, seconds=30))
     assert (resolved.reason, resolved.event_action) == ("resolved", "resolve")
     assert resolved.payload["resolved"][0]["deploy_id"] == str(deploy.pk)

@@ -49,7 +49,10 @@ def deploy(project) -> Deploy:
         service="fraud-scorer",
         environment="production",
         version="2026.11.3",
-        fields={"author": "dana", "model": {"name": "fraud-gbm", "version": "41"}, "commit_sha": "9f2c1e0"},
+        author="dana",
+        model_name="fraud-gbm",
+        model_version="41",
+        commit_sha="9f2c1e0",
     )
     return deploy
 
@@ -317,13 +320,20 @@ def test_a_clean_report_resolves_only_after_three_in_a_row(project, deploy) -> N
     assert (resolved.status, resolved.resolved_reason) == ("resolved", "clean")
 
 
-def test_a_rollback_resolves_the_deploys_alerts(project, deploy) -> None:
+def test_a_rollback_resolves_the_deploys_alerts_once_it_is_stored(
+    project, deploy, django_capture_on_commit_callbacks
+) -> None:
     now = timezone.now()
     before = {"finished_at": now - timedelta(hours=1)}
-    deploy_record(project=project, service="fraud-scorer", environment="production", version="2026.11.2", fields=before)
+    deploy_record(project=project, service="fraud-scorer", environment="production", version="2026.11.2", **before)
     [alert] = services.alerts_evaluate_deploy(deploy=deploy, facts=drifted(), now=now)
-    # Putting 2026.11.2 back undoes 2026.11.3.
-    deploy_record(project=project, service="fraud-scorer", environment="production", version="2026.11.2", fields={})
+    # Putting 2026.11.2 back undoes 2026.11.3; alerts react after the rollback commits, not inside its transaction.
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        deploy_record(project=project, service="fraud-scorer", environment="production", version="2026.11.2")
+    alert.refresh_from_db()
+    assert alert.status == "firing"
+    for callback in callbacks:
+        callback()
     alert.refresh_from_db()
     assert (alert.status, alert.resolved_reason) == ("resolved", "rolled_back")
     group = AlertGroup.objects.get()
@@ -332,9 +342,7 @@ def test_a_rollback_resolves_the_deploys_alerts(project, deploy) -> None:
 
 def test_a_later_deploy_supersedes_the_alerts_of_an_earlier_one(project, deploy) -> None:
     [alert] = services.alerts_evaluate_deploy(deploy=deploy, facts=drifted())
-    later, _ = deploy_record(
-        project=project, service="fraud-scorer", environment="production", version="2026.11.4", fields={}
-    )
+    later, _ = deploy_record(project=project, service="fraud-scorer", environment="production", version="2026.11.4")
     services.alerts_resolve_superseded(deploy=later)
     alert.refresh_from_db()
     assert (alert.status, alert.resolved_reason) == ("resolved", "superseded")
@@ -348,7 +356,7 @@ def test_expected_drift_never_pages(project, settings) -> None:
         service="fraud-scorer",
         environment="production",
         version="2026.11.5",
-        fields={"expected_drift": ["income", "age"]},
+        expected_drift=["income", "age"],
     )
     facts = DeployFacts(**{**drifted().__dict__, "expected_drift": frozenset(deploy.expected_drift)})
     assert services.alerts_evaluate_deploy(deploy=deploy, facts=facts) == []
@@ -382,7 +390,7 @@ def test_a_redirect_to_an_internal_address_is_not_followed(project, deploy) -> N
 
 def test_a_failed_deploy_does_not_page(project) -> None:
     deploy, _ = deploy_record(
-        project=project, service="fraud-scorer", environment="production", version="9", fields={"status": "failed"}
+        project=project, service="fraud-scorer", environment="production", version="9", status="failed"
     )
     assert services.alerts_evaluate_deploy(deploy=deploy, facts=drifted()) == []
 

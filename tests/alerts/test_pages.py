@@ -22,7 +22,7 @@ def open_alerts(project, n: int, service: str = "fraud-scorer") -> list[Alert]:
     alerts = []
     columns = tuple(ColumnFact(f"f{i}", "feature", "drifted", 2.0) for i in range(3))
     for i in range(n):
-        deploy, _ = deploy_record(project=project, service=service, environment=f"env{i}", version=f"v{i}", fields={})
+        deploy, _ = deploy_record(project=project, service=service, environment=f"env{i}", version=f"v{i}")
         alerts += services.alerts_evaluate_deploy(deploy=deploy, facts=DeployFacts(columns, has_drift_report=True))
     return alerts
 

@@ -40,9 +40,7 @@ def drift_result(*, shift: float, expected: tuple[str, ...] = ()) -> dict:
 
 @pytest.fixture
 def deploy(project):
-    deploy, _ = deploy_record(
-        project=project, service="fraud-scorer", environment="production", version="41", fields={}
-    )
+    deploy, _ = deploy_record(project=project, service="fraud-scorer", environment="production", version="41")
     return deploy
 
 
@@ -75,7 +73,7 @@ def test_drift_the_deploy_declared_does_not_page(project) -> None:
         service="fraud-scorer",
         environment="production",
         version="42",
-        fields={"expected_drift": ["income", "age"]},
+        expected_drift=["income", "age"],
     )
     store_drift(deploy, drift_result(shift=1.5, expected=("income", "age")))
     assert services.alerts_evaluate_deploy(deploy=deploy) == []

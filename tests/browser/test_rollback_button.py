@@ -131,7 +131,8 @@ def test_click_dispatch_callback_and_completion_with_the_real_worker(
         service="fraud-scorer",
         environment="staging",
         version=target.version,
-        fields={"commit_sha": target.commit_sha, "model": {"version": target.model_version}},
+        commit_sha=target.commit_sha,
+        model_version=target.model_version,
     )
     page.reload()
     expect(page.locator(f"#rollback-{rollback_id}")).to_contain_text("succeeded")

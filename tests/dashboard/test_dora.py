@@ -64,9 +64,10 @@ def test_the_api_and_page_count_production_rollbacks_as_change_failures(api, cli
             service="svc",
             environment="production",
             version=version,
-            fields={"finished_at": now - timedelta(hours=10 - n), "commit_timestamp": now - timedelta(hours=12 - n)},
+            finished_at=now - timedelta(hours=10 - n),
+            commit_timestamp=now - timedelta(hours=12 - n),
         )
-    deploy_record(project=project, service="svc", environment="staging", version="9", fields={})
+    deploy_record(project=project, service="svc", environment="staging", version="9")
     body = api.get("/api/v1/dora", {"days": 7}).json()
     [row] = body["rows"]
     assert (row["environment"], row["deploys"], row["change_failures"]) == ("production", 3, 1)

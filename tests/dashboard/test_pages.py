@@ -16,15 +16,14 @@ def record(project, n, **fields):
         service="fraud-scorer" if n % 2 else "churn-model",
         environment="production",
         version=f"1.{n}",
-        fields={
-            "finished_at": at,
-            "commit_sha": f"{n:07x}abc",
-            "author": "dana",
-            "model": {"name": "gbm", "version": str(n)},
-            "strategy": "canary",
-            "traffic_percent": 10,
-            **fields,
-        },
+        finished_at=at,
+        commit_sha=f"{n:07x}abc",
+        author="dana",
+        model_name="gbm",
+        model_version=str(n),
+        strategy="canary",
+        traffic_percent=10,
+        **fields,
     )
     return deploy
 
@@ -97,7 +96,7 @@ def test_the_timeline_is_live_only_while_a_deploy_is_in_its_window(client, alice
     client.force_login(alice)
     record(project, 5)
     assert 'data-live="0"' in client.get(f"/{project.slug}/").content.decode()
-    deploy_record(project=project, service="svc", environment="production", version="now", fields={})
+    deploy_record(project=project, service="svc", environment="production", version="now")
     assert 'data-live="1"' in client.get(f"/{project.slug}/").content.decode()
 
 

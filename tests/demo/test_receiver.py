@@ -91,7 +91,8 @@ def rollback_world(project: Project):
             service="fraud-scorer",
             environment="production",
             version=version,
-            fields={"commit_sha": version.replace(".", "") * 10, "finished_at": now - timedelta(hours=hours)},
+            commit_sha=version.replace(".", "") * 10,
+            finished_at=now - timedelta(hours=hours),
         )
         deploys.append(deploy)
     rollback = rollback_request_create(deploy=deploys[1], target=deploys[0], reason="approvals fell")
@@ -131,7 +132,7 @@ def test_an_alert_delivery_to_the_demo_receiver_succeeds_over_http(live_server, 
     settings.OUTBOUND_ALLOW_HTTP, settings.OUTBOUND_ALLOWED_NETWORKS = True, ["127.0.0.0/8"]
     project = project_create(slug="demo", name="Demo")
     assert demo_receiver_connect(project=project) is None
-    deploy, _ = deploy_record(project=project, service="fraud-scorer", environment="production", version="1", fields={})
+    deploy, _ = deploy_record(project=project, service="fraud-scorer", environment="production", version="1")
     columns = tuple(ColumnFact(f"f{i}", "feature", "drifted", 2.0) for i in range(3))
     [alert] = alert_services.alerts_evaluate_deploy(deploy=deploy, facts=DeployFacts(columns, has_drift_report=True))
     later = timezone.now() + timedelta(seconds=settings.ALERT_GROUP_WAIT_SECONDS)

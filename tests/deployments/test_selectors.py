@@ -10,8 +10,10 @@ from deployments.services import deploy_record
 
 
 def record(project, version, hours_ago):
-    fields = {"finished_at": timezone.now() - timedelta(hours=hours_ago)}
-    return deploy_record(project=project, service="svc", environment="production", version=version, fields=fields)[0]
+    finished_at = timezone.now() - timedelta(hours=hours_ago)
+    return deploy_record(
+        project=project, service="svc", environment="production", version=version, finished_at=finished_at
+    )[0]
 
 
 def test_deploy_ordering_ignores_arrival_order(project):

@@ -40,7 +40,7 @@ def test_the_sweep_recovers_a_deploy_whose_message_was_lost(project, celery_work
     from deployments.services import deploy_record
 
     # Recorded outside any request and never enqueued: as if the broker had lost the message.
-    deploy, _ = deploy_record(project=project, service="svc", environment="production", version="2.0", fields={})
+    deploy, _ = deploy_record(project=project, service="svc", environment="production", version="2.0")
     Deploy.objects.filter(pk=deploy.pk).update(processed_at=None, updated_at=timezone.now() - timedelta(minutes=5))
     assert deploys_sweep() >= 1
     wait_until(lambda: Deploy.objects.filter(pk=deploy.pk).exclude(processed_at=None).exists())

@@ -45,7 +45,7 @@ def stream(project):
             service=service,
             environment="production",
             version="1.0",
-            fields={"finished_at": timezone.now() - timedelta(hours=3)},
+            finished_at=timezone.now() - timedelta(hours=3),
         )
 
 

@@ -20,7 +20,7 @@ from deployments.services import deploy_record
 from metrics.drift.models import ColumnSketch, DriftReport
 from tracker.services import project_create, token_issue
 project = project_create(slug="p")
-deploy_record(project=project, service="s", environment="production", version="1", fields={})
+deploy_record(project=project, service="s", environment="production", version="1")
 raw = token_issue(project=project, name="model", scopes=["ingest"])[1]
 body = {"service": "s", "environment": "production", "deploy": "1",
         "columns": {"amount": [1.5, 2.5, None]}, "prediction": [0.1, 0.2, 0.3]}

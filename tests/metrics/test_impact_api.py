@@ -26,7 +26,8 @@ def _deploy(project, version, minutes_ago, service="fraud-scorer", **fields):
         service=service,
         environment="production",
         version=version,
-        fields={"finished_at": timezone.now() - timedelta(minutes=minutes_ago), **fields},
+        finished_at=timezone.now() - timedelta(minutes=minutes_ago),
+        **fields,
     )
     deploy_processed_mark(deploy_id=deploy.pk)
     deploy.refresh_from_db()

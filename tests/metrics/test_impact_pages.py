@@ -26,7 +26,7 @@ def _deploy(project, version, minutes_ago):
         service="fraud-scorer",
         environment="production",
         version=version,
-        fields={"finished_at": timezone.now() - timedelta(minutes=minutes_ago)},
+        finished_at=timezone.now() - timedelta(minutes=minutes_ago),
     )
     deploy_processed_mark(deploy_id=deploy.pk)
     return Deploy.objects.select_related("service").get(pk=deploy.pk)

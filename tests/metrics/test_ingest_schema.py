@@ -97,7 +97,7 @@ def stream(project):
         service="fraud-scorer",
         environment="production",
         version="1.0",
-        fields={"finished_at": timezone.now() - timedelta(hours=3)},
+        finished_at=timezone.now() - timedelta(hours=3),
     )
 
 
@@ -165,7 +165,7 @@ PREDICTION_BODIES = [
 @pytest.fixture
 def deploy(project):
     deploy, _ = deploy_record(
-        project=project, service="fraud-scorer", environment="production", version="1.0", fields={"finished_at": T0}
+        project=project, service="fraud-scorer", environment="production", version="1.0", finished_at=T0
     )
     return deploy
 

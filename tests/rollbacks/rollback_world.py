@@ -30,12 +30,12 @@ def deploy(project: Project, version: str, hours_ago: float, verdict: str | None
     fields = {
         "finished_at": timezone.now() - timedelta(hours=hours_ago),
         "commit_sha": (version.replace(".", "") * 10)[:40],
-        "model": {"name": "fraud-gbm", "version": version.split(".")[-1], "uri": f"models:/fraud-gbm/{version}"},
+        "model_name": "fraud-gbm",
+        "model_version": version.split(".")[-1],
+        "model_uri": f"models:/fraud-gbm/{version}",
         **fields,
     }
-    row, _ = deploy_record(
-        project=project, service="fraud-scorer", environment="production", version=version, fields=fields
-    )
+    row, _ = deploy_record(project=project, service="fraud-scorer", environment="production", version=version, **fields)
     if verdict:
         # The deploy task may already have made a pending report (tasks run in-process in tests).
         ImpactReport.objects.update_or_create(deploy=row, defaults={"verdict": verdict, "final": True})

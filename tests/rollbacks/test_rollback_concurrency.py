@@ -11,7 +11,7 @@ from rollbacks.models import RollbackRequest
 from rollbacks.services import rollback_request_create
 from tests.helpers import client_for, error_code
 from tests.rollbacks.rollback_world import endpoint, history
-from tracker.api_errors import ApiError
+from tracker.errors import Conflict
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -64,8 +64,8 @@ def test_the_unique_constraint_holds_when_the_first_transaction_is_still_open(pr
         first_inserted.wait(10)
         try:
             rollback_request_create(deploy=world.v3, target=world.v1)
-        except ApiError as exc:
-            outcome["code"] = exc.error_code
+        except Conflict as exc:
+            outcome["code"] = exc.code
         finally:
             connection.close()
 
