@@ -359,27 +359,26 @@ def _shutdown(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
-class _WatchedHTTPConnection(HTTPConnection):
+class _Watched:
+    """A connection whose socket the attempt's deadline watches from the moment it exists."""
+
     def __init__(self, *args: object, deadline: Deadline, **kwargs: object) -> None:
         self._deadline = deadline
         super().__init__(*args, **kwargs)
 
     def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
+        # Watched before any TLS handshake, which a receiver could drip too.
+        sock = super()._new_conn()  # type: ignore[misc]
         self._deadline.watch(sock)
         return sock
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def __init__(self, *args: object, deadline: Deadline, **kwargs: object) -> None:
-        self._deadline = deadline
-        super().__init__(*args, **kwargs)
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
 
-    def _new_conn(self) -> socket.socket:
-        # Watched before the TLS handshake, which a receiver could drip too.
-        sock = super()._new_conn()
-        self._deadline.watch(sock)
-        return sock
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
 
 
 class _WatchedHTTPConnectionPool(urllib3.HTTPConnectionPool):
