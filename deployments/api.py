@@ -9,8 +9,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from deployments.models import Deploy, Status, Strategy
+from deployments.providers import DEFAULT_MLFLOW_ENVIRONMENTS
 from deployments.selectors import deploy_get, deploy_list
-from deployments.services import deploy_record
+from deployments.services import deploy_record, hook_settings_get, hook_settings_update
 from tracker.api_errors import ApiError
 from tracker.auth import scope_required, signed_body_check
 from tracker.idempotency import body_hash, run_once
@@ -65,6 +66,7 @@ class DeployOutputSerializer(serializers.Serializer):
     ref = serializers.CharField()
     author = serializers.CharField()
     ci_url = serializers.CharField()
+    environment_url = serializers.CharField()
     commit_timestamp = serializers.DateTimeField(allow_null=True)
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
@@ -112,6 +114,7 @@ class DeployCreateApi(APIView):
         ref = serializers.CharField(max_length=255, required=False, allow_blank=True)
         author = serializers.CharField(max_length=200, required=False, allow_blank=True)
         ci_url = serializers.URLField(max_length=2000, required=False, allow_blank=True)
+        environment_url = serializers.URLField(max_length=2000, required=False, allow_blank=True)
         commit_timestamp = serializers.DateTimeField(required=False)
         started_at = serializers.DateTimeField(required=False)
         finished_at = serializers.DateTimeField(required=False)
@@ -188,6 +191,8 @@ class DeployListApi(APIView):
         status = serializers.ChoiceField(choices=Status.choices, required=False)
         since = serializers.DateTimeField(required=False)
         until = serializers.DateTimeField(required=False)
+        version = serializers.CharField(max_length=100, required=False)
+        external_id = serializers.CharField(max_length=200, required=False)
         cursor = serializers.CharField(required=False)
         limit = serializers.IntegerField(min_value=1, max_value=200, required=False)
 
@@ -210,3 +215,66 @@ class DeployCollectionApi(ApiOperations):
     """One URL, two operations: GET lists (scope read), POST records (scope ingest)."""
 
     operations = {"get": DeployListApi, "post": DeployCreateApi}
+
+
+class _NameMapField(serializers.DictField):
+    """{from: to} of at most 500 entries; every `to` a valid name (a service or an environment)."""
+
+    def __init__(self, *, max_length: int, **kwargs) -> None:
+        super().__init__(child=serializers.RegexField(NAME_REGEX, max_length=max_length), **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and (len(data) > 500 or any(len(str(key)) > 255 for key in data)):
+            raise serializers.ValidationError("at most 500 entries, keys of at most 255 characters")
+        return super().to_internal_value(data)
+
+
+class HookSettingsOutputSerializer(serializers.Serializer):
+    service_names = serializers.DictField(
+        child=serializers.CharField(), help_text="repository path or MLflow model name -> service name"
+    )
+    mlflow_environments = serializers.DictField(
+        child=serializers.CharField(), help_text="MLflow alias -> environment (champion -> production by default)"
+    )
+
+
+def _hook_settings_answer(settings) -> dict:
+    return HookSettingsOutputSerializer(
+        {
+            "service_names": settings.service_names,
+            "mlflow_environments": {**DEFAULT_MLFLOW_ENVIRONMENTS, **settings.mlflow_environments},
+        }
+    ).data
+
+
+class HookSettingsGetApi(APIView):
+    permission_classes = [scope_required("read")]
+
+    @extend_schema(responses={200: HookSettingsOutputSerializer}, summary="Native webhook mappings")
+    def get(self, request: Request) -> Response:
+        return Response(_hook_settings_answer(hook_settings_get(project=request.auth.project)))
+
+
+class HookSettingsUpdateApi(APIView):
+    permission_classes = [scope_required("admin")]
+
+    class InputSerializer(StrictSerializer):
+        service_names = _NameMapField(max_length=100, required=False)
+        mlflow_environments = _NameMapField(max_length=50, required=False)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: HookSettingsOutputSerializer},
+        summary="Change native webhook mappings (each given mapping replaces the stored one)",
+    )
+    def patch(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        settings = hook_settings_update(project=request.auth.project, token=request.auth, **data.validated_data)
+        return Response(_hook_settings_answer(settings))
+
+
+class HookSettingsApi(ApiOperations):
+    """How native webhooks name things: a repository's service, an MLflow alias's environment."""
+
+    operations = {"get": HookSettingsGetApi, "patch": HookSettingsUpdateApi}

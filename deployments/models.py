@@ -92,6 +92,8 @@ class Deploy(models.Model):
     ref = models.CharField(max_length=255, blank=True)
     author = models.CharField(max_length=200, blank=True)
     ci_url = models.URLField(max_length=2000, blank=True)
+    # Where the deployed environment answers (GitHub environment_url, GitLab environment_external_url).
+    environment_url = models.URLField(max_length=2000, blank=True)
     changelog = models.TextField(blank=True)
     commit_timestamp = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -178,3 +180,36 @@ class DeployEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.message}"
+
+
+class HookSettings(models.Model):
+    """A project's settings for native webhooks: service names for repositories, environments for aliases."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="hook_settings")
+    # Repository path (GitHub full_name, GitLab path_with_namespace) or MLflow model name -> service name.
+    service_names = models.JSONField(default=dict, blank=True)
+    # MLflow alias -> environment; an alias not named here is its own environment.
+    mlflow_environments = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"webhook settings of {self.project}"
+
+
+class ModelVersionRecord(models.Model):
+    """An MLflow model version as its registry announced it: the lineage a later deploy of it carries."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="model_versions")
+    name = models.CharField(max_length=200)
+    version = models.CharField(max_length=100)
+    run_id = models.CharField(max_length=100, blank=True)
+    source = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name", "version"], name="model_version_record_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"

@@ -16,8 +16,14 @@ def deploy_list(
     status: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    version: str | None = None,
+    external_id: str | None = None,
 ) -> DeployQuerySet:
     deploys = Deploy.objects.for_timeline().filter(project=project)
+    if version:
+        deploys = deploys.filter(version=version)
+    if external_id:
+        deploys = deploys.filter(external_id=external_id)
     if service:
         deploys = deploys.filter(service__name=service)
     if environment:
@@ -29,6 +35,11 @@ def deploy_list(
     if until:
         deploys = deploys.filter(deployed_at__lt=until)
     return deploys
+
+
+def deploy_newest(*, project: Project, **filters: str | None) -> Deploy | None:
+    """The newest deploy matching deploy_list's filters (what CI that has no deploy id asks the gate about)."""
+    return deploy_list(project=project, **filters).first()
 
 
 def deploy_get(*, deploy_id: int) -> Deploy:

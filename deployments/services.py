@@ -1,16 +1,27 @@
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from deployments.models import PRODUCTION_NAMES, Deploy, DeployEvent, Environment, Service, Status
+from deployments.models import (
+    PRODUCTION_NAMES,
+    Deploy,
+    DeployEvent,
+    Environment,
+    HookSettings,
+    ModelVersionRecord,
+    Service,
+    Status,
+)
 from tracker.enqueue import enqueue
 from tracker.errors import Conflict
 from tracker.models import ApiToken, Project
+from tracker.services import audit_record
 
 # How far a status may have come: a deploy never moves back (succeeded does not become in_progress).
 _STATUS_RANK = {Status.PENDING: 0, Status.IN_PROGRESS: 1, Status.SUCCEEDED: 2, Status.FAILED: 2, Status.ROLLED_BACK: 3}
@@ -21,11 +32,25 @@ def service_get_or_create(*, project: Project, name: str) -> Service:
     return service
 
 
-def environment_get_or_create(*, project: Project, name: str) -> Environment:
+def environment_get_or_create(*, project: Project, name: str, production: bool | None = None) -> Environment:
+    """The named environment; a provider that says it is production (GitLab tier, GitHub flag) makes it so."""
     environment, _ = Environment.objects.get_or_create(
-        project=project, name=name, defaults={"is_production": name.lower() in PRODUCTION_NAMES}
+        project=project, name=name, defaults={"is_production": production or name.lower() in PRODUCTION_NAMES}
     )
+    if production and not environment.is_production:
+        environment.is_production = True
+        environment.save(update_fields=["is_production"])
     return environment
+
+
+@dataclass
+class Recorded:
+    """What a deploy event did: the deploy as stored, and what was applied or ignored (and why)."""
+
+    deploy: Deploy | None
+    created: bool = False
+    applied: list[str] = field(default_factory=list)
+    ignored: list[dict[str, str]] = field(default_factory=list)
 
 
 def deploy_record(
@@ -40,6 +65,7 @@ def deploy_record(
     ref: str | None = None,
     author: str | None = None,
     ci_url: str | None = None,
+    environment_url: str | None = None,
     commit_timestamp: datetime | None = None,
     started_at: datetime | None = None,
     finished_at: datetime | None = None,
@@ -65,52 +91,106 @@ def deploy_record(
     """
     # The event's own fields, read from the arguments before any other local name exists.
     sent = {name: value for name, value in locals().items() if name in EVENT_FIELDS and value is not None}
+    recorded = _deploy_record_retried(project, service, environment, version, sent, _Origin(token, source))
+    return recorded.deploy, recorded.created
+
+
+@dataclass
+class _Origin:
+    """Who sent a deploy event, and how strictly it is held to the deploy's state."""
+
+    token: ApiToken | None = None
+    source: str = "api"
+    # A provider's events (lenient) are never refused: what moves the deploy forward is applied, the rest
+    # recorded and ignored. Our own API (strict) answers a conflict instead.
+    lenient: bool = False
+    production: bool | None = None
+    note: str = ""
+
+
+def provider_event_record(
+    *, project: Project, source: str, event: dict[str, Any], production: bool | None = None, note: str = ""
+) -> Recorded:
+    """Record a native webhook's deploy event (the keywords of deploy_record) without ever refusing it."""
+    sent = {name: value for name, value in event.items() if name in EVENT_FIELDS and value is not None}
+    origin = _Origin(source=source, lenient=True, production=production, note=note)
+    return _deploy_record_retried(project, event["service"], event["environment"], event["version"], sent, origin)
+
+
+def _deploy_record_retried(
+    project: Project, service: str, environment: str, version: str, sent: dict[str, Any], origin: _Origin
+) -> Recorded:
+    # A concurrent duplicate that loses the race on the unique external_id is retried once as an update.
     try:
-        return _deploy_record(project, service, environment, version, sent, token, source)
+        return _deploy_record(project, service, environment, version, dict(sent), origin)
     except IntegrityError:
-        if not external_id:
+        if not sent.get("external_id"):
             raise
-        return _deploy_record(project, service, environment, version, sent, token, source)
+        return _deploy_record(project, service, environment, version, dict(sent), origin)
 
 
 @transaction.atomic
 def _deploy_record(
-    project: Project,
-    service_name: str,
-    environment_name: str,
-    version: str,
-    sent: dict[str, Any],
-    token: ApiToken | None,
-    source: str,
-) -> tuple[Deploy, bool]:
+    project: Project, service_name: str, environment_name: str, version: str, sent: dict[str, Any], origin: _Origin
+) -> Recorded:
     service = service_get_or_create(project=project, name=service_name)
-    environment = environment_get_or_create(project=project, name=environment_name)
+    environment = environment_get_or_create(project=project, name=environment_name, production=origin.production)
     values = {**sent, "version": version}
-    external_id = values.get("external_id")
-    existing = None
-    if external_id:
-        existing = Deploy.objects.select_for_update().filter(project=project, external_id=external_id).first()
+    recorded = Recorded(deploy=None)
+    existing = _existing(project, values, service, environment, origin, recorded)
     if existing is not None:
-        _check_same_stream(existing, service, environment)
-        deploy, created = _deploy_update(existing, values), False
+        deploy = _deploy_update(existing, values, origin.lenient, recorded)
     else:
         deploy = Deploy(project=project, service=service, environment=environment, **values)
         deploy.deployed_at = _deployed_at(deploy)
         with transaction.atomic():
             deploy.save()
-        created = True
+        recorded.created = True
+        recorded.applied.append(f"deploy {deploy.pk} created ({deploy.status})")
+    recorded.deploy = deploy
     DeployEvent.objects.create(
         deploy=deploy,
         kind="received",
-        message=f"{source}: status {deploy.status}" + ("" if created else " (update)"),
-        details={"token": token.prefix if token else None, "status": deploy.status},
+        message=(f"{origin.source}: status {deploy.status}" + ("" if recorded.created else " (update)"))[:200]
+        + (f" — {origin.note}"[:290] if origin.note else ""),
+        details={
+            "token": origin.token.prefix if origin.token else None,
+            "status": deploy.status,
+            "applied": recorded.applied,
+            "ignored": recorded.ignored,
+        },
     )
     deploy_link(deploy=deploy)
     if deploy.status == Status.SUCCEEDED:
         from deployments.tasks import deploy_process
 
         enqueue(deploy_process, deploy.pk)
-    return deploy, created
+    return recorded
+
+
+def _existing(
+    project: Project, values: dict[str, Any], service: Service, environment: Environment, origin: _Origin, recorded
+) -> Deploy | None:
+    """The deploy this event updates (same external_id), locked; a provider's event may move it.
+
+    A provider's deploy may change environment (a GitHub status naming another environment): one not yet
+    finished moves there; a finished one stays where it ran and the new environment gets its own deploy.
+    """
+    external_id = values.get("external_id")
+    if not external_id:
+        return None
+    existing = Deploy.objects.select_for_update().filter(project=project, external_id=external_id).first()
+    if existing is None or (existing.service_id, existing.environment_id) == (service.pk, environment.pk):
+        return existing
+    if not origin.lenient:
+        _check_same_stream(existing, service, environment)
+    if existing.status in (Status.PENDING, Status.IN_PROGRESS):
+        recorded.applied.append(f"moved from {existing.service.name}/{existing.environment.name}")
+        existing.service, existing.environment = service, environment
+        return existing
+    values["external_id"] = f"{external_id}@{environment.name}"[:200]
+    recorded.applied.append(f"deploy {existing.pk} already {existing.status} in {existing.environment.name}")
+    return Deploy.objects.select_for_update().filter(project=project, external_id=values["external_id"]).first()
 
 
 # What a deploy event may say besides its stream and version: deploy_record's other keywords, each a Deploy column.
@@ -127,7 +207,7 @@ def _check_same_stream(deploy: Deploy, service: Service, environment: Environmen
         )
 
 
-def _deploy_update(deploy: Deploy, values: dict[str, Any]) -> Deploy:
+def _deploy_update(deploy: Deploy, values: dict[str, Any], lenient: bool, recorded: Recorded) -> Deploy:
     new_status = values.get("status", deploy.status)
     if deploy.status == Status.ROLLED_BACK and new_status == Status.SUCCEEDED:
         # CI re-sending its "succeeded" for a deploy we have since marked rolled back: keep our status.
@@ -135,15 +215,31 @@ def _deploy_update(deploy: Deploy, values: dict[str, Any]) -> Deploy:
     if new_status != deploy.status:
         old_rank, new_rank = _STATUS_RANK[deploy.status], _STATUS_RANK[new_status]
         if new_rank < old_rank or (new_rank == old_rank == 2):
-            raise Conflict(
-                f"a deploy cannot move from {deploy.status} to {new_status}",
-                code="invalid_transition",
-                fields={"status": [f"current status is {deploy.status}"]},
+            if not lenient:
+                raise Conflict(
+                    f"a deploy cannot move from {deploy.status} to {new_status}",
+                    code="invalid_transition",
+                    fields={"status": [f"current status is {deploy.status}"]},
+                )
+            # A late or out-of-order status (GitHub and GitLab do not promise order) is older news than what
+            # is stored: none of it is applied (not even a move), and the answer and the timeline say so.
+            recorded.ignored.append(
+                {
+                    "what": f"status {new_status}",
+                    "reason": f"the deploy is already {deploy.status}; it never moves back",
+                }
             )
+            recorded.applied.clear()
+            deploy.refresh_from_db()
+            return deploy
+        else:
+            recorded.applied.append(f"status {deploy.status} -> {new_status}")
     for key, value in values.items():
         setattr(deploy, key, value)
     deploy.deployed_at = _deployed_at(deploy)
     deploy.save()
+    if not recorded.applied:
+        recorded.applied.append(f"deploy {deploy.pk} updated")
     return deploy
 
 
@@ -238,3 +334,75 @@ def deploy_processed_mark(*, deploy_id: int) -> Deploy:
         )
     deploy_processed.send(sender=Deploy, deploy=deploy)
     return deploy
+
+
+def hook_settings_get(*, project: Project) -> HookSettings:
+    return HookSettings.objects.get_or_create(project=project)[0]
+
+
+@transaction.atomic
+def hook_settings_update(
+    *,
+    project: Project,
+    service_names: dict[str, str] | None = None,
+    mlflow_environments: dict[str, str] | None = None,
+    token: ApiToken | None = None,
+) -> HookSettings:
+    """Replace the project's webhook mappings (each given one whole); audited."""
+    settings = hook_settings_get(project=project)
+    if service_names is not None:
+        settings.service_names = service_names
+    if mlflow_environments is not None:
+        settings.mlflow_environments = mlflow_environments
+    settings.save()
+    audit_record(
+        project=project,
+        action="webhook_settings.saved",
+        token=token,
+        target=settings,
+        details={"service_names": settings.service_names, "mlflow_environments": settings.mlflow_environments},
+    )
+    return settings
+
+
+@transaction.atomic
+def model_version_record(*, project: Project, name: str, version: str, run_id: str, source: str) -> Recorded:
+    """An MLflow model version's lineage (run and source), given to its deploys that lack it."""
+    ModelVersionRecord.objects.update_or_create(
+        project=project, name=name, version=version, defaults={"run_id": run_id, "source": source}
+    )
+    # An alias set before this event arrived (deliveries are not ordered) made a deploy without lineage.
+    updated = Deploy.objects.filter(project=project, model_name=name, model_version=version, model_run_id="").update(
+        model_run_id=run_id
+    )
+    return Recorded(
+        deploy=None,
+        applied=[f"model {name} version {version}: run {run_id or 'none'} recorded"]
+        + ([f"lineage added to {updated} deploy(s)"] if updated else []),
+    )
+
+
+def model_lineage(*, project: Project, name: str, version: str) -> dict[str, str]:
+    """What the registry said of a model version: {"run_id", "uri"} (its source), or {} when it did not."""
+    record = ModelVersionRecord.objects.filter(project=project, name=name, version=version).first()
+    if record is None:
+        return {}
+    return {key: value for key, value in (("model_run_id", record.run_id), ("model_uri", record.source)) if value}
+
+
+def alias_removal_record(*, project: Project, external_id_prefix: str, alias: str, name: str) -> Recorded:
+    """An MLflow alias removed: said on the timeline of the newest deploy it had made."""
+    deploy = (
+        Deploy.objects.filter(project=project, external_id__startswith=external_id_prefix)
+        .order_by("-deployed_at", "-id")
+        .first()
+    )
+    if deploy is None:
+        return Recorded(deploy=None, ignored=[{"what": f"alias {alias}", "reason": f"no deploy of {name} under it"}])
+    DeployEvent.objects.create(
+        deploy=deploy,
+        kind="alias_removed",
+        message=f"MLflow alias {alias} removed from {name} (version {deploy.model_version})",
+        details={"alias": alias, "model": name},
+    )
+    return Recorded(deploy=deploy, applied=[f"alias {alias} removal recorded on deploy {deploy.pk}"])

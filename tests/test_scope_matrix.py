@@ -51,6 +51,9 @@ SCOPES: dict[str, tuple[str, ...]] = {
     "github_webhook_post": (),
     "gitlab_webhook_post": (),
     "mlflow_webhook_post": (),
+    "hook_settings_get": ("read",),
+    "hook_settings_patch": ("admin",),
+    "verdict_lookup_get": ("read",),
 }
 # Path parameters: the permission is checked before any lookup, so these need not exist.
 PARAMS = {

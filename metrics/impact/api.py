@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from deployments.models import Deploy, Service
+from deployments.selectors import deploy_newest
 from metrics.impact import selectors
 from metrics.impact.services import metric_setting_save, points_ingest
 from metrics.payloads import MAX_BATCH_ID_LENGTH, BatchId, is_valid
@@ -95,6 +96,40 @@ class DeployVerdictApi(APIView):
         deploy = get_object_or_404(
             Deploy.objects.select_related("impact_report", "rolled_back_by"), project=request.auth.project, pk=deploy_id
         )
+        return Response(selectors.deploy_verdict(deploy=deploy))
+
+
+class VerdictLookupApi(APIView):
+    """GET /api/v1/verdict?service=&environment=&version= (or external_id=): the gate of the newest match.
+
+    For CI that registered its deploy through a native hook and so has no deploy id.
+    """
+
+    permission_classes = [scope_required("read")]
+
+    class FilterSerializer(StrictSerializer):
+        service = serializers.CharField(max_length=100, required=False)
+        environment = serializers.CharField(max_length=50, required=False)
+        version = serializers.CharField(max_length=100, required=False)
+        external_id = serializers.CharField(max_length=200, required=False)
+
+        def validate(self, attrs):
+            if not attrs.get("external_id") and not (attrs.get("service") and attrs.get("environment")):
+                raise serializers.ValidationError(
+                    {"service": ["name service and environment (and version), or external_id"]}
+                )
+            return attrs
+
+    @extend_schema(
+        parameters=[FilterSerializer], responses={200: dict}, summary="The gate for the newest matching deploy"
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        deploy = deploy_newest(project=request.auth.project, **filters.validated_data)
+        if deploy is None:
+            raise ApiError("not_found", "no deploy matches these filters", 404)
+        deploy = Deploy.objects.select_related("impact_report", "rolled_back_by").get(pk=deploy.pk)
         return Response(selectors.deploy_verdict(deploy=deploy))
 
 

@@ -15,7 +15,12 @@ from tests.deployments.test_deploy_api import EVENT as API_EVENT
 pytestmark = pytest.mark.django_db
 
 # Every field the deploy API accepts.
-EVENT = {**API_EVENT, "started_at": "2026-11-28T09:30:00Z", "finished_at": "2026-11-28T09:40:00Z"}
+EVENT = {
+    **API_EVENT,
+    "started_at": "2026-11-28T09:30:00Z",
+    "finished_at": "2026-11-28T09:40:00Z",
+    "environment_url": "https://fraud.example.com",
+}
 
 
 def test_its_keywords_are_deploy_columns_and_take_every_field_the_api_accepts() -> None:
