@@ -105,4 +105,3 @@ def test_the_lookup_is_as_cheap_as_the_gate(api, project, django_assert_max_num_
     _deploy(project, "1.0", 30)
     with django_assert_max_num_queries(8):
         assert api.get("/api/v1/verdict", {"service": "fraud-scorer", "environment": "production"}).status_code == 200
-
