@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -169,7 +170,12 @@ def _deploy_record(
 
 
 def _existing(
-    project: Project, values: dict[str, Any], service: Service, environment: Environment, origin: _Origin, recorded
+    project: Project,
+    values: dict[str, Any],
+    service: Service,
+    environment: Environment,
+    origin: _Origin,
+    recorded: Recorded,
 ) -> Deploy | None:
     """The deploy this event updates (same external_id), locked; a provider's event may move it.
 
@@ -393,7 +399,8 @@ def model_lineage(*, project: Project, name: str, version: str) -> dict[str, str
 def alias_removal_record(*, project: Project, external_id_prefix: str, alias: str, name: str) -> Recorded:
     """An MLflow alias removed: said on the timeline of the newest deploy it had made."""
     deploy = (
-        Deploy.objects.filter(project=project, external_id__startswith=external_id_prefix)
+        # The prefix ends in "-v"; MLflow versions are numbers, so an alias "champion-v2" is not "champion".
+        Deploy.objects.filter(project=project, external_id__regex=rf"^{re.escape(external_id_prefix)}[0-9]+$")
         .order_by("-deployed_at", "-id")
         .first()
     )
