@@ -55,6 +55,8 @@ class Mapped:
     ignored: list[dict[str, str]] = field(default_factory=list)
     # Set for events about a deploy's surroundings rather than a deploy (MLflow lineage and alias removal).
     action: str = "deploy"
+    # What a required field falls back to when the value a payload gave for it is not valid.
+    fallbacks: dict[str, Any] = field(default_factory=dict)
 
 
 def _get(body: dict, *path: str) -> Any:
@@ -154,6 +156,7 @@ def _github_mapped(body: dict, deployment: dict, status: dict | None, services: 
     }
     if state in ("succeeded", "failed"):
         event["finished_at"] = status.get("created_at")
+    fallbacks = {key: event[key] for key in ("service", "version") if key in payload}
     event.update(payload)
     task = deployment.get("task") or "deploy"
     description = (status or {}).get("description") or ""
@@ -164,6 +167,7 @@ def _github_mapped(body: dict, deployment: dict, status: dict | None, services: 
         production=production if isinstance(production, bool) else None,
         note=note + (f": {description}" if description else ""),
         ignored=ignored,
+        fallbacks=fallbacks,
     )
 
 

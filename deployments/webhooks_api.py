@@ -142,22 +142,34 @@ def _json_object(raw: bytes | str) -> dict:
 
 
 def _validated(mapped: providers.Mapped, provider: str) -> list[dict[str, str]]:
-    """Validate the event as POST /deploys would; an optional field that fails is dropped and reported."""
+    """Validate the event as POST /deploys would; a field that fails is dropped (or falls back) and reported."""
     serializer = DeployCreateApi.InputSerializer(data=mapped.event)
-    if serializer.is_valid():
-        mapped.event = serializer.validated_data
-        return []
-    errors = serializer.errors
-    if any(name in errors for name in _REQUIRED):
-        fields = {name: [str(m) for m in errors[name]] for name in _REQUIRED if name in errors}
-        raise ApiError("invalid", f"not a {provider} event we understand", 400, fields)
-    ignored = [{"what": name, "reason": "; ".join(str(m) for m in _messages(errors[name]))} for name in sorted(errors)]
-    serializer = DeployCreateApi.InputSerializer(
-        data={key: value for key, value in mapped.event.items() if key not in errors}
-    )
-    serializer.is_valid(raise_exception=True)
+    ignored: list[dict[str, str]] = []
+    while not serializer.is_valid():
+        errors = serializer.errors
+        failing = next((name for name in _REQUIRED if name in errors), None)
+        if failing is None and not set(errors) & set(mapped.event):
+            raise ApiError("invalid", f"not a {provider} event we understand", 400, _flat(errors))
+        if failing is None:
+            # Only optional fields fail: drop them all at once.
+            ignored += [{"what": name, "reason": "; ".join(_messages(errors[name]))} for name in sorted(errors)]
+            event = {key: value for key, value in mapped.event.items() if key not in errors}
+        elif failing in mapped.fallbacks:
+            # A payload's own value for a required field (a GitHub deployment payload's version) gives way to
+            # the provider's (the commit): the deploy is still stored, and the answer says so.
+            ignored.append({"what": failing, "reason": "; ".join(_messages(errors[failing]))})
+            event = {**mapped.event, failing: mapped.fallbacks.pop(failing)}
+        else:
+            fields = {name: [str(m) for m in errors[name]] for name in _REQUIRED if name in errors}
+            raise ApiError("invalid", f"not a {provider} event we understand", 400, fields)
+        mapped.event = event
+        serializer = DeployCreateApi.InputSerializer(data=event)
     mapped.event = serializer.validated_data
     return ignored
+
+
+def _flat(errors: dict) -> dict[str, list[str]]:
+    return {str(name): _messages(detail) for name, detail in errors.items()}
 
 
 def _messages(detail: Any) -> list[str]:

@@ -259,6 +259,16 @@ def test_one_bad_field_in_the_payload_is_ignored_and_the_deploy_still_stored(pro
     assert deploy.version == "2026.11.3" and deploy.traffic_percent is None
 
 
+def test_a_bad_version_in_the_payload_falls_back_to_the_commit_and_is_said(project, github_secret):
+    body = status_event()
+    body["deployment"]["payload"] = {"version": "v" * 300, "strategy": "canary"}
+    response = github_post(project, body, github_secret)
+    assert response.status_code == 201, response.content
+    assert [part["what"] for part in response.json()["ignored"]] == ["version"]
+    deploy = Deploy.objects.get()
+    assert (deploy.version, deploy.strategy) == ("f95f852bd8fc", "canary")
+
+
 def test_a_payload_string_that_is_not_json_is_ignored_and_said_so(project, github_secret):
     body = status_event()
     body["deployment"]["payload"] = "{not json"
