@@ -8,10 +8,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from deployments.hook_services import hook_settings_get, hook_settings_update
 from deployments.models import Deploy, Status, Strategy
 from deployments.providers import DEFAULT_MLFLOW_ENVIRONMENTS
 from deployments.selectors import deploy_get, deploy_list
-from deployments.services import deploy_record, hook_settings_get, hook_settings_update
+from deployments.services import deploy_record
 from tracker.api_errors import ApiError
 from tracker.auth import scope_required, signed_body_check
 from tracker.idempotency import body_hash, run_once

@@ -26,16 +26,10 @@ from rest_framework.views import APIView
 
 from deployments import providers
 from deployments.api import DeployCreateApi, DeployOutputSerializer, deploy_event
+from deployments.hook_services import alias_removal_record, hook_settings_get, model_lineage, model_version_record
 from deployments.models import HookSettings
 from deployments.selectors import deploy_get
-from deployments.services import (
-    Recorded,
-    alias_removal_record,
-    hook_settings_get,
-    model_lineage,
-    model_version_record,
-    provider_event_record,
-)
+from deployments.services import Recorded, provider_event_record
 from tracker import signing
 from tracker.api_errors import ApiError
 from tracker.idempotency import body_hash, run_once
