@@ -494,12 +494,15 @@ def test_a_late_model_version_created_fills_the_lineage_of_its_deploy(mlflow_hoo
     assert Deploy.objects.get().model_run_id == "7c1e0b9a54d34f6e8a2b1c3d4e5f6a7b"
 
 
-def test_an_alias_deletion_is_recorded_on_the_deploys_timeline(mlflow_hook):
+def test_an_alias_deletion_is_recorded_on_the_deploys_timeline(mlflow_hook, client, alice):
     assert mlflow_post(mlflow_hook, "model_version_alias_created").status_code == 201
     response = mlflow_post(mlflow_hook, "model_version_alias_deleted")
     assert response.status_code == 200, response.content
     event = DeployEvent.objects.get(kind="alias_removed")
     assert event.message == "MLflow alias champion removed from fraud-gbm (version 42)"
+    client.force_login(alice)
+    page = client.get(event.deploy.get_absolute_url()).content.decode()
+    assert "MLflow alias champion removed from fraud-gbm (version 42)" in page
 
 
 @pytest.mark.parametrize("name", ["test_model_version_alias_created", "test_model_version_created"])
