@@ -17,6 +17,7 @@ from alerts.services.lifecycle import (
     alert_rules_create_defaults,
     alerts_evaluate_deploy,
     alerts_resolve_for_deploys,
+    alerts_resolve_missed,
     alerts_resolve_superseded,
 )
 from alerts.services.rule_settings import RuleError, alert_rule_delete, alert_rule_save
@@ -38,6 +39,7 @@ __all__ = [
     "alert_rules_create_defaults",
     "alerts_evaluate_deploy",
     "alerts_resolve_for_deploys",
+    "alerts_resolve_missed",
     "alerts_resolve_superseded",
     "channel_create",
     "channel_delete",
