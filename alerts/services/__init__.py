@@ -1,6 +1,7 @@
 """Writes of the alerts app, split by subject; import from here."""
 
 from alerts.services.channels import (
+    ChannelDisabled,
     ChannelError,
     channel_create,
     channel_delete,
@@ -25,6 +26,7 @@ from alerts.services.silences import SilenceError, silence_create, silence_expir
 
 __all__ = [
     "AlertStateError",
+    "ChannelDisabled",
     "ChannelError",
     "RuleError",
     "SilenceError",

@@ -20,7 +20,7 @@ from tests.helpers import client_for
 from tests.rollbacks.rollback_world import history
 from tracker import outbound
 from tracker.api_errors import domain_status, exception_handler
-from tracker.errors import Conflict, DomainError, FieldsInvalid, Invalid, Unprocessable
+from tracker.errors import Conflict, DomainError, FieldsInvalid, Invalid, TooLarge, Unprocessable
 from tracker.services import token_issue
 
 
@@ -37,12 +37,27 @@ def exact(response, status: int, code: str, message: str, fields: dict | None = 
         (Invalid("the name is taken", fields={"name": ["taken"]}), 400),
         (Conflict("it moved on", code="invalid_transition"), 409),
         (Unprocessable("no such stream", code="unknown_stream"), 422),
+        (TooLarge("at most 10 rows", code="invalid"), 413),
     ],
 )
 def test_each_kind_of_domain_error_has_one_status_and_the_error_shape(error: DomainError, status: int) -> None:
     response = exception_handler(error, {})
     assert (response.status_code, domain_status(error)) == (status, status)
     assert response.data == {"error": {"code": error.code, "message": error.message, "fields": error.fields}}
+
+
+def test_a_subjects_error_of_a_narrower_kind_has_the_status_of_that_kind() -> None:
+    """`SamplesInvalid` is Invalid (400); its too-large and unprocessable variants are 413 and 422 all the same."""
+    from metrics.impact.cardinality import CardinalityExceeded
+    from metrics.points import PointsInvalid
+    from metrics.predictions import SamplesInvalid, SamplesTooLarge, SamplesUnprocessable
+
+    statuses = [
+        domain_status(error("x"))
+        for error in (SamplesInvalid, SamplesTooLarge, SamplesUnprocessable, PointsInvalid, CardinalityExceeded)
+    ]
+    assert statuses == [400, 413, 422, 400, 422]
+    assert all(isinstance(error("x"), Invalid) for error in (SamplesTooLarge, CardinalityExceeded))
 
 
 def test_a_kind_names_its_default_code_and_a_raise_may_name_its_own() -> None:
