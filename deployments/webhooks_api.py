@@ -22,12 +22,26 @@ from deployments.api import DeployCreateApi, DeployOutputSerializer, deploy_even
 from deployments.services import deploy_record
 from tracker import signing
 from tracker.api_errors import ApiError
+from tracker.counters import event_count
 from tracker.idempotency import body_hash, run_once
 from tracker.services import provider_hook_find
 
 
 class WebhookAnswerSerializer(serializers.Serializer):
     ignored = serializers.CharField(required=False)
+
+
+WEBHOOKS_REJECTED = "deploy_tracker_webhooks_rejected"
+# The codes a provider webhook is refused with (exported as 0 until they happen; any other still counts).
+REJECTION_REASONS = (
+    "signature_invalid",
+    "malformed_body",
+    "invalid",
+    "idempotency_conflict",
+    "idempotency_key_reused",
+    "body_too_large",
+    "unsupported_media_type",
+)
 
 
 class ProviderWebhookApi(APIView):
@@ -79,6 +93,12 @@ class ProviderWebhookApi(APIView):
                 handler=handler,
             )
         return Response(body, status=status)
+
+    def finalize_response(self, request: Request, response: Response, *args: object, **kwargs: object) -> Response:
+        if response.status_code >= 400 and isinstance(response.data, dict):
+            reason = str(response.data.get("error", {}).get("code", "unknown"))
+            event_count(WEBHOOKS_REJECTED, provider=self.provider, reason=reason)
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def _event(self, request: Request) -> dict | None:
         try:
