@@ -162,3 +162,13 @@ def test_counts_from_several_processes_add_up_in_any_processs_scrape(
     event_count("deploy_tracker_webhooks_rejected", provider="gitlab", reason="invalid")
     samples = scrape(client, settings)
     assert value(samples, "deploy_tracker_webhooks_rejected_total", provider="gitlab", reason="invalid") == 5
+
+
+@pytest.mark.services
+def test_a_real_workers_task_durations_show_in_the_web_processs_scrape(client, settings, api, celery_worker_process):
+    from tests.helpers import wait_until
+
+    deploy = {"service": "svc", "environment": "production", "version": "1", "status": "succeeded"}
+    assert api.post("/api/v1/deploys", deploy, format="json").status_code == 201
+    task = "deployments.tasks.deploy_process"
+    wait_until(lambda: value(scrape(client, settings), "deploy_tracker_task_duration_seconds_count", task=task) >= 1)
