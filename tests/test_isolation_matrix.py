@@ -231,8 +231,6 @@ NOT_PROJECT_SCOPED = {
     "(tests/deployments/test_provider_webhooks.py: another project's secret is refused like an unknown slug)",
     "api/v1/webhooks/gitlab/<slug:project_slug>": "as the GitHub webhook",
     "api/v1/webhooks/mlflow/<slug:project_slug>": "as the GitHub webhook",
-    "api/v1/rollbacks/<uuid:rollback_id>/status": "also reached by CI with the request's one-time callback token, "
-    "which names its request (API_MATRIX covers a project token of another project)",
     "demo-receiver/<slug:project_slug>/alerts": "the demo's own receiver: serves the demo project only, "
     "checks the demo channel's signature (tests/demo/test_receiver.py)",
     "demo-receiver/<slug:project_slug>/rollback": "as the demo's alert receiver",
