@@ -15,7 +15,6 @@ from alerts import engine, selectors, services
 from alerts.models import Alert, AlertRule, AlertStatus, Channel, ChannelKind, RuleKind, Severity, Silence
 from alerts.services.grouping import alerts_page_url
 from alerts.services.silences import MAX_COMMENT, MAX_MATCHERS
-from tracker.api_errors import ApiError
 from tracker.auth import scope_required
 from tracker.openapi import list_response
 from tracker.operations import ApiOperations
@@ -356,8 +355,6 @@ class ChannelTestApi(APIView):
     @extend_schema(request=None, responses={202: TestQueuedSerializer}, summary="Queue a test notification")
     def post(self, request: Request, channel_id: int) -> Response:
         channel = get_object_or_404(Channel, project=request.auth.project, pk=channel_id)
-        if not channel.enabled:
-            raise ApiError("channel_disabled", "enable the channel before testing it", 409)
         delivery = services.channel_test(channel=channel, token=request.auth)
         return Response({"delivery": delivery.message_id, "status": delivery.status}, status=202)
 

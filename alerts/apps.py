@@ -7,7 +7,11 @@ class AlertsConfig(AppConfig):
 
     def ready(self) -> None:
         from alerts import receivers  # noqa: F401 - connects the alerts receivers
+        from alerts.selectors import alert_gauges
+        from tracker.prometheus import gauges_register
         from tracker.sections import settings_section_register
+
+        gauges_register(alert_gauges)
 
         # The project settings page links to the channels and rules (no data of its own).
         settings_section_register(template="alerts/_settings_section.html", selector=lambda project: None, position=10)

@@ -7,13 +7,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import Count, Prefetch, Q, QuerySet
+from prometheus_client.core import Metric
 
-from alerts.models import Alert, AlertRule, AlertStatus, Channel, Delivery, DeliveryAttempt, Silence
+from alerts.models import (
+    Alert,
+    AlertRule,
+    AlertStatus,
+    Channel,
+    ChannelKind,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    Silence,
+)
 from alerts.rules import ColumnFact, DeployFacts, MetricFact
 from deployments.models import Deploy
 from metrics.drift.models import DriftReport
 from metrics.impact.models import ImpactReport
 from tracker.models import Project
+from tracker.prometheus import gauge_family
 
 
 def _column_fact(column: dict, cause: str | None) -> ColumnFact:
@@ -185,3 +197,21 @@ def channel_list(*, project: Project) -> list[Channel]:
 
 def rule_list(*, project: Project) -> list[AlertRule]:
     return list(AlertRule.objects.filter(project=project))
+
+
+def alert_gauges() -> list[Metric]:
+    """Alerts by state and deliveries by channel kind and outcome (registered in AlertsConfig.ready)."""
+    alerts = {(row["status"],): row["n"] for row in Alert.objects.values("status").annotate(n=Count("id"))}
+    deliveries = {
+        (row["channel__kind"], row["status"]): row["n"]
+        for row in Delivery.objects.values("channel__kind", "status").annotate(n=Count("id"))
+    }
+    return [
+        gauge_family("deploy_tracker_alerts", "Alerts stored, by state.", {"state": AlertStatus.values}, alerts),
+        gauge_family(
+            "deploy_tracker_alert_deliveries",
+            "Alert notifications (one per channel), by channel kind and outcome.",
+            {"kind": ChannelKind.values, "status": DeliveryStatus.values},
+            deliveries,
+        ),
+    ]

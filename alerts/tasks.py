@@ -67,7 +67,9 @@ def delivery_send(delivery_id: int) -> bool:
 
 @shared_task(soft_time_limit=50, time_limit=60)
 def alerts_sweep() -> dict[str, int]:
-    """Re-enqueue due group flushes and deliveries whose message was lost or whose worker died."""
+    """Resolve alerts a lost message left open, re-enqueue due group flushes and deliveries whose message was
+    lost or whose worker died."""
+    resolved = services.alerts_resolve_missed()
     now = timezone.now()
     groups = list(AlertGroup.objects.filter(next_flush_at__lte=now).values_list("pk", flat=True)[:500])
     for group_id in groups:
@@ -75,6 +77,11 @@ def alerts_sweep() -> dict[str, int]:
     deliveries = services.deliveries_due(now=now)
     for delivery_id in deliveries:
         enqueue_at(delivery_send, delivery_id, eta=None)
-    if groups or deliveries:
-        logger.info("alerts_sweep re-enqueued %d group flushes and %d deliveries", len(groups), len(deliveries))
-    return {"groups": len(groups), "deliveries": len(deliveries)}
+    if groups or deliveries or resolved:
+        logger.info(
+            "alerts_sweep resolved %d alerts, re-enqueued %d group flushes and %d deliveries",
+            resolved,
+            len(groups),
+            len(deliveries),
+        )
+    return {"resolved": resolved, "groups": len(groups), "deliveries": len(deliveries)}

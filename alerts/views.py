@@ -160,11 +160,12 @@ def channel_test(request: HttpRequest, channel_id: int) -> HttpResponse:
     channel = _channel(request, channel_id)
     if refusal := _not_post(request):
         return refusal
-    if channel.enabled:
+    try:
         services.channel_test(channel=channel, user=request.user)
-        messages.success(request, f"Test notification queued for {channel.name}; its attempts appear below.")
-    else:
+    except services.ChannelDisabled:
         messages.error(request, "Enable the channel before testing it.")
+    else:
+        messages.success(request, f"Test notification queued for {channel.name}; its attempts appear below.")
     return redirect("alert_settings", request.project.slug)
 
 

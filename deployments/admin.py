@@ -26,7 +26,9 @@ class DeployAdmin(admin.ModelAdmin):
     list_display = ("id", "service", "environment", "version", "status", "deployed_at", "is_rollback")
     list_filter = ("project", "status", "environment")
     search_fields = ("version", "commit_sha", "external_id", "author")
-    raw_id_fields = ("baseline", "rolled_back_by")
+    raw_id_fields = ("baseline",)
+    # Status only moves forward, through deploy_record and rollback detection: never by hand here.
+    readonly_fields = ("status", "is_rollback", "rolled_back_by", "processing_claimed_at", "processed_at")
     inlines = [DeployEventInline]
 
 

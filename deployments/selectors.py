@@ -3,9 +3,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db.models import Count
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from deployments.models import Deploy, DeployQuerySet, Environment, Service, Status
 from tracker.models import Project
+from tracker.prometheus import gauge_family
 
 
 def deploy_list(
@@ -51,18 +53,12 @@ def project_streams(*, project: Project) -> tuple[list[Service], list[Environmen
     return list(project.services.all()), list(project.environments.all())
 
 
-def deploy_gauges() -> list[str]:
-    """The deploys' lines of the Prometheus exposition (registered in DeploymentsConfig.ready)."""
-    lines = [
-        "# HELP deploy_tracker_deploys Deploys stored, by status.",
-        "# TYPE deploy_tracker_deploys gauge",
-    ]
-    for row in Deploy.objects.values("status").annotate(n=Count("id")).order_by("status"):
-        lines.append(f'deploy_tracker_deploys{{status="{row["status"]}"}} {row["n"]}')
+def deploy_gauges() -> list[Metric]:
+    """The deploys' families of the Prometheus exposition (registered in DeploymentsConfig.ready)."""
+    counted = {(row["status"],): row["n"] for row in Deploy.objects.values("status").annotate(n=Count("id"))}
     pending = Deploy.objects.filter(status=Status.SUCCEEDED, processed_at=None).count()
-    return [
-        *lines,
-        "# HELP deploy_tracker_deploys_unprocessed Succeeded deploys whose task has not run yet.",
-        "# TYPE deploy_tracker_deploys_unprocessed gauge",
-        f"deploy_tracker_deploys_unprocessed {pending}",
-    ]
+    unprocessed = GaugeMetricFamily(
+        "deploy_tracker_deploys_unprocessed", "Succeeded deploys whose task has not run yet.", value=pending
+    )
+    by_status = gauge_family("deploy_tracker_deploys", "Deploys stored, by status.", {"status": Status.values}, counted)
+    return [by_status, unprocessed]

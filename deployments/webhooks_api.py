@@ -32,6 +32,7 @@ from deployments.selectors import deploy_get
 from deployments.services import Recorded, provider_event_record
 from tracker import signing
 from tracker.api_errors import ApiError
+from tracker.counters import event_count
 from tracker.idempotency import body_hash, run_once
 from tracker.services import provider_hook_find
 
@@ -48,6 +49,20 @@ class WebhookAnswerSerializer(serializers.Serializer):
     applied = serializers.ListField(child=serializers.CharField(), help_text="what the event changed")
     ignored = IgnoredPartSerializer(many=True, help_text="what the event said that was not applied, and why")
     deploy = DeployOutputSerializer(allow_null=True, help_text="the deploy as now stored, if the event had one")
+
+
+WEBHOOKS_REJECTED = "deploy_tracker_webhooks_rejected"
+# The codes a provider webhook is refused with (exported as 0 until they happen; any other still counts).
+REJECTION_REASONS = (
+    "signature_invalid",
+    "signature_stale",
+    "malformed_body",
+    "invalid",
+    "idempotency_conflict",
+    "idempotency_key_reused",
+    "body_too_large",
+    "unsupported_media_type",
+)
 
 
 class ProviderWebhookApi(APIView):
@@ -104,6 +119,12 @@ class ProviderWebhookApi(APIView):
                 handler=handler,
             )
         return Response(body, status=status)
+
+    def finalize_response(self, request: Request, response: Response, *args: object, **kwargs: object) -> Response:
+        if response.status_code >= 400 and isinstance(response.data, dict):
+            reason = str(response.data.get("error", {}).get("code", "unknown"))
+            event_count(WEBHOOKS_REJECTED, provider=self.provider, reason=reason)
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def check_fresh(self, request: Request) -> None:
         """Providers whose signature covers a timestamp refuse a stale one before anything else."""

@@ -37,6 +37,7 @@ from metrics.payloads import (
     json_schema,
     whole,
 )
+from tracker.errors import Invalid
 
 MAX_POINTS = 10_000
 MAX_NAME_LENGTH = 200
@@ -142,16 +143,11 @@ def points_json_schema() -> dict:
     return json_schema(PointsPayload | Points)
 
 
-class PointsInvalid(Exception):
+class PointsInvalid(Invalid):
     """The batch is rejected; ``fields`` follows the API error shape (per-index errors under ``points``)."""
 
-    code = "invalid"
-    status = 400
-
     def __init__(self, message: str, fields: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.fields = fields or {}
+        super().__init__(message, fields=fields)
 
 
 @dataclass

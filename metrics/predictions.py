@@ -37,6 +37,7 @@ from metrics.payloads import (
     json_schema,
 )
 from metrics.stats.sketch import MAX_CATEGORIES, MAX_CATEGORY_LENGTH
+from tracker.errors import Invalid, TooLarge, Unprocessable
 
 MAX_ROWS = 10_000
 MAX_FEATURES = 100  # per batch and per service
@@ -134,14 +135,23 @@ def predictions_json_schema() -> dict:
     return json_schema(Annotated[PredictionsPayload, Meta(extra_json_schema=FORMS_SCHEMA)])
 
 
-class SamplesInvalid(Exception):
+class SamplesInvalid(Invalid):
     """The batch is rejected; `fields` follows the API error shape."""
 
-    def __init__(self, message: str, fields: dict[str, Any] | None = None, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.fields = fields or {}
-        self.status = status
+    def __init__(self, message: str, fields: dict[str, Any] | None = None) -> None:
+        super().__init__(message, fields=fields)
+
+
+class SamplesTooLarge(TooLarge, SamplesInvalid):
+    """More rows than a batch may hold (413, with the code every refused batch has)."""
+
+    code = "invalid"
+
+
+class SamplesUnprocessable(Unprocessable, SamplesInvalid):
+    """Well-formed columns whose values cannot be used (422, with the code every refused batch has)."""
+
+    code = "invalid"
 
 
 @dataclass
@@ -346,7 +356,7 @@ def _too_many_features() -> SamplesInvalid:
 
 def _check_size(n: int, key: str) -> None:
     if n > MAX_ROWS:
-        raise SamplesInvalid(f"a batch holds at most {MAX_ROWS} rows", {key: [f"at most {MAX_ROWS} rows"]}, 413)
+        raise SamplesTooLarge(f"a batch holds at most {MAX_ROWS} rows", {key: [f"at most {MAX_ROWS} rows"]})
 
 
 def _row_count(columns: dict[tuple[str, str], list], stamps: list | None) -> int:
@@ -377,7 +387,7 @@ def _typed_columns(columns: dict[tuple[str, str], list]) -> list[Column]:
         except ValueError as exc:
             errors[_field_path((role, name))] = [str(exc)]
     if errors:
-        raise SamplesInvalid("some columns are not valid", errors, 422)
+        raise SamplesUnprocessable("some columns are not valid", errors)
     return out
 
 

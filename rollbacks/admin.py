@@ -27,7 +27,16 @@ class RollbackCallbackInline(admin.TabularInline):
 class RollbackRequestAdmin(admin.ModelAdmin):
     list_display = ("id", "project", "service", "environment", "state", "requested_by", "requested_at")
     list_filter = ("project", "state")
-    raw_id_fields = ("deploy", "target", "completed_by", "requested_by_user", "requested_by_token")
+    raw_id_fields = ("deploy", "target", "requested_by_user", "requested_by_token")
+    # The state machine is forward-only (rollbacks.states): CI's callback, the sender and the sweep move it.
+    readonly_fields = (
+        "state",
+        "dispatched_at",
+        "finished_at",
+        "completed_by",
+        "dispatch_due_at",
+        "dispatch_claimed_at",
+    )
     exclude = ("callback_token_hash", "callback_token_encrypted")
     inlines = [RollbackAttemptInline, RollbackCallbackInline]
 

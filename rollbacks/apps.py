@@ -8,8 +8,11 @@ class RollbacksConfig(AppConfig):
     def ready(self) -> None:
         # Rollback requests complete on deploy signals; the OpenAPI extension documents the callback token.
         from rollbacks import openapi, receivers  # noqa: F401
-        from rollbacks.selectors import endpoint_section
+        from rollbacks.selectors import endpoint_section, rollback_gauges
+        from tracker.prometheus import gauges_register
         from tracker.sections import settings_section_register
+
+        gauges_register(rollback_gauges)
 
         settings_section_register(
             template="rollbacks/_settings_section.html",

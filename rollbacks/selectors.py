@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db.models import Q
+from django.db.models import Count, Q
+from prometheus_client.core import Metric
 
 from deployments.models import Deploy, Status
 from metrics.drift.models import ColumnSketch
 from metrics.impact.models import ImpactReport
 from rollbacks.models import RollbackEndpoint, RollbackRequest
-from rollbacks.states import OPEN_STATE_NAMES
+from rollbacks.states import OPEN_STATE_NAMES, RollbackState
 from rollbacks.targets import DeployFacts, default_target, schema_change, target_refusal
 from tracker.outbound import url_hint
+from tracker.prometheus import gauge_family
 
 # How many earlier deploys the page offers as targets.
 CANDIDATE_LIMIT = 20
@@ -201,3 +203,10 @@ def endpoint_section(*, project_id: int) -> EndpointSection:
         return EndpointSection(url=None, format=None)
     url, format_ = endpoint
     return EndpointSection(url=url, format=format_, url_hint=url_hint(url))
+
+
+def rollback_gauges() -> list[Metric]:
+    """Rollback requests by state (registered in RollbacksConfig.ready)."""
+    counted = {(row["state"],): row["n"] for row in RollbackRequest.objects.values("state").annotate(n=Count("pk"))}
+    states = [state.value for state in RollbackState]
+    return [gauge_family("deploy_tracker_rollback_requests", "Rollback requests by state.", {"state": states}, counted)]

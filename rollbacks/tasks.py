@@ -32,11 +32,13 @@ def rollback_complete_check(deploy_id: int) -> None:
 
 @shared_task(soft_time_limit=50, time_limit=60)
 def rollbacks_sweep() -> dict[str, int]:
-    """Expire requests past their deadline and re-enqueue sends whose message was lost."""
+    """Complete requests a lost message left open, expire requests past their deadline and re-enqueue sends
+    whose message was lost. Completion first: a rollback that happened in time is not expired."""
+    completed = services.rollbacks_complete_missed()
     expired = services.rollbacks_expire()
     due = services.rollbacks_due_for_dispatch()
     for rollback_id in due:
         rollback_dispatch.delay(rollback_id)
-    if expired or due:
-        logger.info("rollbacks_sweep expired %d, re-enqueued %d", expired, len(due))
-    return {"expired": expired, "enqueued": len(due)}
+    if completed or expired or due:
+        logger.info("rollbacks_sweep completed %d, expired %d, re-enqueued %d", completed, expired, len(due))
+    return {"completed": completed, "expired": expired, "enqueued": len(due)}

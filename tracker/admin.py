@@ -1,6 +1,15 @@
 from django.contrib import admin
 
-from tracker.models import ApiToken, AuditLog, IdempotencyRecord, Membership, Project, ProviderHook, SigningSecret
+from tracker.models import (
+    ApiToken,
+    AuditLog,
+    EventCount,
+    IdempotencyRecord,
+    Membership,
+    Project,
+    ProviderHook,
+    SigningSecret,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -65,3 +74,14 @@ class ProviderHookAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # secrets are issued by the settings page or `manage.py issue_provider_secret`
+
+
+@admin.register(EventCount)
+class EventCountAdmin(admin.ModelAdmin):
+    """Counters for /metrics: read-only, as a counter that goes back would confuse Prometheus."""
+
+    list_display = ("name", "labels", "count", "total")
+    search_fields = ("name",)
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False

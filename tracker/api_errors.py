@@ -9,7 +9,7 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from tracker.errors import Conflict, DomainError, Invalid, Unprocessable
+from tracker.errors import Conflict, DomainError, Invalid, TooLarge, Unprocessable
 
 
 class ApiError(exceptions.APIException):
@@ -54,15 +54,17 @@ _CODES = {
 # The one place where a service's refusal (tracker.errors) becomes an HTTP status.
 DOMAIN_STATUSES: dict[type[DomainError], int] = {
     Invalid: status.HTTP_400_BAD_REQUEST,
+    TooLarge: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     Conflict: status.HTTP_409_CONFLICT,
     Unprocessable: status.HTTP_422_UNPROCESSABLE_ENTITY,
 }
 
 
 def domain_status(exc: DomainError) -> int:
-    """The HTTP status of a domain error (pages that show the refusal answer with it too)."""
+    """The HTTP status of a domain error (pages that show the refusal answer with it too): that of its most
+    specific kind, so an error that is also a subject's own (`SamplesInvalid`) keeps the status of its kind."""
     return next(
-        (http_status for kind, http_status in DOMAIN_STATUSES.items() if isinstance(exc, kind)),
+        (DOMAIN_STATUSES[kind] for kind in type(exc).__mro__ if kind in DOMAIN_STATUSES),
         status.HTTP_400_BAD_REQUEST,
     )
 

@@ -32,6 +32,12 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class TooLarge(Invalid):
+    """The input is beyond a size limit: the client must split it (more rows than a batch may hold)."""
+
+    code = "too_large"
+
+
 class Unprocessable(DomainError):
     """Well-formed input that names what the service cannot use (an unknown stream, a value of the wrong kind)."""
 

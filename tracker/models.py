@@ -153,3 +153,20 @@ class ProviderHook(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} hook of {self.project}"
+
+
+class EventCount(models.Model):
+    """A Prometheus counter's value for one label set, shared by every process (tracker.counters)."""
+
+    name = models.CharField(max_length=100)
+    # The label set as sorted, compact JSON: one row per series.
+    labels = models.CharField(max_length=500)
+    count = models.FloatField(default=0)
+    # The sum of the observed values, for a histogram's bucket rows (0 for plain counters).
+    total = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "labels"], name="eventcount_unique_series")]
+
+    def __str__(self) -> str:
+        return f"{self.name}{self.labels} {self.count}"

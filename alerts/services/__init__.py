@@ -1,6 +1,7 @@
 """Writes of the alerts app, split by subject; import from here."""
 
 from alerts.services.channels import (
+    ChannelDisabled,
     ChannelError,
     channel_create,
     channel_delete,
@@ -17,6 +18,7 @@ from alerts.services.lifecycle import (
     alert_rules_create_defaults,
     alerts_evaluate_deploy,
     alerts_resolve_for_deploys,
+    alerts_resolve_missed,
     alerts_resolve_superseded,
 )
 from alerts.services.rule_settings import RuleError, alert_rule_delete, alert_rule_save
@@ -24,6 +26,7 @@ from alerts.services.silences import SilenceError, silence_create, silence_expir
 
 __all__ = [
     "AlertStateError",
+    "ChannelDisabled",
     "ChannelError",
     "RuleError",
     "SilenceError",
@@ -38,6 +41,7 @@ __all__ = [
     "alert_rules_create_defaults",
     "alerts_evaluate_deploy",
     "alerts_resolve_for_deploys",
+    "alerts_resolve_missed",
     "alerts_resolve_superseded",
     "channel_create",
     "channel_delete",

@@ -14,7 +14,7 @@ from django.utils import timezone
 from alerts import payloads
 from alerts.models import Channel, ChannelKind, Delivery
 from tracker import crypto, outbound, signing
-from tracker.errors import FieldsInvalid
+from tracker.errors import Conflict, FieldsInvalid
 from tracker.models import ApiToken, Project
 from tracker.outbound import url_hint
 from tracker.services import audit_record
@@ -26,6 +26,12 @@ class ChannelError(FieldsInvalid):
     """A channel setting is invalid; `fields` maps each bad field to its messages."""
 
     summary = "the channel settings are not valid"
+
+
+class ChannelDisabled(Conflict):
+    """A disabled channel sends nothing, not even a test."""
+
+    code = "channel_disabled"
 
 
 def outbound_policy() -> outbound.OutboundPolicy:
@@ -174,6 +180,8 @@ def channel_test(
     """Queue a test notification through the real outbox (same signing, guard and attempt log)."""
     from alerts.services.grouping import alerts_page_url, deliveries_create
 
+    if not channel.enabled:
+        raise ChannelDisabled("enable the channel before testing it")
     now = now or timezone.now()
     message = payloads.Message(
         project=channel.project.slug,

@@ -8,6 +8,7 @@ from datetime import datetime
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from alerts import engine, rules
@@ -225,6 +226,27 @@ def alerts_resolve_superseded(*, deploy: Deploy, now: datetime | None = None) ->
     )
     ids = set(earlier.values_list("deploy_id", flat=True))
     return alerts_resolve_for_deploys(deploy_ids=ids, reason=ResolvedReason.SUPERSEDED, now=now) if ids else 0
+
+
+def alerts_resolve_missed() -> int:
+    """The sweep's half of two on-commit reactions whose message may be lost: open alerts of deploys that were
+    rolled back, then of deploys a later processed deploy of their stream replaced (as the task would)."""
+    open_alerts = Alert.objects.open()
+    undone = set(open_alerts.filter(deploy__status=Status.ROLLED_BACK).values_list("deploy_id", flat=True)[:500])
+    resolved = alerts_resolve_for_deploys(deploy_ids=undone, reason=ResolvedReason.ROLLED_BACK) if undone else 0
+    # A later deploy that went live and was processed (the moment the task would have run); one rolled back
+    # since then still replaced it.
+    later = Deploy.objects.filter(
+        service_id=OuterRef("service_id"),
+        environment_id=OuterRef("environment_id"),
+        status__in=[Status.SUCCEEDED, Status.ROLLED_BACK],
+        processed_at__isnull=False,
+        deployed_at__gt=OuterRef("deploy__deployed_at"),
+    )
+    replaced = set(Alert.objects.open().filter(Exists(later)).values_list("deploy_id", flat=True)[:500])
+    if replaced:
+        resolved += alerts_resolve_for_deploys(deploy_ids=replaced, reason=ResolvedReason.SUPERSEDED)
+    return resolved
 
 
 class AlertStateError(Conflict):

@@ -16,7 +16,7 @@ from deployments.models import Deploy
 from metrics.drift import selectors
 from metrics.drift.models import DriftReport
 from metrics.drift.services import samples_ingest
-from metrics.predictions import SamplesInvalid, decode_batch, predictions_json_schema
+from metrics.predictions import decode_batch, predictions_json_schema
 from tracker.api_errors import ApiError
 from tracker.auth import scope_required, signed_body_check
 
@@ -66,10 +66,7 @@ class SamplesIngestApi(APIView):
         signed_body_check(request, project)
         if "json" not in (request.content_type or ""):
             raise ApiError("unsupported_media_type", "send application/json", 415)
-        try:
-            batch = decode_batch(request._request.body, now=time.time())
-        except SamplesInvalid as exc:
-            raise ApiError("invalid", exc.message, exc.status, exc.fields) from exc
+        batch = decode_batch(request._request.body, now=time.time())
         result = samples_ingest(project=project, batch=batch)
         return Response(IngestOutputSerializer(result).data, status=202)
 

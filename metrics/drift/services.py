@@ -19,6 +19,7 @@ from metrics.drift.models import ColumnSketch, DriftReport, DriftSetting, Qualit
 from metrics.predictions import MAX_FEATURES, Column, PredictionBatch
 from metrics.stats import drift as stats_drift
 from metrics.stats import sketch as sk
+from tracker.counters import event_count
 from tracker.errors import Invalid, Unprocessable
 from tracker.models import Project
 from tracker.services import audit_record
@@ -30,6 +31,10 @@ class IngestResult:
     deploys: dict[int, int] = field(default_factory=dict)  # deploy id -> rows attributed to it
     new_columns: list[str] = field(default_factory=list)
     duplicate: bool = False
+
+
+INGESTED_ROWS = "deploy_tracker_ingested_rows"
+INGESTED_BATCHES = "deploy_tracker_ingested_batches"
 
 
 def samples_ingest(*, project: Project, batch: PredictionBatch) -> IngestResult:
@@ -54,6 +59,8 @@ def samples_ingest(*, project: Project, batch: PredictionBatch) -> IngestResult:
         deploy_ids = [int(d) for d in np.unique(row_deploys)]
         for deploy_id in deploy_ids:
             drift_mark_due(deploy_id=deploy_id)
+        event_count(INGESTED_ROWS, batch.n_rows)
+        event_count(INGESTED_BATCHES, kind="predictions")
     counts = dict(zip(*np.unique(row_deploys, return_counts=True), strict=True))
     return IngestResult(rows=batch.n_rows, deploys={int(k): int(v) for k, v in counts.items()}, new_columns=new_columns)
 

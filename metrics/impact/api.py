@@ -48,14 +48,11 @@ class MetricsIngestApi(APIView):
         content_type = (request.content_type or "").split(";")[0].strip().lower()
         if content_type not in INGEST_CONTENT_TYPES:
             raise ApiError("unsupported_media_type", "send application/json or application/x-ndjson", 415)
-        try:
-            batch = decode_points(
-                request.body, content_type, now=time.time(), retention_days=settings.METRIC_RETENTION_DAYS
-            )
-            batch.batch_id = batch.batch_id or _batch_id_from(request)
-            result = points_ingest(project=project, batch=batch, may_create_streams=request.auth.has_scope("admin"))
-        except PointsInvalid as exc:
-            raise ApiError(exc.code, exc.message, exc.status, exc.fields) from None
+        batch = decode_points(
+            request.body, content_type, now=time.time(), retention_days=settings.METRIC_RETENTION_DAYS
+        )
+        batch.batch_id = batch.batch_id or _batch_id_from(request)
+        result = points_ingest(project=project, batch=batch, may_create_streams=request.auth.has_scope("admin"))
         batch_id = batch.batch_id
         body = {
             "accepted": result.accepted,

@@ -8,3 +8,8 @@ class ImpactConfig(AppConfig):
 
     def ready(self) -> None:
         from metrics.impact import receivers  # noqa: F401 - connects the impact receivers
+        from metrics.impact.services import INGESTED_BATCHES, INGESTED_POINTS
+        from tracker.counters import counter_declare
+
+        counter_declare(INGESTED_POINTS, "Metric points stored (POST /api/v1/metrics).", {})
+        counter_declare(INGESTED_BATCHES, "Batches stored, by kind (points or prediction rows).", {"kind": ["metrics"]})

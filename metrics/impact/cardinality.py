@@ -29,6 +29,7 @@ from django.utils import timezone
 from deployments.models import Service
 from metrics.impact.models import MetricLabelSet, MetricName
 from metrics.points import PointBatch, PointsInvalid
+from tracker.errors import Unprocessable
 from tracker.models import Project
 
 # Per point, the errors list at most this many offending points.
@@ -45,11 +46,10 @@ _SEEN_TODAY: dict[Series, date] = {}
 SEEN_TODAY_MAX = 100_000
 
 
-class CardinalityExceeded(PointsInvalid):
+class CardinalityExceeded(Unprocessable, PointsInvalid):
     """The batch would pass a series cap; its message names the limit."""
 
     code = "cardinality_limit"
-    status = 422
 
 
 def label_set_key(labels: dict | None) -> str:

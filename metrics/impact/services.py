@@ -21,6 +21,7 @@ from metrics.impact.cardinality import series_admit
 from metrics.impact.models import ImpactReport, MetricBatch, MetricPoint, MetricRollup, MetricSetting
 from metrics.points import PointBatch, PointsInvalid
 from metrics.stats.impact import default_direction
+from tracker.counters import event_count
 from tracker.models import ApiToken, Project
 from tracker.services import audit_record
 
@@ -37,6 +38,10 @@ class IngestResult:
     accepted: int
     duplicate: bool = False
     deploys: dict[int, int] = field(default_factory=dict)
+
+
+INGESTED_POINTS = "deploy_tracker_ingested_points"
+INGESTED_BATCHES = "deploy_tracker_ingested_batches"
 
 
 def points_ingest(*, project: Project, batch: PointBatch, may_create_streams: bool = False) -> IngestResult:
@@ -56,6 +61,9 @@ def points_ingest(*, project: Project, batch: PointBatch, may_create_streams: bo
         _rollups_upsert(project, batch, services, environments, deploy_ids)
         touched = {int(d): int(c) for d, c in zip(*np.unique(deploy_ids, return_counts=True), strict=True) if d}
         _recompute_request(list(touched))
+        # Counted once the batch commits (a refused or duplicate batch is not ingested).
+        event_count(INGESTED_POINTS, len(batch))
+        event_count(INGESTED_BATCHES, kind="metrics")
     return IngestResult(accepted=len(batch), deploys=touched)
 
 

@@ -17,6 +17,7 @@ from rollbacks.services.requests import (
     rollback_callback_apply,
     rollback_complete_by_deploy,
     rollback_request_create,
+    rollbacks_complete_missed,
     rollbacks_expire,
 )
 
@@ -33,6 +34,7 @@ __all__ = [
     "rollback_endpoint_set",
     "rollback_message",
     "rollback_request_create",
+    "rollbacks_complete_missed",
     "rollbacks_due_for_dispatch",
     "rollbacks_expire",
 ]

@@ -13,7 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from deployments.models import Deploy, DeployEvent
+from deployments.models import Deploy, DeployEvent, Status
 from rollbacks.models import RollbackEndpoint, RollbackRequest
 from rollbacks.selectors import deploy_facts, rollback_default_target
 from rollbacks.services.common import log_event, move
@@ -197,6 +197,24 @@ def rollback_complete_by_deploy(*, deploy: Deploy) -> RollbackRequest | None:
         details={"rollback": str(open_request.pk)},
     )
     return open_request
+
+
+def rollbacks_complete_missed() -> int:
+    """The sweep's half of the completion a processed deploy triggers by message: an open request with a
+    deploy of its stream processed since it was requested that completes it. Returns how many completed."""
+    completed = 0
+    for rollback in RollbackRequest.objects.filter(state__in=OPEN_STATE_NAMES)[:500]:
+        candidates = Deploy.objects.filter(
+            service_id=rollback.service_id,
+            environment_id=rollback.environment_id,
+            status=Status.SUCCEEDED,
+            processed_at__gte=rollback.requested_at,
+        ).order_by("processed_at", "pk")
+        target = deploy_facts(rollback.target)
+        deploy = next((d for d in candidates if completes_rollback(target, deploy_facts(d))), None)
+        if deploy is not None and rollback_complete_by_deploy(deploy=deploy) is not None:
+            completed += 1
+    return completed
 
 
 def rollbacks_expire(*, now: datetime | None = None) -> int:

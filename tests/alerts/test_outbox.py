@@ -408,9 +408,9 @@ def test_the_beat_sweep_flushes_due_groups_and_sends_their_deliveries(
         now = timezone.now()
         services.alerts_evaluate_deploy(deploy=deploy, facts=drifted(), now=now)
         with time_machine.travel(now + GROUP_WAIT - timedelta(seconds=1), tick=False):
-            assert alerts_sweep() == {"groups": 0, "deliveries": 0}
+            assert alerts_sweep() == {"resolved": 0, "groups": 0, "deliveries": 0}
         with time_machine.travel(now + GROUP_WAIT, tick=False), django_capture_on_commit_callbacks(execute=True):
-            assert alerts_sweep() == {"groups": 1, "deliveries": 0}
+            assert alerts_sweep() == {"resolved": 0, "groups": 1, "deliveries": 0}
         receiver.wait_for(1)
     delivery = Delivery.objects.get()
     assert (delivery.status, len(receiver.requests)) == ("delivered", 1)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from metrics import predictions as p
+from tracker.errors import TooLarge, Unprocessable
 
 NOW = 1_800_000_000.0
 
@@ -80,7 +81,7 @@ def test_it_rejects_ragged_columns():
 
 def test_it_rejects_a_column_that_mixes_kinds():
     error = problem(columnar({"a": [1, "two", 3]}, [0.1, 0.2, 0.3]))
-    assert "columns.a" in error.fields and error.status == 422
+    assert "columns.a" in error.fields and isinstance(error, Unprocessable)
 
 
 def test_it_rejects_booleans_mixed_with_numbers():
@@ -115,7 +116,7 @@ def test_it_rejects_too_many_categories_in_one_column():
 
 def test_it_rejects_more_rows_than_a_batch_holds_with_413():
     error = problem(columnar({"a": [1.0] * (p.MAX_ROWS + 1)}, [0.5] * (p.MAX_ROWS + 1)))
-    assert error.status == 413
+    assert isinstance(error, TooLarge) and error.code == "invalid"
 
 
 def test_it_rejects_an_all_null_column_whose_kind_it_cannot_learn():

@@ -91,3 +91,56 @@ def test_a_completed_request_frees_the_stream_for_the_next_one(api, project):
     post_deploy(api, "2.0", world.v2.commit_sha)
     bad = deploy(project, "5.0", 0.1, external_id="five")
     assert rollback_request_create(deploy=bad).state == "requested"
+
+
+def test_the_sweep_completes_a_request_whose_completion_message_was_lost(
+    api, project, django_capture_on_commit_callbacks
+):
+    from deployments.services import deploy_processed_mark
+    from rollbacks.tasks import rollbacks_sweep
+
+    world, _ = history(project), endpoint(project)
+    rollback = rollback_request_create(deploy=world.v3, target=world.v2)
+    # A rebuild of the target commit, processed, but the on-commit completion check never runs.
+    with django_capture_on_commit_callbacks(execute=False):
+        rebuilt = post_deploy(api, "2.0-rebuild", world.v2.commit_sha)
+        deploy_processed_mark(deploy_id=rebuilt.pk)
+    assert RollbackRequest.objects.get(pk=rollback.pk).state == "requested"
+    assert rollbacks_sweep()["completed"] == 1
+    row = RollbackRequest.objects.get(pk=rollback.pk)
+    assert (row.state, row.completed_by_id) == ("succeeded", rebuilt.pk)
+    assert rollbacks_sweep()["completed"] == 0
+
+
+def test_the_sweep_completes_before_it_expires(api, project, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from deployments.services import deploy_processed_mark
+    from rollbacks.tasks import rollbacks_sweep
+
+    world, _ = history(project), endpoint(project)
+    rollback = rollback_request_create(deploy=world.v3, target=world.v2)
+    with django_capture_on_commit_callbacks(execute=False):
+        rebuilt = post_deploy(api, "2.0-rebuild", world.v2.commit_sha)
+        deploy_processed_mark(deploy_id=rebuilt.pk)
+    RollbackRequest.objects.filter(pk=rollback.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    assert rollbacks_sweep()["completed"] == 1
+    assert RollbackRequest.objects.get(pk=rollback.pk).state == "succeeded"
+
+
+def test_the_sweep_does_not_complete_with_an_unrelated_or_earlier_deploy(
+    api, project, django_capture_on_commit_callbacks
+):
+    from deployments.services import deploy_processed_mark
+    from rollbacks.tasks import rollbacks_sweep
+
+    world, _ = history(project), endpoint(project)
+    rollback = rollback_request_create(deploy=world.v3, target=world.v2)
+    with django_capture_on_commit_callbacks(execute=False):
+        unrelated = post_deploy(api, "4.0", "ab" * 20)
+        deploy_processed_mark(deploy_id=unrelated.pk)
+    # v2 itself (the target, processed before the request) never completes it.
+    assert rollbacks_sweep()["completed"] == 0
+    assert RollbackRequest.objects.get(pk=rollback.pk).state == "requested"

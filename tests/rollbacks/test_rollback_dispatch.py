@@ -138,10 +138,10 @@ def test_a_callback_that_overtakes_the_send_keeps_its_state(project):
 def test_the_sweep_expires_overdue_requests_and_resends_lost_messages(project):
     with Receiver() as receiver:
         world, rollback = open_request(project, receiver.url())
-        assert rollbacks_sweep() == {"expired": 0, "enqueued": 1}  # in-process: the send happens now
+        assert rollbacks_sweep() == {"completed": 0, "expired": 0, "enqueued": 1}  # in-process: the send happens now
         assert len(receiver.requests) == 1
         RollbackRequest.objects.filter(pk=rollback.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
-        assert rollbacks_sweep() == {"expired": 1, "enqueued": 0}
+        assert rollbacks_sweep() == {"completed": 0, "expired": 1, "enqueued": 0}
     row = RollbackRequest.objects.get(pk=rollback.pk)
     assert row.state == "expired" and row.finished_at is not None
     assert world.v3.events.filter(kind="rollback.expired").exists()

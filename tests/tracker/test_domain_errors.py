@@ -10,15 +10,18 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 
 from alerts.rules import ColumnFact, DeployFacts
 from alerts.services import alerts_evaluate_deploy
 from deployments.models import Deploy
+from tests.helpers import client_for
 from tests.rollbacks.rollback_world import history
 from tracker import outbound
 from tracker.api_errors import domain_status, exception_handler
-from tracker.errors import Conflict, DomainError, FieldsInvalid, Invalid, Unprocessable
+from tracker.errors import Conflict, DomainError, FieldsInvalid, Invalid, TooLarge, Unprocessable
+from tracker.services import token_issue
 
 
 def exact(response, status: int, code: str, message: str, fields: dict | None = None) -> None:
@@ -34,12 +37,27 @@ def exact(response, status: int, code: str, message: str, fields: dict | None = 
         (Invalid("the name is taken", fields={"name": ["taken"]}), 400),
         (Conflict("it moved on", code="invalid_transition"), 409),
         (Unprocessable("no such stream", code="unknown_stream"), 422),
+        (TooLarge("at most 10 rows", code="invalid"), 413),
     ],
 )
 def test_each_kind_of_domain_error_has_one_status_and_the_error_shape(error: DomainError, status: int) -> None:
     response = exception_handler(error, {})
     assert (response.status_code, domain_status(error)) == (status, status)
     assert response.data == {"error": {"code": error.code, "message": error.message, "fields": error.fields}}
+
+
+def test_a_subjects_error_of_a_narrower_kind_has_the_status_of_that_kind() -> None:
+    """`SamplesInvalid` is Invalid (400); its too-large and unprocessable variants are 413 and 422 all the same."""
+    from metrics.impact.cardinality import CardinalityExceeded
+    from metrics.points import PointsInvalid
+    from metrics.predictions import SamplesInvalid, SamplesTooLarge, SamplesUnprocessable
+
+    statuses = [
+        domain_status(error("x"))
+        for error in (SamplesInvalid, SamplesTooLarge, SamplesUnprocessable, PointsInvalid, CardinalityExceeded)
+    ]
+    assert statuses == [400, 413, 422, 400, 422]
+    assert all(isinstance(error("x"), Invalid) for error in (SamplesTooLarge, CardinalityExceeded))
 
 
 def test_a_kind_names_its_default_code_and_a_raise_may_name_its_own() -> None:
@@ -151,6 +169,115 @@ def a_rollback_without_an_endpoint(api, project):
     return answer, (409, "rollback_endpoint_missing", "Configure the project's rollback endpoint first.", {})
 
 
+def post_points(api, points, **body):
+    return api.post("/api/v1/metrics", json.dumps({"points": points, **body}), content_type="application/json")
+
+
+def a_point_without_a_value(api, project):
+    answer = post_points(api, [{"service": "svc", "environment": "production", "name": "m"}])
+    return answer, (400, "invalid", "1 of 1 points are not valid", {"points": {"0": {"value": ["must be a number"]}}})
+
+
+def points_of_an_unknown_service(api, project):
+    ingest_only = client_for(token_issue(project=project, name="ingest", scopes=["ingest"])[1])
+    answer = post_points(ingest_only, [{"service": "nope", "environment": "production", "name": "m", "value": 1}])
+    return answer, (
+        400,
+        "invalid",
+        "1 points name an unknown service",
+        {"points": {"0": {"service": ["unknown service 'nope': register it with a deploy event first"]}}},
+    )
+
+
+def a_batch_id_too_long(api, project):
+    point = {"service": "svc", "environment": "production", "name": "m", "value": 1}
+    return post_points(api, [point], batch_id="x" * 300), (
+        400,
+        "invalid",
+        "batch_id is not valid",
+        {"batch_id": ["a string of 1-200 characters"]},
+    )
+
+
+def an_idempotency_key_too_long(api, project):
+    point = {"service": "svc", "environment": "production", "name": "m", "value": 1}
+    answer = api.post(
+        "/api/v1/metrics",
+        json.dumps({"points": [point]}),
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="k" * 300,
+    )
+    return answer, (400, "invalid", "batch_id is not valid", {"batch_id": ["1-200 characters"]})
+
+
+@override_settings(METRIC_MAX_NAMES_PER_SERVICE=1)
+def points_past_the_name_cap(api, project):
+    post_deploy(api, version="1", finished_at=(timezone.now() - timedelta(hours=1)).isoformat())
+    point = {"service": "svc", "environment": "production", "value": 1}
+    return post_points(api, [point | {"name": "a"}, point | {"name": "b"}]), (
+        422,
+        "cardinality_limit",
+        "service 'svc' has 0 metric names: 2 new ones would pass the limit of 1 names per service"
+        " (METRIC_MAX_NAMES_PER_SERVICE)",
+        {"points": {str(i): {"name": ["a new metric name beyond the limit of 1 per service"]} for i in (0, 1)}},
+    )
+
+
+def samples_with_nan(api, project):
+    body = b'{"service": "svc", "environment": "production", "prediction": [NaN]}'
+    return api.post("/api/v1/predictions", body, content_type="application/json"), (
+        400,
+        "invalid",
+        "NaN is not allowed: send null for a missing value",
+        {"non_field_errors": ["NaN"]},
+    )
+
+
+def samples_of_ragged_columns(api, project):
+    return post_samples(api, columns={"amount": [1.0]}), (
+        400,
+        "invalid",
+        "columns have different lengths",
+        {"columns.amount": ["has 1 values, prediction has 2"]},
+    )
+
+
+def too_many_samples(api, project):
+    return post_samples(api, prediction=[0.5] * 10_001, columns={}), (
+        413,
+        "invalid",
+        "a batch holds at most 10000 rows",
+        {"prediction": ["at most 10000 rows"]},
+    )
+
+
+def samples_with_a_column_of_mixed_kinds(api, project):
+    return post_samples(api, columns={"amount": [1.0, {"a": 1}]}), (
+        422,
+        "invalid",
+        "some columns are not valid",
+        {
+            "columns.amount": [
+                "values of one column must share one kind: numbers, strings or true/false (null if missing)"
+            ]
+        },
+    )
+
+
+def a_test_notification_of_a_disabled_channel(api, project):
+    channel = api.post(
+        "/api/v1/channels", {"name": "hook", "kind": "webhook", "url": "https://93.184.215.14/h"}, format="json"
+    )
+    channel_id = channel.json()["id"]
+    api.patch(f"/api/v1/channels/{channel_id}", {"enabled": False}, format="json")
+    return api.post(f"/api/v1/channels/{channel_id}/test"), (
+        409,
+        "channel_disabled",
+        "enable the channel before testing it",
+        {},
+    )
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "refusal",
@@ -167,6 +294,16 @@ def a_rollback_without_an_endpoint(api, project):
         a_rollback_endpoint_at_an_internal_address,
         a_gitlab_rollback_endpoint_without_its_trigger_token,
         a_rollback_without_an_endpoint,
+        a_point_without_a_value,
+        points_of_an_unknown_service,
+        a_batch_id_too_long,
+        an_idempotency_key_too_long,
+        points_past_the_name_cap,
+        samples_with_nan,
+        samples_of_ragged_columns,
+        too_many_samples,
+        samples_with_a_column_of_mixed_kinds,
+        a_test_notification_of_a_disabled_channel,
     ],
 )
 def test_a_service_refusal_keeps_its_exact_api_answer(api, project, refusal) -> None:

@@ -21,7 +21,7 @@ def test_the_prometheus_exposition_carries_the_gauges_the_apps_register(client, 
     response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {SCRAPE_TOKEN}")
     assert response.status_code == 200
     body = response.content.decode()
-    assert "# TYPE deploy_tracker_deploys gauge\n" in body and body.endswith("deploy_tracker_deploys_unprocessed 0\n")
+    assert "# TYPE deploy_tracker_deploys gauge\n" in body and "\ndeploy_tracker_deploys_unprocessed 0.0\n" in body
 
 
 def test_metrics_are_off_until_a_token_or_networks_are_configured(client, settings):
