@@ -266,7 +266,7 @@ def covered_routes() -> dict[str, str]:
     paths |= {sample(path): "PROJECT_PAGES" for path in PROJECT_PAGES}
     paths |= {path.split("?")[0]: "TOKEN_API" for _, path, _, _ in TOKEN_API}
     paths |= {path: "USER_PAGES" for path in USER_PAGES}
-    covered = {resolve(path).route: matrix for path, matrix in paths.items()}
+    covered = {resolve(path.split("?")[0]).route: matrix for path, matrix in paths.items()}
     return covered | dict.fromkeys(NOT_PROJECT_SCOPED, "NOT_PROJECT_SCOPED")
 
 
