@@ -51,6 +51,12 @@ def make_channel(project):
     return channel_create(project=project, name="hook", kind="webhook", url="https://93.184.215.14/hook")[0]
 
 
+def make_metric_source(project):
+    from metrics.sources.services import source_create
+
+    return source_create(project=project, name="prom", url="https://93.184.215.14/")
+
+
 def make_rule(project):
     return project.alert_rules.first()
 
@@ -84,6 +90,7 @@ OBJECTS: dict[str, Callable] = {
     "channel": make_channel,
     "rule": make_rule,
     "silence": make_silence,
+    "metric_source": make_metric_source,
 }
 
 # (method, API path with {id}, object name, JSON body for writes)
@@ -104,6 +111,10 @@ API_MATRIX = [
     ("patch", "/api/v1/alert-rules/{id}", "rule", {"enabled": False}),
     ("delete", "/api/v1/alert-rules/{id}", "rule", None),
     ("delete", "/api/v1/silences/{id}", "silence", None),
+    ("get", "/api/v1/metric-sources/{id}", "metric_source", None),
+    ("patch", "/api/v1/metric-sources/{id}", "metric_source", {"timeout_seconds": 5}),
+    ("delete", "/api/v1/metric-sources/{id}", "metric_source", None),
+    ("post", "/api/v1/metric-sources/{id}/test", "metric_source", {}),
 ]
 
 # (page path with {slug} and {id}, object name)
@@ -120,6 +131,8 @@ PAGE_MATRIX = [
     ("/{slug}/alerts/channels/{id}/toggle/", "channel"),
     ("/{slug}/alerts/channels/{id}/delete/", "channel"),
     ("/{slug}/alerts/rules/{id}/", "rule"),
+    ("/{slug}/metric-sources/{id}/test/", "metric_source"),
+    ("/{slug}/metric-sources/{id}/delete/", "metric_source"),
 ]
 
 

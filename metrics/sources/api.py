@@ -108,7 +108,7 @@ def _source_for(request: Request, source_id: int) -> MetricSource:
     )
 
 
-class SourceListApi(APIView):
+class MetricSourceListApi(APIView):
     permission_classes = [scope_required("admin")]
 
     @extend_schema(responses={200: list_response(SourceOutputSerializer)}, summary="Metric sources")
@@ -116,7 +116,7 @@ class SourceListApi(APIView):
         return Response({"results": [_out(s) for s in selectors.source_list(project=request.auth.project)]})
 
 
-class SourceCreateApi(APIView):
+class MetricSourceCreateApi(APIView):
     permission_classes = [scope_required("admin")]
 
     @extend_schema(
@@ -129,13 +129,13 @@ class SourceCreateApi(APIView):
         return Response(_out(_source_for(request, source.pk)), status=201)
 
 
-class SourceCollectionApi(ApiOperations):
+class MetricSourceCollectionApi(ApiOperations):
     """GET lists, POST creates; both need the admin scope."""
 
-    operations = {"get": SourceListApi, "post": SourceCreateApi}
+    operations = {"get": MetricSourceListApi, "post": MetricSourceCreateApi}
 
 
-class SourceGetApi(APIView):
+class MetricSourceGetApi(APIView):
     permission_classes = [scope_required("admin")]
 
     @extend_schema(responses={200: SourceOutputSerializer}, summary="One metric source, with its health")
@@ -143,7 +143,7 @@ class SourceGetApi(APIView):
         return Response(_out(_source_for(request, source_id)))
 
 
-class SourceUpdateApi(APIView):
+class MetricSourceUpdateApi(APIView):
     permission_classes = [scope_required("admin")]
 
     @extend_schema(request=SourceUpdateSerializer, responses={200: SourceOutputSerializer}, summary="Change a source")
@@ -155,7 +155,7 @@ class SourceUpdateApi(APIView):
         return Response(_out(_source_for(request, source_id)))
 
 
-class SourceDeleteApi(APIView):
+class MetricSourceDeleteApi(APIView):
     permission_classes = [scope_required("admin")]
 
     @extend_schema(responses={204: None}, summary="Delete a metric source")
@@ -164,11 +164,11 @@ class SourceDeleteApi(APIView):
         return Response(status=204)
 
 
-class SourceDetailApi(ApiOperations):
-    operations = {"get": SourceGetApi, "patch": SourceUpdateApi, "delete": SourceDeleteApi}
+class MetricSourceDetailApi(ApiOperations):
+    operations = {"get": MetricSourceGetApi, "patch": MetricSourceUpdateApi, "delete": MetricSourceDeleteApi}
 
 
-class SourceTestApi(APIView):
+class MetricSourceTestApi(APIView):
     permission_classes = [scope_required("admin")]
 
     @extend_schema(

@@ -157,8 +157,10 @@ def _paired(
     """One series a side is one metric; several are paired by their labels (without the arm's own values)."""
     if len(current) == 1 and len(base) <= 1:
         return [_filled(metric, deploy, baseline, current[0], base[0] if base else None, {})]
-    own_current = {v for k, v in deploy_values(deploy).items() if k != "service" and v}
-    own_base = {v for k, v in deploy_values(baseline).items() if k != "service" and v} if baseline else set()
+    # The values that tell the two deploys apart (version, deploy id, commit…), not the ones they share.
+    mine, theirs = deploy_values(deploy), deploy_values(baseline) if baseline else {}
+    own_current = {v for k, v in mine.items() if v and v != theirs.get(k)}
+    own_base = {v for k, v in theirs.items() if v and v != mine.get(k)}
     by_key = {client.label_key(s.labels, own_base): s for s in base}
     results = []
     for series in current:

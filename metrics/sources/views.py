@@ -41,8 +41,8 @@ def metric_sources(request: HttpRequest) -> HttpResponse:
     return render(request, "metrics/sources/sources.html", context, status=400 if form.errors else 200)
 
 
-@require_POST
 @project_member(Role.ADMIN)
+@require_POST
 def metric_source_test(request: HttpRequest, source_id: int) -> HttpResponse:
     """Queue the test in the worker (queries never run in a web request); the page shows the answer when ready."""
     source = get_object_or_404(MetricSource, project=request.project, pk=source_id)
@@ -51,8 +51,8 @@ def metric_source_test(request: HttpRequest, source_id: int) -> HttpResponse:
     return redirect(reverse("metric_sources", args=[request.project.slug]) + f"#source-{source.pk}")
 
 
-@require_POST
 @project_member(Role.ADMIN)
+@require_POST
 def metric_source_delete(request: HttpRequest, source_id: int) -> HttpResponse:
     source = get_object_or_404(MetricSource, project=request.project, pk=source_id)
     services.source_delete(source=source, user=request.user)
