@@ -207,21 +207,22 @@ def source_test(*, source: MetricSource, now: datetime, deploys: Iterable[Deploy
     per query the series count, the sample count and the first error (what the settings page shows)."""
     newest = {d.service_id: d for d in deploys}
     window = Window(now.replace(microsecond=0) - _HOUR, now.replace(microsecond=0))
-    rows, first_error = [], ""
+    rows, first_error, asked = [], "", False
     for query in source.queries.select_related("service").order_by("position"):
         row = {"service": query.service.name, "name": query.name, "series": 0, "samples": 0, "error": ""}
         deploy = newest.get(query.service_id)
         try:
             if deploy is None:
                 raise client.QueryError(f"service {query.service.name} has no deploy yet to fill the placeholders")
-            calls: dict = {}
+            asked, calls = True, {}
             series = _window_series(source, query, deploy, window, calls, "test")
             row.update(series=len(series), samples=sum(len(s.values) for s in series), query=calls["test"])
         except client.QueryError as exc:
             row["error"] = exc.reason
             first_error = first_error or f"{query.name}: {exc.reason}"
         rows.append(row)
-    source_health_record(source_id=source.pk, error=first_error or None, at=now)
+    if asked:  # the store's health only when the store was asked
+        source_health_record(source_id=source.pk, error=first_error or None, at=now)
     return {"finished_at": now.isoformat(), "queries": rows, "first_error": first_error}
 
 
