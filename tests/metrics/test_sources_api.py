@@ -85,3 +85,23 @@ def test_the_settings_page_shows_each_sources_health_and_the_page_creates_one(cl
 def test_a_deployer_cannot_open_the_sources_page(client, bob, project) -> None:
     client.force_login(bob)
     assert client.get(f"/{project.slug}/metric-sources/").status_code == 403
+
+
+def test_rotate_secrets_re_encrypts_a_sources_credentials(project, settings) -> None:
+    from io import StringIO
+
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    from metrics.sources.services import request_headers, source_create
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEYS = [old]
+    source = source_create(project=project, name="p", url="https://93.184.215.14", bearer_token="tok")
+    settings.FIELD_ENCRYPTION_KEYS = [new, old]
+    out = StringIO()
+    call_command("rotate_secrets", stdout=out)
+    assert "1 re-encrypted" in out.getvalue()
+    settings.FIELD_ENCRYPTION_KEYS = [new]
+    source.refresh_from_db()
+    assert request_headers(source) == {"Authorization": "Bearer tok"}

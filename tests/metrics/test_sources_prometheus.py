@@ -286,3 +286,37 @@ def test_placeholders_reach_prometheus_as_exactly_the_deploys_value(prometheus, 
         source = MetricSource(url=prometheus.url, timeout_seconds=5)
         [series] = client.query_range(fetcher(source), prometheus.url, call)
         assert series.labels == {"got": value}
+
+
+def test_credentials_no_key_can_read_are_nodata_with_the_reason_and_nothing_is_sent(api, project, world, settings):
+    from cryptography.fernet import Fernet
+
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    with Receiver() as store:
+        _source(api, store.url("/"), [_query()], bearer_token="lost")
+        settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+        _, current = _deploys(project, world)
+        report = impact_compute(deploy=current)
+    assert store.requests == []
+    assert "cannot be decrypted" in _metric(current)["reason"] and report.verdict == "insufficient_data"
+
+
+def test_an_unreachable_source_keeps_a_deploy_from_passing_on_its_pushed_metrics(api, project, world):
+    with Receiver() as failing:
+        failing.default = Reply(status=503, body=b"overloaded")
+        _source(api, failing.url("/"), [_query()])
+        _, current = _deploys(project, world)
+        rng = np.random.default_rng(3)
+        points = [
+            {"service": "fraud-scorer", "environment": "production", "name": "accuracy",
+             "value": float(rng.normal(95, 1)), "timestamp": t.isoformat()}
+            for t, _ in world.baseline + world.current
+        ]  # fmt: skip
+        response = api.post("/api/v1/metrics", data=json.dumps({"points": points}), content_type="application/json")
+        assert response.status_code == 202
+        report = impact_compute(deploy=current)
+    accuracy = _metric(current, "accuracy")
+    assert accuracy["classification"] == "Pass"
+    assert report.verdict == "insufficient_data" and report.final is False
+    assert "metric source prod-prometheus did not answer" in report.reasons[0]
+    assert "the store failed (HTTP 503)" in _metric(current)["reason"]
