@@ -151,10 +151,17 @@ def test_a_deploy_judged_from_prometheus_matches_the_same_values_pushed(api, pro
     assert api_metric["queries"] == a["queries"] and "chart" not in api_metric
 
 
-def test_the_deploy_page_charts_the_queried_series_like_pushed_ones(api, project, world, prometheus):
+def test_the_deploy_page_charts_the_queried_series_like_pushed_ones(client, alice, api, project, world, prometheus):
     _source(api, prometheus.url, [_query()])
     baseline, current = _deploys(project, world)
     impact_compute(deploy=current)
+    prometheus.stop()  # the page never asks the store: the worker kept what the chart draws
+    try:
+        client.force_login(alice)
+        page = client.get(f"/{project.slug}/deploys/{current.pk}/").content.decode()
+    finally:
+        prometheus.start()
+    assert '<script id="impact-charts"' in page and "baseline 1.0" in page and "this deploy 1.1" in page
     section = impact_section(deploy=Deploy.objects.for_timeline().get(pk=current.pk), now=timezone.now())
     rows = section.series["latency_ms"]
     assert {r[1] for r in rows} == {baseline.pk, current.pk}
