@@ -207,11 +207,13 @@ def source_test(*, source: MetricSource, now: datetime, deploys: Iterable[Deploy
     per query the series count, the sample count and the first error (what the settings page shows)."""
     newest = {d.service_id: d for d in deploys}
     window = Window(now.replace(microsecond=0) - _HOUR, now.replace(microsecond=0))
-    rows, first_error, asked = [], "", False
+    rows, first_error, asked, broken = [], "", False, None
     for query in source.queries.select_related("service").order_by("position"):
         row = {"service": query.service.name, "name": query.name, "series": 0, "samples": 0, "error": ""}
         deploy = newest.get(query.service_id)
         try:
+            if broken is not None:  # a store that did not answer is not asked again (one timeout, not one per query)
+                raise broken
             if deploy is None:
                 raise client.QueryError(f"service {query.service.name} has no deploy yet to fill the placeholders")
             asked, calls = True, {}
@@ -220,6 +222,7 @@ def source_test(*, source: MetricSource, now: datetime, deploys: Iterable[Deploy
         except client.QueryError as exc:
             row["error"] = exc.reason
             first_error = first_error or f"{query.name}: {exc.reason}"
+            broken = exc if exc.transient else broken
         rows.append(row)
     if asked:  # the store's health only when the store was asked
         source_health_record(source_id=source.pk, error=first_error or None, at=now)

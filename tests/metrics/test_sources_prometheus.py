@@ -327,3 +327,18 @@ def test_an_unreachable_source_keeps_a_deploy_from_passing_on_its_pushed_metrics
     assert report.verdict == "insufficient_data" and report.final is False
     assert "metric source prod-prometheus did not answer" in report.reasons[0]
     assert "the store failed (HTTP 503)" in _metric(current)["reason"]
+
+
+def test_the_test_query_of_a_hanging_store_takes_one_timeout(api, project, world, django_capture_on_commit_callbacks):
+    with Receiver() as hanging:
+        hanging.default = Reply(status=200, body=b"{}", delay=30)
+        queries = [_query(), _query(name="errors", query='errors{version="{{version}}"}')]
+        source = _source(api, hanging.url("/"), queries, timeout_seconds=2)
+        _deploys(project, world)
+        started = time.monotonic()
+        with django_capture_on_commit_callbacks(execute=True):
+            api.post(f"/api/v1/metric-sources/{source['id']}/test")
+        elapsed = time.monotonic() - started
+    result = api.get(f"/api/v1/metric-sources/{source['id']}").json()["test"]["result"]
+    assert elapsed < 2 + 1.5, elapsed
+    assert [("timed out" in row["error"]) for row in result["queries"]] == [True, True]
