@@ -137,12 +137,6 @@ def _rfc3339(at: datetime) -> str:
     return text + (f".{at.microsecond // 1000:03d}Z" if at.microsecond else "Z")
 
 
-def aligned(values: list[float], timestamps: list[float], start: datetime, end: datetime) -> list[float]:
-    """The values whose evaluation time lies in [start, end) (a store may pad the range's edges)."""
-    lo, hi = start.timestamp(), end.timestamp()
-    return [v for ts, v in zip(timestamps, values, strict=True) if lo <= ts < hi]
-
-
 def label_key(labels: Mapping[str, str], own: set[str]) -> tuple[tuple[str, str], ...]:
     """What pairs a baseline series with a current one: the labels without `__name__` and without the values
     that only say which deploy it is (the arm's own version, deploy id…)."""

@@ -70,7 +70,10 @@ def _label(value: str) -> str:
 
 
 def source_gauges() -> list[str]:
-    """Each source's health for the team's own alerting (registered in SourcesConfig.ready)."""
+    """Each source's health for the team's own alerting (registered in SourcesConfig.ready); no source, no lines."""
+    rows = list(MetricSource.objects.select_related("project").order_by("project__slug", "name"))
+    if not rows:
+        return []
     lines = [
         "# HELP deploy_tracker_metric_source_up Whether the source's latest query succeeded (1), failed (0).",
         "# TYPE deploy_tracker_metric_source_up gauge",
@@ -79,7 +82,6 @@ def source_gauges() -> list[str]:
         "# HELP deploy_tracker_metric_source_last_success_timestamp_seconds When a query of the source last succeeded.",
         "# TYPE deploy_tracker_metric_source_last_success_timestamp_seconds gauge",
     ]
-    rows = MetricSource.objects.select_related("project").order_by("project__slug", "name")
     for source in rows:
         labels = f'project="{_label(source.project.slug)}",source="{_label(source.name)}"'
         if source.healthy is not None:

@@ -105,3 +105,14 @@ def test_rotate_secrets_re_encrypts_a_sources_credentials(project, settings) -> 
     settings.FIELD_ENCRYPTION_KEYS = [new]
     source.refresh_from_db()
     assert request_headers(source) == {"Authorization": "Bearer tok"}
+
+
+def test_metrics_exposes_each_sources_health(client, api, project, settings) -> None:
+    from django.utils import timezone
+
+    settings.METRICS_TOKEN = "scrape"
+    source = MetricSource.objects.get(pk=_create(api).json()["id"])
+    MetricSource.objects.filter(pk=source.pk).update(last_success_at=timezone.now())
+    body = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape").content.decode()
+    assert 'deploy_tracker_metric_source_up{project="alpha",source="prom"} 1\n' in body
+    assert 'deploy_tracker_metric_source_last_success_timestamp_seconds{project="alpha",source="prom"} ' in body
