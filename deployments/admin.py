@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from deployments.models import Deploy, DeployEvent, Environment, Service
+from deployments.models import Deploy, DeployEvent, Environment, HookSettings, ModelVersionRecord, Service
 
 
 @admin.register(Service)
@@ -35,3 +35,15 @@ class DeployAdmin(admin.ModelAdmin):
 @admin.register(DeployEvent)
 class DeployEventAdmin(admin.ModelAdmin):
     list_display = ("deploy", "at", "kind", "message")
+
+
+@admin.register(HookSettings)
+class HookSettingsAdmin(admin.ModelAdmin):
+    list_display = ("project", "updated_at")
+
+
+@admin.register(ModelVersionRecord)
+class ModelVersionRecordAdmin(admin.ModelAdmin):
+    list_display = ("name", "version", "project", "run_id", "created_at")
+    list_filter = ("project",)
+    search_fields = ("name", "version", "run_id")

@@ -66,6 +66,12 @@ def make_channel(project):
     return channel_create(project=project, name="alpha-hook", kind="webhook", url="https://93.184.215.14/hook")[0]
 
 
+def make_metric_source(project):
+    from metrics.sources.services import source_create
+
+    return source_create(project=project, name="alpha-prom", url="https://93.184.215.14/")
+
+
 def make_rule(project):
     return project.alert_rules.first()
 
@@ -100,6 +106,12 @@ def make_metric_setting(project):
     return metric_setting_save(project=project, service=service, name="alpha_latency_ms", critical=True)
 
 
+def make_hook_settings(project):
+    from deployments.hook_services import hook_settings_update
+
+    return hook_settings_update(project=project, service_names={"alpha/scorer": "alpha-scorer"})
+
+
 def key(obj) -> object:
     """What fills {id}: a service is named by its name in URLs, everything else by its primary key."""
     return obj.name if isinstance(obj, Service) else obj.pk
@@ -117,6 +129,8 @@ OBJECTS: dict[str, Callable] = {
     "channel": make_channel,
     "rule": make_rule,
     "silence": make_silence,
+    "metric_source": make_metric_source,
+    "hook_settings": make_hook_settings,
 }
 
 # (method, API path with {id}, object name, JSON body for writes)
@@ -139,6 +153,10 @@ API_MATRIX = [
     ("delete", "/api/v1/alert-rules/{id}", "rule", None),
     ("delete", "/api/v1/silences/{id}", "silence", None),
     ("put", "/api/v1/metric-settings/{id}/latency_ms", "service", {"critical": True}),
+    ("get", "/api/v1/metric-sources/{id}", "metric_source", None),
+    ("patch", "/api/v1/metric-sources/{id}", "metric_source", {"timeout_seconds": 5}),
+    ("delete", "/api/v1/metric-sources/{id}", "metric_source", None),
+    ("post", "/api/v1/metric-sources/{id}/test", "metric_source", {}),
 ]
 
 # (page path with {slug} and {id}, object name)
@@ -159,6 +177,8 @@ PAGE_MATRIX = [
     ("/{slug}/services/{id}/drift-settings/", "service"),
     ("/{slug}/services/{id}/metrics/", "service"),
     ("/{slug}/services/{id}/metrics/save", "service"),
+    ("/{slug}/metric-sources/{id}/test/", "metric_source"),
+    ("/{slug}/metric-sources/{id}/delete/", "metric_source"),
 ]
 
 # Pages whose only object is the project in their path: an outsider gets 404 for any method.
@@ -176,6 +196,7 @@ PROJECT_PAGES = [
     "/{slug}/settings/signing-required/",
     "/{slug}/settings/webhooks/github/",
     "/{slug}/settings/audit/",
+    "/{slug}/metric-sources/",
 ]
 
 # (method, API path, object of project alpha, JSON body) called by another project's token: the project is
@@ -187,6 +208,15 @@ TOKEN_API = [
     ("get", "/api/v1/dora", "deploy", None),
     ("get", "/api/v1/alerts", "alert", None),
     ("get", "/api/v1/silences", "silence", None),
+    ("get", "/api/v1/metric-sources", "metric_source", None),
+    (
+        "post",
+        "/api/v1/metric-sources",
+        "metric_source",
+        {"kind": "prometheus", "name": "x", "url": "https://93.184.215.14/"},
+    ),
+    ("get", "/api/v1/webhook-settings", "hook_settings", None),
+    ("patch", "/api/v1/webhook-settings", "hook_settings", {"service_names": {"alpha/scorer": "mine"}}),
     (
         "post",
         "/api/v1/silences",

@@ -96,6 +96,7 @@ PAGES: dict[str, Callable[[World], list[str]]] = {
     "service_columns": lambda w: ["/demo/services/fraud-scorer/columns/"],
     "rollback_confirm": lambda w: [f"/demo/deploys/{w.rolled_back.rolled_back_by_id}/rollback/"],
     "rollback_endpoint_settings": lambda w: ["/demo/rollbacks/endpoint/"],
+    "metric_sources": lambda w: ["/demo/metric-sources/"],
 }
 
 # Pages answered to a POST, rendered rather than redirected (a secret shown once, a form with its errors).
@@ -106,6 +107,8 @@ RENDERED_POSTS: list[tuple[str, dict]] = [
     ("/demo/settings/webhooks/github/", {}),
     ("/demo/alerts/channels/", {"name": "hook", "kind": "webhook", "url": "https://93.184.215.14/hook"}),
     ("/demo/alerts/channels/", {"name": "", "kind": "slack", "url": "not a url"}),
+    ("/demo/metric-sources/", {"name": "prom", "url": "http://169.254.169.254/", "timeout_seconds": "5",
+                               "queries": "[]"}),
     ("/demo/rollbacks/endpoint/", {"url": "https://93.184.215.14/hook", "format": "generic", "ref": "main",
                                    "event_type": "rollback.requested"}),
 ]  # fmt: skip
@@ -129,6 +132,8 @@ ACTIONS = {
     "alert_rule_update",
     "metric_setting_update",
     "service_drift_settings",
+    "metric_source_test",
+    "metric_source_delete",
 }
 
 # Not pages of ours: the API, the Django admin, Django's login and logout, probes, the demo's CI receiver (JSON).

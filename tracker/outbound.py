@@ -1,11 +1,12 @@
-"""Outbound HTTP for alert deliveries and rollback requests.
+"""Outbound HTTP for alert deliveries, rollback requests and metric-store queries.
 
-Three pieces, shared by `alerts` and `deployments`:
+Three pieces, shared by the apps that call out:
 - `check_url`: the SSRF guard, run when a URL is saved and again before every send;
 - `send`: one POST to the address the guard checked (no second DNS lookup, so a rebinding
   name cannot swap in an internal address), no redirects, connect 5 s, and a wall-clock deadline
   for the whole attempt (15 s by default) that a receiver cannot stretch by answering slowly,
-  returning an `Attempt` record that says whether to retry;
+  returning an `Attempt` record that says whether to retry; `fetch` is its reading twin (GET, or POST of a
+  form, the whole answer up to a size limit) under the same guard and deadline;
 - `retry_delay` / `parse_retry_after`: exponential backoff with jitter that honours Retry-After.
 
 Pure module: no Django imports. The Django side passes the settings in as an `OutboundPolicy`.
@@ -24,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import certifi
 import urllib3
@@ -431,6 +432,85 @@ def send(
         finally:
             pool.close()
     return _classify(response, excerpt, _ms_since(started), address)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What one `fetch` got back: the status and the whole body (up to the limit), or why there is none."""
+
+    status_code: int | None = None
+    body: bytes = b""
+    error: str = ""
+    permanent: bool = False
+    latency_ms: int = 0
+
+
+def fetch(
+    url: str,
+    *,
+    policy: OutboundPolicy,
+    method: str = "GET",
+    form: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    max_bytes: int = 16 * 1024 * 1024,
+    resolve: Resolver = resolve_host,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    total_timeout: float | None = None,
+    ca_certs: str | None = None,
+) -> Fetched:
+    """GET `url` (or POST `form` url-encoded) through the guard within the deadline and read the whole answer.
+
+    The same guard, pinned address, no redirects and wall-clock deadline as `send`; for reading an API (a
+    metric store's query endpoint) rather than notifying a receiver. Never raises for network or HTTP failures.
+    """
+    started = time.monotonic()
+    with Deadline(total_timeout or policy.deadline) as deadline:
+        try:
+            checked = check_url(url, policy=policy, resolve=deadline.bounded(resolve))
+        except TransportError as exc:
+            return Fetched(error=exc.message, permanent=exc.permanent, latency_ms=_ms_since(started))
+        pool = _pool(checked, checked.addresses[0], min(connect_timeout, deadline.remaining()), deadline, ca_certs)
+        body = urlencode(form).encode() if form is not None else None
+        extra = {"Content-Type": "application/x-www-form-urlencoded"} if body is not None else {}
+        try:
+            response = pool.urlopen(
+                method,
+                checked.target,
+                body=body,
+                headers={"User-Agent": USER_AGENT, **extra, **(headers or {}), "Host": checked.host_header},
+                redirect=False,
+                retries=False,
+                assert_same_host=False,
+                preload_content=False,
+            )
+            if deadline.passed:
+                response.close()
+                raise TimeoutError("the deadline passed before the headers were complete")
+            data = _read_all(response, deadline, max_bytes)
+        except (Urllib3Error, OSError) as exc:
+            error = _past_deadline(deadline) if deadline.passed else _describe(exc)
+            return Fetched(error=error, latency_ms=_ms_since(started))
+        finally:
+            pool.close()
+    return Fetched(status_code=response.status, body=data, latency_ms=_ms_since(started))
+
+
+def _read_all(response: urllib3.BaseHTTPResponse, deadline: Deadline, max_bytes: int) -> bytes:
+    """The whole body; an answer cut short by the deadline or longer than `max_bytes` is an error, not a body."""
+    chunks, size = [], 0
+    try:
+        while True:
+            chunk = response.read1(65536)
+            if deadline.passed:
+                raise TimeoutError("the deadline passed while the answer was being read")
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > max_bytes:
+                raise OSError(f"the answer is larger than {max_bytes} bytes")
+            chunks.append(chunk)
+    finally:
+        response.close()
 
 
 def _past_deadline(deadline: Deadline) -> str:

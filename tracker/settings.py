@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "deployments",
     "metrics.drift",
     "metrics.impact",
+    "metrics.sources",
     "rollbacks",
     "alerts",
     "dashboard",

@@ -15,6 +15,7 @@ from django.utils import timezone
 from deployments.models import Deploy
 from metrics.impact.models import ImpactReport, MetricPoint, MetricRollup, MetricSetting
 from metrics.impact.signals import impact_report_computed
+from metrics.sources import judging as sources
 from metrics.stats import impact as judge
 
 # The judge reads at most about this many values per window side (a sample stratified by minute beyond it).
@@ -66,19 +67,69 @@ def impact_compute(*, deploy: Deploy, now: datetime | None = None) -> ImpactRepo
     now = now or timezone.now()
     settings_by_name = {s.name: s for s in MetricSetting.objects.filter(service_id=deploy.service_id)}
     window_end = deploy.deployed_at + timedelta(minutes=deploy.service.window_minutes)
-    names = _metric_names(deploy, settings_by_name)
-    judgments, windows = [], {}
+    queried, queried_windows = _queried(deploy, now, window_end)
+    # A name a source answers is judged from the source (the store a team chose), not from pushed points.
+    names = [n for n in _metric_names(deploy, settings_by_name) if n not in {q.query_name for q in queried}]
+    judgments, windows, extras = [], {}, {}
     for name in names:
         setting = settings_by_name.get(name)
         win = _windows(deploy, name, setting, now, window_end)
         judgments.append(_judge_metric(deploy, name, setting, win))
         windows[name] = win.as_dict()
+    for metric in queried:
+        judgments.append(_judge_queried(metric))
+        windows[metric.name], extras[metric.name] = queried_windows, metric.report_fields()
     warmups = [_warmup(settings_by_name.get(name)) for name in names] or [DEFAULT_WARMUP_MINUTES]
     warmup_end = deploy.deployed_at + timedelta(minutes=min(warmups))
     verdict = judge.judge_deploy(judgments, started=now >= warmup_end)
     if deploy.baseline_id is None and verdict.verdict == judge.INSUFFICIENT_DATA:
         verdict.reasons.insert(1, "no baseline deploy: this is the first succeeded deploy of its stream")
-    return _report_store(deploy, verdict, windows, now >= window_end, started)
+    unreachable = [m for m in queried if m.transient]
+    _unvouched(verdict, unreachable)
+    # A store that could not answer is asked again by the sweep: the report stays open until it does.
+    final = now >= window_end and not unreachable
+    return _report_store(deploy, verdict, windows, final, started, extras)
+
+
+def _queried(deploy: Deploy, now: datetime, window_end: datetime) -> tuple[list[sources.QueriedMetric], dict]:
+    """The metrics the project's sources answer for this deploy, over windows laid out like the pushed ones:
+    the baseline's last W minutes before this deploy (its version in the placeholders) and the current window."""
+    length = timedelta(minutes=deploy.service.window_minutes)
+    current_from = _ceil_minute(deploy.deployed_at + timedelta(minutes=DEFAULT_WARMUP_MINUTES))
+    current_to = max(current_from, _floor_minute(min(now, window_end, current_from + length)))
+    baseline = deploy.baseline if deploy.baseline_id else None
+    baseline_to = _floor_minute(deploy.deployed_at)
+    win = Windows(deploy.baseline_id, baseline_to - length if baseline else None, baseline_to if baseline else None,
+                  current_from, current_to, False)  # fmt: skip
+    if current_to <= current_from:
+        return [], win.as_dict()
+    metrics = sources.queried_metrics(
+        deploy=deploy,
+        baseline=baseline,
+        baseline_window=sources.Window(baseline_to - length, baseline_to) if baseline else None,
+        current_window=sources.Window(current_from, current_to),
+    )
+    return metrics, win.as_dict()
+
+
+def _judge_queried(metric: sources.QueriedMetric) -> judge.MetricJudgment:
+    rule = judge.MetricRule(
+        metric.name, metric.direction, allowed_change=metric.allowed_change, critical=metric.critical,
+        min_samples=metric.min_samples,
+    )  # fmt: skip
+    if metric.error:
+        result = judge.judge_metric(rule, [], [])
+        result.reason = f"{metric.name}: no data from source {metric.source['name']}: {metric.error}"
+        return result
+    return judge.judge_metric(rule, np.asarray(metric.baseline), np.asarray(metric.current))
+
+
+def _unvouched(verdict: judge.Verdict, unreachable: list[sources.QueriedMetric]) -> None:
+    """A store that did not answer leaves its metrics unknown: the deploy cannot be called healthy on the rest."""
+    if unreachable and verdict.verdict in (judge.HEALTHY, judge.IMPROVED, judge.MARGINAL):
+        names = ", ".join(sorted({m.source["name"] for m in unreachable}))
+        verdict.verdict = judge.INSUFFICIENT_DATA
+        verdict.reasons.insert(0, f"insufficient data: metric source {names} did not answer; judged again next sweep")
 
 
 def _metric_names(deploy: Deploy, settings_by_name: dict[str, MetricSetting]) -> list[str]:
@@ -170,10 +221,13 @@ def _values(points, rollups, ts_from: datetime, ts_to: datetime) -> tuple[np.nda
     return np.fromiter((v for part in parts for v in part), dtype=np.float64), total
 
 
-def _report_store(deploy: Deploy, verdict: judge.Verdict, windows: dict, final: bool, started: float) -> ImpactReport:
+def _report_store(
+    deploy: Deploy, verdict: judge.Verdict, windows: dict, final: bool, started: float, extras: dict | None = None
+) -> ImpactReport:
     data = verdict.to_dict()
     for metric in data["metrics"]:
         metric["windows"] = windows.get(metric["name"])
+        metric.update((extras or {}).get(metric["name"], {}))
     with transaction.atomic():
         report, _ = ImpactReport.objects.select_for_update().get_or_create(deploy=deploy)
         report.verdict, report.score, report.final = verdict.verdict, verdict.score, final

@@ -42,7 +42,8 @@ def impact_report_data(*, deploy: Deploy) -> dict[str, Any]:
         "computed_at": report.computed_at.isoformat() if report and report.computed_at else None,
         "compute_ms": report.compute_ms if report else None,
         "thresholds": {"healthy": 95.0, "marginal": 75.0},
-        "metrics": report.metrics if report else [],
+        # A queried metric's per-minute chart rows are the page's, not the report's.
+        "metrics": [{k: v for k, v in m.items() if k != "chart"} for m in report.metrics] if report else [],
     }
     return body
 
@@ -177,10 +178,21 @@ def impact_section(*, deploy: Deploy, now: datetime) -> ImpactSection | None:
         **{name: getattr(report, name) for name in SUMMARY_FIELDS},
         reasons=list(report.reasons or []),
         rows=[_metric_row(m, i) for i, m in enumerate(metrics)],
-        series=chart_series(deploy=deploy, names=names, until=now) if names else {},
+        series=_series(deploy, metrics, names, now),
         deploy=DeployMark(deploy.pk, deploy.version, deploy.deployed_at),
         baseline=DeployMark(baseline.pk, baseline.version, baseline.deployed_at) if baseline else None,
     )
+
+
+def _series(deploy: Deploy, metrics: list[dict], names: list[str], now: datetime) -> dict[str, list[tuple]]:
+    """Pushed metrics from their rollups; a queried metric from the per-minute rows its report entry keeps
+    (the store is queried by the worker only, never while a page renders)."""
+    queried = {m["name"]: m.get("chart") or [] for m in metrics if m.get("source")}
+    pushed = [name for name in names if name not in queried]
+    series = chart_series(deploy=deploy, names=pushed, until=now) if pushed else {}
+    for name, rows in queried.items():
+        series[name] = [(datetime.fromisoformat(r[0]), *r[1:]) for r in rows]
+    return series
 
 
 def _metric_row(metric: dict, index: int) -> dict[str, Any]:

@@ -4,7 +4,7 @@ import pytest
 from django.apps import apps
 from django.contrib import admin
 
-OUR_APPS = ("tracker", "deployments", "impact", "drift", "rollbacks", "alerts")
+OUR_APPS = ("tracker", "deployments", "impact", "drift", "sources", "rollbacks", "alerts")
 
 
 def test_every_model_of_ours_is_in_the_admin():
