@@ -8,12 +8,22 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
-from alerts.models import Alert, AlertRule, AlertStatus, Channel, Delivery, DeliveryAttempt, Silence
+from alerts.models import (
+    Alert,
+    AlertRule,
+    AlertStatus,
+    Channel,
+    Delivery,
+    DeliveryAttempt,
+    Silence,
+    StatusWriteback,
+)
 from alerts.rules import ColumnFact, DeployFacts, MetricFact
 from deployments.models import Deploy
 from metrics.drift.models import DriftReport
 from metrics.impact.models import ImpactReport
 from tracker.models import Project
+from tracker.outbound import url_hint
 
 
 def _column_fact(column: dict, cause: str | None) -> ColumnFact:
@@ -185,3 +195,28 @@ def channel_list(*, project: Project) -> list[Channel]:
 
 def rule_list(*, project: Project) -> list[AlertRule]:
     return list(AlertRule.objects.filter(project=project))
+
+
+@dataclass(frozen=True)
+class WritebackRow:
+    """The settings page's line for one provider's status write-back (never its token)."""
+
+    provider_label: str
+    enabled: bool
+    services: int
+    api_host: str
+    has_token: bool
+
+
+def status_writeback_section(*, project_id: int) -> list[WritebackRow]:
+    """One query: the project's status write-backs for the settings page."""
+    return [
+        WritebackRow(
+            provider_label=w.get_provider_display(),
+            enabled=w.enabled,
+            services=len(w.repositories),
+            api_host=url_hint(w.api_url),
+            has_token=bool(w.token_encrypted),
+        )
+        for w in StatusWriteback.objects.filter(project_id=project_id)
+    ]

@@ -74,6 +74,14 @@ def make_signing_secret(project):
     return project.signing_secrets.get()
 
 
+def make_status_writeback(project):
+    from alerts.services import status_writeback_set
+
+    return status_writeback_set(
+        project=project, provider="github", api_url="https://93.184.215.14", token="t", repositories={"svc": "a/b"}
+    )
+
+
 # name → factory(project) returning an object of that project whose pk fills {id}.
 OBJECTS: dict[str, Callable] = {
     "deploy": make_deploy,
@@ -84,6 +92,7 @@ OBJECTS: dict[str, Callable] = {
     "channel": make_channel,
     "rule": make_rule,
     "silence": make_silence,
+    "status_writeback": make_status_writeback,
 }
 
 # (method, API path with {id}, object name, JSON body for writes)
@@ -104,6 +113,8 @@ API_MATRIX = [
     ("patch", "/api/v1/alert-rules/{id}", "rule", {"enabled": False}),
     ("delete", "/api/v1/alert-rules/{id}", "rule", None),
     ("delete", "/api/v1/silences/{id}", "silence", None),
+    # One per project and provider: another project's token reads only its own (none here).
+    ("get", "/api/v1/status-writeback/github", "status_writeback", None),
 ]
 
 # (page path with {slug} and {id}, object name)
