@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.smtp import EmailBackend as SMTPEmailBackend
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -119,17 +120,41 @@ def _email(delivery: Delivery, channel: Channel, connection: object) -> EmailMul
     return message
 
 
+class _DeadlineSMTPBackend(SMTPEmailBackend):
+    """Django's SMTP backend whose socket is shut down at the attempt's deadline, from the greeting on:
+    a per-read timeout alone would let a server that drips its replies hold the worker indefinitely."""
+
+    def __init__(self, *, deadline: outbound.Deadline, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.deadline = deadline
+
+    @property
+    def connection_class(self) -> type[smtplib.SMTP]:
+        deadline = self.deadline
+
+        class Watched(super().connection_class):
+            def _get_socket(self, host: str, port: int, timeout: float) -> object:
+                sock = super()._get_socket(host, port, timeout)
+                deadline.watch(sock)
+                return sock
+
+        return Watched
+
+
+def _mail_connection(deadline: outbound.Deadline, seconds: int) -> object:
+    if settings.EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend":
+        return _DeadlineSMTPBackend(deadline=deadline, fail_silently=False, timeout=seconds)
+    return get_connection(fail_silently=False, timeout=seconds)
+
+
 def _send_email(delivery: Delivery, channel: Channel) -> outbound.Attempt:
     """Within the outbound deadline, like every outbound call: a server that hangs is cut off at it."""
     started = time.monotonic()
     seconds = settings.OUTBOUND_TIMEOUT_SECONDS
     try:
         with outbound.Deadline(seconds) as deadline:
-            connection = get_connection(fail_silently=False, timeout=seconds)
+            connection = _mail_connection(deadline, seconds)
             connection.open()
-            sock = getattr(getattr(connection, "connection", None), "sock", None)
-            if sock is not None:
-                deadline.watch(sock)
             try:
                 _email(delivery, channel, connection).send()
             finally:
