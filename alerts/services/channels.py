@@ -81,9 +81,9 @@ def _check_change_events(kind: str, change_events: bool) -> None:
 
 def _check_secret(secret: str) -> None:
     try:
-        signing.sign(secret, "msg_check", 0, b"")
-    except ValueError:
-        raise ChannelError({"secret": ["a signing secret looks like whsec_<base64>"]}) from None
+        signing.secret_check(secret)
+    except ValueError as exc:
+        raise ChannelError({"secret": [str(exc)]}) from None
 
 
 @transaction.atomic
