@@ -144,5 +144,5 @@ def test_keys_under_24_bytes_are_refused_though_the_reference_library_would_take
 
 @pytest.mark.parametrize("secret", ["whsec_not base64!", "whsec_" + "A" * 33, "whsec_"])
 def test_a_secret_that_is_not_base64_is_refused_with_the_shape_it_needs(secret):
-    with pytest.raises(ValueError, match="whsec_ followed by base64|at least 24 bytes"):
+    with pytest.raises(ValueError, match=r"whsec_ followed by base64|at least 24 bytes"):
         signing.secret_check(secret)
