@@ -3,7 +3,8 @@
 A deploy's verdict becomes one status request per provider:
 
 - GitHub: a deployment status when the deploy came from a GitHub deployment (its id is in the external id
-  `github-deployment-<id>`), else a commit status on the deploy's commit;
+  `github-deployment-<id>`) once the verdict is decided (degraded, or final), else a commit status on the
+  deploy's commit;
 - GitLab: a commit status on the deploy's commit.
 
 States: a degraded verdict fails at once (people should see it while the window is still open); anything
@@ -75,8 +76,13 @@ def context_of(context: str, deploy: DeployRef) -> str:
 def github_request(deploy: DeployRef, verdict: Verdict, *, repository: str, context: str) -> StatusRequest | None:
     found = GITHUB_DEPLOYMENT.fullmatch(deploy.external_id or "")
     if found:
+        state = state_of(verdict)
+        if state == "pending":
+            # A deployment status is the deployment's own state on GitHub: "pending" would show a live
+            # deployment as not yet deployed for the whole observation window. Only a decided verdict goes.
+            return None
         body = {
-            "state": state_of(verdict),
+            "state": state,
             "log_url": deploy.url,
             "description": description(verdict, deploy),
             # Our verdict must not mark this repository's other deployments inactive.

@@ -99,7 +99,9 @@ def _deploy_ref(deploy: Deploy) -> statuses.DeployRef:
     )
 
 
-def _request_for(writeback: StatusWriteback, ref: statuses.DeployRef, verdict: statuses.Verdict):
+def _request_for(
+    writeback: StatusWriteback, ref: statuses.DeployRef, verdict: statuses.Verdict
+) -> statuses.StatusRequest | None:
     repository = writeback.repositories.get(ref.service)
     if not repository:
         return None

@@ -158,12 +158,26 @@ def test_every_verdict_gives_bodies_the_providers_accept(project) -> None:
         for deploy in deploys.values():
             ref, judged = _deploy_ref(deploy), statuses.Verdict(verdict, score, final)
             github = statuses.github_request(ref, judged, repository="acme/x", context="deploy-tracker")
+            if github is None:  # a deployment status waits for a decided verdict
+                assert deploy.external_id and statuses.state_of(judged) == "pending"
+                continue
             name = "create-deployment-status" if "/deployments/" in github.path else "create-commit-status"
             assert_valid(github.body, github_schema(name))
             gitlab = statuses.gitlab_request(ref, judged, project="acme/x", context="deploy-tracker")
             jsonschema.validate(gitlab.body, gitlab_schema())
             seen |= {github.body["state"], gitlab.body["state"]}
     assert seen == {"pending", "success", "failure", "error", "failed"}
+
+
+def test_a_github_deployment_keeps_its_own_state_until_the_verdict_is_decided(project) -> None:
+    deploy = record(project, external_id="github-deployment-99")
+    writeback(project, "github", "https://93.184.215.14", "acme/fraud-scorer", GITHUB_TOKEN)
+    assert services.statuses_write(deploy_id=deploy.pk) == []  # pending: the deployment stays as GitHub has it
+    judge(deploy, "healthy", 100.0, final=False)
+    assert services.statuses_write(deploy_id=deploy.pk) == []
+    judge(deploy, "healthy", 100.0, final=True)
+    [delivery] = services.statuses_write(deploy_id=deploy.pk)
+    assert delivery.payload["state"] == "success" and delivery.request_path.endswith("/deployments/99/statuses")
 
 
 def test_a_status_is_written_only_when_the_verdict_changes(project) -> None:
