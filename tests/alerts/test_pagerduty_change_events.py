@@ -15,7 +15,7 @@ import pytest
 from django.utils import timezone
 
 from alerts import services
-from alerts.models import Delivery
+from alerts.models import Channel, Delivery
 from deployments.services import deploy_processed_mark, deploy_record
 from tests.receiver import Receiver, Reply
 
@@ -127,3 +127,15 @@ def test_a_pagerduty_channel_test_triggers_then_resolves_its_incident(project, s
     assert [e["event_action"] for e in events] == ["trigger", "trigger", "resolve"]
     assert events[2] == {"routing_key": ROUTING_KEY, "event_action": "resolve", "dedup_key": events[1]["dedup_key"]}
     assert list(Delivery.objects.filter(channel=channel).values_list("status", flat=True)) == ["delivered"] * 2
+
+
+def test_an_admin_turns_change_events_on_from_the_settings_page(client, alice, project) -> None:
+    client.force_login(alice)
+    form = {"name": "pd", "kind": "pagerduty", "secret": ROUTING_KEY, "change_events": "on"}
+    assert client.post("/alpha/alerts/channels/", form).status_code == 200
+    assert Channel.objects.get(name="pd").change_events is True
+    refused = client.post(
+        "/alpha/alerts/channels/", form | {"name": "mail", "kind": "email", "email_to": "a@b.example"}
+    )
+    assert "only a PagerDuty channel sends change events" in refused.content.decode()
+    assert not Channel.objects.filter(name="mail").exists()
