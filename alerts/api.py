@@ -12,9 +12,21 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from alerts import engine, selectors, services
-from alerts.models import Alert, AlertRule, AlertStatus, Channel, ChannelKind, RuleKind, Severity, Silence
+from alerts.models import (
+    Alert,
+    AlertRule,
+    AlertStatus,
+    Channel,
+    ChannelKind,
+    RuleKind,
+    Severity,
+    Silence,
+    StatusProvider,
+    StatusWriteback,
+)
 from alerts.services.grouping import alerts_page_url
 from alerts.services.silences import MAX_COMMENT, MAX_MATCHERS
+from tracker.api_errors import ApiError
 from tracker.auth import scope_required
 from tracker.openapi import list_response
 from tracker.operations import ApiOperations
@@ -240,6 +252,7 @@ class ChannelOutputSerializer(serializers.Serializer):
     url_hint = serializers.CharField()
     has_secret = serializers.SerializerMethodField()
     email_to = serializers.ListField(child=serializers.CharField())
+    change_events = serializers.BooleanField(help_text="PagerDuty: production deploys are sent as change events")
     enabled = serializers.BooleanField()
     disabled_reason = serializers.CharField()
     disabled_at = serializers.DateTimeField(allow_null=True)
@@ -260,6 +273,7 @@ class ChannelInputSerializer(StrictSerializer):
     url = serializers.CharField(max_length=2048, required=False)
     secret = serializers.CharField(max_length=200, required=False, write_only=True)
     email_to = serializers.ListField(child=serializers.CharField(max_length=254), max_length=20, required=False)
+    change_events = serializers.BooleanField(required=False)
 
 
 class ChannelListApi(APIView):
@@ -302,6 +316,7 @@ class ChannelUpdateSerializer(StrictSerializer):
     url = serializers.CharField(max_length=2048, required=False)
     secret = serializers.CharField(max_length=200, required=False, write_only=True)
     email_to = serializers.ListField(child=serializers.CharField(max_length=254), max_length=20, required=False)
+    change_events = serializers.BooleanField(required=False)
     enabled = serializers.BooleanField(required=False)
 
 
@@ -357,6 +372,80 @@ class ChannelTestApi(APIView):
         channel = get_object_or_404(Channel, project=request.auth.project, pk=channel_id)
         delivery = services.channel_test(channel=channel, token=request.auth)
         return Response({"delivery": delivery.message_id, "status": delivery.status}, status=202)
+
+
+# --- status write-back ------------------------------------------------------------------------------
+
+STATUS_WRITEBACK_DOC = """Verdicts written back where people already look: when a deploy's verdict changes, a GitHub
+deployment status (for a deploy that came from a GitHub deployment) or commit status, or a GitLab commit status, with
+the verdict, its score and a link to the deploy page. `repositories` maps service names to `owner/repo` (GitHub)
+or a project path or ID (GitLab); services not listed get no status. The token is write-only (`has_token`).
+Statuses go through the alerts outbox: retried with backoff, every attempt logged, the SSRF guard applied."""
+
+
+class StatusWritebackOutputSerializer(serializers.Serializer):
+    provider = serializers.CharField()
+    enabled = serializers.BooleanField()
+    api_url = serializers.CharField()
+    repositories = serializers.DictField(child=serializers.CharField())
+    context = serializers.CharField()
+    has_token = serializers.SerializerMethodField()
+    updated_at = serializers.DateTimeField()
+
+    def get_has_token(self, writeback: StatusWriteback) -> bool:
+        return bool(writeback.token_encrypted)
+
+
+class StatusWritebackInputSerializer(StrictSerializer):
+    enabled = serializers.BooleanField(required=False, default=True)
+    api_url = serializers.URLField(max_length=500, required=False)
+    token = serializers.CharField(max_length=500, required=False, write_only=True)
+    repositories = serializers.DictField(child=serializers.CharField(max_length=300), allow_empty=True)
+    context = serializers.RegexField(r"^[A-Za-z0-9_.-]{1,60}\Z", required=False, default="deploy-tracker")
+
+
+def _provider(provider: str) -> str:
+    if provider not in StatusProvider.values:
+        raise ApiError("not_found", f"no status write-back for {provider[:50]!r}: github or gitlab", 404)
+    return provider
+
+
+class StatusWritebackGetApi(APIView):
+    permission_classes = [scope_required("admin")]
+
+    @extend_schema(
+        responses={200: StatusWritebackOutputSerializer},
+        summary="A provider's status write-back (the token is write-only)",
+        description=STATUS_WRITEBACK_DOC,
+    )
+    def get(self, request: Request, provider: str) -> Response:
+        found = StatusWriteback.objects.filter(project=request.auth.project, provider=_provider(provider)).first()
+        if found is None:
+            raise ApiError("not_found", f"no {provider} status write-back is configured", 404)
+        return Response(StatusWritebackOutputSerializer(found).data)
+
+
+class StatusWritebackSetApi(APIView):
+    permission_classes = [scope_required("admin")]
+
+    @extend_schema(
+        request=StatusWritebackInputSerializer,
+        responses={200: StatusWritebackOutputSerializer},
+        summary="Set a provider's status write-back (a token left out keeps the stored one)",
+        description=STATUS_WRITEBACK_DOC,
+    )
+    def put(self, request: Request, provider: str) -> Response:
+        provider = _provider(provider)
+        data = StatusWritebackInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        writeback = services.status_writeback_set(
+            project=request.auth.project, provider=provider, api_token=request.auth, **data.validated_data
+        )
+        return Response(StatusWritebackOutputSerializer(writeback).data)
+
+
+class StatusWritebackApi(ApiOperations):
+    operations = {"get": StatusWritebackGetApi, "put": StatusWritebackSetApi}
 
 
 # --- rules -----------------------------------------------------------------------------------------

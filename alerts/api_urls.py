@@ -11,6 +11,7 @@ urlpatterns = [
     path("channels", api.ChannelCollectionApi.as_view(), name="api_channels"),
     path("channels/<int:channel_id>", api.ChannelDetailApi.as_view(), name="api_channel_detail"),
     path("channels/<int:channel_id>/test", api.ChannelTestApi.as_view(), name="api_channel_test"),
+    path("status-writeback/<str:provider>", api.StatusWritebackApi.as_view(), name="api_status_writeback"),
     path("alert-rules", api.RuleCollectionApi.as_view(), name="api_alert_rules"),
     path("alert-rules/<int:rule_id>", api.RuleDetailApi.as_view(), name="api_alert_rule_detail"),
 ]

@@ -7,7 +7,7 @@ class AlertsConfig(AppConfig):
 
     def ready(self) -> None:
         from alerts import receivers  # noqa: F401 - connects the alerts receivers
-        from alerts.selectors import alert_gauges
+        from alerts.selectors import alert_gauges, status_writeback_section
         from tracker.prometheus import gauges_register
         from tracker.sections import settings_section_register
 
@@ -15,3 +15,8 @@ class AlertsConfig(AppConfig):
 
         # The project settings page links to the channels and rules (no data of its own).
         settings_section_register(template="alerts/_settings_section.html", selector=lambda project: None, position=10)
+        settings_section_register(
+            template="alerts/_writeback_section.html",
+            selector=lambda project: status_writeback_section(project_id=project.pk),
+            position=15,
+        )

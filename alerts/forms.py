@@ -53,6 +53,7 @@ class ChannelForm(forms.Form):
     url = forms.URLField(max_length=2048, required=False, assume_scheme="https")
     secret = forms.CharField(max_length=200, required=False)
     email_to = NameListField(max_names=100, max_name_length=254, required=False)
+    change_events = forms.BooleanField(required=False)
 
 
 class RuleForm(forms.Form):

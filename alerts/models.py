@@ -253,6 +253,8 @@ class Channel(models.Model):
     # The webhook's whsec_ signing secret or PagerDuty's routing key.
     secret_encrypted = models.TextField(blank=True)
     email_to = models.JSONField(default=list, blank=True)
+    # PagerDuty only: also send each production deploy as a change event (opt-in).
+    change_events = models.BooleanField(default=False)
     enabled = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=300, blank=True)
     disabled_at = models.DateTimeField(null=True, blank=True)
@@ -269,6 +271,37 @@ class Channel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
+
+
+class StatusProvider(models.TextChoices):
+    GITHUB = "github", "GitHub"
+    GITLAB = "gitlab", "GitLab"
+
+
+class StatusWriteback(models.Model):
+    """Verdicts written back as GitHub or GitLab statuses: one per project and provider, opt-in."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="status_writebacks")
+    provider = models.CharField(max_length=10, choices=StatusProvider.choices)
+    enabled = models.BooleanField(default=True)
+    api_url = models.URLField(max_length=500)
+    # Write-only: a GitHub token with statuses/deployments write, or a GitLab token with the api scope.
+    token_encrypted = models.TextField()
+    # Service name -> "owner/repo" (GitHub) or the project's path or numeric ID (GitLab).
+    repositories = models.JSONField(default=dict, blank=True)
+    context = models.CharField(max_length=100, default="deploy-tracker")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "provider"], name="statuswriteback_unique_provider"),
+            models.CheckConstraint(condition=Q(provider__in=StatusProvider.values), name="statuswriteback_provider"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} status write-back of {self.project_id}"
 
 
 class DeliveryStatus(models.TextChoices):
@@ -288,7 +321,15 @@ class Delivery(models.Model):
     # The Standard Webhooks `webhook-id`: the same on every retry, so receivers can dedupe.
     message_id = models.CharField(max_length=40, unique=True, default=_message_id, editable=False)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
-    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="deliveries")
+    # An alert notification goes to a channel; a verdict status to a status write-back (exactly one is set).
+    channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
+    writeback = models.ForeignKey(
+        StatusWriteback, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    # The deploy a status or change event is about (what "did the verdict change" compares against).
+    deploy = models.ForeignKey(Deploy, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    # A status write-back's API path under the provider's API URL (the body is `payload`).
+    request_path = models.CharField(max_length=1000, blank=True)
     group = models.ForeignKey(AlertGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries")
     reason = models.CharField(max_length=20)
     event_action = models.CharField(max_length=20)
@@ -306,12 +347,17 @@ class Delivery(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=DeliveryStatus.values), name="delivery_status_valid")
+            models.CheckConstraint(condition=Q(status__in=DeliveryStatus.values), name="delivery_status_valid"),
+            models.CheckConstraint(
+                condition=Q(channel__isnull=False, writeback__isnull=True)
+                | Q(channel__isnull=True, writeback__isnull=False),
+                name="delivery_one_target",
+            ),
         ]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due")]
 
     def __str__(self) -> str:
-        return f"{self.message_id} → {self.channel_id} ({self.status})"
+        return f"{self.message_id} → {self.channel_id or self.writeback_id} ({self.status})"
 
 
 class DeliveryAttempt(models.Model):

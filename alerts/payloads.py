@@ -8,11 +8,13 @@ author, how long ago it went out), what fired with its numbers, and links to the
 - a Slack incoming-webhook body (`text` fallback + Block Kit `blocks`);
 - a PagerDuty Events API v2 event (`dedup_key` = the group key, so acknowledge and resolve
   reach the incident the trigger opened);
-- an e-mail subject and plain-text body.
+- an e-mail subject, a plain-text and an HTML body;
+- a PagerDuty change event for a production deploy.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +38,22 @@ class DeployInfo:
     author: str = ""
     commit_sha: str = ""
     went_out_at: datetime | None = None
+    verdict: str = ""  # the gate's verdict of the deploy when the message was built
+
+
+@dataclass(frozen=True)
+class DeployChange:
+    """A production deploy, as a PagerDuty change event tells it."""
+
+    service: str
+    environment: str
+    version: str
+    url: str
+    deployed_at: datetime
+    commit_sha: str = ""
+    author: str = ""
+    model: str = ""
+    ci_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -234,7 +252,8 @@ def slack_body(message: Message) -> dict[str, Any]:
         {"type": "actions", "elements": buttons},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{CLIENT} · {_mrkdwn(message.project)}"}]},
     ]
-    return {"text": _truncate(summary(message), SLACK_TEXT_MAX), "blocks": blocks}
+    # The top-level text is mrkdwn too (it is the notification and fallback): the same three escapes apply.
+    return {"text": _truncate(_mrkdwn(summary(message)), SLACK_TEXT_MAX), "blocks": blocks}
 
 
 # --- PagerDuty Events API v2 ------------------------------------------------------------------------
@@ -274,16 +293,59 @@ def pagerduty_body(message: Message, *, routing_key: str, client_url: str = "") 
     return event
 
 
+def pagerduty_change_body(change: DeployChange, *, routing_key: str | None = None) -> dict[str, Any]:
+    """A change event (`/v2/change/enqueue`): shown beside incidents on the service, pages no one.
+
+    Without `routing_key` the key is left out (it is added at send time, never stored)."""
+    model = f", model {change.model}" if change.model else ""
+    author = f" by {change.author}" if change.author else ""
+    summary_text = f"Deploy {change.version} of {change.service} to {change.environment}{model}{author}"
+    details = {"service": change.service, "environment": change.environment, "version": change.version}
+    details |= {k: v for k, v in (("commit_sha", change.commit_sha), ("author", change.author)) if v}
+    if change.model:
+        details["model"] = change.model
+    links = [{"href": change.url, "text": f"Deploy {change.version} in {CLIENT}"}]
+    if change.ci_url:
+        links.append({"href": change.ci_url, "text": "CI run"})
+    body: dict[str, Any] = {
+        "payload": {
+            "summary": _truncate(summary_text, PAGERDUTY_SUMMARY_MAX),
+            "timestamp": change.deployed_at.isoformat(),
+            "source": f"{change.service}/{change.environment}",
+            "custom_details": details,
+        },
+        "links": links,
+    }
+    if routing_key is not None:
+        body = {"routing_key": routing_key, **body}
+    return body
+
+
 # --- e-mail ---------------------------------------------------------------------------------------------
 
 
+def email_subject(message: Message) -> str:
+    """Service, environment, version and verdict up front, so an inbox sorts itself; folds badly past ~200."""
+    if message.reason == "test":
+        return _truncate(summary(message), 200)
+    suspect = message.suspect
+    deploy = f" {suspect.version}" if suspect is not None else ""
+    verdict = f" ({suspect.verdict})" if suspect is not None and suspect.verdict else ""
+    fired = message.alerts or message.resolved
+    what = fired[0].title if fired else "no alerts"
+    more = f" (+{len(fired) - 1} more)" if len(fired) > 1 else ""
+    head = f"[{message.status.upper()}] {message.service}/{message.environment}{deploy}{verdict}"
+    return _truncate(f"{head}: {what}{more}", 200)
+
+
 def email_message(message: Message) -> tuple[str, str]:
-    """(subject, plain-text body): subject lines fold badly past ~200 characters."""
-    subject = _truncate(summary(message), 200)
+    """(subject, plain-text body)."""
     lines = [summary(message), ""]
     suspect = message.suspect
     if suspect is not None:
         lines += [f"Suspect {_deploy_line(suspect, message.sent_at)}", f"  commit {suspect.commit_sha or '-'}"]
+        if suspect.verdict:
+            lines.append(f"  verdict {suspect.verdict}")
         lines += [f"  deploy page (rollback button): {suspect.url}", ""]
     for heading, alerts in (("Open alerts", message.alerts), ("Resolved", message.resolved)):
         if alerts:
@@ -291,4 +353,24 @@ def email_message(message: Message) -> tuple[str, str]:
             lines += [f"  - [{a.severity}] {a.title}\n    {a.url}" for a in alerts]
             lines.append("")
     lines.append(f"All alerts: {message.alerts_url}")
-    return subject, "\n".join(lines)
+    return email_subject(message), "\n".join(lines)
+
+
+def email_html(message: Message) -> str:
+    """The same content as the plain-text part, for mail clients that show HTML (every value escaped)."""
+    esc = html.escape
+    parts = [f"<p><strong>{esc(summary(message))}</strong></p>"]
+    suspect = message.suspect
+    if suspect is not None:
+        verdict = f"; verdict <strong>{esc(suspect.verdict)}</strong>" if suspect.verdict else ""
+        parts.append(
+            f"<p>Suspect {esc(_deploy_line(suspect, message.sent_at))}; commit "
+            f"<code>{esc(suspect.commit_sha or '-')}</code>{verdict}. "
+            f'<a href="{esc(suspect.url)}">Open the deploy page (rollback button)</a></p>'
+        )
+    for heading, alerts in (("Open alerts", message.alerts), ("Resolved", message.resolved)):
+        if alerts:
+            items = "".join(f'<li>[{esc(a.severity)}] <a href="{esc(a.url)}">{esc(a.title)}</a></li>' for a in alerts)
+            parts.append(f"<h3>{heading}</h3><ul>{items}</ul>")
+    parts.append(f'<p><a href="{esc(message.alerts_url)}">All alerts</a></p>')
+    return "<html><body>" + "".join(parts) + "</body></html>"

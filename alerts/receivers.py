@@ -40,6 +40,19 @@ def deploy_replaced_earlier(sender: Any, deploy: Deploy, **_: Any) -> None:
     enqueue(tasks.alerts_resolve_replaced, deploy.pk)
 
 
+@receiver(deploy_processed, dispatch_uid="alerts.deploy_statuses")
+def deploy_statuses(sender: Any, deploy: Deploy, **_: Any) -> None:
+    """A new deploy has a verdict (pending, or rollback) to write back, and may be a change to tell PagerDuty."""
+    enqueue(tasks.statuses_write, deploy.pk)
+    enqueue(tasks.change_events_send, deploy.pk)
+
+
+@receiver(impact_report_computed, dispatch_uid="alerts.verdict_statuses")
+def verdict_statuses(sender: Any, report: Any, **_: Any) -> None:
+    """A new impact report may change the verdict: write it back where it changed."""
+    enqueue(tasks.statuses_write, report.deploy_id)
+
+
 @receiver(impact_report_computed, dispatch_uid="alerts.impact_report")
 @receiver(drift_report_computed, dispatch_uid="alerts.drift_report")
 def report_stored(sender: Any, report: Any, **_: Any) -> None:

@@ -19,12 +19,14 @@ from alerts.models import (
     DeliveryAttempt,
     DeliveryStatus,
     Silence,
+    StatusWriteback,
 )
 from alerts.rules import ColumnFact, DeployFacts, MetricFact
 from deployments.models import Deploy
 from metrics.drift.models import DriftReport
 from metrics.impact.models import ImpactReport
 from tracker.models import Project
+from tracker.outbound import url_hint
 from tracker.prometheus import gauge_family
 
 
@@ -204,7 +206,9 @@ def alert_gauges() -> list[Metric]:
     alerts = {(row["status"],): row["n"] for row in Alert.objects.values("status").annotate(n=Count("id"))}
     deliveries = {
         (row["channel__kind"], row["status"]): row["n"]
-        for row in Delivery.objects.values("channel__kind", "status").annotate(n=Count("id"))
+        for row in Delivery.objects.filter(channel__isnull=False)
+        .values("channel__kind", "status")
+        .annotate(n=Count("id"))
     }
     return [
         gauge_family("deploy_tracker_alerts", "Alerts stored, by state.", {"state": AlertStatus.values}, alerts),
@@ -214,4 +218,29 @@ def alert_gauges() -> list[Metric]:
             {"kind": ChannelKind.values, "status": DeliveryStatus.values},
             deliveries,
         ),
+    ]
+
+
+@dataclass(frozen=True)
+class WritebackRow:
+    """The settings page's line for one provider's status write-back (never its token)."""
+
+    provider_label: str
+    enabled: bool
+    services: int
+    api_host: str
+    has_token: bool
+
+
+def status_writeback_section(*, project_id: int) -> list[WritebackRow]:
+    """One query: the project's status write-backs for the settings page."""
+    return [
+        WritebackRow(
+            provider_label=w.get_provider_display(),
+            enabled=w.enabled,
+            services=len(w.repositories),
+            api_host=url_hint(w.api_url),
+            has_token=bool(w.token_encrypted),
+        )
+        for w in StatusWriteback.objects.filter(project_id=project_id)
     ]

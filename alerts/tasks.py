@@ -1,4 +1,5 @@
-"""Celery adapters for alerts: evaluate a deploy, flush a group, send a delivery, and the beat sweep."""
+"""Celery adapters for alerts: evaluate a deploy, flush a group, write verdict statuses and change events,
+send a delivery, and the beat sweep."""
 
 from __future__ import annotations
 
@@ -57,6 +58,18 @@ def group_flush(group_id: int) -> int:
     if not services.alert_group_claim(group_id=group_id, now=now):
         return 0
     return len(services.alert_group_flush(group_id=group_id, now=now))
+
+
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
+def statuses_write(deploy_id: int) -> int:
+    """The deploy was processed or judged: queue a status wherever its verdict's status changed."""
+    return len(services.statuses_write(deploy_id=deploy_id))
+
+
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
+def change_events_send(deploy_id: int) -> int:
+    """A production deploy was processed: queue its PagerDuty change events (once per channel)."""
+    return len(services.change_events_send(deploy_id=deploy_id))
 
 
 @shared_task(acks_late=True, soft_time_limit=40, time_limit=60)

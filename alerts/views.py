@@ -140,6 +140,7 @@ def channel_create(request: HttpRequest) -> HttpResponse:
             url=data["url"] or None,
             secret=data["secret"] or None,
             email_to=data["email_to"] or None,
+            change_events=data["change_events"],
             user=request.user,
         )
     except services.ChannelError as exc:

@@ -118,6 +118,15 @@ def key(obj) -> object:
 
 
 # name → factory(project) returning an object of that project whose key fills {id}.
+def make_status_writeback(project):
+    from alerts.services import status_writeback_set
+
+    return status_writeback_set(
+        project=project, provider="github", api_url="https://93.184.215.14", token="t", repositories={"svc": "a/b"}
+    )
+
+
+# name → factory(project) returning an object of that project whose pk fills {id}.
 OBJECTS: dict[str, Callable] = {
     "service": make_service,
     "metric_setting": make_metric_setting,
@@ -131,6 +140,7 @@ OBJECTS: dict[str, Callable] = {
     "silence": make_silence,
     "metric_source": make_metric_source,
     "hook_settings": make_hook_settings,
+    "status_writeback": make_status_writeback,
 }
 
 # (method, API path with {id}, object name, JSON body for writes)
@@ -157,6 +167,8 @@ API_MATRIX = [
     ("patch", "/api/v1/metric-sources/{id}", "metric_source", {"timeout_seconds": 5}),
     ("delete", "/api/v1/metric-sources/{id}", "metric_source", None),
     ("post", "/api/v1/metric-sources/{id}/test", "metric_source", {}),
+    # One per project and provider: another project's token reads only its own (none here).
+    ("get", "/api/v1/status-writeback/github", "status_writeback", None),
 ]
 
 # (page path with {slug} and {id}, object name)

@@ -28,7 +28,7 @@ def connected(signal, sender=None) -> list[tuple[str, object]]:
 
 def test_every_receiver_of_a_product_signal_lives_in_a_receivers_module_with_a_named_uid() -> None:
     receivers = [pair for signal in PRODUCT_SIGNALS for pair in connected(signal)]
-    assert len(receivers) == 8
+    assert len(receivers) == 10
     for uid, function in receivers:
         app = function.__module__.removesuffix(".receivers").rsplit(".", 1)[-1]
         assert function.__module__.endswith(".receivers"), function

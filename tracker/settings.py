@@ -347,6 +347,7 @@ ALERT_CHANNEL_DISABLE_AFTER = env_int("ALERT_CHANNEL_DISABLE_AFTER", 10)
 # In-process mode ignores a retry's eta, so there the sweep is the normal path and needs no head start.
 ALERT_SWEEP_GRACE_SECONDS = env_int("ALERT_SWEEP_GRACE_SECONDS", 0 if CELERY_TASK_ALWAYS_EAGER else 10)
 PAGERDUTY_EVENTS_URL = env_str("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue")
+PAGERDUTY_CHANGE_URL = env_str("PAGERDUTY_CHANGE_URL", "https://events.pagerduty.com/v2/change/enqueue")
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")

@@ -13,6 +13,8 @@ import secrets
 import time
 
 SECRET_PREFIX = "whsec_"
+# Keys shorter than this are refused when a secret is set (what we generate is 24 random bytes).
+MIN_SECRET_BYTES = 24
 TOLERANCE_SECONDS = 5 * 60
 # The signed content is "{id}.{timestamp}.{body}": an id with "." could shift the split, which the spec
 # forbids; whitespace, control and non-ASCII characters do not survive header handling byte for byte.
@@ -35,10 +37,23 @@ def secret_generate() -> str:
 
 def _secret_key(secret: str) -> bytes:
     raw = secret.removeprefix(SECRET_PREFIX)
+    # Unpadded base64 is accepted, as the Standard Webhooks reference library accepts it.
+    raw += "=" * (-len(raw) % 4)
     try:
         return base64.b64decode(raw, validate=True)
     except ValueError as exc:
         raise ValueError("signing secret is not whsec_<base64>") from exc
+
+
+def secret_check(secret: str) -> None:
+    """Refuse (ValueError, with a message for the person setting it) a secret that is not base64, padded or
+    not, of at least MIN_SECRET_BYTES bytes."""
+    try:
+        key = _secret_key(secret)
+    except ValueError:
+        raise ValueError("a signing secret is whsec_ followed by base64 (padded or not)") from None
+    if len(key) < MIN_SECRET_BYTES:
+        raise ValueError(f"a signing secret holds at least {MIN_SECRET_BYTES} bytes; this one holds {len(key)}")
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:

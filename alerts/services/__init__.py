@@ -23,6 +23,7 @@ from alerts.services.lifecycle import (
 )
 from alerts.services.rule_settings import RuleError, alert_rule_delete, alert_rule_save
 from alerts.services.silences import SilenceError, silence_create, silence_expire
+from alerts.services.writeback import WritebackError, change_events_send, status_writeback_set, statuses_write
 
 __all__ = [
     "AlertStateError",
@@ -30,6 +31,7 @@ __all__ = [
     "ChannelError",
     "RuleError",
     "SilenceError",
+    "WritebackError",
     "alert_acknowledge",
     "alert_group_claim",
     "alert_group_flush",
@@ -43,6 +45,7 @@ __all__ = [
     "alerts_resolve_for_deploys",
     "alerts_resolve_missed",
     "alerts_resolve_superseded",
+    "change_events_send",
     "channel_create",
     "channel_delete",
     "channel_test",
@@ -52,4 +55,6 @@ __all__ = [
     "delivery_claim",
     "silence_create",
     "silence_expire",
+    "status_writeback_set",
+    "statuses_write",
 ]

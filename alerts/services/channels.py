@@ -80,11 +80,16 @@ def _apply(channel: Channel, *, url: str | None, secret: str | None, email_to: l
     return generated
 
 
+def _check_change_events(kind: str, change_events: bool) -> None:
+    if change_events and kind != ChannelKind.PAGERDUTY:
+        raise ChannelError({"change_events": ["only a PagerDuty channel sends change events"]})
+
+
 def _check_secret(secret: str) -> None:
     try:
-        signing.sign(secret, "msg_check", 0, b"")
-    except ValueError:
-        raise ChannelError({"secret": ["a signing secret looks like whsec_<base64>"]}) from None
+        signing.secret_check(secret)
+    except ValueError as exc:
+        raise ChannelError({"secret": [str(exc)]}) from None
 
 
 @transaction.atomic
@@ -96,6 +101,7 @@ def channel_create(
     url: str | None = None,
     secret: str | None = None,
     email_to: list[str] | None = None,
+    change_events: bool = False,
     user: AbstractBaseUser | None = None,
     token: ApiToken | None = None,
 ) -> tuple[Channel, str | None]:
@@ -104,7 +110,8 @@ def channel_create(
         raise ChannelError({"kind": [f"one of {', '.join(ChannelKind.values)}"]})
     if Channel.objects.filter(project=project, name=name).exists():
         raise ChannelError({"name": ["a channel with this name exists"]})
-    channel = Channel(project=project, name=name, kind=kind)
+    _check_change_events(kind, change_events)
+    channel = Channel(project=project, name=name, kind=kind, change_events=change_events)
     generated = _apply(channel, url=url, secret=secret, email_to=email_to)
     channel.save()
     audit_record(
@@ -126,6 +133,7 @@ def channel_update(
     url: str | None = None,
     secret: str | None = None,
     email_to: list[str] | None = None,
+    change_events: bool | None = None,
     enabled: bool | None = None,
     user: AbstractBaseUser | None = None,
     token: ApiToken | None = None,
@@ -135,6 +143,9 @@ def channel_update(
             raise ChannelError({"name": ["a channel with this name exists"]})
         channel.name = name
     _apply(channel, url=url, secret=secret, email_to=email_to)
+    if change_events is not None:
+        _check_change_events(channel.kind, change_events)
+        channel.change_events = change_events
     if enabled is not None and enabled != channel.enabled:
         channel.enabled = enabled
         # Re-enabling after a disable starts the failure count afresh.
@@ -142,7 +153,14 @@ def channel_update(
     channel.save()
     changed = [
         k
-        for k, v in {"name": name, "url": url, "secret": secret, "email_to": email_to, "enabled": enabled}.items()
+        for k, v in {
+            "name": name,
+            "url": url,
+            "secret": secret,
+            "email_to": email_to,
+            "change_events": change_events,
+            "enabled": enabled,
+        }.items()
         if v is not None
     ]
     audit_record(
@@ -208,5 +226,6 @@ def channel_payload(channel: Channel, message: payloads.Message) -> dict[str, An
         return body
     if channel.kind == ChannelKind.EMAIL:
         subject, text = payloads.email_message(message)
-        return {"subject": subject, "text": text}
+        # `thread`: every message of one alert group replies to the group's thread (Message-ID / References).
+        return {"subject": subject, "text": text, "html": payloads.email_html(message), "thread": message.group_key}
     return payloads.webhook_body(message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import smtplib
@@ -10,13 +11,15 @@ from datetime import datetime, timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.smtp import EmailBackend as SMTPEmailBackend
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from alerts.models import Channel, ChannelKind, Delivery, DeliveryAttempt, DeliveryStatus
 from alerts.services.channels import outbound_policy
+from alerts.services.writeback import status_headers
 from tracker import crypto, outbound, signing
 from tracker.services import audit_record
 
@@ -42,17 +45,19 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> Delive
     now = now or timezone.now()
     if not delivery_claim(delivery_id=delivery_id, now=now):
         return None
-    delivery = Delivery.objects.select_related("channel", "channel__project").get(pk=delivery_id)
+    delivery = Delivery.objects.select_related("channel", "channel__project", "writeback").get(pk=delivery_id)
     channel = delivery.channel
     disable = None
-    if not channel.enabled:
+    if channel is not None and not channel.enabled:
         result = outbound.Attempt(error=f"channel disabled: {channel.disabled_reason or 'by an admin'}", permanent=True)
+    elif delivery.writeback is not None and not delivery.writeback.enabled:
+        result = outbound.Attempt(error="status write-back turned off", permanent=True)
     else:
         result, disable = _send_recording_every_failure(delivery, channel)
     return _record(delivery, channel, result, now, disable=disable)
 
 
-def _send_recording_every_failure(delivery: Delivery, channel: Channel) -> tuple[outbound.Attempt, str | None]:
+def _send_recording_every_failure(delivery: Delivery, channel: Channel | None) -> tuple[outbound.Attempt, str | None]:
     """The send as an attempt to record, whatever goes wrong; second: why to disable the channel, if so."""
     started = time.monotonic()
     try:
@@ -62,17 +67,19 @@ def _send_recording_every_failure(delivery: Delivery, channel: Channel) -> tuple
     except SoftTimeLimitExceeded:
         return outbound.Attempt(error=TIME_LIMIT, latency_ms=int((time.monotonic() - started) * 1000)), None
     except Exception as exc:
-        logger.exception("delivery %s to channel %s failed unexpectedly", delivery.pk, channel.pk)
+        logger.exception("delivery %s (channel %s) failed unexpectedly", delivery.pk, delivery.channel_id)
         error = f"internal error: {type(exc).__name__}"
         return outbound.Attempt(error=error, latency_ms=int((time.monotonic() - started) * 1000)), None
 
 
-def _send(delivery: Delivery, channel: Channel) -> outbound.Attempt:
+def _send(delivery: Delivery, channel: Channel | None) -> outbound.Attempt:
+    if channel is None:
+        return _send_status(delivery)
     if channel.kind == ChannelKind.EMAIL:
         return _send_email(delivery, channel)
     body = dict(delivery.payload)
     if channel.kind == ChannelKind.PAGERDUTY:
-        url = settings.PAGERDUTY_EVENTS_URL
+        url = settings.PAGERDUTY_CHANGE_URL if delivery.reason == "change" else settings.PAGERDUTY_EVENTS_URL
         body = {"routing_key": crypto.decrypt(channel.secret_encrypted), **body}
     else:
         url = crypto.decrypt(channel.url_encrypted)
@@ -84,20 +91,81 @@ def _send(delivery: Delivery, channel: Channel) -> outbound.Attempt:
     return outbound.send(url, body=raw, headers=headers, policy=outbound_policy())
 
 
+def _send_status(delivery: Delivery) -> outbound.Attempt:
+    """A verdict status to GitHub or GitLab: the body as built, the token added now (it is never stored here)."""
+    writeback = delivery.writeback
+    raw = json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False).encode()
+    headers = {"Content-Type": "application/json", **status_headers(writeback)}
+    return outbound.send(writeback.api_url + delivery.request_path, body=raw, headers=headers, policy=outbound_policy())
+
+
+def _email(delivery: Delivery, channel: Channel, connection: object) -> EmailMultiAlternatives:
+    """Plain text and HTML; every message of an alert group replies to the group's thread."""
+    payload = delivery.payload
+    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip("> ") or "deploy-tracker"
+    headers = {"Message-ID": f"<{delivery.message_id}@{domain}>"}
+    if payload.get("thread"):
+        thread = f"<{payload['thread']}@{domain}>"
+        headers |= {"In-Reply-To": thread, "References": thread}
+    message = EmailMultiAlternatives(
+        payload["subject"],
+        payload["text"],
+        settings.DEFAULT_FROM_EMAIL,
+        channel.email_to,
+        headers=headers,
+        connection=connection,
+    )
+    if payload.get("html"):
+        message.attach_alternative(payload["html"], "text/html")
+    return message
+
+
+class _DeadlineSMTPBackend(SMTPEmailBackend):
+    """Django's SMTP backend whose socket is shut down at the attempt's deadline, from the greeting on:
+    a per-read timeout alone would let a server that drips its replies hold the worker indefinitely."""
+
+    def __init__(self, *, deadline: outbound.Deadline, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.deadline = deadline
+
+    @property
+    def connection_class(self) -> type[smtplib.SMTP]:
+        deadline = self.deadline
+
+        class Watched(super().connection_class):
+            def _get_socket(self, host: str, port: int, timeout: float) -> object:
+                sock = super()._get_socket(host, port, timeout)
+                deadline.watch(sock)
+                return sock
+
+        return Watched
+
+
+def _mail_connection(deadline: outbound.Deadline, seconds: int) -> object:
+    if settings.EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend":
+        return _DeadlineSMTPBackend(deadline=deadline, fail_silently=False, timeout=seconds)
+    return get_connection(fail_silently=False, timeout=seconds)
+
+
 def _send_email(delivery: Delivery, channel: Channel) -> outbound.Attempt:
+    """Within the outbound deadline, like every outbound call: a server that hangs is cut off at it."""
     started = time.monotonic()
+    seconds = settings.OUTBOUND_TIMEOUT_SECONDS
     try:
-        send_mail(
-            delivery.payload["subject"],
-            delivery.payload["text"],
-            settings.DEFAULT_FROM_EMAIL,
-            channel.email_to,
-            fail_silently=False,
-        )
+        with outbound.Deadline(seconds) as deadline:
+            connection = _mail_connection(deadline, seconds)
+            connection.open()
+            try:
+                _email(delivery, channel, connection).send()
+            finally:
+                with contextlib.suppress(smtplib.SMTPException, OSError):
+                    connection.close()
     except smtplib.SMTPRecipientsRefused as exc:
         return outbound.Attempt(error=f"recipients refused: {exc.recipients}"[:500], permanent=True)
     except (smtplib.SMTPException, OSError) as exc:
-        return outbound.Attempt(error=f"{type(exc).__name__}: {exc}"[:500])
+        late = f"past the {seconds} s deadline: " if time.monotonic() - started >= seconds else ""
+        error = f"{late}{type(exc).__name__}: {exc}"[:500]
+        return outbound.Attempt(error=error, latency_ms=int((time.monotonic() - started) * 1000))
     return outbound.Attempt(status_code=250, latency_ms=int((time.monotonic() - started) * 1000))
 
 
@@ -131,11 +199,31 @@ def _record(
         Delivery.objects.filter(pk=delivery.pk).exclude(status=DeliveryStatus.DELIVERED).update(
             status=status, attempts=number, claimed_at=None, **fields
         )
-        if channel.enabled:
+        if channel is not None and channel.enabled:
             _account(channel, result, now, disable=disable)
         if retry_at is not None:
             enqueue_at(delivery_send, delivery.pk, eta=retry_at)
+        if result.ok and channel is not None:
+            _close_test_incident(delivery, channel, now)
     return attempt
+
+
+def _close_test_incident(delivery: Delivery, channel: Channel, now: datetime) -> None:
+    """A PagerDuty test opens an incident: resolve it once the trigger is in (sent after it, so never before)."""
+    from alerts.tasks import delivery_send, enqueue_at  # tasks import services: imported at call time
+
+    if channel.kind != ChannelKind.PAGERDUTY or delivery.reason != "test" or delivery.event_action != "trigger":
+        return
+    body = {"event_action": "resolve", "dedup_key": delivery.payload["dedup_key"]}
+    resolve = Delivery.objects.create(
+        project_id=delivery.project_id,
+        channel=channel,
+        reason="test",
+        event_action="resolve",
+        payload=body,
+        next_attempt_at=now,
+    )
+    enqueue_at(delivery_send, resolve.pk, eta=None)
 
 
 def _retry_at(result: outbound.Attempt, number: int, now: datetime) -> datetime | None:

@@ -16,6 +16,7 @@ from alerts import engine, payloads
 from alerts.models import Alert, AlertGroup, AlertStatus, Channel, Delivery, Silence
 from alerts.services.channels import channel_payload
 from deployments.models import Deploy
+from metrics.impact.selectors import report_of
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def _group_alerts(group: AlertGroup) -> list[Alert]:
     rows = (
         Alert.objects.filter(group=group)
         .filter(Q(status__in=[AlertStatus.FIRING, AlertStatus.ACKNOWLEDGED]) | Q(fingerprint__in=group.notified_firing))
-        .select_related("deploy", "service", "environment", "project")
+        .select_related("deploy__impact_report", "service", "environment", "project")
         .order_by("fingerprint", "-started_at", "-id")
     )
     latest: dict[str, Alert] = {}
@@ -122,7 +123,16 @@ def deploy_info(deploy: Deploy) -> payloads.DeployInfo:
         author=deploy.author,
         commit_sha=deploy.commit_sha,
         went_out_at=deploy.deployed_at,
+        verdict=_verdict(deploy),
     )
+
+
+def _verdict(deploy: Deploy) -> str:
+    """The gate's word for the deploy (the impact report is loaded with the alerts: no query of its own)."""
+    if deploy.is_rollback:
+        return "rollback"
+    report = report_of(deploy)
+    return report.verdict if report is not None else "pending"
 
 
 def alert_info(alert: Alert, status: str | None = None) -> payloads.AlertInfo:

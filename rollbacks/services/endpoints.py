@@ -84,9 +84,9 @@ def _store_secrets(endpoint: RollbackEndpoint, secret: str | None, token: str | 
     generated = None
     if secret:
         try:
-            signing.sign(secret, "check", 0, b"")
-        except ValueError:
-            raise Invalid("the secret is not whsec_<base64>", fields={"secret": ["not valid base64"]}) from None
+            signing.secret_check(secret)
+        except ValueError as exc:
+            raise Invalid("the signing secret is not usable", fields={"secret": [str(exc)]}) from None
         endpoint.secret_encrypted = crypto.encrypt(secret)
     elif not endpoint.secret_encrypted:
         generated = signing.secret_generate()

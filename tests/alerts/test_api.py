@@ -161,3 +161,16 @@ def test_disabling_a_rule_resolves_its_open_alerts(api, alert) -> None:
     assert response.status_code == 200
     alert.refresh_from_db()
     assert (alert.status, alert.resolved_reason) == ("resolved", "rule_removed")
+
+
+def test_a_webhook_secret_under_24_bytes_is_a_clear_400_and_an_unpadded_one_is_taken(api) -> None:
+    import base64
+
+    short = "whsec_" + base64.b64encode(b"x" * 16).decode()
+    body = {"name": "hook", "kind": "webhook", "url": "https://93.184.215.14/hook", "secret": short}
+    response = api.post("/api/v1/channels", body, format="json")
+    assert response.status_code == 400
+    assert "at least 24 bytes" in response.json()["error"]["fields"]["secret"][0]
+    unpadded = "whsec_" + base64.b64encode(b"y" * 25).decode().rstrip("=")
+    response = api.post("/api/v1/channels", body | {"secret": unpadded}, format="json")
+    assert response.status_code == 201, response.content

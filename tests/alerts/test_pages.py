@@ -185,7 +185,7 @@ def test_an_email_channel_sends_through_djangos_mail_backend(project, settings) 
     assert attempt.error == ""
     [message] = mail.outbox
     assert message.to == ["oncall@example.com"]
-    assert message.subject.startswith("[FIRING] fraud-scorer/env0: Dataset drift")
+    assert message.subject.startswith("[FIRING] fraud-scorer/env0 v0 (pending): Dataset drift")
     assert f"/alpha/deploys/{alert.deploy_id}/" in message.body
 
 

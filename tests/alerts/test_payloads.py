@@ -178,6 +178,14 @@ def test_it_escapes_slack_control_characters_in_titles() -> None:
     assert "p &lt;0.05 &amp; &lt;!channel&gt;" in texts
 
 
+def test_it_escapes_slack_control_characters_in_the_top_level_text_too() -> None:
+    """`text` is the notification and the fallback; Slack reads it as mrkdwn, so `<!channel>` there pings."""
+    body = payloads.slack_body(message(alert_info(title="p <0.05 & <!channel> > 3")))
+    assert "<!channel>" not in body["text"] and "<" not in body["text"] and ">" not in body["text"]
+    assert "p &lt;0.05 &amp; &lt;!channel&gt; &gt; 3" in body["text"]
+    assert "&amp;lt;" not in body["text"]  # escaped once, not twice
+
+
 def test_it_keeps_a_page_of_forty_alerts_within_slacks_block_limit() -> None:
     body = payloads.slack_body(message(*(alert_info(i) for i in range(40))))
     check_slack_message(body)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from rollbacks.models import RollbackEndpoint, RollbackRequest
@@ -191,3 +193,16 @@ def test_it_keeps_a_given_signing_secret_and_refuses_one_that_is_not_base64(api,
     )
     assert bad.status_code == 400 and "secret" in bad.json()["error"]["fields"]
     assert crypto.decrypt(RollbackEndpoint.objects.get().secret_encrypted) == given
+
+
+def test_a_signing_secret_under_24_bytes_is_refused_and_an_unpadded_one_kept(api, project):
+    url = "https://93.184.215.14/hook"
+    short = "whsec_" + base64.b64encode(b"k" * 20).decode()
+    bad = api.put("/api/v1/rollback-endpoint", {"url": url, "format": "generic", "secret": short}, format="json")
+    assert bad.status_code == 400
+    assert "at least 24 bytes" in bad.json()["error"]["fields"]["secret"][0]
+    assert not RollbackEndpoint.objects.exists()
+    unpadded = "whsec_" + base64.b64encode(b"k" * 25).decode().rstrip("=")
+    good = api.put("/api/v1/rollback-endpoint", {"url": url, "format": "generic", "secret": unpadded}, format="json")
+    assert good.status_code == 200, good.content
+    assert crypto.decrypt(RollbackEndpoint.objects.get().secret_encrypted) == unpadded

@@ -115,3 +115,34 @@ def test_we_accept_any_of_several_library_signatures_during_a_secret_rotation():
 def test_it_refuses_to_sign_a_webhook_id_the_spec_forbids(msg_id):
     with pytest.raises(ValueError):
         signing.sign_headers(signing.secret_generate(), msg_id, b"{}")
+
+
+@pytest.mark.parametrize("n_bytes", [24, 25, 26, 32, 64])
+def test_unpadded_base64_secrets_work_as_in_the_reference_library(n_bytes):
+    padded = whsec(n_bytes)
+    unpadded = padded.rstrip("=")
+    # The reference library decodes the unpadded secret to the same key bytes as the padded one.
+    assert Webhook(unpadded)._whsecret == Webhook(padded)._whsecret == signing._secret_key(unpadded)
+    signing.secret_check(unpadded)
+    body, now = b'{"n":1}', datetime.now(UTC)
+    headers = signing.sign_headers(unpadded, "msg_unpadded", body, now=now.timestamp())
+    assert Webhook(unpadded).verify(body, headers) == {"n": 1}
+    theirs = Webhook(unpadded).sign("msg_theirs", now, body.decode())
+    ours = {"webhook-id": "msg_theirs", "webhook-timestamp": str(int(now.timestamp())), "webhook-signature": theirs}
+    assert signing.verify([padded], ours, body, now=now.timestamp()) == "msg_theirs"
+
+
+@pytest.mark.parametrize("n_bytes", [1, 16, 23])
+def test_keys_under_24_bytes_are_refused_though_the_reference_library_would_take_them(n_bytes):
+    secret = whsec(n_bytes)
+    Webhook(secret)  # accepted there: the minimum is ours
+    with pytest.raises(ValueError, match="at least 24 bytes"):
+        signing.secret_check(secret)
+    with pytest.raises(ValueError, match="at least 24 bytes"):
+        signing.secret_check(secret.rstrip("="))
+
+
+@pytest.mark.parametrize("secret", ["whsec_not base64!", "whsec_" + "A" * 33, "whsec_"])
+def test_a_secret_that_is_not_base64_is_refused_with_the_shape_it_needs(secret):
+    with pytest.raises(ValueError, match=r"whsec_ followed by base64|at least 24 bytes"):
+        signing.secret_check(secret)
