@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from alerts.models import Alert, AlertGroup, AlertRule, Channel, Delivery, DeliveryAttempt, Silence
+from alerts.models import Alert, AlertGroup, AlertRule, Channel, Delivery, DeliveryAttempt, Silence, StatusWriteback
 
 
 @admin.register(AlertRule)
@@ -28,6 +28,15 @@ class ChannelAdmin(admin.ModelAdmin):
     list_display = ("name", "project", "kind", "url_hint", "enabled", "disabled_reason", "consecutive_failures")
     list_filter = ("kind", "enabled")
     exclude = ("url_encrypted", "secret_encrypted")
+
+
+@admin.register(StatusWriteback)
+class StatusWritebackAdmin(admin.ModelAdmin):
+    """The provider token stays write-only: its encrypted column is not shown."""
+
+    list_display = ("project", "provider", "enabled", "api_url", "updated_at")
+    list_filter = ("provider", "enabled")
+    exclude = ("token_encrypted",)
 
 
 class AttemptInline(admin.TabularInline):
