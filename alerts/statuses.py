@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from deployments.providers import OWN_STATUS_PREFIX
+
 DESCRIPTION_MAX = 140  # GitHub's documented limit for a status description
 GITHUB_DEPLOYMENT = re.compile(r"github-deployment-(\d{1,20})")
 GITHUB_REPOSITORY = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
@@ -64,7 +66,7 @@ def state_of(verdict: Verdict) -> str:
 def description(verdict: Verdict, deploy: DeployRef) -> str:
     score = f", score {verdict.score:g}" if verdict.score is not None else ""
     so_far = "" if verdict.final or verdict.verdict == "rollback" else " so far"
-    text = f"Deploy Tracker: {verdict.verdict.replace('_', ' ')}{score}{so_far} ({deploy.version})"
+    text = f"{OWN_STATUS_PREFIX} {verdict.verdict.replace('_', ' ')}{score}{so_far} ({deploy.version})"
     return text if len(text) <= DESCRIPTION_MAX else text[: DESCRIPTION_MAX - 1] + "…"
 
 

@@ -115,6 +115,10 @@ def _github_payload(deployment: dict) -> tuple[dict[str, Any], list[dict[str, st
     return {key: raw[key] for key in PASSTHROUGH if key in raw}, []
 
 
+# How every status Deploy Tracker writes back to a provider begins (alerts.statuses), so its echo is known.
+OWN_STATUS_PREFIX = "Deploy Tracker:"
+
+
 def github_deployment(body: dict, services: dict[str, str] | None = None) -> Mapped:
     """A `deployment` event (action created): the deploy exists, nothing has run yet."""
     deployment = _get(body, "deployment")
@@ -128,6 +132,11 @@ def github_deployment_status(body: dict, services: dict[str, str] | None = None)
     state = _get(body, "deployment_status", "state")
     if state not in GITHUB_STATES:
         raise Ignored(f"deployment_status state {state!r} is not a deploy outcome")
+    description = _get(body, "deployment_status", "description")
+    if isinstance(description, str) and description.startswith(OWN_STATUS_PREFIX):
+        # The status write-back posts verdicts as deployment statuses; GitHub sends them back here. A verdict
+        # is not a deploy outcome: a "failure" meaning "degraded" must not fail the deploy.
+        raise Ignored("a verdict Deploy Tracker wrote back itself, not a deploy outcome")
     deployment = _get(body, "deployment")
     if not isinstance(deployment, dict):
         raise BadPayload("deployment is not an object")

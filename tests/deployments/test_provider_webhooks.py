@@ -299,6 +299,20 @@ def test_github_pings_and_other_events_are_acknowledged_and_ignored(project, git
     assert not Deploy.objects.exists()
 
 
+def test_the_echo_of_a_verdict_written_back_does_not_fail_the_deploy(project, github_secret):
+    """Status write-back posts a degraded verdict as a GitHub "failure"; GitHub sends that status back here."""
+    assert (
+        github_post(project, octokit("deployment"), github_secret, event="deployment", delivery="d-0").status_code
+        == 201
+    )
+    echo = status_event("failure")
+    echo["deployment_status"]["description"] = "Deploy Tracker: degraded, score 0.4 so far (f95f852bd8fc)"
+    response = github_post(project, echo, github_secret, delivery="d-echo")
+    assert response.status_code == 202, response.content
+    assert "wrote back itself" in response.json()["ignored"][0]["reason"]
+    assert Deploy.objects.get().status == "pending"
+
+
 def test_an_inactive_status_is_acknowledged_and_ignored(project, github_secret):
     assert github_post(project, status_event("inactive"), github_secret).status_code == 202
     assert not Deploy.objects.exists()
