@@ -17,11 +17,23 @@ from django.core.management import call_command
 from django.urls import URLPattern, URLResolver, get_resolver
 from playwright.sync_api import expect
 
+from alerts.services import channel_create
 from deployments.models import Deploy
 from tracker.models import Project
+from tracker.services import token_issue
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
+# What the policy would refuse, found in the DOM itself: a refused inline handler is reported only once it
+# fires, so a handler put back into a template must fail the test on load, before anyone clicks.
+INLINE_CODE = """
+[...document.querySelectorAll("*")].flatMap((element) => [
+  ...[...element.attributes].filter((a) => /^on/i.test(a.name)).map((a) => `${element.tagName} ${a.name}`),
+  ...(/^\\s*javascript:/i.test(element.getAttribute("href") || "") ? [`${element.tagName} javascript: URL`] : []),
+  ...(element.tagName === "SCRIPT" && !element.src && !element.nonce && !/json/.test(element.type)
+    ? ["inline <script> without the nonce"] : []),
+])
+"""
 # Collected in every document before its own scripts run (Playwright's init script is not subject to the CSP).
 VIOLATION_LISTENER = """
 window.__cspViolations = [];
@@ -113,6 +125,9 @@ def test_every_page_route_is_loaded_under_the_policy():
 def demo(db) -> DemoWorld:
     call_command("seed_demo", "--force")
     project = Project.objects.get(slug="demo")
+    # So the settings pages draw their confirm-guarded forms (revoke a token, delete a channel).
+    token_issue(project=project, name="ci", scopes=["read"])
+    channel_create(project=project, name="hook", kind="webhook", url="https://93.184.215.14/hook")
     deploys = Deploy.objects.filter(project=project).select_related("service")
     return DemoWorld(
         slug=project.slug,
@@ -138,7 +153,7 @@ def _open(page, url: str) -> list[str]:
     response = page.goto(url)
     assert response.status == 200, f"{url}: {response.status}"
     page.wait_for_load_state("networkidle")
-    events = page.evaluate("window.__cspViolations")
+    events = page.evaluate("window.__cspViolations") + page.evaluate(INLINE_CODE)
     messages = [m for m in page.csp_console[start:] if "Content Security Policy" in m or m.startswith("page error")]
     return [f"{url}: {v}" for v in events + messages]
 
