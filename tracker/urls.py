@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from tracker import views
 
@@ -13,7 +13,12 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger"),
+    # The split view serves Swagger UI's init script from ?script, not inline (the CSP allows no inline script).
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="schema", template_name="tracker/swagger_ui.html"),
+        name="swagger",
+    ),
     path("api/v1/", include("deployments.api_urls")),
     path("api/v1/", include("metrics.drift.api_urls")),
     path("api/v1/", include("metrics.impact.api_urls")),

@@ -8,6 +8,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from metrics.chart_labels import plain
+
 VERDICT_COLOURS = {"drifted": "#c0362c", "expected": "#a86400", "stable": "#1f8a4c", "insufficient_data": "#9aa1b1"}
 BASELINE_COLOUR, CURRENT_COLOUR = "#7d8799", "#3056d3"
 SEVERITY_FLOOR = 0.01  # log axis: a perfectly stable column still shows a stub
@@ -18,14 +20,18 @@ def _as_json(figure: go.Figure) -> dict[str, Any]:
 
 
 def severity_bars(columns: list[dict]) -> dict[str, Any]:
-    """One bar per judged column: its score relative to its threshold (1 = the threshold)."""
+    """One bar per judged column: its score relative to its threshold (1 = the threshold).
+
+    The raw column name rides along last in customdata: the page's script opens that column's overlay."""
     judged = [c for c in columns if c["verdict"] != "insufficient_data"]
     figure = go.Figure(
         go.Bar(
-            x=[c["column"] for c in judged],
+            x=[plain(c["column"]) for c in judged],
             y=[max(c["severity"] or 0.0, SEVERITY_FLOOR) for c in judged],
             marker_color=[VERDICT_COLOURS[c["verdict"]] for c in judged],
-            customdata=[[c["method"], _number(c["score"]), _number(c["threshold"]), c["verdict"]] for c in judged],
+            customdata=[
+                [c["method"], _number(c["score"]), _number(c["threshold"]), c["verdict"], c["column"]] for c in judged
+            ],
             hovertemplate="%{x}<br>%{customdata[0]}: %{customdata[1]} (threshold %{customdata[2]})"
             "<br>%{customdata[3]}<extra></extra>",
         )
@@ -53,7 +59,7 @@ def distribution_overlay(column: dict) -> dict[str, Any]:
             go.Bar(x=centres, y=histogram["cur"], width=width, name="this deploy", marker_color=CURRENT_COLOUR),
         ]
     else:
-        labels = [b["label"] for b in column["bins"]]
+        labels = [plain(b["label"]) for b in column["bins"]]
         ref_total = sum(b["ref"] for b in column["bins"]) or 1
         cur_total = sum(b["cur"] for b in column["bins"]) or 1
         traces = [
@@ -76,7 +82,7 @@ def distribution_overlay(column: dict) -> dict[str, Any]:
         barmode="overlay" if histogram else "group",
         margin={"l": 50, "r": 10, "t": 30, "b": 60},
         height=300,
-        title={"text": column["column"], "font": {"size": 14}},
+        title={"text": plain(column["column"]), "font": {"size": 14}},
         yaxis={"title": "share of values", "tickformat": ".0%"},
         legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},
     )

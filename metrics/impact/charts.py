@@ -9,6 +9,8 @@ from typing import Any, Protocol
 
 import plotly.graph_objects as go
 
+from metrics.chart_labels import plain
+
 BASELINE_COLOUR = "#6b7a90"
 CURRENT_COLOUR = "#2f6fde"
 OTHER_COLOUR = "#c4ccd8"
@@ -20,12 +22,12 @@ def _trace(rows: list[tuple], label: str, colour: str, width: float = 2) -> go.S
         x=[r[0] for r in rows],
         y=[r[3] for r in rows],
         mode="lines+markers" if len(rows) < 60 else "lines",
-        name=label,
+        name=plain(label),
         line={"color": colour, "width": width},
         marker={"size": 4},
         customdata=[[r[2], r[4], r[5]] for r in rows],
         hovertemplate="%{x}<br>mean %{y:.4g} (n=%{customdata[0]}, min %{customdata[1]:.4g}, max %{customdata[2]:.4g})"
-        "<extra>" + label + "</extra>",
+        "<extra>%{fullData.name}</extra>",
     )
 
 
@@ -73,7 +75,7 @@ def metric_figure(section: ImpactChartData, metric: dict[str, Any]) -> dict[str,
         _marker(figure, baseline.deployed_at, baseline.label, BASELINE_COLOUR)
     figure.update_xaxes(range=_view(rows, windows))
     figure.update_layout(
-        title={"text": metric["name"], "font": {"size": 14}},
+        title={"text": plain(metric["name"]), "font": {"size": 14}},
         height=280,
         margin={"l": 50, "r": 10, "t": 36, "b": 50},
         legend={"orientation": "h", "y": -0.3},
@@ -120,6 +122,6 @@ def _marker(figure: go.Figure, at: datetime, label: str, colour: str) -> None:
         type="line", x0=at, x1=at, y0=0, y1=1, yref="paper", line={"color": colour, "dash": "dot", "width": 1.5}
     )
     figure.add_annotation(
-        x=at, y=1, yref="paper", text=f"deploy {label}", showarrow=False, font={"size": 10, "color": colour},
+        x=at, y=1, yref="paper", text=f"deploy {plain(label)}", showarrow=False, font={"size": 10, "color": colour},
         xanchor="left", yanchor="bottom",
     )  # fmt: skip

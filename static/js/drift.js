@@ -27,5 +27,6 @@
       document.getElementById("drift-overlay").scrollIntoView({ behavior: "smooth", block: "center" });
     })
   );
-  document.getElementById("drift-chart").on("plotly_click", (event) => showColumn(event.points[0].x));
+  // x is the label as drawn (markup escaped); the raw column name is the last customdata entry.
+  document.getElementById("drift-chart").on("plotly_click", (event) => showColumn(event.points[0].customdata.at(-1)));
 })();
