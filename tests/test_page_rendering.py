@@ -89,6 +89,7 @@ PAGES: dict[str, Callable[[World], list[str]]] = {
     "compare": lambda w: [f"/demo/compare/{w.rolled_back.baseline_id}/{w.rolled_back.pk}/"],
     "dora": lambda w: ["/demo/dora/", "/demo/dora/?days=90&all=1"],
     "alert_list": lambda w: ["/demo/alerts/"],
+    "alert_detail": lambda w: [f"/demo/alerts/{a.pk}/" for a in Alert.objects.filter(project=w.project)[:3]],
     "alert_settings": lambda w: ["/demo/alerts/settings/"],
     "project_settings": lambda w: ["/demo/settings/"],
     "audit_log": lambda w: ["/demo/settings/audit/"],
