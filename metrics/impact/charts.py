@@ -192,3 +192,52 @@ def _marker(figure: go.Figure, at: datetime, label: str, colour: str, column: in
         x=at, y=1, xref=xref, yref="paper", text=f"deploy {label}", showarrow=False,
         font={"size": 10, "color": colour}, xanchor="left", yanchor="bottom",
     )  # fmt: skip
+
+
+COMPARE_COLOURS = (BASELINE_COLOUR, CURRENT_COLOUR)
+
+
+class CompareSideData(Protocol):
+    deploy: DeployMark
+    windows: dict[str, list[str | None]]
+    series: dict[str, list[tuple]]
+
+
+def compare_figures(sides: list[CompareSideData], units: dict[str, str]) -> list[dict[str, Any]]:
+    """One chart per metric either deploy was judged on: both deploys' per-minute means on one axis of
+    minutes since each went out, each judged window shaded in its deploy's colour."""
+    names = sorted({name for side in sides for name in side.windows})
+    return [compare_figure(name, sides, units.get(name, "")) for name in names]
+
+
+def compare_figure(name: str, sides: list[CompareSideData], unit: str) -> dict[str, Any]:
+    figure = go.Figure()
+    for (side, colour), letter in zip(zip(sides, COMPARE_COLOURS, strict=True), "AB", strict=True):
+        went_out = side.deploy.deployed_at
+        rows = side.series.get(name, [])
+        minutes = [(r[0] - went_out).total_seconds() / 60 for r in rows]
+        label = f"{letter}: {side.deploy.label}"
+        figure.add_trace(
+            go.Scatter(
+                x=minutes, y=[r[3] for r in rows], mode="lines+markers", name=label,
+                line={"color": colour, "width": 2}, marker={"size": 4},
+                hovertemplate="%{x:.0f} min after the deploy<br>mean %{y:.4g}" + (f" {unit}" if unit else "")
+                + "<extra>" + label + "</extra>",
+            )
+        )  # fmt: skip
+        window = side.windows.get(name)
+        if window and window[0] and window[1]:
+            start, end = ((_as_time(t) - went_out).total_seconds() / 60 for t in window[:2])
+            figure.add_vrect(x0=start, x1=end, fillcolor=colour, opacity=0.08, line_width=0,
+                             annotation_text=f"{letter} judged", annotation_position="top left",
+                             annotation_font_size=10)  # fmt: skip
+    figure.update_layout(
+        title={"text": f"{name} ({unit})" if unit else name, "font": {"size": 14}},
+        height=260,
+        margin={"l": 50, "r": 10, "t": 36, "b": 50},
+        legend={"orientation": "h", "y": -0.3},
+        xaxis={"title": "minutes since the deploy went out"},
+        yaxis={"title": unit or None},
+        template="simple_white",
+    )
+    return json.loads(figure.to_json())

@@ -214,3 +214,64 @@ def _metric_row(metric: dict, index: int, unit: str = "") -> dict[str, Any]:
         "direction_words": DIRECTION_WORDS.get(metric["direction"], metric["direction"]),
         "allowed_text": f"{metric['allowed_change'] * 100:g} %",
     }
+
+
+@dataclass(frozen=True)
+class CompareSide:
+    """One deploy of a comparison: its verdict and, per metric, its judged window and per-minute means."""
+
+    deploy: DeployMark
+    verdict: str
+    score: float | None
+    final: bool
+    windows: dict[str, list[str | None]]  # metric -> its current window [start, end] (ISO)
+    series: dict[str, list[tuple]]  # metric -> (minute, deploy id, count, mean, min, max)
+
+
+def compare_sides(*, deploys: list[Deploy], until: datetime) -> tuple[list[CompareSide], dict[str, str]]:
+    """Both deploys' impact for the compare page in three queries: the reports, the units, the rollups of
+    each deploy's own points over its judged windows. Also returns the metric names' units."""
+    reports = {r.deploy_id: r for r in ImpactReport.objects.filter(deploy__in=deploys)}
+    windows = {
+        d.pk: {m["name"]: (m.get("windows") or {}).get("current") for m in _metrics(reports.get(d.pk))} for d in deploys
+    }
+    names = sorted({name for per in windows.values() for name in per})
+    service_ids = {d.service_id for d in deploys}
+    units = dict(
+        MetricSetting.objects.filter(service_id__in=service_ids, name__in=names)
+        .exclude(unit="")
+        .values_list("name", "unit")
+    )
+    in_windows = Q(pk__in=[])
+    for d in deploys:
+        start = d.deployed_at - CHART_MARGIN
+        end = max([_as_datetime(w[1]) for w in windows[d.pk].values() if w and w[1]] + [d.deployed_at]) + CHART_MARGIN
+        in_windows |= Q(deploy_key=d.pk, minute__gte=start, minute__lte=min(end, until))
+    series: dict[int, dict[str, list[tuple]]] = {d.pk: {} for d in deploys}
+    rows = (
+        MetricRollup.objects.filter(in_windows, name__in=names)
+        .order_by("name", "minute")
+        .values_list("name", "minute", "deploy_key", "count", "total", "min_value", "max_value")
+    )
+    for name, minute, key, count, total, low, high in rows:
+        series[key].setdefault(name, []).append((minute, key, count, total / count if count else None, low, high))
+    sides = [
+        CompareSide(
+            deploy=DeployMark(d.pk, d.version, d.deployed_at),
+            verdict=reports[d.pk].verdict if d.pk in reports else PENDING,
+            score=reports[d.pk].score if d.pk in reports else None,
+            final=reports[d.pk].final if d.pk in reports else False,
+            windows=windows[d.pk],
+            series=series[d.pk],
+        )
+        for d in deploys
+    ]
+    return sides, units
+
+
+def _metrics(report: ImpactReport | None) -> list[dict]:
+    return (report.metrics or []) if report is not None else []
+
+
+def _as_datetime(value: str) -> datetime:
+    return datetime.fromisoformat(value)
