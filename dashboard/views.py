@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
 from alerts import selectors as alerts
+from dashboard.charts import dora_trend_figures
 from dashboard.forms import DoraFilterForm, TimelineFilterForm
 from dashboard.selectors import DORA_DEFINITIONS, dora_report, timeline_rows
 from deployments.changes import changes_between, deploy_facts
@@ -107,6 +108,7 @@ def dora(request: HttpRequest) -> HttpResponse:
             "project": request.project,
             "nav": "dora",
             "report": report,
+            "trend_charts": dora_trend_figures(report["trend"]),
             "definitions": DORA_DEFINITIONS,
             "days": days,
             "production_only": production_only,
