@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -16,7 +17,7 @@ from alerts.rules import ColumnFact, DeployFacts
 from alerts.services import alerts_evaluate_deploy, channel_create, silence_create
 from deployments.services import deploy_record
 from rollbacks.models import RollbackRequest
-from rollbacks.services import rollback_endpoint_set
+from rollbacks.services import rollback_callback_apply, rollback_endpoint_set
 from tests.receiver import Receiver, Reply
 from tests.rollbacks.rollback_world import history
 
@@ -102,6 +103,10 @@ def test_a_failing_rollback_delivery_shows_its_error_and_next_retry_in_the_panel
     )
     expect(page.locator("#rollback-next-retry")).to_be_in_viewport()
     expect(page.locator("#rollback-open .badge")).to_have_text("requested")
+    # CI answers: the open panel follows the request's state without a reload.
+    with transaction.atomic():
+        rollback_callback_apply(rollback=rollback, status="accepted")
+    expect(page.locator("#rollback-open .badge")).to_have_text("accepted", timeout=15_000)
 
 
 def test_a_failed_deploy_offers_no_rollback(page, live_server, login, project):
