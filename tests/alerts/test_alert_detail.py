@@ -77,3 +77,14 @@ def test_only_the_deliveries_that_carried_the_alert_and_the_silences_that_match_
 
 def test_another_projects_alert_is_not_found(project, other_project, alert):
     assert alert_detail(project=other_project, alert_id=alert.pk, now=timezone.now()) is None
+
+
+def test_a_channel_whose_deliveries_keep_failing_says_so_on_the_settings_page(client, alice, project):
+    channel = channel_create(project=project, name="hook", kind="webhook", url="https://93.184.215.14/hook")[0]
+    client.force_login(alice)
+    path = f"/{project.slug}/alerts/settings/"
+    assert 'class="badge state-ok">enabled' in client.get(path).content.decode()
+    type(channel).objects.filter(pk=channel.pk).update(consecutive_failures=3)
+    html = client.get(path).content.decode()
+    assert 'class="badge state-failing">failing' in html and "3 failures in a row" in html
+    assert 'class="badge state-ok">enabled' not in html
