@@ -109,16 +109,20 @@ def alerts_page(*, project: Project, now: datetime, recent_days: int = 7) -> dic
     base = Alert.objects.filter(project=project).select_related(
         "deploy", "service", "environment", "acknowledged_by", "resolved_by"
     )
+    open_alerts = list(base.open().order_by("-started_at", "-id")[:200])
+    silences = list(
+        Silence.objects.filter(project=project, ends_at__gt=now).select_related("created_by", "created_by_token")
+    )
+    muting = [s.as_engine() for s in silences]
     return {
-        "open_alerts": list(base.open().order_by("-started_at", "-id")[:200]),
+        "open_alerts": open_alerts,
+        "silenced_ids": {a.pk for a in open_alerts if any(s.mutes(a.labels(), now) for s in muting)},
         "recent_alerts": list(
             base.filter(status=AlertStatus.RESOLVED, resolved_at__gte=now - timedelta(days=recent_days)).order_by(
                 "-resolved_at", "-id"
             )[:100]
         ),
-        "silences": list(
-            Silence.objects.filter(project=project, ends_at__gt=now).select_related("created_by", "created_by_token")
-        ),
+        "silences": silences,
     }
 
 
@@ -244,3 +248,102 @@ def status_writeback_section(*, project_id: int) -> list[WritebackRow]:
         )
         for w in StatusWriteback.objects.filter(project_id=project_id)
     ]
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One state change of an alert, as its page lists it."""
+
+    at: datetime
+    what: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class AlertDetail:
+    """An alert's page: the alert, its deliveries with their attempts, the silences that match it, its history."""
+
+    alert: Alert
+    deliveries: list[Delivery]
+    silences: list[Silence]
+    silenced: bool
+    timeline: list[TimelineEntry]
+    evidence: list[tuple[str, str]]
+
+
+# A group's deliveries read for one alert's page (newest first); older ones are left out.
+ALERT_DELIVERIES_READ = 200
+
+
+def alert_detail(*, project: Project, alert_id: int, now: datetime) -> AlertDetail | None:
+    """Four queries whatever the number of deliveries and attempts: the alert, its group's recent deliveries
+    (channels joined), their attempts, the project's unexpired silences."""
+    alert = (
+        Alert.objects.filter(project=project, pk=alert_id)
+        .select_related("deploy", "service", "environment", "acknowledged_by", "resolved_by", "rule")
+        .first()
+    )
+    if alert is None:
+        return None
+    recent = (
+        Delivery.objects.filter(group_id=alert.group_id)
+        .select_related("channel")
+        .prefetch_related(Prefetch("attempt_log", queryset=DeliveryAttempt.objects.order_by("number")))
+        .order_by("-created_at", "-id")[:ALERT_DELIVERIES_READ]
+    )
+    # A delivery names the alerts it carried; JSON containment is not portable to SQLite, so filter here.
+    deliveries = [d for d in recent if alert.pk in (d.alert_ids or [])]
+    labels = alert.labels()
+    unexpired = Silence.objects.filter(project=project, ends_at__gt=now).select_related(
+        "created_by", "created_by_token"
+    )
+    silences = [s for s in unexpired if all(m.matches(labels) for m in s.as_engine().matchers)]
+    return AlertDetail(
+        alert=alert,
+        deliveries=deliveries,
+        silences=silences,
+        silenced=any(s.as_engine().mutes(labels, now) for s in silences),
+        timeline=_alert_timeline(alert, deliveries),
+        evidence=_evidence(alert.numbers or {}),
+    )
+
+
+def _evidence(numbers: dict) -> list[tuple[str, str]]:
+    """The rule's numbers as label and text: nested figures (per column, per metric) flattened one level."""
+    rows = []
+    for key, value in numbers.items():
+        label = key.replace("_", " ")
+        if isinstance(value, dict):
+            rows += [(f"{label}: {k}", _figure_text(v)) for k, v in value.items()]
+        else:
+            rows.append((label, _figure_text(value)))
+    return rows
+
+
+def _figure_text(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return ", ".join(_figure_text(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return ", ".join(f"{k.replace('_', ' ')} {_figure_text(v)}" for k, v in value.items())
+    return "—" if value is None else str(value)
+
+
+def _alert_timeline(alert: Alert, deliveries: list[Delivery]) -> list[TimelineEntry]:
+    """Fired, notified (each delivery's outcome), acknowledged, resolved: oldest first."""
+    entries = [TimelineEntry(alert.started_at, "Fired", alert.title)]
+    for d in deliveries:
+        if d.delivered_at:
+            entries.append(TimelineEntry(d.delivered_at, "Notified", f"{d.channel.name} ({d.event_action})"))
+        elif d.status == "failed":
+            attempts = list(d.attempt_log.all())
+            at = attempts[-1].at if attempts else d.created_at
+            entries.append(TimelineEntry(at, "Notification failed", f"{d.channel.name}: {d.last_error}"))
+    if alert.acknowledged_at:
+        by = f"by {alert.acknowledged_by}" if alert.acknowledged_by else ""
+        entries.append(TimelineEntry(alert.acknowledged_at, "Acknowledged", by))
+    if alert.resolved_at:
+        by = f" (by {alert.resolved_by})" if alert.resolved_by else ""
+        entries.append(TimelineEntry(alert.resolved_at, "Resolved", alert.get_resolved_reason_display() + by))
+    return sorted(entries, key=lambda e: e.at)

@@ -4,6 +4,7 @@ from alerts import views
 
 urlpatterns = [
     path("alerts/", views.alert_list, name="alert_list"),
+    path("alerts/<int:alert_id>/", views.alert_detail, name="alert_detail"),
     path("alerts/<int:alert_id>/ack/", views.alert_ack, name="alert_ack"),
     path("alerts/<int:alert_id>/resolve/", views.alert_resolve, name="alert_resolve"),
     path("alerts/silences/", views.silence_create, name="silence_create"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -29,6 +29,25 @@ def alert_list(request: HttpRequest) -> HttpResponse:
             "project": request.project,
             "nav": "alerts",
             "silence_hours": SILENCE_HOURS,
+            "can_act": request.membership.can_deploy,
+        },
+    )
+
+
+@project_member()
+def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
+    """One alert: its evidence, deliveries and their attempts, matching silences, its state changes."""
+    detail = selectors.alert_detail(project=request.project, alert_id=alert_id, now=timezone.now())
+    if detail is None:
+        raise Http404("No such alert")
+    return render(
+        request,
+        "alerts/alert_detail.html",
+        {
+            "project": request.project,
+            "nav": "alerts",
+            "detail": detail,
+            "alert": detail.alert,
             "can_act": request.membership.can_deploy,
         },
     )

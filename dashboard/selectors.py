@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import Min
 from django.utils import timezone
 
 from alerts.selectors import open_alert_counts
-from dashboard.dora import DeployFact, dora_figures
+from dashboard.dora import BANDS, BANDS_SOURCE, DeployFact, band, dora_figures, is_model_only, weekly_trend
 from deployments.models import Deploy, Status
 from deployments.selectors import deploy_list
 from metrics.drift.selectors import DriftBadge, drift_badges
@@ -69,6 +69,10 @@ def dora_facts(
         "impact_report__verdict",
         "impact_report__computed_at",
         "first_alert_at",
+        "commit_sha",
+        "model_version",
+        "baseline__commit_sha",
+        "baseline__model_version",
     )
     return [_fact(row) for row in rows]
 
@@ -86,6 +90,9 @@ def _fact(row: dict) -> DeployFact:
         commit_at=row["commit_timestamp"],
         finished_at=row["finished_at"],
         first_signal_at=row["first_alert_at"] or degraded_at,
+        model_only=is_model_only(
+            row["commit_sha"], row["model_version"], row["baseline__commit_sha"], row["baseline__model_version"]
+        ),
     )
 
 
@@ -95,6 +102,8 @@ DORA_DEFINITIONS = {
     "change_failure_rate": "deploys whose impact verdict was degraded or that were rolled back ÷ deploys that went out",
     "time_to_restore_hours": "median from a failed change's first alert (else its degraded verdict, else the deploy) "
     "to the next deploy of the same service and environment that went out and is not itself a failed change",
+    "model_only": "a deploy on the same commit as its baseline with another model version (a retrain); counted "
+    "apart from code deploys, with its own frequency and change failure rate",
 }
 
 
@@ -111,11 +120,28 @@ def dora_report(
         service=service,
         environment=environment,
     )
+    rows = dora_figures(facts, days)
     return {
         "since": since,
         "until": until,
         "days": days,
         "production_only": production_only,
-        "rows": dora_figures(facts, days),
+        "rows": rows,
         "definitions": DORA_DEFINITIONS,
+        "trend": weekly_trend(facts, since, until),
+        "bands": _bands(rows[-1] if rows else {}),
     }
+
+
+def _bands(total: dict) -> list[dict]:
+    """Each figure of the total row with its band and every band's stated limits."""
+    return [
+        {
+            "figure": figure,
+            "value": total.get(figure),
+            "band": asdict(found) if (found := band(figure, total.get(figure))) else None,
+            "limits": [(name, limit) for name, limit, _ in BANDS[figure]],
+            "source": BANDS_SOURCE,
+        }
+        for figure in BANDS
+    ]

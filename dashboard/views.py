@@ -7,10 +7,11 @@ from itertools import groupby
 
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
 from alerts import selectors as alerts
+from dashboard.charts import dora_trend_figures
 from dashboard.forms import DoraFilterForm, TimelineFilterForm
 from dashboard.selectors import DORA_DEFINITIONS, dora_report, timeline_rows
 from deployments.changes import changes_between, deploy_facts
@@ -107,6 +108,7 @@ def dora(request: HttpRequest) -> HttpResponse:
             "project": request.project,
             "nav": "dora",
             "report": report,
+            "trend_charts": dora_trend_figures(report["trend"]),
             "definitions": DORA_DEFINITIONS,
             "days": days,
             "production_only": production_only,
@@ -115,21 +117,56 @@ def dora(request: HttpRequest) -> HttpResponse:
     )
 
 
+# The compare page's picker lists the project's most recent deploys, of every service and environment.
+PICKER_DEPLOYS = 200
+
+
+def _picker(project) -> list[Deploy]:
+    return list(
+        Deploy.objects.filter(project=project)
+        .select_related("service", "environment")
+        .only("pk", "version", "deployed_at", "service__name", "environment__name")
+        .order_by("-deployed_at", "-id")[:PICKER_DEPLOYS]
+    )
+
+
+@project_member()
+def compare_pick(request: HttpRequest) -> HttpResponse:
+    """Choose any two deploys; the choice lands on the comparison's own address."""
+    a, b = request.GET.get("a", ""), request.GET.get("b", "")
+    if a.isdigit() and b.isdigit():
+        return redirect("compare", request.project.slug, int(a), int(b))
+    return render(
+        request,
+        "dashboard/compare.html",
+        {"project": request.project, "nav": "compare", "picker": _picker(request.project), "a": None, "b": None},
+    )
+
+
 @project_member()
 def compare(request: HttpRequest, a_id: int, b_id: int) -> HttpResponse:
-    """Any two deploys side by side (champion vs challenger for canary, shadow and A/B)."""
+    """Any two deploys side by side (champion vs challenger for canary, shadow and A/B): what differs, both
+    verdicts, each metric's judged windows on one chart."""
     deploys = {d.pk: d for d in Deploy.objects.for_timeline().filter(project=request.project, pk__in=[a_id, b_id])}
     if a_id not in deploys or b_id not in deploys:
         raise Http404("No such deploy")
     a, b = deploys[a_id], deploys[b_id]
+    sides, units = impact.compare_sides(deploys=[a, b], until=timezone.now())
+    drift_badges = drift.drift_badges(deploy_ids=[a.pk, b.pk])
     return render(
         request,
         "dashboard/compare.html",
         {
             "project": request.project,
+            "nav": "compare",
             "a": a,
             "b": b,
-            "pair": [a, b],
+            "picker": _picker(request.project),
+            "sides": [
+                {"deploy": d, "impact": side, "drift": drift_badges.get(d.pk)}
+                for d, side in zip((a, b), sides, strict=True)
+            ],
             "changes": changes_between(deploy_facts(a), deploy_facts(b)),
+            "compare_charts": impact_charts.compare_figures(sides, units),
         },
     )

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Q
+from django.db.models import Count, Prefetch, Q
 from prometheus_client.core import Metric
 
 from deployments.models import Deploy, Status
 from metrics.drift.models import ColumnSketch
 from metrics.impact.models import ImpactReport
-from rollbacks.models import RollbackEndpoint, RollbackRequest
+from rollbacks.models import RollbackAttempt, RollbackEndpoint, RollbackRequest
 from rollbacks.states import OPEN_STATE_NAMES, RollbackState
 from rollbacks.targets import DeployFacts, default_target, schema_change, target_refusal
 from tracker.outbound import url_hint
@@ -103,6 +103,13 @@ class RollbackSection:
     completes: RollbackRequest | None = None
 
 
+# Deploys that offer no rollback, and why.
+REFUSALS = {
+    Status.ROLLED_BACK: "This deploy has already been rolled back.",
+    Status.FAILED: "This deploy failed: it never went out, so there is nothing to roll back.",
+}
+
+
 def rollback_section(*, deploy: Deploy) -> RollbackSection:
     """The deploy page's rollback card in a fixed number of queries, whatever the history."""
     candidates = rollback_candidates(deploy=deploy)
@@ -127,6 +134,7 @@ def rollback_section(*, deploy: Deploy) -> RollbackSection:
             service_id=deploy.service_id, environment_id=deploy.environment_id, state__in=OPEN_STATE_NAMES
         )
         .select_related("deploy", "target")
+        .prefetch_related(Prefetch("attempts", queryset=RollbackAttempt.objects.order_by("number")))
         .first()
     )
     return RollbackSection(
@@ -135,7 +143,7 @@ def rollback_section(*, deploy: Deploy) -> RollbackSection:
         options=options,
         default=next((o for o in options if o.is_default), None),
         history=history,
-        refusal="This deploy has already been rolled back." if deploy.status == Status.ROLLED_BACK else "",
+        refusal=REFUSALS.get(deploy.status, ""),
         completes=RollbackRequest.objects.filter(completed_by=deploy).select_related("deploy").first(),
     )
 

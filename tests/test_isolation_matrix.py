@@ -178,6 +178,7 @@ PAGE_MATRIX = [
     ("/{slug}/settings/tokens/{id}/revoke/", "token"),
     ("/{slug}/settings/signing-secrets/{id}/revoke/", "signing_secret"),
     ("/{slug}/deploys/{id}/rollback/", "deploy"),
+    ("/{slug}/alerts/{id}/", "alert"),
     ("/{slug}/alerts/{id}/ack/", "alert"),
     ("/{slug}/alerts/{id}/resolve/", "alert"),
     ("/{slug}/alerts/silences/{id}/expire/", "silence"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from typing import Any
 
 import plotly.graph_objects as go
@@ -40,11 +41,20 @@ def severity_bars(columns: list[dict]) -> dict[str, Any]:
     figure.update_layout(
         margin={"l": 50, "r": 10, "t": 10, "b": 90},
         height=320,
-        yaxis={"type": "log", "title": "score ÷ threshold"},
+        yaxis={"type": "log", "title": "score ÷ threshold", **_log_ticks([b for b in figure.data[0].y or []])},
         xaxis={"tickangle": -45},
         showlegend=False,
     )
     return _as_json(figure)
+
+
+def _log_ticks(values: list[float]) -> dict[str, Any]:
+    """Ticks at 1, 2 and 5 of each decade the bars span, written out in full: Plotly's own log ticks print
+    the minor ones as bare digits, so 0.5 and 0.2 read "5" and "2"."""
+    low = math.floor(math.log10(min([*values, SEVERITY_FLOOR])))
+    high = math.ceil(math.log10(max([*values, 1.0]) * 1.05))
+    ticks = [m * 10.0**e for e in range(low, high + 1) for m in (1, 2, 5) if m * 10.0**e <= 10.0**high]
+    return {"tickvals": ticks, "ticktext": [f"{t:g}" for t in ticks]}
 
 
 def distribution_overlay(column: dict) -> dict[str, Any]:

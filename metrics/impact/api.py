@@ -140,6 +140,7 @@ class MetricSettingOutputSerializer(serializers.Serializer):
     window_minutes = serializers.IntegerField(allow_null=True)
     warmup_minutes = serializers.IntegerField()
     seasonal_baseline = serializers.BooleanField()
+    unit = serializers.CharField(allow_blank=True)
     configured = serializers.BooleanField()
 
 
@@ -173,6 +174,7 @@ class MetricSettingUpdateApi(APIView):
         window_minutes = serializers.IntegerField(min_value=1, max_value=10_080, required=False)
         warmup_minutes = serializers.IntegerField(min_value=0, max_value=1440, required=False)
         seasonal_baseline = serializers.BooleanField(required=False)
+        unit = serializers.CharField(max_length=20, allow_blank=True, trim_whitespace=True, required=False)
 
     @extend_schema(
         request=InputSerializer,

@@ -158,6 +158,8 @@ class MetricSetting(models.Model):
     warmup_minutes = models.PositiveIntegerField(default=5, validators=[MaxValueValidator(1440)])
     # Compare with the same hour one week earlier instead of the baseline deploy's last W minutes.
     seasonal_baseline = models.BooleanField(default=False)
+    # Shown on the axis of the metric's chart ("ms", "%", "req/s"); empty: a bare number.
+    unit = models.CharField(max_length=20, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
+from django.db.models import Q
 
 from deployments.models import Deploy, Service
 from metrics.impact.analysis import DEFAULT_WARMUP_MINUTES
@@ -18,6 +19,8 @@ from metrics.stats.impact import DEFAULT_ALLOWED_CHANGE, DEFAULT_MIN_SAMPLES, PE
 # Charts show the last hours before the deploy (the baseline's judged window) and the deploy's first hours.
 CHART_BEFORE = timedelta(hours=2)
 CHART_AFTER = timedelta(hours=3)
+# Around a judged window drawn on its own (a baseline days before the deploy).
+CHART_MARGIN = timedelta(minutes=15)
 
 CLASS_BADGES = {"Pass": "healthy", "High": "degraded", "Low": "degraded", "NoData": "insufficient_data"}
 DIRECTION_WORDS = {"increase_is_bad": "increase is bad", "decrease_is_bad": "decrease is bad", "either": "any change"}
@@ -74,6 +77,7 @@ def _setting_dict(service: Service, name: str, setting: MetricSetting | None) ->
             "window_minutes": None,
             "warmup_minutes": DEFAULT_WARMUP_MINUTES,
             "seasonal_baseline": False,
+            "unit": "",
             "configured": False,
         }
     return {
@@ -86,6 +90,7 @@ def _setting_dict(service: Service, name: str, setting: MetricSetting | None) ->
         "window_minutes": setting.window_minutes,
         "warmup_minutes": setting.warmup_minutes,
         "seasonal_baseline": setting.seasonal_baseline,
+        "unit": setting.unit,
         "configured": True,
     }
 
@@ -101,21 +106,22 @@ def metric_settings_effective(*, service: Service) -> list[dict[str, Any]]:
     return [_setting_dict(service, name, stored.get(name)) for name in sorted(posted | set(stored))]
 
 
-def chart_series(*, deploy: Deploy, names: list[str], until: datetime) -> dict[str, list[tuple]]:
-    """Per-minute rollups of each metric around the deploy, across all deploys of its stream (one query).
+def chart_series(
+    *, deploy: Deploy, names: list[str], until: datetime, windows: list[dict] | None = None
+) -> dict[str, list[tuple]]:
+    """Per-minute rollups of each metric around the deploy and in the judged windows, across all deploys of
+    its stream (one query). A baseline window days before the deploy is fetched on its own, not the days between.
 
     Rows: (minute, deploy_key, count, mean, min, max) in time order.
     """
-    start = deploy.deployed_at - CHART_BEFORE
-    end = min(until, deploy.deployed_at + CHART_AFTER)
+    ranges = [(deploy.deployed_at - CHART_BEFORE, min(until, deploy.deployed_at + CHART_AFTER))]
+    ranges += [(start - CHART_MARGIN, end + CHART_MARGIN) for start, end in _window_spans(windows or [])]
+    in_ranges = Q()
+    for start, end in ranges:
+        in_ranges |= Q(minute__gte=start, minute__lte=end)
     rows = (
-        MetricRollup.objects.filter(
-            service_id=deploy.service_id,
-            environment_id=deploy.environment_id,
-            name__in=names,
-            minute__gte=start,
-            minute__lte=end,
-        )
+        MetricRollup.objects.filter(in_ranges, service_id=deploy.service_id, environment_id=deploy.environment_id)
+        .filter(name__in=names)
         .order_by("name", "minute")
         .values_list("name", "minute", "deploy_key", "count", "total", "min_value", "max_value")
     )
@@ -123,6 +129,18 @@ def chart_series(*, deploy: Deploy, names: list[str], until: datetime) -> dict[s
     for name, minute, deploy_key, count, total, low, high in rows:
         series[name].append((minute, deploy_key, count, total / count if count else None, low, high))
     return series
+
+
+def _window_spans(windows: list[dict]) -> list[tuple[datetime, datetime]]:
+    """Each side's judged span over all metrics (the report keeps them as ISO strings)."""
+    spans = []
+    for side in ("baseline", "current"):
+        bounds = [(w or {}).get(side) or [None, None] for w in windows]
+        starts = [datetime.fromisoformat(b[0]) for b in bounds if b[0]]
+        ends = [datetime.fromisoformat(b[1]) for b in bounds if b[1]]
+        if starts and ends:
+            spans.append((min(starts), max(ends)))
+    return spans
 
 
 @dataclass(frozen=True)
@@ -164,7 +182,7 @@ class ImpactSection:
 
 
 def impact_section(*, deploy: Deploy, now: datetime) -> ImpactSection | None:
-    """Two queries whatever the number of points: the report, then the per-minute rollups of its metrics.
+    """Three queries whatever the number of points: the report, the metrics' units, their per-minute rollups.
 
     None until the deploy is judged. `deploy.baseline` must be loaded (Deploy.objects.for_timeline()).
     """
@@ -174,34 +192,100 @@ def impact_section(*, deploy: Deploy, now: datetime) -> ImpactSection | None:
     metrics = report.metrics or []
     names = [m["name"] for m in metrics]
     baseline = deploy.baseline
+    windows = [m.get("windows") for m in metrics]
+    units = dict(MetricSetting.objects.filter(service_id=deploy.service_id, name__in=names).values_list("name", "unit"))
     return ImpactSection(
         **{name: getattr(report, name) for name in SUMMARY_FIELDS},
         reasons=list(report.reasons or []),
-        rows=[_metric_row(m, i) for i, m in enumerate(metrics)],
-        series=_series(deploy, metrics, names, now),
+        rows=[_metric_row(m, i, units.get(m["name"], "")) for i, m in enumerate(metrics)],
+        series=_series(deploy, metrics, names, now, windows),
         deploy=DeployMark(deploy.pk, deploy.version, deploy.deployed_at),
         baseline=DeployMark(baseline.pk, baseline.version, baseline.deployed_at) if baseline else None,
     )
 
 
-def _series(deploy: Deploy, metrics: list[dict], names: list[str], now: datetime) -> dict[str, list[tuple]]:
+def _series(
+    deploy: Deploy, metrics: list[dict], names: list[str], now: datetime, windows: list[dict] | None
+) -> dict[str, list[tuple]]:
     """Pushed metrics from their rollups; a queried metric from the per-minute rows its report entry keeps
     (the store is queried by the worker only, never while a page renders)."""
     queried = {m["name"]: m.get("chart") or [] for m in metrics if m.get("source")}
     pushed = [name for name in names if name not in queried]
-    series = chart_series(deploy=deploy, names=pushed, until=now) if pushed else {}
+    series = chart_series(deploy=deploy, names=pushed, until=now, windows=windows) if pushed else {}
     for name, rows in queried.items():
         series[name] = [(datetime.fromisoformat(r[0]), *r[1:]) for r in rows]
     return series
 
 
-def _metric_row(metric: dict, index: int) -> dict[str, Any]:
+def _metric_row(metric: dict, index: int, unit: str = "") -> dict[str, Any]:
     badge = "improved" if metric.get("improved") else CLASS_BADGES.get(metric["classification"], "pending")
     return {
         **metric,
         "index": index,
+        "unit": unit,
         "badge": badge,
         "label": "Improved" if metric.get("improved") else metric["classification"],
         "direction_words": DIRECTION_WORDS.get(metric["direction"], metric["direction"]),
         "allowed_text": f"{metric['allowed_change'] * 100:g} %",
     }
+
+
+@dataclass(frozen=True)
+class CompareSide:
+    """One deploy of a comparison: its verdict and, per metric, its judged window and per-minute means."""
+
+    deploy: DeployMark
+    verdict: str
+    score: float | None
+    final: bool
+    windows: dict[str, list[str | None]]  # metric -> its current window [start, end] (ISO)
+    series: dict[str, list[tuple]]  # metric -> (minute, deploy id, count, mean, min, max)
+
+
+def compare_sides(*, deploys: list[Deploy], until: datetime) -> tuple[list[CompareSide], dict[str, str]]:
+    """Both deploys' impact for the compare page in three queries: the reports, the units, the rollups of
+    each deploy's own points over its judged windows. Also returns the metric names' units."""
+    reports = {r.deploy_id: r for r in ImpactReport.objects.filter(deploy__in=deploys)}
+    windows = {
+        d.pk: {m["name"]: (m.get("windows") or {}).get("current") for m in _metrics(reports.get(d.pk))} for d in deploys
+    }
+    names = sorted({name for per in windows.values() for name in per})
+    service_ids = {d.service_id for d in deploys}
+    units = dict(
+        MetricSetting.objects.filter(service_id__in=service_ids, name__in=names)
+        .exclude(unit="")
+        .values_list("name", "unit")
+    )
+    in_windows = Q(pk__in=[])
+    for d in deploys:
+        start = d.deployed_at - CHART_MARGIN
+        end = max([_as_datetime(w[1]) for w in windows[d.pk].values() if w and w[1]] + [d.deployed_at]) + CHART_MARGIN
+        in_windows |= Q(deploy_key=d.pk, minute__gte=start, minute__lte=min(end, until))
+    series: dict[int, dict[str, list[tuple]]] = {d.pk: {} for d in deploys}
+    rows = (
+        MetricRollup.objects.filter(in_windows, name__in=names)
+        .order_by("name", "minute")
+        .values_list("name", "minute", "deploy_key", "count", "total", "min_value", "max_value")
+    )
+    for name, minute, key, count, total, low, high in rows:
+        series[key].setdefault(name, []).append((minute, key, count, total / count if count else None, low, high))
+    sides = [
+        CompareSide(
+            deploy=DeployMark(d.pk, d.version, d.deployed_at),
+            verdict=reports[d.pk].verdict if d.pk in reports else PENDING,
+            score=reports[d.pk].score if d.pk in reports else None,
+            final=reports[d.pk].final if d.pk in reports else False,
+            windows=windows[d.pk],
+            series=series[d.pk],
+        )
+        for d in deploys
+    ]
+    return sides, units
+
+
+def _metrics(report: ImpactReport | None) -> list[dict]:
+    return (report.metrics or []) if report is not None else []
+
+
+def _as_datetime(value: str) -> datetime:
+    return datetime.fromisoformat(value)

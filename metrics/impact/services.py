@@ -331,6 +331,7 @@ def metric_setting_save(
     window_minutes: int | None = None,
     warmup_minutes: int | None = None,
     seasonal_baseline: bool | None = None,
+    unit: str | None = None,
     user: AbstractBaseUser | None = None,
     token: ApiToken | None = None,
 ) -> MetricSetting:
@@ -343,6 +344,7 @@ def metric_setting_save(
         "window_minutes": window_minutes,
         "warmup_minutes": warmup_minutes,
         "seasonal_baseline": seasonal_baseline,
+        "unit": unit,
     }
     with transaction.atomic():
         setting, _ = MetricSetting.objects.select_for_update().get_or_create(

@@ -25,6 +25,7 @@ class MetricSettingForm(forms.Form):
     window_minutes = forms.IntegerField(min_value=1, max_value=10_080, required=False)
     warmup_minutes = forms.IntegerField(min_value=0, max_value=1440)
     seasonal_baseline = forms.BooleanField(required=False)
+    unit = forms.CharField(max_length=20, required=False, help_text="shown on the chart's axis, e.g. ms or %")
 
 
 @project_member()

@@ -121,3 +121,36 @@ def test_the_timeline_asks_each_app_for_its_badges_in_one_query_whatever_the_row
             rows = timeline_rows(deploys)
         assert [row.deploy for row in rows] == deploys
         assert all((row.impact, row.drift, row.open_alerts, row.rollback) == (None, None, 0, None) for row in rows)
+
+
+def test_the_compare_page_costs_the_same_queries_whatever_the_metrics_and_points(client, alice, project):
+    from metrics.impact.models import ImpactReport, MetricRollup
+
+    a, b = record(project, 1), record(project, 2)
+
+    def judged(deploy, names):
+        window = [deploy.deployed_at.isoformat(), (deploy.deployed_at + timedelta(minutes=30)).isoformat()]
+        metrics = [{"name": n, "windows": {"current": window}} for n in names]
+        ImpactReport.objects.update_or_create(
+            deploy=deploy, defaults={"verdict": "healthy", "metrics": metrics, "computed_at": timezone.now()}
+        )
+        MetricRollup.objects.bulk_create(
+            MetricRollup(project=project, service_id=deploy.service_id, environment_id=deploy.environment_id,
+                         name=n, minute=deploy.deployed_at + timedelta(minutes=m), deploy_key=deploy.pk,
+                         count=1, total=float(m), total_squares=float(m * m), min_value=m, max_value=m)
+            for n in names for m in range(20)
+        )  # fmt: skip
+
+    def queries():
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(f"/{project.slug}/compare/{a.pk}/{b.pk}/")
+        assert response.status_code == 200
+        return len(ctx.captured_queries), response
+
+    client.force_login(alice)
+    judged(a, ["latency_ms"])
+    few, _ = queries()
+    judged(b, ["latency_ms", "error_rate", "auc"])
+    many, response = queries()
+    assert many == few
+    assert len(response.context["compare_charts"]) == 3

@@ -129,3 +129,17 @@ def test_the_deploy_page_says_when_there_are_too_few_samples_to_judge(alice_clie
     assert "Too few samples to judge yet" in body
     drift_compute(deploy=Deploy.objects.select_related("service", "baseline").get(pk=deploy.pk))
     assert "Too few samples" not in alice_client.get(f"/{project.slug}/deploys/{deploy.pk}/").content.decode()
+
+
+def test_the_drift_bars_log_axis_writes_its_ticks_in_full():
+    """Plotly's own log ticks print 0.5 and 0.2 as "5" and "2"; the chart states every tick's value."""
+    from metrics.drift.charts import severity_bars
+
+    columns = [
+        {"column": "a", "verdict": "stable", "severity": 0.3, "method": "ks", "score": 0.3, "threshold": 1.0},
+        {"column": "b", "verdict": "drifted", "severity": 2.5, "method": "ks", "score": 0.0, "threshold": 0.05},
+    ]
+    yaxis = severity_bars(columns)["layout"]["yaxis"]
+    ticks = dict(zip(yaxis["tickvals"], yaxis["ticktext"], strict=True))
+    assert (ticks[0.5], ticks[0.2], ticks[0.05], ticks[2.0], ticks[1.0]) == ("0.5", "0.2", "0.05", "2", "1")
+    assert min(ticks) <= 0.01 and max(ticks) >= 2.5  # the floor stub and the tallest bar are both on the scale

@@ -294,6 +294,18 @@ def test_metric_settings_list_defaults_from_the_name_and_stored_settings(api, st
     assert AuditLog.objects.filter(action="metric_setting.saved").count() == 1
 
 
+def test_a_metric_setting_keeps_its_unit_until_it_is_cleared(api, stream):
+    response = api.put("/api/v1/metric-settings/fraud-scorer/latency_ms", data={"unit": "ms"}, format="json")
+    assert response.status_code == 200 and response.json()["unit"] == "ms"
+    api.put("/api/v1/metric-settings/fraud-scorer/latency_ms", data={"critical": True}, format="json")
+    rows = {r["name"]: r for r in api.get("/api/v1/metric-settings", {"service": "fraud-scorer"}).json()["results"]}
+    assert rows["latency_ms"]["unit"] == "ms"  # an update that leaves it out keeps it
+    response = api.put("/api/v1/metric-settings/fraud-scorer/latency_ms", data={"unit": ""}, format="json")
+    assert response.json()["unit"] == ""
+    too_long = api.put("/api/v1/metric-settings/fraud-scorer/latency_ms", data={"unit": "x" * 21}, format="json")
+    assert too_long.status_code == 400 and "unit" in too_long.json()["error"]["fields"]
+
+
 @pytest.mark.parametrize(
     "body,field", [({"direction": "up"}, "direction"), ({"allowed_change": -1}, "allowed_change"), ({"x": 1}, "x")]
 )
