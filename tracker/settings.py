@@ -195,14 +195,14 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.FileSystemFinder",
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
-    # vendor/plotly.min.js straight from the pinned plotly package (no CDN, no vendored copy).
-    "metrics.staticfinders.PlotlyFinder",
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+# Vendored bundles carry their pinned version in their name (static/vendor/README.md): cached for good.
+WHITENOISE_IMMUTABLE_FILE_TEST = r"/vendor/[^/]+-\d+\.\d+\.\d+\.min\.js$"
 
 # Request bodies: small everywhere, large enough on ingest endpoints for the documented batch.
 MAX_BODY_BYTES = env_int("MAX_BODY_BYTES", 1024 * 1024)
