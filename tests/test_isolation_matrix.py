@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -26,6 +27,11 @@ def make_deploy(project):
         finished_at=timezone.now() - timedelta(hours=1),
     )
     return deploy
+
+
+def make_service(project):
+    # Service pages are addressed by name: the name fills {id}.
+    return SimpleNamespace(pk=make_deploy(project).service.name)
 
 
 def make_rollback(project):
@@ -84,6 +90,7 @@ OBJECTS: dict[str, Callable] = {
     "channel": make_channel,
     "rule": make_rule,
     "silence": make_silence,
+    "service": make_service,
 }
 
 # (method, API path with {id}, object name, JSON body for writes)
@@ -120,6 +127,7 @@ PAGE_MATRIX = [
     ("/{slug}/alerts/channels/{id}/toggle/", "channel"),
     ("/{slug}/alerts/channels/{id}/delete/", "channel"),
     ("/{slug}/alerts/rules/{id}/", "rule"),
+    ("/{slug}/services/{id}/", "service"),
 ]
 
 
