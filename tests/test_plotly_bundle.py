@@ -10,8 +10,12 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 from django.contrib.staticfiles import finders
+from django.core.management import call_command
+from django.http import HttpResponse
+from django.test import RequestFactory
 from plotly.basedatatypes import BaseTraceType
 from plotly.offline import get_plotlyjs_version
+from whitenoise.middleware import WhiteNoiseMiddleware
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = "vendor/plotly-basic-4.1.1.min.js"
@@ -68,3 +72,15 @@ def test_the_versioned_bundle_is_served_to_be_cached_for_good(client):
     assert response.status_code == 200
     assert "immutable" in response["Cache-Control"]
     assert "immutable" not in client.get("/static/js/timeline.js")["Cache-Control"]
+
+
+def test_collected_static_files_are_served_gzipped_instead_of_the_sources(tmp_path, settings):
+    """As in the image: collectstatic writes each file with a .gz twin, and those are what the server sends."""
+    settings.STATIC_ROOT = tmp_path
+    call_command("collectstatic", "--noinput", "-v0")
+    settings.WHITENOISE_USE_FINDERS = False  # what tracker.settings chooses once STATIC_ROOT exists
+    serve = WhiteNoiseMiddleware(lambda request: HttpResponse(status=404))
+    response = serve(RequestFactory().get(f"/static/{BUNDLE}", HTTP_ACCEPT_ENCODING="gzip, br"))
+    assert response.status_code == 200 and response["Content-Encoding"] == "gzip"
+    assert int(response["Content-Length"]) < 420_000  # 1.19 MB on disk
+    assert "immutable" in response["Cache-Control"]
