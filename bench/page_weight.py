@@ -70,9 +70,15 @@ def measure(url: str, state: dict, runs: int) -> None:
         for run in range(runs):
             context = browser.new_context(storage_state=state, viewport={"width": 1440, "height": 900})
             page = context.new_page()
+            errors = []
+            page.on("console", lambda message, errors=errors: errors.append(message.text))
             started = time.perf_counter()
-            page.goto(url, wait_until="load")
-            page.locator(".js-plotly-plot svg.main-svg").last.wait_for()
+            response = page.goto(url, wait_until="load")
+            try:
+                page.locator(".js-plotly-plot").last.locator("svg.main-svg").first.wait_for()
+            except Exception:
+                page.screenshot(path=str(ROOT / "var" / "bench-page-weight-failure.png"), full_page=True)
+                sys.exit(f"no chart drawn on {page.url} (HTTP {response.status}); console: {errors}")
             charts_ms = (time.perf_counter() - started) * 1000
             figures = page.evaluate(MEASURE) | {"charts_ms": charts_ms}
             cold.append(figures)

@@ -67,6 +67,7 @@ def test_the_visual_timeline_draws_a_marker_per_deploy_and_follows_the_range_and
     expect(markers(page)).to_have_count(1)
     expect(page.locator("tr.deploy-row .deploy-link")).to_have_text(re.compile(r"2\.0\.1"))
 
+    page.screenshot(path="var/screenshot-timeline-chart.png", full_page=True)
     # A click on a marker opens its deploy.
     box = markers(page).first.bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
@@ -120,6 +121,7 @@ def test_the_service_page_draws_the_metric_with_one_annotation_per_deploy(
     expect(page.locator("#current-versions tr.current-row")).to_have_count(1)
     expect(page.locator("#current-versions")).to_contain_text("2.0.0")
 
+    page.screenshot(path="var/screenshot-service.png", full_page=True)
     page.select_option("#range-picker", "30d")
     page.click("form.filters button[type=submit]")
     expect(chart.locator(".shapelayer path")).to_have_count(3)

@@ -225,3 +225,22 @@ def test_the_service_page_of_an_unknown_service_is_404_and_pages_link_to_it(clie
     link = f'href="/{project.slug}/services/fraud-scorer/"'
     assert link in client.get(f"/{project.slug}/").content.decode()
     assert link in client.get(f"/{project.slug}/deploys/{deploy.pk}/").content.decode()
+
+
+def test_the_service_page_query_count_is_the_same_for_few_and_many_deploys(
+    client, alice, project, django_assert_num_queries
+):
+    client.force_login(alice)
+    rollups(project, record(project, 1), "latency_ms", [1.0, 2.0])
+    client.get(f"/{project.slug}/services/fraud-scorer/")
+    # session, user, membership, the service; its metric names (posted, configured); the deploys with their
+    # impact and drift; the metric's trend; the drift shares; the current version per environment
+    with django_assert_num_queries(12):
+        assert client.get(f"/{project.slug}/services/fraud-scorer/").status_code == 200
+    for hours in range(2, 60):
+        deploy = record(project, hours, environment=f"env-{hours % 4}")
+        judge(deploy, "healthy", drifted=hours % 3)
+        rollups(project, deploy, "latency_ms", [float(hours)])
+    with django_assert_num_queries(12):
+        response = client.get(f"/{project.slug}/services/fraud-scorer/")
+    assert len(response.context["deploys"]) == 59
