@@ -62,6 +62,7 @@ def wait_for(port: int, timeout: float = 60) -> None:
 
 
 def measure(url: str, state: dict, runs: int) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -76,7 +77,7 @@ def measure(url: str, state: dict, runs: int) -> None:
             response = page.goto(url, wait_until="load")
             try:
                 page.locator(".js-plotly-plot").last.locator("svg.main-svg").first.wait_for()
-            except Exception:
+            except PlaywrightTimeout:
                 page.screenshot(path=str(ROOT / "var" / "bench-page-weight-failure.png"), full_page=True)
                 sys.exit(f"no chart drawn on {page.url} (HTTP {response.status}); console: {errors}")
             charts_ms = (time.perf_counter() - started) * 1000
