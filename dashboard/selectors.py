@@ -10,12 +10,89 @@ from django.utils import timezone
 
 from alerts.selectors import open_alert_counts
 from dashboard.dora import BANDS, BANDS_SOURCE, DeployFact, band, dora_figures, is_model_only, weekly_trend
-from deployments.models import Deploy, Status
+from deployments.models import Deploy, DeployQuerySet, Status
 from deployments.selectors import deploy_list
 from metrics.drift.selectors import DriftBadge, drift_badges
 from metrics.impact.selectors import ImpactBadge, impact_badges
 from rollbacks.selectors import RollbackBadges, rollback_badges
 from tracker.models import Project
+
+# The combined verdict's keys, best to worst among the judged ones; the others are grey (not judged).
+JUDGED = ("improved", "healthy", "marginal", "degraded")
+VERDICT_LABELS = {
+    "improved": "Improved",
+    "healthy": "Healthy",
+    "marginal": "Marginal",
+    "degraded": "Degraded",
+    "rolled_back": "Rolled back",
+    "failed": "Failed",
+    "pending": "Pending",
+    "no_metrics": "No metrics",
+    "insufficient_data": "Too few samples",
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One deploy's combined verdict: the worse of impact and drift (what each said kept for the hover)."""
+
+    key: str
+    impact: str
+    drift: str
+
+    @property
+    def label(self) -> str:
+        return VERDICT_LABELS[self.key]
+
+
+def combined_verdict(status: str, impact: ImpactBadge | None, drift: DriftBadge | None) -> Verdict:
+    """Failed and rolled-back deploys say so; else the worse of impact and drift; grey when neither judged."""
+    impact_key = _impact_key(impact)
+    drift_key = _drift_key(drift)
+    if status in (Status.FAILED, Status.ROLLED_BACK):
+        key = status
+    elif status in (Status.PENDING, Status.IN_PROGRESS):
+        key = "pending"
+    elif impact_key in JUDGED or drift_key in JUDGED:
+        # Clean drift does not turn an improvement into "healthy": drift only ever makes a verdict worse.
+        judged = [impact_key] if impact_key in JUDGED else []
+        judged += [drift_key] if drift_key in ("marginal", "degraded") else []
+        key = max(judged, key=JUDGED.index) if judged else "healthy"
+    else:
+        key = impact_key or "no_metrics"
+    return Verdict(key, _impact_text(impact, impact_key), _drift_text(drift))
+
+
+def _impact_key(impact: ImpactBadge | None) -> str | None:
+    if impact is None:
+        return None
+    if impact.verdict == "insufficient_data" and not impact.has_metrics:
+        return "no_metrics"
+    return impact.verdict
+
+
+def _drift_key(drift: DriftBadge | None) -> str | None:
+    if drift is None or drift.status != "ok" or not drift.n_columns:
+        return None
+    unexpected = drift.n_drifted - drift.n_expected
+    return "degraded" if drift.dataset_drift else "marginal" if unexpected > 0 else "healthy"
+
+
+def _impact_text(impact: ImpactBadge | None, key: str | None) -> str:
+    if impact is None or key is None:
+        return "impact: no report"
+    live = "" if impact.final else " (live)"
+    return f"impact: {VERDICT_LABELS.get(key, key).lower()}{live}"
+
+
+def _drift_text(drift: DriftBadge | None) -> str:
+    if drift is None:
+        return "drift: no report"
+    if drift.status != "ok":
+        return "drift: no baseline" if drift.status == "no_baseline" else "drift: pending"
+    if not drift.n_columns:
+        return "drift: too few samples"
+    return f"drift: {drift.n_drifted} of {drift.n_columns} columns drifted"
 
 
 @dataclass(frozen=True)
@@ -27,6 +104,10 @@ class TimelineRow:
     drift: DriftBadge | None
     open_alerts: int
     rollback: RollbackBadges | None
+
+    @property
+    def verdict(self) -> Verdict:
+        return combined_verdict(self.deploy.status, self.impact, self.drift)
 
 
 def timeline_rows(deploys: list[Deploy]) -> list[TimelineRow]:
@@ -43,6 +124,46 @@ def timeline_rows(deploys: list[Deploy]) -> list[TimelineRow]:
             rollback=rollbacks.get(d.pk),
         )
         for d in deploys
+    ]
+
+
+@dataclass(frozen=True)
+class TimelinePoint:
+    """A deploy as the visual timeline draws it."""
+
+    id: int
+    stream: str  # "service · environment": the chart's row
+    deployed_at: datetime
+    version: str
+    commit_sha: str
+    author: str
+    model: str
+    verdict: Verdict
+
+
+# The visual timeline draws at most this many deploys (the newest); the table pages through all of them.
+CHART_LIMIT = 2000
+
+
+def timeline_points(deploys: DeployQuerySet, limit: int = CHART_LIMIT) -> list[TimelinePoint]:
+    """The filtered deploys for the visual timeline, newest first: three queries whatever their number."""
+    fields = ("id", "service__name", "environment__name", "deployed_at", "version", "commit_sha", "author",
+              "model_name", "model_version", "status")  # fmt: skip
+    rows = list(deploys.values(*fields)[:limit])
+    ids = [row["id"] for row in rows]
+    impact, drift = impact_badges(deploy_ids=ids), drift_badges(deploy_ids=ids)
+    return [
+        TimelinePoint(
+            id=row["id"],
+            stream=f"{row['service__name']} · {row['environment__name']}",
+            deployed_at=row["deployed_at"],
+            version=row["version"],
+            commit_sha=row["commit_sha"],
+            author=row["author"],
+            model=":".join(part for part in (row["model_name"], row["model_version"]) if part),
+            verdict=combined_verdict(row["status"], impact.get(row["id"]), drift.get(row["id"])),
+        )
+        for row in rows
     ]
 
 

@@ -8,4 +8,5 @@ urlpatterns = [
     path("dora/", views.dora, name="dora"),
     path("compare/", views.compare_pick, name="compare_pick"),
     path("compare/<int:a_id>/<int:b_id>/", views.compare, name="compare"),
+    path("services/<str:service_name>/", views.service_page, name="service_page"),
 ]

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 from itertools import groupby
+from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 
 from alerts import selectors as alerts
-from dashboard.charts import dora_trend_figures
-from dashboard.forms import DoraFilterForm, TimelineFilterForm
-from dashboard.selectors import DORA_DEFINITIONS, dora_report, timeline_rows
+from dashboard.charts import dora_trend_figures, drift_share_figure, service_metric_figure, timeline_figure
+from dashboard.forms import RANGE_CHOICES, DoraFilterForm, ServicePageForm, TimelineFilterForm
+from dashboard.selectors import CHART_LIMIT, DORA_DEFINITIONS, dora_report, timeline_points, timeline_rows
 from deployments.changes import changes_between, deploy_facts
-from deployments.models import Deploy, Status
-from deployments.selectors import deploy_list, project_streams
+from deployments.models import Deploy, Service, Status
+from deployments.selectors import current_versions, deploy_list, project_streams
 from deployments.services import deploy_changes
 from metrics.drift import charts as drift_charts
 from metrics.drift import selectors as drift
@@ -26,6 +28,8 @@ from rollbacks import selectors as rollbacks
 from tracker.decorators import project_member
 
 TIMELINE_PAGE_SIZE = 50
+# The service page draws per-minute means over at most two days; longer ranges are drawn hour by hour.
+SERVICE_MINUTE_SPAN = timedelta(days=2)
 
 
 def deploy_in_window(deploy: Deploy) -> bool:
@@ -35,15 +39,22 @@ def deploy_in_window(deploy: Deploy) -> bool:
 
 @project_member()
 def timeline(request: HttpRequest) -> HttpResponse:
-    project = request.project
+    """The deploys that match the filters (GET, so a view is a link): drawn on a time axis, then as a table."""
+    project, now = request.project, timezone.now()
     services, environments = project_streams(project=project)
-    filters = TimelineFilterForm(request.GET).filters()
+    form = TimelineFilterForm(request.GET)
+    filters, window = form.filters(), form.window(now)
     deploys = deploy_list(
         project=project,
         service=filters["service"] or None,
         environment=filters["environment"] or None,
         status=filters["status"] or None,
+        since=window[0],
+        until=window[1],
+        search=filters["q"] or None,
     )
+    points = timeline_points(deploys)
+    chart = timeline_figure(points, lambda pk: reverse("deploy_detail", args=[project.slug, pk]), window, now)
     page = Paginator(deploys, TIMELINE_PAGE_SIZE).get_page(request.GET.get("page"))
     rows = timeline_rows(list(page.object_list))
     days = [
@@ -61,7 +72,13 @@ def timeline(request: HttpRequest) -> HttpResponse:
             "services": services,
             "environments": environments,
             "filters": filters,
+            "filtered": any(filters.values()),
+            "query": urlencode({k: v for k, v in filters.items() if v}),
+            "ranges": RANGE_CHOICES,
             "statuses": Status.values,
+            "chart": chart,
+            "chart_count": len(points),
+            "chart_limit": CHART_LIMIT,
         },
     )
 
@@ -168,5 +185,38 @@ def compare(request: HttpRequest, a_id: int, b_id: int) -> HttpResponse:
             ],
             "changes": changes_between(deploy_facts(a), deploy_facts(b)),
             "compare_charts": impact_charts.compare_figures(sides, units),
+        },
+    )
+
+
+@project_member()
+def service_page(request: HttpRequest, service_name: str) -> HttpResponse:
+    """One metric of a service over time with every deploy marked by its verdict, drift per deploy, what runs."""
+    service = get_object_or_404(Service, project=request.project, name=service_name)
+    now = timezone.now()
+    form = ServicePageForm(request.GET)
+    since, until = form.window(now)
+    names = impact.service_metric_names(service=service)
+    metric = form.chosen_metric(names)
+    points = timeline_points(deploy_list(project=request.project, service=service.name, since=since, until=until))
+    trend = {}
+    if metric:
+        hourly = (until or now) - (since or min((p.deployed_at for p in points), default=now)) > SERVICE_MINUTE_SPAN
+        trend = impact.metric_trend(service=service, name=metric, since=since, until=until, hourly=hourly)
+    shares = drift.drift_shares(deploy_ids=[p.id for p in points])
+    return render(
+        request,
+        "dashboard/service.html",
+        {
+            "project": request.project,
+            "service": service,
+            "metric": metric,
+            "metrics": names,
+            "filters": {**form.filters(), "range": form.filters()["range"] or "7d"},
+            "ranges": RANGE_CHOICES[1:],
+            "deploys": points,
+            "metric_chart": service_metric_figure(metric, trend, points) if metric else None,
+            "drift_chart": drift_share_figure(points, shares) if shares else None,
+            "current": current_versions(service=service),
         },
     )

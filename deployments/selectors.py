@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Q, Subquery
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from deployments.models import Deploy, DeployQuerySet, Environment, Service, Status
@@ -20,7 +20,10 @@ def deploy_list(
     until: datetime | None = None,
     version: str | None = None,
     external_id: str | None = None,
+    search: str | None = None,
 ) -> DeployQuerySet:
+    """The project's deploys, newest first; `search` matches the version, commit SHA (prefix), author or model
+    version."""
     deploys = Deploy.objects.for_timeline().filter(project=project)
     if version:
         deploys = deploys.filter(version=version)
@@ -36,6 +39,13 @@ def deploy_list(
         deploys = deploys.filter(deployed_at__gte=since)
     if until:
         deploys = deploys.filter(deployed_at__lt=until)
+    if search:
+        deploys = deploys.filter(
+            Q(version__icontains=search)
+            | Q(commit_sha__istartswith=search)
+            | Q(author__icontains=search)
+            | Q(model_version__icontains=search)
+        )
     return deploys
 
 
@@ -47,6 +57,17 @@ def deploy_newest(*, project: Project, **filters: str | None) -> Deploy | None:
 def deploy_get(*, deploy_id: int) -> Deploy:
     """One deploy with what its answer shows (service, environment, baseline) in one query."""
     return Deploy.objects.for_timeline().get(pk=deploy_id)
+
+
+def current_versions(*, service: Service) -> list[dict]:
+    """Per environment of the project, the service's live deploy (id, version, deployed_at), one query."""
+    live = Deploy.objects.live().filter(service=service, environment=OuterRef("pk")).order_by("-deployed_at", "-id")
+    environments = Environment.objects.filter(project_id=service.project_id).annotate(
+        deploy_id=Subquery(live.values("id")[:1]),
+        version=Subquery(live.values("version")[:1]),
+        deployed_at=Subquery(live.values("deployed_at")[:1]),
+    )
+    return list(environments.filter(deploy_id__isnull=False).values("name", "deploy_id", "version", "deployed_at"))
 
 
 def project_streams(*, project: Project) -> tuple[list[Service], list[Environment]]:

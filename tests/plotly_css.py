@@ -34,9 +34,9 @@ def stylesheet(rules: list[tuple[str, str]], version: str) -> str:
 if __name__ == "__main__":  # .venv/bin/python -m tests.plotly_css  (after the Plotly bundle changes)
     from pathlib import Path
 
-    import plotly
+    from tests.test_plotly_bundle import BUNDLE
 
-    bundle = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_text()
-    version = re.search(r"plotly\.js v([\d.]+)", bundle[:300]).group(1)
+    bundle = (Path(__file__).resolve().parents[1] / "static" / BUNDLE).read_text()
+    version = re.search(r"plotly\.js.*? v([\d.]+)", bundle[:300]).group(1)
     target = Path(__file__).resolve().parents[1] / "static" / "css" / "plotly.css"
     target.write_text(stylesheet(plotly_rules(bundle), version))

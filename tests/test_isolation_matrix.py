@@ -192,6 +192,7 @@ PAGE_MATRIX = [
     ("/{slug}/services/{id}/metrics/save", "service"),
     ("/{slug}/metric-sources/{id}/test/", "metric_source"),
     ("/{slug}/metric-sources/{id}/delete/", "metric_source"),
+    ("/{slug}/services/{id}/", "service"),
 ]
 
 # Pages whose only object is the project in their path: an outsider gets 404 for any method.

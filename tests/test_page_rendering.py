@@ -84,13 +84,14 @@ def _deploy_pages(w: World) -> list[str]:
 # URL name → the GET paths that show the page in its fullest states.
 PAGES: dict[str, Callable[[World], list[str]]] = {
     "home": lambda w: ["/"],
-    "timeline": lambda w: ["/demo/", "/demo/?service=fraud-scorer&environment=production&status=succeeded"],
+    "timeline": lambda w: ["/demo/", "/demo/?service=fraud-scorer&environment=production&status=succeeded&range=30d"],
     "deploy_detail": _deploy_pages,
     "compare": lambda w: [
         f"/demo/compare/{w.rolled_back.baseline_id}/{w.rolled_back.pk}/",
         f"/demo/compare/{w.degraded.pk}/{w.drifted.pk}/",
     ],
     "compare_pick": lambda w: ["/demo/compare/"],
+    "service_page": lambda w: ["/demo/services/fraud-scorer/", "/demo/services/fraud-scorer/?range=30d&metric=auc"],
     "dora": lambda w: ["/demo/dora/", "/demo/dora/?days=90&all=1"],
     "alert_list": lambda w: ["/demo/alerts/"],
     "alert_detail": lambda w: [f"/demo/alerts/{a.pk}/" for a in Alert.objects.filter(project=w.project)[:3]],

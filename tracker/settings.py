@@ -214,19 +214,21 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.FileSystemFinder",
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
-    # vendor/plotly.min.js straight from the pinned plotly package (no CDN, no vendored copy).
-    "metrics.staticfinders.PlotlyFinder",
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-WHITENOISE_USE_FINDERS = True
+# Once collectstatic has filled STATIC_ROOT (the image does), its files are served with their precompressed .gz
+# twins; the finders' copies would shadow them uncompressed. Before that (tests, a fresh checkout), the finders.
+WHITENOISE_USE_FINDERS = DEBUG or not STATIC_ROOT.is_dir()
+# Vendored bundles carry their pinned version in their name (static/vendor/README.md): cached for good.
+WHITENOISE_IMMUTABLE_FILE_TEST = r"/vendor/[^/]+-\d+\.\d+\.\d+\.min\.js$"
 
 # Request bodies: small everywhere, large enough on ingest endpoints for the documented batch.
 MAX_BODY_BYTES = env_int("MAX_BODY_BYTES", 1024 * 1024)

@@ -219,3 +219,9 @@ def _quality_rows(quality: dict | None) -> list[tuple[str, Any, Any]]:
         return []
     ref, cur = quality.get("baseline") or {}, quality.get("current") or {}
     return [(label, ref.get(key), cur.get(key)) for key, label in QUALITY_FIGURES if key in ref or key in cur]
+
+
+def drift_shares(*, deploy_ids: Iterable[int]) -> dict[int, float]:
+    """deploy id -> the share of its columns that drifted, for deploys with a computed report (one query)."""
+    rows = DriftReport.objects.filter(deploy_id__in=list(deploy_ids), status="ok", n_columns__gt=0)
+    return dict(rows.values_list("deploy_id", "drift_share"))

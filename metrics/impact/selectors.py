@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import Q
+from django.db.models import BooleanField, ExpressionWrapper, F, Q, Sum
+from django.db.models.functions import TruncHour
 
 from deployments.models import Deploy, Service
 from metrics.impact.analysis import DEFAULT_WARMUP_MINUTES
@@ -150,14 +151,18 @@ class ImpactBadge:
     verdict: str
     score: float | None
     final: bool
+    # False when no metric was ever posted for the deploy or its baseline (nothing to judge, not too little).
+    has_metrics: bool = True
 
 
 def impact_badges(*, deploy_ids: Iterable[int]) -> dict[int, ImpactBadge]:
     """deploy id -> its impact badge, for a page of timeline rows (one query; the large JSON columns left out)."""
-    rows = ImpactReport.objects.filter(deploy_id__in=list(deploy_ids)).values_list(
-        "deploy_id", "verdict", "score", "final"
+    rows = (
+        ImpactReport.objects.filter(deploy_id__in=list(deploy_ids))
+        .annotate(no_metrics=ExpressionWrapper(Q(metrics=[]), output_field=BooleanField()))
+        .values_list("deploy_id", "verdict", "score", "final", "no_metrics")
     )
-    return {deploy_id: ImpactBadge(verdict, score, final) for deploy_id, verdict, score, final in rows}
+    return {row[0]: ImpactBadge(*row[1:4], has_metrics=not row[4]) for row in rows}
 
 
 # The report's own summary, as the section carries it.
@@ -289,3 +294,33 @@ def _metrics(report: ImpactReport | None) -> list[dict]:
 
 def _as_datetime(value: str) -> datetime:
     return datetime.fromisoformat(value)
+
+
+def service_metric_names(*, service: Service) -> list[str]:
+    """Every metric the service has: posted (its rollups) or configured (its settings). Two queries."""
+    posted = MetricRollup.objects.filter(service=service).values_list("name", flat=True).distinct()
+    configured = MetricSetting.objects.filter(service=service).values_list("name", flat=True)
+    return sorted(set(posted) | set(configured))
+
+
+def metric_trend(
+    *, service: Service, name: str, since: datetime | None, until: datetime | None, hourly: bool
+) -> dict[str, list[tuple[datetime, float]]]:
+    """environment name -> (minute or hour, mean) of one metric of the service, in time order (one query)."""
+    rollups = MetricRollup.objects.filter(service=service, name=name)
+    if since:
+        rollups = rollups.filter(minute__gte=since)
+    if until:
+        rollups = rollups.filter(minute__lt=until)
+    bucket = TruncHour("minute") if hourly else F("minute")
+    rows = (
+        rollups.annotate(at=bucket)
+        .values("environment__name", "at")
+        .annotate(total=Sum("total"), count=Sum("count"))
+        .order_by("environment__name", "at")
+    )
+    trend: dict[str, list[tuple[datetime, float]]] = {}
+    for row in rows:
+        if row["count"]:
+            trend.setdefault(row["environment__name"], []).append((row["at"], row["total"] / row["count"]))
+    return trend

@@ -1,8 +1,34 @@
-// Live timeline: while any deploy on the page is in its observation window, re-fetch the page every
-// 20 seconds and swap in the fresh #timeline (verdicts, drift badges, alert counts). Without JS the page still works.
+// Timeline: the visual view (deploys as markers on a time axis; a click opens the deploy), the custom range's
+// date inputs shown only when chosen, and the live refresh: while any deploy on the page is in its observation
+// window, re-fetch the page every 20 seconds and swap in the fresh #timeline. Without JS the page still works.
 (function () {
   "use strict";
   var REFRESH_MS = 20000;
+
+  function draw() {
+    var data = document.getElementById("timeline-chart-data");
+    var target = document.getElementById("timeline-chart");
+    if (!data || !target || !window.Plotly) return;
+    var figure = JSON.parse(data.textContent);
+    Plotly.newPlot(target, figure.data, figure.layout, { displayModeBar: false, responsive: true }).then(function () {
+      target.on("plotly_click", function (event) {
+        var point = event.points && event.points[0];
+        if (point && point.customdata) window.location.href = point.customdata[0];
+      });
+    });
+  }
+
+  function showCustomRange() {
+    var picker = document.getElementById("range-picker");
+    if (!picker) return;
+    var toggle = function () {
+      document.querySelectorAll(".custom-range").forEach(function (label) {
+        label.hidden = picker.value !== "custom";
+      });
+    };
+    picker.addEventListener("change", toggle);
+    toggle();
+  }
 
   function refresh() {
     var current = document.getElementById("timeline");
@@ -14,7 +40,10 @@
       .then(function (html) {
         if (!html) return;
         var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("timeline");
-        if (fresh) current.replaceWith(fresh);
+        if (fresh) {
+          current.replaceWith(fresh);
+          draw();
+        }
       })
       .catch(function () { /* offline for a moment: try again next tick */ })
       .finally(schedule);
@@ -22,5 +51,7 @@
 
   function schedule() { window.setTimeout(refresh, REFRESH_MS); }
 
+  showCustomRange();
+  draw();
   schedule();
 })();

@@ -49,6 +49,7 @@ class DemoWorld:
     slug: str
     drift_deploy: Deploy  # fraud-scorer with drift charts
     impact_deploy: Deploy  # the degraded deploy with impact charts
+    alert_id: int  # an alert the demo raised
 
 
 # url name → the paths of that page in the seeded demo.
@@ -59,6 +60,10 @@ PAGES: dict[str, Callable[[DemoWorld], list[str]]] = {
     "timeline": lambda w: [f"/{w.slug}/", f"/{w.slug}/?service=fraud-scorer"],
     "deploy_detail": lambda w: [f"/{w.slug}/deploys/{w.drift_deploy.pk}/", f"/{w.slug}/deploys/{w.impact_deploy.pk}/"],
     "compare": lambda w: [f"/{w.slug}/compare/{w.drift_deploy.baseline_id}/{w.drift_deploy.pk}/"],
+    "compare_pick": lambda w: [f"/{w.slug}/compare/"],
+    "service_page": lambda w: [f"/{w.slug}/services/fraud-scorer/", f"/{w.slug}/services/fraud-scorer/?range=30d"],
+    "alert_detail": lambda w: [f"/{w.slug}/alerts/{w.alert_id}/"],
+    "metric_sources": lambda w: [f"/{w.slug}/metric-sources/"],
     "dora": lambda w: [f"/{w.slug}/dora/"],
     "alert_list": lambda w: [f"/{w.slug}/alerts/"],
     "alert_settings": lambda w: [f"/{w.slug}/alerts/settings/"],
@@ -101,6 +106,8 @@ NOT_PAGES = {
     "signing_required",
     "provider_secret_create",
     "metric_setting_update",
+    "metric_source_test",
+    "metric_source_delete",
 }
 
 
@@ -133,6 +140,7 @@ def demo(db) -> DemoWorld:
         slug=project.slug,
         drift_deploy=deploys.filter(drift_report__n_drifted__gt=0).latest("deployed_at"),
         impact_deploy=deploys.get(impact_report__verdict="degraded"),
+        alert_id=project.alerts.earliest("started_at").pk,
     )
 
 

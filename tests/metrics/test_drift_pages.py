@@ -64,7 +64,7 @@ def test_the_deploy_page_shows_the_drift_table_sorted_by_severity(alice_client, 
     response = alice_client.get(f"/{project.slug}/deploys/{deploy.pk}/")
     body = response.content.decode()
     assert response.status_code == 200
-    assert 'id="drift-charts"' in body and "vendor/plotly.min.js" in body
+    assert 'id="drift-charts"' in body and "vendor/plotly-basic-4.1.1.min.js" in body
     verdicts = [c["verdict"] for c in deploy.drift_report.result["columns"]]
     assert verdicts == sorted(verdicts, key=["drifted", "expected", "stable", "insufficient_data"].index)
     assert body.index('data-column="num_txn_24h"') < body.index('data-column="hour"')

@@ -76,7 +76,7 @@ def test_the_deploy_page_shows_the_verdict_the_metric_table_and_a_chart_per_metr
     assert 'data-metric="latency_ms"' in html and 'data-metric="accuracy"' in html
     assert "significantly higher than baseline" in html
     assert 'id="impact-chart-0"' in html and 'id="impact-chart-1"' in html
-    assert "vendor/plotly.min.js" in html
+    assert "vendor/plotly-basic-4.1.1.min.js" in html
     charts = json.loads(html.split('<script id="impact-charts" type="application/json">')[1].split("</script>")[0])
     names = [trace["name"] for trace in charts[0]["data"]]
     assert names == ["baseline 1.0", "this deploy 1.1"]
