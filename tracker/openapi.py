@@ -54,8 +54,7 @@ SIGNATURE_HEADERS = [
         "webhook-timestamp",
         str,
         OpenApiParameter.HEADER,
-        pattern="^[0-9]+$",
-        description="Standard Webhooks timestamp: Unix seconds, within 5 minutes of the server's clock",
+        description="Standard Webhooks timestamp: Unix seconds (ASCII digits), within 5 minutes of the server's clock",
     ),
     OpenApiParameter(
         "webhook-signature",

@@ -225,7 +225,8 @@ def run_predictions(args: argparse.Namespace, client: Client, env: Mapping[str, 
     rows_sent = 0
     for path in args.files:
         envelope, rows = files.read_samples(path, args.format)
-        envelope = {**defaults, **{k: v for k, v in envelope.items() if k != "batch_id"}}
+        # What the flags say wins over the file, and the file over the environment and the CI system's defaults.
+        envelope = {**defaults, **{k: v for k, v in envelope.items() if k != "batch_id"}, **_flags(args)}
         for missing in {"service", "environment"} - set(envelope):
             raise UsageError(f"{path}: no {missing} (give --{missing} or put it in the file)")
         for index, batch in enumerate(files.batches(rows, _batch_size(args))):
@@ -248,6 +249,13 @@ def _ingest_defaults(args: argparse.Namespace, env: Mapping[str, str]) -> dict[s
     elif args.deploy:
         defaults["deploy"] = int(args.deploy) if args.deploy.isdigit() else args.deploy
     return {key: value for key, value in defaults.items() if value}
+
+
+def _flags(args: argparse.Namespace) -> dict[str, Any]:
+    given = {"service": args.service, "environment": args.environment}
+    if args.deploy_version or args.deploy:
+        given["deploy"] = _ingest_defaults(args, {})["deploy"]
+    return {key: value for key, value in given.items() if value}
 
 
 def _batch_size(args: argparse.Namespace) -> int:
