@@ -122,3 +122,15 @@ def test_the_documented_alert_notification_is_what_a_webhook_channel_receives(se
     ):
         validator.validate(body)
     assert not validator.is_valid({**payloads.webhook_body(message(alert_info())), "type": "alert.sideways"})
+
+
+def test_options_head_and_a_refused_missing_method_pass_but_an_undocumented_success_does_not(api, project):
+    assert api.options("/api/v1/deploys").status_code == 200
+    assert api.head("/api/v1/deploys").status_code == 200
+    assert api.put("/api/v1/deploys", {}, format="json").status_code in (403, 405)
+    assert openapi_responses._mismatches == []
+    response = api.put("/api/v1/deploys", {}, format="json")
+    response.status_code, response.content = 200, b"{}"
+    openapi_responses.check(response)
+    found, openapi_responses._mismatches[:] = list(openapi_responses._mismatches), []
+    assert len(found) == 1 and "PUT /api/v1/deploys → 200" in found[0]
