@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,12 +18,43 @@ from tracker.auth import scope_required
 from tracker.serializers import StrictSerializer
 
 
+class ImpactSummarySerializer(serializers.Serializer):
+    verdict = serializers.CharField()
+    score = serializers.FloatField(allow_null=True)
+    final = serializers.BooleanField()
+    reasons = serializers.ListField(child=serializers.CharField())
+    computed_at = serializers.DateTimeField(allow_null=True)
+
+
+class DriftSummarySerializer(serializers.Serializer):
+    status = serializers.CharField()
+    n_columns = serializers.IntegerField()
+    n_drifted = serializers.IntegerField()
+    n_expected = serializers.IntegerField()
+    drift_share = serializers.FloatField(allow_null=True)
+    dataset_drift = serializers.BooleanField(allow_null=True)
+    prediction_drift_cause = serializers.CharField(allow_null=True)
+    final = serializers.BooleanField()
+    computed_at = serializers.DateTimeField(allow_null=True)
+
+
+# The summaries are built by the metrics selectors and answered as they are; these fields only document them.
+@extend_schema_field(ImpactSummarySerializer)
+class ImpactSummaryField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(DriftSummarySerializer)
+class DriftSummaryField(serializers.JSONField):
+    pass
+
+
 class DeployDetailApi(APIView):
     permission_classes = [scope_required("read")]
 
     class OutputSerializer(DeployOutputSerializer):
-        impact = serializers.JSONField(allow_null=True, help_text="verdict, score, final, reasons, computed_at")
-        drift = serializers.JSONField(allow_null=True, help_text="drift share, drifted columns, dataset drift")
+        impact = ImpactSummaryField(help_text="the gate's verdict (pending until judged)")
+        drift = DriftSummaryField(allow_null=True, help_text="null until prediction samples arrive")
 
     @extend_schema(responses={200: OutputSerializer}, summary="One deploy, with impact and drift summaries")
     def get(self, request: Request, deploy_id: int) -> Response:

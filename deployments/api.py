@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -16,7 +16,7 @@ from deployments.services import deploy_record
 from tracker.api_errors import ApiError
 from tracker.auth import scope_required, signed_body_check
 from tracker.idempotency import body_hash, run_once
-from tracker.openapi import list_response
+from tracker.openapi import SIGNATURE_HEADERS, list_response
 from tracker.operations import ApiOperations
 from tracker.serializers import StrictSerializer
 
@@ -47,6 +47,54 @@ class DeployModelOutputSerializer(serializers.Serializer):
     uri = serializers.CharField(source="model_uri")
     run_id = serializers.CharField(source="model_run_id")
     digest = serializers.CharField(source="model_digest")
+
+
+ANY_VALUE = {"description": "a field's value (string, number or null)"}
+CHANGES_SCHEMA = {
+    "type": "object",
+    "description": "what changed against the baseline (null until the deploy is processed)",
+    "required": ["has_baseline", "fields", "changed_fields", "params", "params_changed"],
+    "properties": {
+        "has_baseline": {"type": "boolean"},
+        "fields": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "label", "before", "after", "changed"],
+                "properties": {
+                    "field": {"type": "string"},
+                    "label": {"type": "string"},
+                    "before": ANY_VALUE,
+                    "after": ANY_VALUE,
+                    "changed": {"type": "boolean"},
+                },
+            },
+        },
+        "changed_fields": {"type": "array", "items": {"type": "string"}},
+        "params": {
+            "type": "object",
+            "required": ["added", "removed", "changed"],
+            "properties": {
+                "added": {"type": "object", "additionalProperties": True},
+                "removed": {"type": "object", "additionalProperties": True},
+                "changed": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "object",
+                        "required": ["before", "after"],
+                        "properties": {"before": {}, "after": {}},
+                    },
+                },
+            },
+        },
+        "params_changed": {"type": "boolean"},
+    },
+}
+
+
+@extend_schema_field(CHANGES_SCHEMA)
+class ChangesField(serializers.JSONField):
+    """The stored comparison (deployments.changes.changes_between), documented field by field."""
 
 
 class BaselineSerializer(serializers.Serializer):
@@ -82,7 +130,7 @@ class DeployOutputSerializer(serializers.Serializer):
     baseline = BaselineSerializer(allow_null=True)
     is_rollback = serializers.BooleanField()
     rolled_back_by = serializers.IntegerField(source="rolled_back_by_id", allow_null=True)
-    changes = serializers.JSONField(allow_null=True)
+    changes = ChangesField(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -140,7 +188,10 @@ class DeployCreateApi(APIView):
     @extend_schema(
         request=InputSerializer,
         responses={200: DeployOutputSerializer, 201: DeployOutputSerializer},
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+        parameters=[
+            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False),
+            *SIGNATURE_HEADERS,
+        ],
         summary="Register or update a deploy",
     )
     def post(self, request: Request) -> Response:

@@ -22,6 +22,8 @@ from tracker.models import Project, Role
 from tracker.services import membership_set, project_create, token_issue
 
 ROOT = Path(__file__).resolve().parent.parent
+# Every /api/v1 answer received through the test client is checked against the served OpenAPI schema.
+pytest_plugins = ["tests.openapi_responses"]
 # Playwright's sync API runs an event loop in the test thread; the ORM calls there are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 ALL_SCOPES = ["ingest", "read", "rollback", "admin"]

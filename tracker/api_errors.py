@@ -69,6 +69,22 @@ def domain_status(exc: DomainError) -> int:
     )
 
 
+# Methods whose input is the query string: their refusals name the parameters, not a body they do not have.
+QUERY_METHODS = frozenset({"GET", "HEAD", "DELETE"})
+
+
+def _invalid_message(context: dict, fields: dict) -> str:
+    request = context.get("request")
+    if request is None or request.method not in QUERY_METHODS:
+        return "the request body is not valid"
+    names = [f"'{name}'" for name in sorted(fields) if name != "non_field_errors"]
+    if not names:
+        return "the query parameters are not valid"
+    if len(names) == 1:
+        return f"query parameter {names[0]} is not valid"
+    return f"query parameters {', '.join(names)} are not valid"
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.fields), status=domain_status(exc))
@@ -84,7 +100,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         fields = _flatten(exc.detail)
         if not isinstance(fields, dict):
             fields = {"non_field_errors": fields}
-        return Response(error_body("invalid", "the request body is not valid", fields), status=400)
+        return Response(error_body("invalid", _invalid_message(context, fields), fields), status=400)
     for klass, (code, http_status) in _CODES.items():
         if isinstance(exc, klass):
             headers = {}

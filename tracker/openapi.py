@@ -7,7 +7,7 @@ import re
 from drf_spectacular import openapi
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
 from drf_spectacular.plumbing import get_doc
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import serializers
 
 from tracker.operations import ApiOperations, url_operations_of
@@ -39,6 +39,61 @@ ERROR_STATUSES = {
     "422": "Idempotency key reused with another body",
     "429": "Rate limited",
 }
+
+# The Standard Webhooks headers of a signed request (tracker.auth.signed_body_check), on every operation that
+# checks them. Optional unless the project requires signed requests.
+SIGNATURE_HEADERS = [
+    OpenApiParameter(
+        "webhook-id",
+        str,
+        OpenApiParameter.HEADER,
+        description="Standard Webhooks message id: 1-200 visible ASCII characters without `.`; processed once "
+        "(a replay is a 409 `webhook_replayed`)",
+    ),
+    OpenApiParameter(
+        "webhook-timestamp",
+        str,
+        OpenApiParameter.HEADER,
+        description="Standard Webhooks timestamp: Unix seconds (ASCII digits), within 5 minutes of the server's clock",
+    ),
+    OpenApiParameter(
+        "webhook-signature",
+        str,
+        OpenApiParameter.HEADER,
+        description='Standard Webhooks signature(s), space-separated: `v1,<base64 HMAC-SHA256 of "{webhook-id}.'
+        "{webhook-timestamp}.{raw body}\">` with the project's `whsec_` secret; required when the project "
+        "requires signed requests",
+    ),
+]
+
+
+def outbound_webhook(*, summary: str, description: str, body: dict) -> dict:
+    """An OpenAPI 3.1 `webhooks` entry: a request Deploy Tracker sends, signed with the Standard Webhooks headers
+    (`webhook-id` stays the same on every retry of one delivery)."""
+    headers = [
+        ("webhook-id", "the delivery's stable id, the same on every retry: deduplicate on it"),
+        ("webhook-timestamp", "Unix seconds when this attempt was signed"),
+        (
+            "webhook-signature",
+            'v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{raw body}"> with the secret',
+        ),
+    ]
+    return {
+        "post": {
+            "summary": summary,
+            "description": description,
+            "parameters": [
+                {"in": "header", "name": name, "required": True, "schema": {"type": "string"}, "description": text}
+                for name, text in headers
+            ],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            "responses": {
+                "2XX": {
+                    "description": "received; any other answer is retried with backoff (a 410 disables the channel)"
+                }
+            },
+        }
+    }
 
 
 def add_error_responses(result: dict, generator, request, public) -> dict:

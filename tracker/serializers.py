@@ -6,10 +6,10 @@ from rest_framework import serializers
 
 
 class StrictSerializer(serializers.Serializer):
-    """Refuses unknown fields, so a typo in CI is an error rather than silently dropped data.
+    """Unknown fields are refused: a typo is an error rather than silently dropped data."""
 
-    The OpenAPI schema says so too (`additionalProperties: false`, see tracker/openapi.py).
-    """
+    # This docstring is every subclass's description in the OpenAPI document (which also says
+    # `additionalProperties: false`, tracker.openapi.ClosedRequestBody): written for API users.
 
     def to_internal_value(self, data):
         if isinstance(data, dict):

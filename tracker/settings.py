@@ -263,6 +263,9 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "tracker.openapi.add_error_responses",
+        "deployments.openapi.provider_headers",
+        "alerts.openapi.alert_webhook",
+        "rollbacks.openapi.rollback_webhook",
         "tracker.openapi.any_value_may_be_null",
     ],
 }

@@ -19,6 +19,7 @@ from metrics.drift.services import samples_ingest
 from metrics.predictions import decode_batch, predictions_json_schema
 from tracker.api_errors import ApiError
 from tracker.auth import scope_required, signed_body_check
+from tracker.openapi import SIGNATURE_HEADERS
 
 ROW_EXAMPLE = {
     "service": "fraud-scorer",
@@ -60,6 +61,7 @@ class SamplesIngestApi(APIView):
         responses={202: IngestOutputSerializer},
         examples=[OpenApiExample("row form", ROW_EXAMPLE), OpenApiExample("columnar form", COLUMNAR_EXAMPLE)],
         summary="Post a batch of prediction samples",
+        parameters=SIGNATURE_HEADERS,
     )
     def post(self, request: Request) -> Response:
         project = request.auth.project

@@ -21,7 +21,7 @@ from metrics.points import NAME_PATTERN, SLUG_PATTERN, MetricName, PointsInvalid
 from metrics.stats.impact import DIRECTIONS
 from tracker.api_errors import ApiError
 from tracker.auth import scope_required, signed_body_check
-from tracker.openapi import list_response
+from tracker.openapi import SIGNATURE_HEADERS, list_response
 from tracker.serializers import StrictSerializer
 
 INGEST_CONTENT_TYPES = ("application/json", "application/x-ndjson", "application/ndjson", "application/jsonlines")
@@ -40,6 +40,7 @@ class MetricsIngestApi(APIView):
         responses={202: dict, 200: dict},
         parameters=[
             OpenApiParameter("batch_id", str, description="makes a retried batch a no-op (also Idempotency-Key)"),
+            *SIGNATURE_HEADERS,
         ],
     )
     def post(self, request: Request) -> Response:
@@ -83,12 +84,26 @@ class DeployImpactApi(APIView):
         return Response(selectors.impact_report_data(deploy=deploy))
 
 
+class VerdictOutputSerializer(serializers.Serializer):
+    """The gate's answer: promote on a final healthy or improved verdict, fail on degraded."""
+
+    deploy = serializers.IntegerField()
+    verdict = serializers.CharField(
+        help_text="healthy, improved, marginal, degraded, insufficient_data, pending, or rollback (a rollback "
+        "deploy skips the gate)"
+    )
+    score = serializers.FloatField(allow_null=True, help_text="passing metrics ÷ judged metrics × 100")
+    final = serializers.BooleanField(help_text="true once the observation window has ended")
+    reasons = serializers.ListField(child=serializers.CharField())
+    computed_at = serializers.DateTimeField(allow_null=True, required=False, help_text="absent for a rollback")
+
+
 class DeployVerdictApi(APIView):
     """GET /api/v1/deploys/{id}/verdict: the promotion gate for CI and Argo Rollouts' `web` metric."""
 
     permission_classes = [scope_required("read")]
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: VerdictOutputSerializer})
     def get(self, request: Request, deploy_id: int) -> Response:
         deploy = get_object_or_404(
             Deploy.objects.select_related("impact_report", "rolled_back_by"), project=request.auth.project, pk=deploy_id

@@ -273,6 +273,17 @@ def test_list_filters_and_paginates_with_a_cursor(api, project):
     assert bad.status_code == 400 and "since" in bad.json()["error"]["fields"]
 
 
+def test_a_refused_query_names_its_parameters_not_a_request_body(api, project):
+    one = api.get(URL, {"since": "soon"}).json()["error"]
+    assert one["message"] == "query parameter 'since' is not valid" and set(one["fields"]) == {"since"}
+    two = api.get(URL, {"limit": 0, "status": "sideways"}).json()["error"]
+    assert two["message"] == "query parameters 'limit', 'status' are not valid"
+    assert api.get(URL, {"colour": "red"}).json()["error"]["message"] == "query parameter 'colour' is not valid"
+    # A body is still a body.
+    body = post(api, {**EVENT, "version": ""}).json()["error"]
+    assert body["message"] == "the request body is not valid"
+
+
 def test_another_projects_token_gets_404_on_a_deploy(api, other_api, project):
     deploy_id = post(api, EVENT).json()["id"]
     response = other_api.get(f"{URL}/{deploy_id}")
