@@ -154,6 +154,25 @@ def test_a_ci_job_registers_its_deploy_posts_metrics_and_the_gate_exits_with_the
     )
 
 
+def test_the_gate_finds_a_deploy_it_has_no_id_for_by_version_or_external_id(github_job, tmp_path):
+    """CI that registered its deploy through a native hook has no id: the gate asks GET /api/v1/verdict."""
+    assert github_job("deploy", "--environment", "production", "--version", "1.0", "--finished-at", at(180)).code == 0
+    current = github_job("deploy", "--environment", "production", "--finished-at", at(30), "--external-id", "ext-7")
+    assert current.code == 0, current.err
+    assert (
+        github_job("metrics", str(metrics_csv(tmp_path / "latency.csv", 20.0)), "--environment", "production").code == 0
+    )
+    deploy = Deploy.objects.get(pk=int(current.out))
+    impact_compute(deploy=deploy, now=timezone.now() + timedelta(minutes=31))
+
+    by_version = github_job("gate", "--environment", "production", "--version", SHA[:12])
+    assert (by_version.code, by_version.out.strip()) == (1, "degraded"), by_version.err
+    by_external_id = github_job("gate", "--external-id", "ext-7")
+    assert (by_external_id.code, by_external_id.out.strip()) == (1, "degraded"), by_external_id.err
+    unknown = github_job("gate", "--environment", "production", "--version", "no-such-version")
+    assert unknown.code == 4, unknown.err
+
+
 def test_a_gitlab_job_is_detected_from_its_variables(live_server, token):
     ran = Cli(job_env(live_server.url, token, GITLAB))("deploy", "--json")
     assert ran.code == 0, ran.err
