@@ -211,6 +211,7 @@ PROJECT_PAGES = [
     "/{slug}/settings/webhooks/github/",
     "/{slug}/settings/audit/",
     "/{slug}/metric-sources/",
+    "/{slug}/compare/",
 ]
 
 # (method, API path, object of project alpha, JSON body) called by another project's token: the project is

@@ -115,7 +115,7 @@ def _add_traces(
     for group, label, trace_colour, width in groups:
         if group:
             trace = _trace(group, label, trace_colour, unit, width)
-            trace.update(legendgroup=label, showlegend=column == 1 or not _in_legend(figure, label))
+            trace.update(legendgroup=plain(label), showlegend=column == 1 or not _in_legend(figure, label))
             figure.add_trace(trace, row=1, col=column)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Count
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from metrics.sources.models import MetricSource
 from tracker.models import Project
@@ -65,30 +66,24 @@ def sources_section(project: Project) -> list[dict[str, Any]]:
     ]
 
 
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def source_gauges() -> list[str]:
-    """Each source's health for the team's own alerting (registered in SourcesConfig.ready); no source, no lines."""
+def source_gauges() -> list[Metric]:
+    """Each source's health for the team's own alerting (registered in SourcesConfig.ready): up (1) or down (0)
+    once queried, and when a query last succeeded."""
     rows = list(MetricSource.objects.select_related("project").order_by("project__slug", "name"))
-    if not rows:
-        return []
-    lines = [
-        "# HELP deploy_tracker_metric_source_up Whether the source's latest query succeeded (1), failed (0).",
-        "# TYPE deploy_tracker_metric_source_up gauge",
-    ]
-    times = [
-        "# HELP deploy_tracker_metric_source_last_success_timestamp_seconds When a query of the source last succeeded.",
-        "# TYPE deploy_tracker_metric_source_last_success_timestamp_seconds gauge",
-    ]
+    up = GaugeMetricFamily(
+        "deploy_tracker_metric_source_up",
+        "Whether the source's latest query succeeded (1), failed (0).",
+        labels=["project", "source"],
+    )
+    last_success = GaugeMetricFamily(
+        "deploy_tracker_metric_source_last_success_timestamp_seconds",
+        "When a query of the source last succeeded.",
+        labels=["project", "source"],
+    )
     for source in rows:
-        labels = f'project="{_label(source.project.slug)}",source="{_label(source.name)}"'
+        labels = [source.project.slug, source.name]
         if source.healthy is not None:
-            lines.append(f"deploy_tracker_metric_source_up{{{labels}}} {int(source.healthy)}")
+            up.add_metric(labels, int(source.healthy))
         if source.last_success_at is not None:
-            times.append(
-                f"deploy_tracker_metric_source_last_success_timestamp_seconds{{{labels}}} "
-                f"{source.last_success_at.timestamp():.3f}"
-            )
-    return lines + times
+            last_success.add_metric(labels, source.last_success_at.timestamp())
+    return [up, last_success]

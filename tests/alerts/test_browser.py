@@ -30,7 +30,7 @@ def test_on_call_acknowledges_an_alert_and_follows_it_to_the_suspect_deploy(page
     expect(page.locator(f"#alert-{alert_id} .state-acknowledged")).to_be_visible()
     assert Alert.objects.get(pk=alert_id).acknowledged_by.username == "demo"
 
-    page.locator(f"#alert-{alert_id} td a").first.click()
+    page.locator(f'#alert-{alert_id} td a[href*="/deploys/"]').first.click()
     expect(page).to_have_url(re.compile(r"/demo/deploys/\d+/$"))
     expect(page.locator("#alerts")).to_contain_text("Dataset drift")
     expect(page.locator(".head-badges .alert-count")).to_contain_text("open alert")

@@ -114,5 +114,5 @@ def test_metrics_exposes_each_sources_health(client, api, project, settings) -> 
     source = MetricSource.objects.get(pk=_create(api).json()["id"])
     MetricSource.objects.filter(pk=source.pk).update(last_success_at=timezone.now())
     body = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape").content.decode()
-    assert 'deploy_tracker_metric_source_up{project="alpha",source="prom"} 1\n' in body
+    assert 'deploy_tracker_metric_source_up{project="alpha",source="prom"} 1.0\n' in body
     assert 'deploy_tracker_metric_source_last_success_timestamp_seconds{project="alpha",source="prom"} ' in body
