@@ -404,7 +404,7 @@ def test_a_late_gitlab_running_after_success_is_ignored_not_refused(project, git
 
 def test_gitlab_dedupes_on_idempotency_key_not_on_the_shared_event_uuid(project, gitlab_secret):
     # Two deployments fired from one request share X-Gitlab-Event-UUID; each has its own Idempotency-Key.
-    first = gitlab_post(project, gitlab_event(), gitlab_secret, key="k-1", uuid="shared")
+    first = gitlab_post(project, gitlab_event(), gitlab_secret, key="k-1", uuid="one-uuid-for-both")
     second = gitlab_post(
         project, gitlab_event(deployment_id=16, environment="qa"), gitlab_secret, key="k-2", uuid="shared"
     )
