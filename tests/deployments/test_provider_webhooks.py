@@ -406,7 +406,7 @@ def test_gitlab_dedupes_on_idempotency_key_not_on_the_shared_event_uuid(project,
     # Two deployments fired from one request share X-Gitlab-Event-UUID; each has its own Idempotency-Key.
     first = gitlab_post(project, gitlab_event(), gitlab_secret, key="k-1", uuid="one-uuid-for-both")
     second = gitlab_post(
-        project, gitlab_event(deployment_id=16, environment="qa"), gitlab_secret, key="k-2", uuid="shared"
+        project, gitlab_event(deployment_id=16, environment="qa"), gitlab_secret, key="k-2", uuid="one-uuid-for-both"
     )
     assert (first.status_code, second.status_code) == (201, 201), second.content
     # A retry of the first carries its Idempotency-Key again: the same answer, nothing new.
