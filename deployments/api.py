@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
@@ -21,6 +23,9 @@ from tracker.operations import ApiOperations
 from tracker.serializers import StrictSerializer
 
 NAME_REGEX = r"^[A-Za-z0-9][A-Za-z0-9._\-]*\Z"
+# A mapping's key (a repository path, a model name, an alias): 1 to 255 characters, none a control character or a
+# lone surrogate (neither can be stored as text).
+_MAP_KEY = re.compile(r"[^\x00-\x1f\x7f\ud800-\udfff]{1,255}")
 
 
 # The model the deploy ships: each field lands on its deploy_record keyword (model_name, …).
@@ -276,8 +281,10 @@ class _NameMapField(serializers.DictField):
         super().__init__(child=serializers.RegexField(NAME_REGEX, max_length=max_length), **kwargs)
 
     def to_internal_value(self, data):
-        if isinstance(data, dict) and (len(data) > 500 or any(len(str(key)) > 255 for key in data)):
-            raise serializers.ValidationError("at most 500 entries, keys of at most 255 characters")
+        if isinstance(data, dict) and (len(data) > 500 or not all(_MAP_KEY.fullmatch(str(key)) for key in data)):
+            raise serializers.ValidationError(
+                "at most 500 entries; keys of 1 to 255 characters, none of them a control character"
+            )
         return super().to_internal_value(data)
 
 

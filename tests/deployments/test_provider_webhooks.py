@@ -239,6 +239,14 @@ def test_a_bad_service_name_in_the_mapping_is_refused_and_stores_nothing(api):
     assert api.get("/api/v1/webhook-settings").json()["service_names"] == {}
 
 
+@pytest.mark.parametrize("key", ["", "a\u0000b", "line\nbreak", "\udb68", "x" * 256])
+def test_a_mapping_key_that_cannot_be_stored_is_refused_and_stores_nothing(api, key):
+    body = json.dumps({"mlflow_environments": {key: "production"}, "service_names": {}}).encode()
+    response = api.patch("/api/v1/webhook-settings", body, content_type="application/json")
+    assert response.status_code == 400 and error_code(response) == "invalid", response.content
+    assert api.get("/api/v1/webhook-settings").json()["mlflow_environments"] == {"champion": "production"}
+
+
 def test_a_deployment_payload_sent_as_a_json_string_is_parsed(project, github_secret):
     body = status_event()
     body["deployment"]["payload"] = json.dumps(
