@@ -70,7 +70,7 @@ def named_in(alert: Alert) -> set[str]:
     return set(numbers.get("failed") or numbers.get("columns"))
 
 
-def test_every_alert_quotes_its_deploys_report_and_names_only_what_the_deploy_has(demo) -> None:
+def check_every_alert_quotes_its_deploys_report_and_names_only_what_the_deploy_has(demo) -> None:
     alerts = list(Alert.objects.filter(project=demo).select_related("deploy"))
     assert {a.kind for a in alerts} == {"impact_degraded", "critical_metric", "drift_share", "prediction_drift"}
     for alert in alerts:
@@ -83,7 +83,7 @@ def test_every_alert_quotes_its_deploys_report_and_names_only_what_the_deploy_ha
     assert f"({share.deploy.drift_report.drift_share:.0%}," in share.title
 
 
-def test_the_story_is_told_by_the_analysis(demo) -> None:
+def check_the_story_is_told_by_the_analysis(demo) -> None:
     production = Deploy.objects.filter(project=demo, environment__name="production").select_related("impact_report")
     verdicts = Counter(d.impact_report.verdict for d in production if d.status != "failed")
     assert verdicts["degraded"] == 1 and verdicts["improved"] == 1
@@ -105,7 +105,7 @@ def test_the_story_is_told_by_the_analysis(demo) -> None:
     )
 
 
-def test_the_history_is_written_in_time_order(demo) -> None:
+def check_the_history_is_written_in_time_order(demo) -> None:
     deploys = list(Deploy.objects.filter(project=demo).order_by("id").values_list("deployed_at", flat=True))
     assert deploys == sorted(deploys) and len(deploys) >= 50
     for model, field in ((DeployEvent, "at"), (Alert, "started_at")):
@@ -117,7 +117,7 @@ def test_the_history_is_written_in_time_order(demo) -> None:
         assert deploy.last >= deploy.deployed_at
 
 
-def test_nothing_is_hand_made_and_the_demo_points_at_its_own_receiver(demo, settings) -> None:
+def check_nothing_is_hand_made_and_the_demo_points_at_its_own_receiver(demo, settings) -> None:
     assert not RollbackRequest.objects.exists()
     channel = Channel.objects.get(project=demo)
     assert channel.enabled and channel.url_hint.startswith(settings.SITE_URL)
@@ -125,6 +125,15 @@ def test_nothing_is_hand_made_and_the_demo_points_at_its_own_receiver(demo, sett
     assert endpoint.url == f"{settings.SITE_URL}/demo-receiver/demo/rollback"
     user = User.objects.get(username="demo")
     assert user.is_staff and user.is_superuser and user.check_password("demo")
+
+
+def test_the_seeded_demo_tells_its_story_truthfully(demo, settings) -> None:
+    """Seeding runs the whole product for tens of seconds: one seeding, then every check of what it left (each a
+    function of its own, named for what it proves)."""
+    check_every_alert_quotes_its_deploys_report_and_names_only_what_the_deploy_has(demo)
+    check_the_story_is_told_by_the_analysis(demo)
+    check_the_history_is_written_in_time_order(demo)
+    check_nothing_is_hand_made_and_the_demo_points_at_its_own_receiver(demo, settings)
 
 
 def test_it_refuses_to_seed_with_debug_off_unless_forced(db, settings) -> None:

@@ -36,8 +36,7 @@ def alice_client(client, alice):
     return client
 
 
-@pytest.mark.django_db(transaction=True)  # the seeded demo's tasks run on commit
-def test_the_demo_has_input_drift_on_one_deploy_and_model_drift_on_another(demo_drift):
+def check_the_demo_has_input_drift_on_one_deploy_and_model_drift_on_another(demo_drift):
     input_drift, model_change = demo_drift[-1].drift_report, demo_drift[-2].drift_report
     assert input_drift.n_drifted >= 3 and input_drift.n_expected == 1
     assert input_drift.prediction_drift_cause == "input_drift"
@@ -45,8 +44,7 @@ def test_the_demo_has_input_drift_on_one_deploy_and_model_drift_on_another(demo_
     assert all(d.drift_report.n_drifted == 0 for d in demo_drift[1:-2])
 
 
-@pytest.mark.django_db(transaction=True)  # the seeded demo's tasks run on commit
-def test_the_timeline_shows_drift_badges_without_a_query_per_row(alice_client, demo_drift, project):
+def check_the_timeline_shows_drift_badges_without_a_query_per_row(alice_client, demo_drift, project):
     alice_client.get(f"/{project.slug}/")  # warm caches (sessions, content types)
     with CaptureQueriesContext(connection) as few:
         alice_client.get(f"/{project.slug}/?service=fraud-scorer&environment=production")
@@ -58,8 +56,7 @@ def test_the_timeline_shows_drift_badges_without_a_query_per_row(alice_client, d
     assert len(many) == len(few)  # more rows, same number of queries
 
 
-@pytest.mark.django_db(transaction=True)  # the seeded demo's tasks run on commit
-def test_the_deploy_page_shows_the_drift_table_sorted_by_severity(alice_client, demo_drift, project):
+def check_the_deploy_page_shows_the_drift_table_sorted_by_severity(alice_client, demo_drift, project):
     deploy = demo_drift[-1]
     response = alice_client.get(f"/{project.slug}/deploys/{deploy.pk}/")
     body = response.content.decode()
@@ -71,14 +68,14 @@ def test_the_deploy_page_shows_the_drift_table_sorted_by_severity(alice_client, 
     assert "Realised quality" in body and "ROC AUC" in body and "3,000" in body  # the demo posts labels
 
 
-@pytest.mark.django_db(transaction=True)  # the seeded demo's tasks run on commit
-def test_the_deploy_page_calls_out_prediction_drift_from_the_model_change(alice_client, demo_drift, project):
+def check_the_deploy_page_calls_out_prediction_drift_from_the_model_change(alice_client, demo_drift, project):
     body = alice_client.get(f"/{project.slug}/deploys/{demo_drift[-2].pk}/").content.decode()
     assert "caused by the model change" in body
 
 
-@pytest.mark.django_db(transaction=True)  # the seeded demo's tasks run on commit
-def test_the_columns_page_lists_learned_kinds_and_only_admins_change_settings(client, alice, vera, demo_drift, project):
+def check_the_columns_page_lists_learned_kinds_and_only_admins_change_settings(
+    client, alice, vera, demo_drift, project
+):
     client.force_login(vera)
     body = client.get(f"/{project.slug}/services/fraud-scorer/columns/").content.decode()
     assert "is_new_customer" in body and "kind-boolean" in body and "kind-categorical" in body
@@ -92,10 +89,22 @@ def test_the_columns_page_lists_learned_kinds_and_only_admins_change_settings(cl
     assert project.services.get(name="fraud-scorer").drift_setting.drift_share == 0.3
 
 
-@pytest.mark.django_db(transaction=True)  # the seeded demo's tasks run on commit
-def test_an_outsider_cannot_see_the_columns_page(client, charlie, demo_drift, project):
+def check_an_outsider_cannot_see_the_columns_page(client, charlie, demo_drift, project):
     client.force_login(charlie)
     assert client.get(f"/{project.slug}/services/fraud-scorer/columns/").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)  # the seeded demo's tasks run on commit
+def test_the_seeded_demos_drift_on_the_pages(demo_drift, alice_client, project, client, charlie, alice, vera):
+    """Seeding runs the whole product for tens of seconds: one seeding, then each check of the pages (each a
+    function of its own, named for what it proves). The ones that change settings or log in others come last."""
+    check_the_demo_has_input_drift_on_one_deploy_and_model_drift_on_another(demo_drift)
+    check_the_timeline_shows_drift_badges_without_a_query_per_row(alice_client, demo_drift, project)
+    check_the_deploy_page_shows_the_drift_table_sorted_by_severity(alice_client, demo_drift, project)
+    check_the_deploy_page_calls_out_prediction_drift_from_the_model_change(alice_client, demo_drift, project)
+    check_the_deploy_page_says_when_there_are_too_few_samples_to_judge(alice_client, demo_drift, project)
+    check_an_outsider_cannot_see_the_columns_page(client, charlie, demo_drift, project)
+    check_the_columns_page_lists_learned_kinds_and_only_admins_change_settings(client, alice, vera, demo_drift, project)
 
 
 @pytest.mark.browser
@@ -117,8 +126,7 @@ def test_a_person_opens_a_drifted_deploy_and_sees_the_drift_chart_and_an_overlay
     assert page.locator("#drift-column").input_value() == "country"
 
 
-@pytest.mark.django_db(transaction=True)  # the seeded demo's tasks run on commit
-def test_the_deploy_page_says_when_there_are_too_few_samples_to_judge(alice_client, demo_drift, project):
+def check_the_deploy_page_says_when_there_are_too_few_samples_to_judge(alice_client, demo_drift, project):
     from metrics.drift.services import drift_compute
 
     deploy = demo_drift[-1]
