@@ -66,7 +66,7 @@ def deploy_facts(*, deploy: Deploy, now: datetime) -> DeployFacts:
     columns = tuple(_column_fact(c, cause) for c in drift.result.get("columns", [])) if has_drift else ()
     impact_done = impact is not None and impact.computed_at is not None
     times = [r.computed_at for r in (impact, drift) if r is not None and r.computed_at is not None]
-    window_end = deploy.deployed_at + timedelta(minutes=deploy.service.window_minutes)
+    window_end = deploy.deployed_at + timedelta(minutes=deploy.window_minutes)
     return DeployFacts(
         columns=columns,
         has_drift_report=has_drift,

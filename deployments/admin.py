@@ -1,11 +1,19 @@
 from django.contrib import admin
 
-from deployments.models import Deploy, DeployEvent, Environment, HookSettings, ModelVersionRecord, Service
+from deployments.models import (
+    Deploy,
+    DeployEvent,
+    Environment,
+    HookSettings,
+    ModelVersionRecord,
+    Service,
+    ServiceSettings,
+)
 
 
 @admin.register(Service)
 class ServiceAdmin(admin.ModelAdmin):
-    list_display = ("name", "project", "observation_window_minutes", "created_at")
+    list_display = ("name", "project", "created_at")
     list_filter = ("project",)
 
 
@@ -47,3 +55,9 @@ class ModelVersionRecordAdmin(admin.ModelAdmin):
     list_display = ("name", "version", "project", "run_id", "created_at")
     list_filter = ("project",)
     search_fields = ("name", "version", "run_id")
+
+
+@admin.register(ServiceSettings)
+class ServiceSettingsAdmin(admin.ModelAdmin):
+    list_display = ("service", "environment", "observation_window_minutes", "impact_mode", "updated_at")
+    list_filter = ("project",)

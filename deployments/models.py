@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from deployments.analysis_settings import IMPACT_MODES, AnalysisSettings, resolve
 from tracker.models import Project
 
 PRODUCTION_NAMES = {"production", "prod", "prd", "live"}
@@ -12,8 +13,6 @@ PRODUCTION_NAMES = {"production", "prod", "prd", "live"}
 class Service(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="services")
     name = models.CharField(max_length=100)
-    # Minutes after a deploy during which it is re-judged; empty means OBSERVATION_WINDOW_MINUTES.
-    observation_window_minutes = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -23,9 +22,14 @@ class Service(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def window_minutes(self) -> int:
-        return self.observation_window_minutes or settings.OBSERVATION_WINDOW_MINUTES
+    def analysis_settings(self, environment_id: int | None = None) -> AnalysisSettings:
+        """This service's analysis settings for one environment (its override) or its own; reads `settings_rows`,
+        so a `prefetch_related("service__settings_rows")` makes it free for a page of deploys."""
+        return resolve(
+            rows=self.settings_rows.all(),
+            environment_id=environment_id,
+            default_window_minutes=settings.OBSERVATION_WINDOW_MINUTES,
+        )
 
 
 class Environment(models.Model):
@@ -156,6 +160,17 @@ class Deploy(models.Model):
         return reverse("deploy_detail", args=[self.project.slug, self.pk])
 
     @property
+    def window_minutes(self) -> int:
+        """Minutes after going out during which this deploy is re-judged (its stream's observation window)."""
+        return self.service.analysis_settings(self.environment_id).observation_window_minutes
+
+    @property
+    def runs_beside_baseline(self) -> bool:
+        """A canary, A/B or shadow deploy, or one taking part of the traffic: its baseline keeps serving."""
+        partial = self.traffic_percent is not None and self.traffic_percent < 100
+        return partial or self.strategy in (Strategy.CANARY, Strategy.AB, Strategy.SHADOW)
+
+    @property
     def short_sha(self) -> str:
         return self.commit_sha[:7]
 
@@ -164,6 +179,53 @@ class Deploy(models.Model):
         if not self.model_name and not self.model_version:
             return ""
         return f"{self.model_name}:{self.model_version}" if self.model_version else self.model_name
+
+
+class ServiceSettings(models.Model):
+    """A service's analysis settings (environment empty), or one environment's override of them.
+
+    Every field left empty inherits: an environment's row from the service's row, the service's row from the
+    defaults (deployments.analysis_settings). Read them resolved through Service.analysis_settings().
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="settings_rows")
+    environment = models.ForeignKey(Environment, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    observation_window_minutes = models.PositiveIntegerField(null=True, blank=True)
+    warmup_minutes = models.PositiveIntegerField(null=True, blank=True)
+    seasonal_baseline = models.BooleanField(null=True, blank=True)
+    impact_mode = models.CharField(max_length=20, null=True, blank=True, choices=[(m, m) for m in IMPACT_MODES])
+    segment_labels = models.JSONField(null=True, blank=True)
+    sensitive_columns = models.JSONField(null=True, blank=True)
+    classification_threshold = models.FloatField(null=True, blank=True)
+    required_checks = models.JSONField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "service settings"
+        verbose_name_plural = "service settings"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service"], condition=models.Q(environment__isnull=True), name="service_settings_unique_own"
+            ),
+            models.UniqueConstraint(
+                fields=["service", "environment"],
+                condition=models.Q(environment__isnull=False),
+                name="service_settings_unique_environment",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(impact_mode__isnull=True) | models.Q(impact_mode__in=IMPACT_MODES),
+                name="service_settings_impact_mode",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(classification_threshold__isnull=True)
+                | models.Q(classification_threshold__gte=0, classification_threshold__lte=1),
+                name="service_settings_threshold_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service} settings" + (f" in {self.environment}" if self.environment_id else "")
 
 
 class DeployEvent(models.Model):

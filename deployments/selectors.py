@@ -3,8 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db.models import Count, OuterRef, Q, Subquery
+from django.shortcuts import get_object_or_404
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from deployments.analysis_settings import AnalysisSettings
 from deployments.models import Deploy, DeployQuerySet, Environment, Service, Status
 from tracker.models import Project
 from tracker.prometheus import gauge_family
@@ -83,3 +85,15 @@ def deploy_gauges() -> list[Metric]:
     )
     by_status = gauge_family("deploy_tracker_deploys", "Deploys stored, by status.", {"status": Status.values}, counted)
     return [by_status, unprocessed]
+
+
+def service_settings_get(
+    *, project: Project, service_name: str, environment_name: str | None = None
+) -> tuple[Service, Environment | None, AnalysisSettings]:
+    """A service of the project (404 otherwise), the asked environment (404 if named and unknown), and the
+    analysis settings that apply there, resolved (two or three queries)."""
+    service = get_object_or_404(Service.objects.prefetch_related("settings_rows"), project=project, name=service_name)
+    environment = None
+    if environment_name is not None:
+        environment = get_object_or_404(Environment, project=project, name=environment_name)
+    return service, environment, service.analysis_settings(environment.pk if environment else None)

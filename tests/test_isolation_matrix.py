@@ -163,6 +163,8 @@ API_MATRIX = [
     ("delete", "/api/v1/alert-rules/{id}", "rule", None),
     ("delete", "/api/v1/silences/{id}", "silence", None),
     ("put", "/api/v1/metric-settings/{id}/latency_ms", "service", {"critical": True}),
+    ("get", "/api/v1/services/{id}/settings", "service", None),
+    ("patch", "/api/v1/services/{id}/settings", "service", {"impact_mode": "concurrent"}),
     ("get", "/api/v1/metric-sources/{id}", "metric_source", None),
     ("patch", "/api/v1/metric-sources/{id}", "metric_source", {"timeout_seconds": 5}),
     ("delete", "/api/v1/metric-sources/{id}", "metric_source", None),

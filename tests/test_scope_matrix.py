@@ -63,6 +63,8 @@ SCOPES: dict[str, tuple[str, ...]] = {
     "mlflow_webhook_post": (),
     "hook_settings_get": ("read",),
     "hook_settings_patch": ("admin",),
+    "service_settings_get": ("read",),
+    "service_settings_patch": ("admin",),
     "verdict_lookup_get": ("read",),
 }
 # Path parameters: the permission is checked before any lookup, so these need not exist.

@@ -318,7 +318,7 @@ def _store_report(
         report.result = result.as_dict()
         quality = quality or {}
         report.result["quality"] = {"baseline": quality.get(baseline.pk), "current": quality.get(deploy.pk)}
-    report.final = now >= deploy.deployed_at + timedelta(minutes=deploy.service.window_minutes)
+    report.final = now >= deploy.deployed_at + timedelta(minutes=deploy.window_minutes)
     report.computed_at = now
     report.compute_ms = round((time.perf_counter() - started) * 1000, 2)
     report.save(

@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from deployments.analysis_settings import AnalysisSettings
 from deployments.models import Deploy
 from metrics.impact.models import ImpactReport, MetricPoint, MetricRollup, MetricSetting
 from metrics.impact.signals import impact_report_computed
@@ -22,7 +23,7 @@ from metrics.stats import impact as judge
 # 25,000 per side keeps 20 metrics under a second (bench/impact.py); `n` in the report stays the true count.
 MAX_JUDGED_VALUES = 25_000
 SAMPLED_MINUTES = 240
-DEFAULT_WARMUP_MINUTES = 5
+
 SEASON = timedelta(days=7)
 
 
@@ -66,20 +67,21 @@ def impact_compute(*, deploy: Deploy, now: datetime | None = None) -> ImpactRepo
     started = time.perf_counter()
     now = now or timezone.now()
     settings_by_name = {s.name: s for s in MetricSetting.objects.filter(service_id=deploy.service_id)}
-    window_end = deploy.deployed_at + timedelta(minutes=deploy.service.window_minutes)
-    queried, queried_windows = _queried(deploy, now, window_end)
+    stream = deploy.service.analysis_settings(deploy.environment_id)
+    window_end = deploy.deployed_at + timedelta(minutes=stream.observation_window_minutes)
+    queried, queried_windows = _queried(deploy, stream, now, window_end)
     # A name a source answers is judged from the source (the store a team chose), not from pushed points.
     names = [n for n in _metric_names(deploy, settings_by_name) if n not in {q.query_name for q in queried}]
     judgments, windows, extras = [], {}, {}
     for name in names:
         setting = settings_by_name.get(name)
-        win = _windows(deploy, name, setting, now, window_end)
+        win = _windows(deploy, name, setting, stream, now, window_end)
         judgments.append(_judge_metric(deploy, name, setting, win))
         windows[name] = win.as_dict()
     for metric in queried:
         judgments.append(_judge_queried(metric))
         windows[metric.name], extras[metric.name] = queried_windows, metric.report_fields()
-    warmups = [_warmup(settings_by_name.get(name)) for name in names] or [DEFAULT_WARMUP_MINUTES]
+    warmups = [_warmup(settings_by_name.get(name), stream) for name in names] or [stream.warmup_minutes]
     warmup_end = deploy.deployed_at + timedelta(minutes=min(warmups))
     verdict = judge.judge_deploy(judgments, started=now >= warmup_end)
     if deploy.baseline_id is None and verdict.verdict == judge.INSUFFICIENT_DATA:
@@ -91,11 +93,13 @@ def impact_compute(*, deploy: Deploy, now: datetime | None = None) -> ImpactRepo
     return _report_store(deploy, verdict, windows, final, started, extras)
 
 
-def _queried(deploy: Deploy, now: datetime, window_end: datetime) -> tuple[list[sources.QueriedMetric], dict]:
+def _queried(
+    deploy: Deploy, stream: AnalysisSettings, now: datetime, window_end: datetime
+) -> tuple[list[sources.QueriedMetric], dict]:
     """The metrics the project's sources answer for this deploy, over windows laid out like the pushed ones:
     the baseline's last W minutes before this deploy (its version in the placeholders) and the current window."""
-    length = timedelta(minutes=deploy.service.window_minutes)
-    current_from = _ceil_minute(deploy.deployed_at + timedelta(minutes=DEFAULT_WARMUP_MINUTES))
+    length = timedelta(minutes=stream.observation_window_minutes)
+    current_from = _ceil_minute(deploy.deployed_at + timedelta(minutes=stream.warmup_minutes))
     current_to = max(current_from, _floor_minute(min(now, window_end, current_from + length)))
     baseline = deploy.baseline if deploy.baseline_id else None
     baseline_to = _floor_minute(deploy.deployed_at)
@@ -138,8 +142,9 @@ def _metric_names(deploy: Deploy, settings_by_name: dict[str, MetricSetting]) ->
     return sorted(set(posted) | set(settings_by_name))
 
 
-def _warmup(setting: MetricSetting | None) -> int:
-    return setting.warmup_minutes if setting is not None else DEFAULT_WARMUP_MINUTES
+def _warmup(setting: MetricSetting | None, stream: AnalysisSettings) -> int:
+    """A metric's own warm-up, else its stream's (the service settings)."""
+    return setting.warmup_minutes if setting is not None else stream.warmup_minutes
 
 
 def _floor_minute(at: datetime) -> datetime:
@@ -151,14 +156,22 @@ def _ceil_minute(at: datetime) -> datetime:
     return floor if floor == at else floor + timedelta(minutes=1)
 
 
-def _windows(deploy: Deploy, name: str, setting: MetricSetting | None, now: datetime, window_end: datetime) -> Windows:
+def _windows(
+    deploy: Deploy,
+    name: str,
+    setting: MetricSetting | None,
+    stream: AnalysisSettings,
+    now: datetime,
+    window_end: datetime,
+) -> Windows:
     """Current: whole minutes after the warm-up, up to now (at most W). Baseline: the last W minutes of the
     baseline's traffic. Whole minutes, so the per-minute rollups give each window's exact point count."""
     minutes = setting.window_minutes if setting is not None and setting.window_minutes else None
-    length = timedelta(minutes=minutes or deploy.service.window_minutes)
-    current_from = _ceil_minute(deploy.deployed_at + timedelta(minutes=_warmup(setting)))
+    length = timedelta(minutes=minutes or stream.observation_window_minutes)
+    current_from = _ceil_minute(deploy.deployed_at + timedelta(minutes=_warmup(setting, stream)))
     current_to = max(current_from, _floor_minute(min(now, window_end, current_from + length)))
-    if setting is not None and setting.seasonal_baseline:
+    seasonal = setting.seasonal_baseline if setting is not None else stream.seasonal_baseline
+    if seasonal:
         return Windows(None, current_from - SEASON, current_to - SEASON, current_from, current_to, True)
     if deploy.baseline_id is None:
         return Windows(None, None, None, current_from, current_to, False)

@@ -11,8 +11,8 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import BooleanField, ExpressionWrapper, F, Q, Sum
 from django.db.models.functions import TruncHour
 
+from deployments.analysis_settings import DEFAULT_WARMUP_MINUTES
 from deployments.models import Deploy, Service
-from metrics.impact.analysis import DEFAULT_WARMUP_MINUTES
 from metrics.impact.charts import DeployMark
 from metrics.impact.models import ImpactReport, MetricRollup, MetricSetting
 from metrics.stats.impact import DEFAULT_ALLOWED_CHANGE, DEFAULT_MIN_SAMPLES, PENDING, default_direction
