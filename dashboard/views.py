@@ -7,6 +7,7 @@ from itertools import groupby
 from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
+from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -57,6 +58,8 @@ def timeline(request: HttpRequest) -> HttpResponse:
     chart = timeline_figure(points, lambda pk: reverse("deploy_detail", args=[project.slug, pk]), window, now)
     page = Paginator(deploys, TIMELINE_PAGE_SIZE).get_page(request.GET.get("page"))
     rows = timeline_rows(list(page.object_list))
+    # Each stream's observation window, for every deploy on the page in one query.
+    prefetch_related_objects([row.deploy for row in rows], "service__settings_rows")
     days = [
         (day, list(day_rows))
         for day, day_rows in groupby(rows, key=lambda row: timezone.localdate(row.deploy.deployed_at))

@@ -164,11 +164,11 @@ def test_the_timeline_query_count_is_the_same_for_few_and_many_deploys(
     client.get(f"/{project.slug}/")  # the session and the user, loaded once
     # session, user, membership; services, environments; the chart's deploys with their impact and drift;
     # the page's count and rows; the rows' four badge queries (impact, drift, alerts, rollbacks)
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(15):
         assert client.get(f"/{project.slug}/", {"range": "30d", "q": "v"}).status_code == 200
     for hours in range(2, 80):
         judge(record(project, hours, service=f"svc-{hours % 5}"), "degraded", drifted=hours % 7)
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(15):
         response = client.get(f"/{project.slug}/", {"range": "30d", "q": "v"})
     assert len(chart_points(response)) == 79
 
