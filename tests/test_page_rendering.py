@@ -17,7 +17,6 @@ from unittest import mock
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.template import engines, loader
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
@@ -28,6 +27,7 @@ from metrics.drift.models import DriftReport
 from metrics.impact.models import ImpactReport
 from rollbacks.models import RollbackEndpoint
 from rollbacks.services import rollback_request_create
+from tests.demo_snapshot import seeded_demo
 from tracker.models import Project, Role
 from tracker.services import membership_set, project_create
 
@@ -51,7 +51,7 @@ class World:
 def world() -> World:
     """The demo (every app's data), plus what it lacks: an open rollback request, a delivery with attempts,
     and a second project so the home page lists projects instead of redirecting."""
-    call_command("seed_demo", "--force")
+    seeded_demo()
     project = Project.objects.get(slug="demo")
     user = get_user_model().objects.get(username="demo")
     membership_set(project=project_create(slug="second", name="Second"), user=user, role=Role.VIEWER)

@@ -5,17 +5,17 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import expect
 
 from alerts.models import Alert, AlertRule, Delivery, Silence
+from tests.demo_snapshot import seeded_demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def demo(db):
-    call_command("seed_demo", "--force")
+    seeded_demo()
 
 
 def test_on_call_acknowledges_an_alert_and_follows_it_to_the_suspect_deploy(page, live_server, login, demo):

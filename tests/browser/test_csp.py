@@ -13,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from django.core.management import call_command
 from django.urls import URLPattern, URLResolver, get_resolver
 from playwright.sync_api import expect
 
 from alerts.services import channel_create
 from deployments.models import Deploy
+from tests.demo_snapshot import seeded_demo
 from tracker.models import Project
 from tracker.services import token_issue
 
@@ -130,7 +130,7 @@ def test_every_page_route_is_loaded_under_the_policy():
 
 @pytest.fixture
 def demo(db) -> DemoWorld:
-    call_command("seed_demo", "--force")
+    seeded_demo()
     project = Project.objects.get(slug="demo")
     # So the settings pages draw their confirm-guarded forms (revoke a token, delete a channel).
     token_issue(project=project, name="ci", scopes=["read"])

@@ -5,15 +5,16 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import expect
+
+from tests.demo_snapshot import seeded_demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def demo(db):
-    call_command("seed_demo", "--force")
+    seeded_demo()
 
 
 def test_a_person_browses_the_demo_timeline_and_opens_a_deploy(page, live_server, login, demo):

@@ -8,12 +8,12 @@ import re
 import time
 
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import expect
 
 from alerts.models import Alert
 from deployments.models import Deploy
 from rollbacks.models import RollbackRequest
+from tests.demo_snapshot import seeded_demo
 from tracker.models import Project
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def demo(live_server, settings) -> Project:
     settings.SITE_URL = live_server.url
     settings.OUTBOUND_ALLOW_HTTP, settings.OUTBOUND_ALLOWED_NETWORKS = True, ["127.0.0.0/8"]
-    call_command("seed_demo", "--force")
+    seeded_demo()
     return Project.objects.get(slug="demo")
 
 

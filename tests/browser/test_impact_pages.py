@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import expect
 
 from metrics.impact.models import ImpactReport
+from tests.demo_snapshot import seeded_demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def demo(db):
-    call_command("seed_demo", "--force")
+    seeded_demo()
 
 
 def test_the_degraded_demo_deploy_shows_its_metrics_and_draws_a_chart_per_metric(page, live_server, login, demo):

@@ -5,13 +5,13 @@ nav collapses behind a menu button on a phone)."""
 from __future__ import annotations
 
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import expect
 
 from alerts.models import Alert
 from deployments.models import Deploy
 from metrics.drift.models import DriftReport
 from metrics.impact.models import ImpactReport
+from tests.demo_snapshot import seeded_demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -21,7 +21,7 @@ SIZES = [(390, 844), (1440, 900)]
 @pytest.fixture
 def pages(db) -> list[str]:
     """Every page a person reads, in its fullest demo state."""
-    call_command("seed_demo", "--force")
+    seeded_demo()
     degraded = ImpactReport.objects.filter(verdict="degraded").select_related("deploy")[0].deploy
     drifted = DriftReport.objects.order_by("-n_drifted").select_related("deploy")[0].deploy
     rolled_back = Deploy.objects.filter(project__slug="demo", status="rolled_back")[0]

@@ -9,13 +9,13 @@ import time
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.management import call_command
 from playwright.sync_api import expect
 
 from deployments.models import Deploy
 from metrics.impact.models import ImpactReport
 from rollbacks.models import RollbackRequest
 from rollbacks.services import rollback_endpoint_set
+from tests.demo_snapshot import seeded_demo
 from tests.receiver import Receiver
 from tracker import crypto, signing
 from tracker.models import Project, Role
@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def demo(db, settings):
     settings.OUTBOUND_ALLOW_HTTP = True
     settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8"]
-    call_command("seed_demo", "--force")
+    seeded_demo()
     project = Project.objects.get(slug="demo")
     for name, role in (("dee", Role.DEPLOYER), ("vic", Role.VIEWER)):
         user = User.objects.create_user(name, f"{name}@example.com", f"{name}-password")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from deployments.models import Deploy
 from metrics.drift.models import SampleColumn
+from tests.demo_snapshot import seeded_demo
 from tracker.models import Project, Role
 from tracker.services import membership_set
 
@@ -16,7 +16,7 @@ from tracker.services import membership_set
 @pytest.fixture
 def project(alice, vera) -> Project:
     """The seeded demo, with alice as an admin and vera as a viewer."""
-    call_command("seed_demo", "--force")
+    seeded_demo()
     project = Project.objects.get(slug="demo")
     membership_set(project=project, user=alice, role=Role.ADMIN)
     membership_set(project=project, user=vera, role=Role.VIEWER)
