@@ -1,9 +1,10 @@
 from django.urls import path
 
-from deployments import api, settings_api, webhooks_api
+from deployments import api, checks_api, settings_api, webhooks_api
 
 urlpatterns = [
     path("deploys", api.DeployCollectionApi.as_view(), name="api_deploys"),
+    path("deploys/<int:deploy_id>/checks", checks_api.DeployChecksApi.as_view(), name="api_deploy_checks"),
     path(
         "services/<str:service_name>/settings", settings_api.ServiceSettingsApi.as_view(), name="api_service_settings"
     ),

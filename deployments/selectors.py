@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from django.db.models import Count, OuterRef, Q, Subquery
@@ -7,7 +8,7 @@ from django.shortcuts import get_object_or_404
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from deployments.analysis_settings import AnalysisSettings
-from deployments.models import Deploy, DeployQuerySet, Environment, Service, Status
+from deployments.models import Deploy, DeployCheck, DeployQuerySet, Environment, Service, Status
 from tracker.models import Project
 from tracker.prometheus import gauge_family
 
@@ -97,3 +98,15 @@ def service_settings_get(
     if environment_name is not None:
         environment = get_object_or_404(Environment, project=project, name=environment_name)
     return service, environment, service.analysis_settings(environment.pk if environment else None)
+
+
+def deploy_checks(*, deploy: Deploy) -> list[DeployCheck]:
+    """The deploy's CI checks, failed first, then warnings, then passed; by name within each (one query)."""
+    order = {"failed": 0, "warning": 1, "passed": 2}
+    return sorted(DeployCheck.objects.filter(deploy=deploy), key=lambda c: (order.get(c.status, 3), c.name))
+
+
+def required_checks_state(*, required: Sequence[str], checks: Iterable[DeployCheck]) -> dict[str, str]:
+    """Each required check's latest status, or `missing` when CI has not posted it."""
+    statuses = {c.name: c.status for c in checks}
+    return {name: statuses.get(name, "missing") for name in required}
