@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.shortcuts import get_object_or_404
@@ -110,3 +111,11 @@ def required_checks_state(*, required: Sequence[str], checks: Iterable[DeployChe
     """Each required check's latest status, or `missing` when CI has not posted it."""
     statuses = {c.name: c.status for c in checks}
     return {name: statuses.get(name, "missing") for name in required}
+
+
+def deploy_checks_section(*, deploy: Deploy) -> dict[str, Any]:
+    """The deploy page's CI checks: the checks (failed first), the service's required names, those missing."""
+    checks = deploy_checks(deploy=deploy)
+    required = deploy.service.analysis_settings(deploy.environment_id).required_checks
+    state = required_checks_state(required=required, checks=checks)
+    return {"checks": checks, "required": list(required), "missing": [n for n, s in state.items() if s == "missing"]}
