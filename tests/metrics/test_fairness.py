@@ -145,3 +145,30 @@ def test_without_sensitive_columns_nothing_is_counted(project) -> None:
     deploy, _ = deploy_record(project=project, service="scorer", environment="production", version="1")
     post(deploy, BASELINE)
     assert not FairnessCount.objects.exists()
+
+
+@pytest.mark.django_db
+def test_groups_beyond_the_cap_pool_under_other_and_no_row_is_lost(project) -> None:
+    deploy, _ = deploy_record(project=project, service="scorer", environment="production", version="1")
+    service_settings_update(
+        service=Service.objects.get(pk=deploy.service_id), changes={"sensitive_columns": ["gender"]}
+    )
+    post(deploy, [(f"g{i:02}", 0.9, 1) for i in range(40)])
+    post(deploy, [(f"g{i:02}", 0.9, 1) for i in range(30, 70)])  # 30 new groups; 10 seen already
+    rows = {c.group: c.n for c in FairnessCount.objects.filter(deploy=deploy)}
+    assert len(rows) == fairness.MAX_GROUPS
+    assert rows[fairness.OTHER_GROUP] == 70 - (fairness.MAX_GROUPS - 1)
+    assert sum(rows.values()) == 80
+
+
+@pytest.mark.django_db
+def test_a_changed_threshold_applies_to_samples_posted_after_it(project) -> None:
+    deploy, _ = deploy_record(project=project, service="scorer", environment="production", version="1")
+    service = Service.objects.get(pk=deploy.service_id)
+    service_settings_update(service=service, changes={"sensitive_columns": ["gender"]})
+    post(deploy, BASELINE)
+    service_settings_update(service=service, changes={"classification_threshold": 0.85})
+    post(deploy, BASELINE)
+    kept = {(c.group, c.threshold): (c.n, c.positives) for c in FairnessCount.objects.filter(deploy=deploy)}
+    # At 0.85 only the 0.9 scores (the true positives) are positive decisions.
+    assert kept == {("f", 0.5): (100, 50), ("m", 0.5): (100, 55), ("f", 0.85): (100, 40), ("m", 0.85): (100, 45)}
