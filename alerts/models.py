@@ -18,6 +18,7 @@ class RuleKind(models.TextChoices):
     PREDICTION_DRIFT = rules.PREDICTION_DRIFT, "Prediction drift"
     IMPACT_DEGRADED = rules.IMPACT_DEGRADED, "Impact verdict degraded"
     CRITICAL_METRIC = rules.CRITICAL_METRIC, "A critical metric fails"
+    UNFAIR = rules.UNFAIR, "Unfair across a sensitive column's groups"
 
 
 class Severity(models.TextChoices):

@@ -20,7 +20,8 @@ COLUMN_DRIFT = "column_drift"
 PREDICTION_DRIFT = "prediction_drift"
 IMPACT_DEGRADED = "impact_degraded"
 CRITICAL_METRIC = "critical_metric"
-RULE_KINDS = (DRIFT_SHARE, COLUMN_DRIFT, PREDICTION_DRIFT, IMPACT_DEGRADED, CRITICAL_METRIC)
+UNFAIR = "unfair"
+RULE_KINDS = (DRIFT_SHARE, COLUMN_DRIFT, PREDICTION_DRIFT, IMPACT_DEGRADED, CRITICAL_METRIC, UNFAIR)
 IMPACT_KINDS = (IMPACT_DEGRADED, CRITICAL_METRIC)
 SEVERITIES = ("critical", "error", "warning", "info")  # PagerDuty's four
 
@@ -47,6 +48,7 @@ DEFAULT_RULES: tuple[tuple[RuleSpec, bool], ...] = (
     (RuleSpec(key="prediction-drift", kind=PREDICTION_DRIFT, severity="error"), True),
     (RuleSpec(key="impact-degraded", kind=IMPACT_DEGRADED, severity="critical"), True),
     (RuleSpec(key="critical-metric", kind=CRITICAL_METRIC, severity="critical"), True),
+    (RuleSpec(key="unfair", kind=UNFAIR, severity="error"), True),
     (RuleSpec(key="column-drift", kind=COLUMN_DRIFT, severity="warning", column="*"), False),
 )
 
@@ -76,12 +78,25 @@ class MetricFact:
 
 
 @dataclass(frozen=True)
+class FairnessFact:
+    """One sensitive column's fairness as the drift report judged it."""
+
+    column: str
+    verdict: str  # fair, unfair or insufficient_data
+    disparate_impact: float | None = None
+    baseline_disparate_impact: float | None = None
+    equal_opportunity_diff: float | None = None
+    crossed: bool = False  # the baseline passed the four-fifths rule
+
+
+@dataclass(frozen=True)
 class DeployFacts:
     columns: tuple[ColumnFact, ...] = ()
     has_drift_report: bool = False
     impact_verdict: str | None = None
     impact_score: float | None = None
     metrics: tuple[MetricFact, ...] = ()
+    fairness: tuple[FairnessFact, ...] = ()
     expected_drift: frozenset[str] = frozenset()
     final: bool = False  # the observation window is over: no later report will come
     reported_at: datetime | None = None  # computed_at of the newest report behind these facts
@@ -227,10 +242,39 @@ def _metric_numbers(m: MetricFact) -> dict[str, Any]:
     return {"classification": m.classification, "relative_change": m.relative_change, "p_value": m.p_value}
 
 
+def _unfair(rule: RuleSpec, facts: DeployFacts, is_open: bool, hysteresis: Hysteresis) -> Evaluation:
+    """A sensitive column fails the four-fifths rule (disparate impact under the drift report's threshold)."""
+    judged = [f for f in facts.fairness if f.verdict in ("fair", "unfair")]
+    if not facts.has_drift_report or not judged:
+        return Evaluation(Signal.UNKNOWN)
+    unfair = [f for f in judged if f.verdict == "unfair"]
+    if not unfair:
+        return Evaluation(Signal.CLEAR)
+    title = "Unfair: " + "; ".join(_describe_fairness(f) for f in unfair[:5])
+    numbers = {
+        f.column: {
+            "disparate_impact": f.disparate_impact,
+            "baseline_disparate_impact": f.baseline_disparate_impact,
+            "equal_opportunity_diff": f.equal_opportunity_diff,
+            "crossed": f.crossed,
+        }
+        for f in unfair
+    }
+    return Evaluation(Signal.BREACH, title, {"columns": numbers})
+
+
+def _describe_fairness(f: FairnessFact) -> str:
+    text = f"{f.column} disparate impact {f.disparate_impact:.2f}"
+    if f.baseline_disparate_impact is not None:
+        text += f" (baseline {f.baseline_disparate_impact:.2f})"
+    return text
+
+
 _JUDGES = {
     DRIFT_SHARE: _drift_share,
     COLUMN_DRIFT: _column_drift,
     PREDICTION_DRIFT: _prediction_drift,
     IMPACT_DEGRADED: _impact_degraded,
     CRITICAL_METRIC: _critical_metric,
+    UNFAIR: _unfair,
 }

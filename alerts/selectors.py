@@ -21,7 +21,7 @@ from alerts.models import (
     Silence,
     StatusWriteback,
 )
-from alerts.rules import ColumnFact, DeployFacts, MetricFact
+from alerts.rules import ColumnFact, DeployFacts, FairnessFact, MetricFact
 from deployments.models import Deploy
 from metrics.drift.models import DriftReport
 from metrics.impact.models import ImpactReport
@@ -57,6 +57,22 @@ def _metric_fact(metric: dict) -> MetricFact:
     )
 
 
+def _fairness_facts(fairness: dict | None) -> tuple[FairnessFact, ...]:
+    if not fairness:
+        return ()
+    return tuple(
+        FairnessFact(
+            column=c["column"],
+            verdict=c["verdict"],
+            disparate_impact=c["current"]["disparate_impact"],
+            baseline_disparate_impact=(c.get("baseline") or {}).get("disparate_impact"),
+            equal_opportunity_diff=c["current"]["equal_opportunity_diff"],
+            crossed=bool(c.get("crossed")),
+        )
+        for c in fairness.get("columns", [])
+    )
+
+
 def deploy_facts(*, deploy: Deploy, now: datetime) -> DeployFacts:
     """The deploy's impact and drift reports as the rules read them (two queries)."""
     impact = ImpactReport.objects.filter(deploy=deploy).first()
@@ -73,6 +89,7 @@ def deploy_facts(*, deploy: Deploy, now: datetime) -> DeployFacts:
         impact_verdict=impact.verdict if impact_done else None,
         impact_score=impact.score if impact_done else None,
         metrics=tuple(_metric_fact(m) for m in impact.metrics) if impact_done else (),
+        fairness=_fairness_facts(drift.result.get("fairness")) if has_drift else (),
         expected_drift=frozenset(deploy.expected_drift or []),
         final=now >= window_end,
         reported_at=max(times) if times else None,

@@ -19,7 +19,7 @@ from dashboard.forms import RANGE_CHOICES, DoraFilterForm, ServicePageForm, Time
 from dashboard.selectors import CHART_LIMIT, DORA_DEFINITIONS, dora_report, timeline_points, timeline_rows
 from deployments.changes import changes_between, deploy_facts
 from deployments.models import Deploy, Service, Status
-from deployments.selectors import current_versions, deploy_list, project_streams
+from deployments.selectors import current_versions, deploy_checks_section, deploy_list, project_streams
 from deployments.services import deploy_changes
 from metrics.drift import charts as drift_charts
 from metrics.drift import selectors as drift
@@ -56,7 +56,8 @@ def timeline(request: HttpRequest) -> HttpResponse:
     )
     points = timeline_points(deploys)
     chart = timeline_figure(points, lambda pk: reverse("deploy_detail", args=[project.slug, pk]), window, now)
-    page = Paginator(deploys, TIMELINE_PAGE_SIZE).get_page(request.GET.get("page"))
+    # CI check counts come in the page's own query (a subquery per deploy, no query per row).
+    page = Paginator(deploys.with_check_counts(), TIMELINE_PAGE_SIZE).get_page(request.GET.get("page"))
     rows = timeline_rows(list(page.object_list))
     # Each stream's observation window, for every deploy on the page in one query.
     prefetch_related_objects([row.deploy for row in rows], "service__settings_rows")
@@ -111,6 +112,7 @@ def deploy_detail(request: HttpRequest, deploy_id: int) -> HttpResponse:
             "drift": drift_section,
             "drift_charts": drift_figures,
             "alerts": alerts.deploy_alerts_section(deploy=deploy),
+            "checks": deploy_checks_section(deploy=deploy),
             "rollback": rollbacks.rollback_section(deploy=deploy),
             "can_request_rollback": request.membership.can_deploy,
         },

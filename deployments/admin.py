@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from deployments.models import (
     Deploy,
+    DeployCheck,
     DeployEvent,
     Environment,
     HookSettings,
@@ -61,3 +62,11 @@ class ModelVersionRecordAdmin(admin.ModelAdmin):
 class ServiceSettingsAdmin(admin.ModelAdmin):
     list_display = ("service", "environment", "observation_window_minutes", "impact_mode", "updated_at")
     list_filter = ("project",)
+
+
+@admin.register(DeployCheck)
+class DeployCheckAdmin(admin.ModelAdmin):
+    list_display = ("name", "deploy", "kind", "status", "updated_at")
+    list_filter = ("kind", "status")
+    search_fields = ("name",)
+    raw_id_fields = ("deploy",)

@@ -1,10 +1,13 @@
 from django.urls import path
 
-from deployments import api, settings_api, webhooks_api
+from deployments import api, checks_api, settings_api, webhooks_api
 
 urlpatterns = [
     path("deploys", api.DeployCollectionApi.as_view(), name="api_deploys"),
-    path("services/<str:service_name>/settings", settings_api.ServiceSettingsApi.as_view(), name="api_service_settings"),
+    path("deploys/<int:deploy_id>/checks", checks_api.DeployChecksApi.as_view(), name="api_deploy_checks"),
+    path(
+        "services/<str:service_name>/settings", settings_api.ServiceSettingsApi.as_view(), name="api_service_settings"
+    ),
     path("webhook-settings", api.HookSettingsApi.as_view(), name="api_webhook_settings"),
     path("webhooks/github/<slug:project_slug>", webhooks_api.GithubWebhookApi.as_view(), name="webhook_github"),
     path("webhooks/gitlab/<slug:project_slug>", webhooks_api.GitlabWebhookApi.as_view(), name="webhook_gitlab"),

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 from deployments.analysis_settings import IMPACT_MODES, AnalysisSettings, resolve
@@ -82,6 +84,17 @@ class DeployQuerySet(models.QuerySet):
     def live(self) -> DeployQuerySet:
         """Deploys that count as what is running: succeeded and not rolled back."""
         return self.filter(status=Status.SUCCEEDED)
+
+    def with_check_counts(self) -> DeployQuerySet:
+        """Each deploy's CI checks counted by status, in the same query (the timeline's badge)."""
+        counts = {}
+        for name, status in (("checks_total", None), ("checks_failed", CheckStatus.FAILED)):
+            checks = DeployCheck.objects.filter(deploy=OuterRef("pk"))
+            if status is not None:
+                checks = checks.filter(status=status)
+            count = checks.order_by().values("deploy").annotate(n=Count("pk")).values("n")
+            counts[name] = Coalesce(Subquery(count), 0)
+        return self.annotate(**counts)
 
 
 class Deploy(models.Model):
@@ -179,6 +192,47 @@ class Deploy(models.Model):
         if not self.model_name and not self.model_version:
             return ""
         return f"{self.model_name}:{self.model_version}" if self.model_version else self.model_name
+
+
+class CheckKind(models.TextChoices):
+    SCHEMA = "schema"
+    DATA_QUALITY = "data_quality"
+    MODEL_QUALITY = "model_quality"
+    BIAS = "bias"
+    INTEGRATION = "integration"
+    OTHER = "other"
+
+
+class CheckStatus(models.TextChoices):
+    PASSED = "passed"
+    FAILED = "failed"
+    WARNING = "warning"
+
+
+class DeployCheck(models.Model):
+    """The latest result of one CI check (schema, data quality, model quality, bias, …) of a deploy, by name."""
+
+    deploy = models.ForeignKey(Deploy, on_delete=models.CASCADE, related_name="checks")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=CheckKind.choices)
+    status = models.CharField(max_length=10, choices=CheckStatus.choices)
+    metrics = models.JSONField(default=dict, blank=True)
+    segments = models.JSONField(default=dict, blank=True)
+    url = models.URLField(max_length=2000, blank=True)
+    summary = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["deploy", "name"], name="deploy_check_unique_name"),
+            models.CheckConstraint(condition=models.Q(kind__in=CheckKind.values), name="deploy_check_kind_valid"),
+            models.CheckConstraint(condition=models.Q(status__in=CheckStatus.values), name="deploy_check_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.status}"
 
 
 class ServiceSettings(models.Model):

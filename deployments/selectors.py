@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.shortcuts import get_object_or_404
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from deployments.analysis_settings import AnalysisSettings
-from deployments.models import Deploy, DeployQuerySet, Environment, Service, Status
+from deployments.models import Deploy, DeployCheck, DeployQuerySet, Environment, Service, Status
 from tracker.models import Project
 from tracker.prometheus import gauge_family
 
@@ -97,3 +99,23 @@ def service_settings_get(
     if environment_name is not None:
         environment = get_object_or_404(Environment, project=project, name=environment_name)
     return service, environment, service.analysis_settings(environment.pk if environment else None)
+
+
+def deploy_checks(*, deploy: Deploy) -> list[DeployCheck]:
+    """The deploy's CI checks, failed first, then warnings, then passed; by name within each (one query)."""
+    order = {"failed": 0, "warning": 1, "passed": 2}
+    return sorted(DeployCheck.objects.filter(deploy=deploy), key=lambda c: (order.get(c.status, 3), c.name))
+
+
+def required_checks_state(*, required: Sequence[str], checks: Iterable[DeployCheck]) -> dict[str, str]:
+    """Each required check's latest status, or `missing` when CI has not posted it."""
+    statuses = {c.name: c.status for c in checks}
+    return {name: statuses.get(name, "missing") for name in required}
+
+
+def deploy_checks_section(*, deploy: Deploy) -> dict[str, Any]:
+    """The deploy page's CI checks: the checks (failed first), the service's required names, those missing."""
+    checks = deploy_checks(deploy=deploy)
+    required = deploy.service.analysis_settings(deploy.environment_id).required_checks
+    state = required_checks_state(required=required, checks=checks)
+    return {"checks": checks, "required": list(required), "missing": [n for n, s in state.items() if s == "missing"]}

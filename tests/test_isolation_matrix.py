@@ -148,6 +148,13 @@ API_MATRIX = [
     ("get", "/api/v1/deploys/{id}", "deploy", None),
     ("get", "/api/v1/deploys/{id}/impact", "deploy", None),
     ("get", "/api/v1/deploys/{id}/verdict", "deploy", None),
+    ("get", "/api/v1/deploys/{id}/checks", "deploy", None),
+    (
+        "post",
+        "/api/v1/deploys/{id}/checks",
+        "deploy",
+        {"checks": [{"name": "x", "kind": "schema", "status": "passed"}]},
+    ),
     ("get", "/api/v1/verdict?service=svc&environment=production&version=1.0", "deploy", None),
     ("get", "/api/v1/deploys/{id}/drift", "deploy", None),
     ("post", "/api/v1/deploys/{id}/rollback", "deploy", {}),

@@ -42,6 +42,8 @@ SCOPES: dict[str, tuple[str, ...]] = {
     "deploy_drift_get": ("read",),
     "deploy_impact_get": ("read",),
     "deploy_verdict_get": ("read",),
+    "deploy_checks_get": ("read",),
+    "deploy_checks_post": ("ingest",),
     "dora_get": ("read",),
     "metric_setting_list_get": ("read",),
     "metric_source_collection_get": ("admin",),

@@ -228,6 +228,18 @@ def _columnar_to_rows(path: str, data: dict) -> tuple[dict, list[dict]]:
 # --- batches -----------------------------------------------------------------------------------------------
 
 
+def read_checks(path: str) -> list[dict]:
+    """CI check results from a JSON file: the API's body `{"checks": [...]}` or a bare list of checks."""
+    try:
+        data = json.loads(read_text(path))
+    except ValueError as problem:
+        raise InputError(f"{path}: not valid JSON ({problem})") from None
+    checks = data.get("checks") if isinstance(data, dict) else data
+    if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
+        raise InputError(f'{path}: expected {{"checks": [...]}} or a list of check objects')
+    return checks
+
+
 def batches(items: list, size: int) -> Iterator[list]:
     """Slices of at most `size` items, halved again while one would encode beyond MAX_BATCH_BYTES."""
     start = 0

@@ -1,4 +1,4 @@
-"""deploy-tracker: register deploys from CI, post metrics and prediction samples, and gate on the verdict.
+"""deploy-tracker: register deploys from CI, post metrics, prediction samples and CI checks, and gate on the verdict.
 
 Exit codes (documented in docs/ci.md and in `deploy-tracker --help`):
   0  success; for `gate`: promote (healthy, improved, promote, or a rollback deploy, which skips the gate)
@@ -89,12 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{deploy,metrics,predictions,gate}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{deploy,metrics,predictions,checks,gate}")
     _deploy_parser(commands.add_parser("deploy", parents=[common, stream], help="register or update a deploy"))
     _ingest_parser(commands.add_parser("metrics", parents=[common, stream], help="post metric points"), run_metrics)
     _ingest_parser(
         commands.add_parser("predictions", parents=[common, stream], help="post prediction samples"), run_predictions
     )
+    _checks_parser(commands.add_parser("checks", parents=[common], help="attach CI test results to a deploy"))
     _gate_parser(commands.add_parser("gate", parents=[common, stream], help="the deploy's verdict as an exit code"))
     return parser
 
@@ -129,6 +130,22 @@ def _ingest_parser(p: argparse.ArgumentParser, run: Callable) -> None:
     p.add_argument("--batch-size", type=int, default=5000, help=f"points or rows per request (1-{files.MAX_BATCH})")
     p.add_argument("--batch-id", default="cli", help="prefix of each batch's id; a batch sent again stores nothing")
     p.set_defaults(run=run)
+
+
+CHECK_KINDS = ("schema", "data_quality", "model_quality", "bias", "integration", "other")
+MAX_CHECKS = 100  # per request, the API's limit
+
+
+def _checks_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="*", metavar="FILE", help='JSON: {"checks": [...]} or a list of checks')
+    p.add_argument("--deploy", type=int, required=True, metavar="ID", help="the deploy's id")
+    p.add_argument("--name", help="one check given by flags: its name (a name posted again replaces its result)")
+    p.add_argument("--kind", choices=CHECK_KINDS, default="other", help="the check's kind (other)")
+    p.add_argument("--status", choices=["passed", "failed", "warning"], help="the check's status")
+    p.add_argument("--metric", action="append", default=[], metavar="KEY=VALUE", help="a figure (JSON value)")
+    p.add_argument("--check-url", help="a link to the check's output; default: the CI job")
+    p.add_argument("--summary")
+    p.set_defaults(run=run_checks)
 
 
 def _gate_parser(p: argparse.ArgumentParser) -> None:
@@ -262,6 +279,34 @@ def _batch_size(args: argparse.Namespace) -> int:
     if not 1 <= args.batch_size <= files.MAX_BATCH:
         raise UsageError(f"--batch-size must be 1-{files.MAX_BATCH}")
     return args.batch_size
+
+
+# --- checks ------------------------------------------------------------------------------------------------
+
+
+def run_checks(args: argparse.Namespace, client: Client, env: Mapping[str, str]) -> int:
+    checks = [check for path in args.files for check in files.read_checks(path)]
+    if args.name:
+        if not args.status:
+            raise UsageError("--name needs --status (passed, failed or warning)")
+        check: dict[str, Any] = {"name": args.name, "kind": args.kind, "status": args.status}
+        url = args.check_url or ci.defaults(_ci(args, env), env).get("ci_url")
+        optional = {"metrics": _params(args.metric) or None, "url": url, "summary": args.summary}
+        checks.append(check | {key: value for key, value in optional.items() if value})
+    if not checks:
+        raise UsageError("give a check (--name and --status) or a FILE of checks")
+    answer: dict[str, Any] = {}
+    for start in range(0, len(checks), MAX_CHECKS):
+        answer = client.post(f"/api/v1/deploys/{args.deploy}/checks", {"checks": checks[start : start + MAX_CHECKS]})
+        _emit(args, answer)
+    failed = sorted(c["name"] for c in checks if c.get("status") == "failed")
+    say(
+        f"{len(checks)} check{'s' if len(checks) != 1 else ''} recorded"
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+    )
+    for name, status in (answer.get("required") or {}).items():
+        say(f"  required {name}: {status}")
+    return OK
 
 
 # --- gate --------------------------------------------------------------------------------------------------

@@ -2,7 +2,15 @@
 
 from django.contrib import admin
 
-from metrics.drift.models import ColumnSketch, DriftReport, DriftSetting, QualitySketch, SampleBatch, SampleColumn
+from metrics.drift.models import (
+    ColumnSketch,
+    DriftReport,
+    DriftSetting,
+    FairnessCount,
+    QualitySketch,
+    SampleBatch,
+    SampleColumn,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -65,3 +73,10 @@ class DriftReportAdmin(ReadOnlyAdmin):
     )
     list_filter = ("status", "dataset_drift", "final")
     raw_id_fields = ("deploy", "baseline")
+
+
+@admin.register(FairnessCount)
+class FairnessCountAdmin(ReadOnlyAdmin):
+    list_display = ("deploy", "column", "group", "threshold", "n", "positives", "tp", "fn", "fp", "tn")
+    raw_id_fields = ("deploy", "column")
+    show_full_result_count = False

@@ -110,4 +110,6 @@ def drift_document(deploy: Deploy, report: DriftReport | None) -> dict:
     body["columns"] = result.get("columns", [])
     # Realised quality from the labels posted with the predictions, on both sides (None without labels).
     body["quality"] = result.get("quality", {"baseline": None, "current": None})
+    # Fairness across the service's sensitive columns' groups (null when the service names none).
+    body["fairness"] = result.get("fairness")
     return body

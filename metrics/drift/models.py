@@ -125,3 +125,32 @@ class QualitySketch(models.Model):
 
     def __str__(self) -> str:
         return f"pairs of deploy {self.deploy_id} (n={self.n})"
+
+
+class FairnessCount(models.Model):
+    """Additive counts of one group of a sensitive column for one deploy, at one classification threshold.
+
+    Kept at ingest at the service's threshold of the time (metrics.stats.fairness): a changed threshold applies
+    to samples posted after the change. At most MAX_GROUPS groups per deploy and column (others pool).
+    """
+
+    deploy = models.ForeignKey("deployments.Deploy", on_delete=models.CASCADE, related_name="fairness_counts")
+    column = models.ForeignKey(SampleColumn, on_delete=models.CASCADE, related_name="fairness_counts")
+    group = models.CharField(max_length=200)
+    threshold = models.FloatField()
+    n = models.BigIntegerField(default=0)
+    positives = models.BigIntegerField(default=0)
+    tp = models.BigIntegerField(default=0)
+    fn = models.BigIntegerField(default=0)
+    fp = models.BigIntegerField(default=0)
+    tn = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deploy", "column", "group", "threshold"], name="fairness_count_unique_group"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.column_id}={self.group} of deploy {self.deploy_id} (n={self.n})"

@@ -179,6 +179,8 @@ class DriftSection:
     rows: list[dict[str, Any]]
     # (figure, baseline, this deploy) for every realised-quality figure either side has.
     quality: list[tuple[str, Any, Any]]
+    # The fairness part of the report, each column's groups paired with the baseline's (worst first).
+    fairness: dict[str, Any] | None = None
 
 
 def drift_section(*, deploy: Deploy) -> DriftSection | None:
@@ -203,7 +205,29 @@ def drift_section(*, deploy: Deploy) -> DriftSection | None:
         final=report.final,
         rows=[_column_row(c) for c in result.get("columns", [])],
         quality=_quality_rows(result.get("quality")),
+        fairness=_fairness_rows(result.get("fairness")),
     )
+
+
+# A side or group without figures (no baseline, a group only one side has), for the template to show "—".
+_NO_SIDE = {"disparate_impact": None, "equal_opportunity_diff": None, "groups": []}
+_NO_GROUP = {"n": None, "positive_rate": None, "tpr": None, "fpr": None, "sufficient": True}
+
+
+def _fairness_rows(fairness: dict | None) -> dict[str, Any] | None:
+    """Each sensitive column with its groups (this deploy's order: lowest positive rate first, insufficient last)
+    beside the baseline's figures for the same group."""
+    if not fairness:
+        return None
+    columns = []
+    for column in fairness["columns"]:
+        baseline = {g["group"]: g for g in (column.get("baseline") or {}).get("groups", [])}
+        current = column["current"]["groups"]
+        groups = [{"group": g["group"], "current": g, "baseline": baseline.get(g["group"], _NO_GROUP)} for g in current]
+        shown = {g["group"] for g in current}
+        groups += [{"group": k, "current": _NO_GROUP, "baseline": g} for k, g in baseline.items() if k not in shown]
+        columns.append({**column, "baseline": column.get("baseline") or _NO_SIDE, "rows": groups})
+    return {**fairness, "columns": columns}
 
 
 def _column_row(column: dict) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from deployments.models import Deploy, Environment, Service
 from metrics.drift import selectors
+from metrics.drift.fairness_services import deploy_fairness, fairness_counts_merge
 from metrics.drift.models import ColumnSketch, DriftReport, DriftSetting, QualitySketch, SampleBatch, SampleColumn
 from metrics.predictions import MAX_FEATURES, Column, PredictionBatch
 from metrics.stats import drift as stats_drift
@@ -56,6 +57,9 @@ def samples_ingest(*, project: Project, batch: PredictionBatch) -> IngestResult:
             return IngestResult(rows=batch.n_rows, duplicate=True)
         columns, new_columns = _learn_columns(service, batch.columns)
         _merge_batch(batch, columns, row_deploys)
+        fairness_counts_merge(
+            service=service, environment=environment, batch=batch, columns=columns, row_deploys=row_deploys
+        )
         deploy_ids = [int(d) for d in np.unique(row_deploys)]
         for deploy_id in deploy_ids:
             drift_mark_due(deploy_id=deploy_id)
@@ -276,7 +280,8 @@ def drift_compute(*, deploy: Deploy) -> DriftReport:
     settings = selectors.drift_settings_for(service=deploy.service, columns=columns)
     result = stats_drift.drift_report(inputs, settings=settings, expected_drift=deploy.expected_drift or [])
     quality = selectors.realised_quality(deploy_ids=[baseline.pk, deploy.pk])
-    return _store_report(report, result, baseline, "ok", started, deploy, quality)
+    fairness = deploy_fairness(deploy=deploy, baseline=baseline)
+    return _store_report(report, result, baseline, "ok", started, deploy, quality, fairness)
 
 
 def _column_inputs(
@@ -307,6 +312,7 @@ def _store_report(
     started: float,
     deploy: Deploy,
     quality: dict[int, dict | None] | None = None,
+    fairness: dict | None = None,
 ) -> DriftReport:
     now = timezone.now()
     report.baseline = baseline
@@ -318,6 +324,8 @@ def _store_report(
         report.result = result.as_dict()
         quality = quality or {}
         report.result["quality"] = {"baseline": quality.get(baseline.pk), "current": quality.get(deploy.pk)}
+        if fairness is not None:
+            report.result["fairness"] = fairness
     report.final = now >= deploy.deployed_at + timedelta(minutes=deploy.window_minutes)
     report.computed_at = now
     report.compute_ms = round((time.perf_counter() - started) * 1000, 2)

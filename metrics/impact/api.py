@@ -96,6 +96,11 @@ class VerdictOutputSerializer(serializers.Serializer):
     final = serializers.BooleanField(help_text="true once the observation window has ended")
     reasons = serializers.ListField(child=serializers.CharField())
     computed_at = serializers.DateTimeField(allow_null=True, required=False, help_text="absent for a rollback")
+    required_checks = serializers.DictField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="when the service requires CI checks: each one's status (passed, failed, warning or missing)",
+    )
 
 
 class DeployVerdictApi(APIView):

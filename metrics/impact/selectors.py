@@ -12,7 +12,8 @@ from django.db.models import BooleanField, ExpressionWrapper, F, Q, Sum
 from django.db.models.functions import TruncHour
 
 from deployments.analysis_settings import DEFAULT_WARMUP_MINUTES
-from deployments.models import Deploy, Service
+from deployments.models import Deploy, DeployCheck, Service
+from deployments.selectors import required_checks_state
 from metrics.impact.charts import DeployMark
 from metrics.impact.models import ImpactReport, MetricRollup, MetricSetting
 from metrics.stats.impact import DEFAULT_ALLOWED_CHANGE, DEFAULT_MIN_SAMPLES, PENDING, default_direction
@@ -63,7 +64,28 @@ def deploy_verdict(*, deploy: Deploy) -> dict[str, Any]:
             "reasons": [f"{deploy.version} is a rollback; rollbacks skip the promotion gate"],
         }
     data = impact_report_data(deploy=deploy)
-    return {key: data[key] for key in ("deploy", "verdict", "score", "final", "reasons", "computed_at")}
+    answer = {key: data[key] for key in ("deploy", "verdict", "score", "final", "reasons", "computed_at")}
+    required = deploy.service.analysis_settings(deploy.environment_id).required_checks
+    if required:
+        state = required_checks_state(required=required, checks=DeployCheck.objects.filter(deploy=deploy))
+        answer |= _checks_gate(answer, state)
+        answer["required_checks"] = state
+    return answer
+
+
+def _checks_gate(answer: dict[str, Any], state: dict[str, str]) -> dict[str, Any]:
+    """The service's required CI checks on top of the impact verdict: a failed one makes the gate `degraded`
+    (reason names it); a missing one keeps it `pending` (not final) unless the impact verdict is degraded."""
+    failed = [name for name, status in state.items() if status == "failed"]
+    missing = [name for name, status in state.items() if status == "missing"]
+    reasons = [f"required check {name} failed" for name in failed]
+    reasons += [f"waiting for required check {name}" for name in missing]
+    reasons += [f"required check {name} passed with a warning" for name, s in state.items() if s == "warning"]
+    if failed:
+        return {"verdict": "degraded", "reasons": reasons + answer["reasons"]}
+    if missing and answer["verdict"] != "degraded":
+        return {"verdict": "pending", "final": False, "reasons": reasons + answer["reasons"]}
+    return {"reasons": reasons + answer["reasons"]}
 
 
 def _setting_dict(service: Service, name: str, setting: MetricSetting | None) -> dict[str, Any]:

@@ -142,6 +142,7 @@ def test_every_project_starts_with_default_rules_and_admins_can_change_them(api,
         "prediction_drift",
         "impact_degraded",
         "critical_metric",
+        "unfair",
     }
     share = next(r for r in rules if r["kind"] == "drift_share")
     changed = api.patch(f"/api/v1/alert-rules/{share['id']}", {"threshold": 0.3}, format="json")

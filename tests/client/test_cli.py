@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from deployments.models import Deploy
+from deployments.models import Deploy, DeployCheck
 from metrics.drift.models import DriftReport
 from metrics.impact.analysis import impact_compute
 from metrics.impact.models import MetricPoint
@@ -284,3 +284,22 @@ def test_it_installs_with_pip_as_a_deploy_tracker_command(tmp_path):
         check=True,
     )
     assert "exit codes:" in done.stdout and "3  gate: inconclusive" in done.stdout
+
+
+def test_ci_attaches_its_checks_to_the_deploy_from_flags_and_a_file(github_job, tmp_path):
+    deployed = github_job("deploy", "--environment", "production", "--version", "1.0")
+    assert deployed.code == 0, deployed.err
+    deploy_id = deployed.out.strip()
+    results = tmp_path / "checks.json"
+    results.write_text(json.dumps({"checks": [{"name": "schema", "kind": "schema", "status": "failed"}]}))
+    ran = github_job("checks", "--deploy", deploy_id, str(results), "--name", "bias-gender", "--kind", "bias",
+                     "--status", "passed", "--metric", "disparate_impact=0.91")  # fmt: skip
+    assert ran.code == 0, ran.err
+    assert "2 checks recorded; failed: schema" in ran.err
+    stored = {c.name: c for c in DeployCheck.objects.filter(deploy_id=int(deploy_id))}
+    assert (stored["schema"].status, stored["bias-gender"].status) == ("failed", "passed")
+    assert stored["bias-gender"].metrics == {"disparate_impact": 0.91}
+    assert stored["bias-gender"].url == "https://github.com/acme/fraud-scorer/actions/runs/8812/attempts/2"
+    refused = github_job("checks", "--deploy", deploy_id, "--name", "x" * 201, "--status", "passed")
+    assert refused.code == 4 and "checks" in refused.err
+    assert github_job("checks", "--deploy", deploy_id).code == 2
