@@ -17,6 +17,7 @@ from deployments.models import Deploy, Environment, Service
 from metrics.drift import selectors
 from metrics.drift.models import ColumnSketch, DriftReport, DriftSetting, QualitySketch, SampleBatch, SampleColumn
 from metrics.predictions import MAX_FEATURES, Column, PredictionBatch
+from metrics.shadow.services import shadow_samples_store
 from metrics.stats import drift as stats_drift
 from metrics.stats import sketch as sk
 from tracker.counters import event_count
@@ -56,6 +57,7 @@ def samples_ingest(*, project: Project, batch: PredictionBatch) -> IngestResult:
             return IngestResult(rows=batch.n_rows, duplicate=True)
         columns, new_columns = _learn_columns(service, batch.columns)
         _merge_batch(batch, columns, row_deploys)
+        shadow_samples_store(batch=batch, row_deploys=row_deploys)
         deploy_ids = [int(d) for d in np.unique(row_deploys)]
         for deploy_id in deploy_ids:
             drift_mark_due(deploy_id=deploy_id)
