@@ -77,3 +77,21 @@ def shadow_comparison(*, deploy: Deploy) -> dict:
     # The share of all requests both sides keep: 1 while neither side has seen more than SAMPLE_SIZE.
     rate = 1.0 if cut == stats_shadow.NO_CUT else (cut + 1) / 2**63
     return {**head, **stats_shadow.compare(pairs, threshold=threshold), "sample_rate": rate}
+
+
+# The impact badges' colours for the shadow verdict.
+VERDICT_BADGES = {
+    "better": "improved",
+    "worse": "degraded",
+    "same": "healthy",
+    "insufficient_data": "insufficient_data",
+}
+
+
+def shadow_section(*, deploy: Deploy) -> dict | None:
+    """The deploy page's part: None unless the deploy runs beside a champion."""
+    champion = champion_of(deploy)
+    if champion is None:
+        return None
+    comparison = shadow_comparison(deploy=deploy)
+    return {**comparison, "champion_version": champion.version, "badge": VERDICT_BADGES[comparison["verdict"]]}
