@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from django.db import connection
 from django.db.models import Min, Q
 
 from deployments.models import Deploy, Strategy
@@ -52,11 +53,15 @@ def shadow_pairs(*, challenger_id: int, champion_id: int) -> tuple[stats_shadow.
 
 def _sample_below(deploy_id: int, cut: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A deploy's kept requests at or below the cut: hashes (int64), predictions, labels (NaN where none)."""
-    rows = list(
-        ShadowSample.objects.filter(deploy_id=deploy_id, request_hash__lte=cut).values_list(
-            "request_hash", "prediction", "label"
-        )
+    # One fetch of plain tuples: up to SAMPLE_SIZE rows, where the ORM's chunked iteration costs more.
+    sql, params = (
+        ShadowSample.objects.filter(deploy_id=deploy_id, request_hash__lte=cut)
+        .values_list("request_hash", "prediction", "label")
+        .query.sql_with_params()
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
     hashes = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     predictions = np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows))
     labels = np.fromiter((np.nan if r[2] is None else r[2] for r in rows), dtype=np.float64, count=len(rows))

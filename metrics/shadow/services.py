@@ -5,11 +5,15 @@ from __future__ import annotations
 from math import isnan
 
 import numpy as np
+from django.db import connection
 
 from metrics.predictions import LABEL, PREDICTION, Column, PredictionBatch
 from metrics.shadow import selectors
 from metrics.shadow.models import ShadowSample, ShadowSampler
 from metrics.stats import shadow as stats_shadow
+
+# Rows per INSERT statement: 4 parameters each, well under SQLite's limit of 32,766.
+INSERT_CHUNK = 1000
 
 
 def shadow_samples_store(*, batch: PredictionBatch, row_deploys: np.ndarray) -> None:
@@ -71,7 +75,7 @@ def _keep(sampler: ShadowSampler, hashes: np.ndarray, predictions: np.ndarray, l
     ShadowSample.objects.bulk_update(labelled, ["label"], batch_size=1000)
     # New requests need a prediction; of those, no more than the sample can hold (the smallest hashes).
     fresh = sorted(h for h, (prediction, _) in incoming.items() if h not in stored and not isnan(prediction))[:size]
-    ShadowSample.objects.bulk_create([_sample(sampler.deploy_id, h, *incoming[h]) for h in fresh], batch_size=1000)
+    _insert(sampler.deploy_id, [(h, *incoming[h]) for h in fresh])
     sampler.seen += int((~np.isnan(predictions)).sum())
     sampler.kept += len(fresh)
     if sampler.kept >= size:
@@ -91,10 +95,17 @@ def _distinct(hashes: np.ndarray, predictions: np.ndarray, labels: np.ndarray) -
     return out
 
 
-def _sample(deploy_id: int, request_hash: int, prediction: float, label: float) -> ShadowSample:
-    return ShadowSample(
-        deploy_id=deploy_id,
-        request_hash=request_hash,
-        prediction=prediction,
-        label=None if isnan(label) else label,
-    )
+def _insert(deploy_id: int, rows: list[tuple[int, float, float]]) -> None:
+    """(hash, prediction, label or NaN) rows as plain multi-row INSERTs: model instances cost more than the rows."""
+    table = ShadowSample._meta.db_table
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[start : start + INSERT_CHUNK]
+            values = ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
+            sql = f"INSERT INTO {table} (deploy_id, request_hash, prediction, label) VALUES {values}"  # noqa: S608
+            params = [v for h, prediction, label in chunk for v in (deploy_id, h, prediction, _null(label))]
+            cursor.execute(sql, params)
+
+
+def _null(value: float) -> float | None:
+    return None if isnan(value) else value
