@@ -78,7 +78,7 @@ def _keep(sampler: ShadowSampler, hashes: np.ndarray, predictions: np.ndarray, l
     _insert(sampler.deploy_id, [(h, *incoming[h]) for h in fresh])
     sampler.seen += int((~np.isnan(predictions)).sum())
     sampler.kept += len(fresh)
-    if sampler.kept >= size:
+    if fresh and sampler.kept >= size:  # over the bound: cut back to the smallest hashes
         ordered = ShadowSample.objects.filter(deploy_id=sampler.deploy_id).order_by("request_hash")
         sampler.cut = ordered.values_list("request_hash", flat=True)[size - 1]
         ShadowSample.objects.filter(deploy_id=sampler.deploy_id, request_hash__gt=sampler.cut).delete()
