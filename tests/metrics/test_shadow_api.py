@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from django.db import connection
 from scipy import stats
 
 from deployments.models import Deploy
 from deployments.services import deploy_processed_mark
 from metrics.shadow.models import ShadowSample, ShadowSampler
 from metrics.stats import shadow as stats_shadow
+from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -210,3 +213,47 @@ def test_request_ids_of_another_length_than_the_predictions_are_refused(api, cha
     response = api.post("/api/v1/predictions", json.dumps(body), content_type="application/json")
     assert response.status_code == 400
     assert response.json()["error"]["fields"] == {"request_id": ["has 1 values, prediction has 2"]}
+
+
+def post_in_thread(raw_token: str, bodies: list[dict], failures: list) -> None:
+    client = client_for(raw_token)
+    try:
+        for body in bodies:
+            response = client.post("/api/v1/predictions", json.dumps(body), content_type="application/json")
+            if response.status_code != 202:
+                failures.append(response.content)
+    finally:
+        connection.close()
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batches_for_both_sides_keep_exactly_the_bottom_k_on_each(api, token, monkeypatch):
+    monkeypatch.setattr(stats_shadow, "SAMPLE_SIZE", 200)
+    champion = post_deploy(api, "1.0", T0)
+    challenger = post_deploy(api, "2.0", T0 + timedelta(hours=1), strategy="ab")
+    ids, champ, chall, _ = scored_requests(4000, seed=8)
+    envelope = {"service": "fraud-scorer", "environment": "production"}
+    bodies = [
+        {
+            **envelope,
+            "deploy": d.pk,
+            "columns": {"amount": [1.0] * 500},
+            "prediction": scores[s : s + 500].tolist(),
+            "request_id": ids[s : s + 500],
+        }
+        for d, scores in ((champion, champ), (challenger, chall))
+        for s in range(0, 4000, 500)
+    ]
+    failures: list = []
+    threads = [threading.Thread(target=post_in_thread, args=(token, bodies[i::4], failures)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    expected = set(stats_shadow.bottom_k(stats_shadow.request_hashes(ids), 200).tolist())
+    for deploy in (champion, challenger):
+        assert set(ShadowSample.objects.filter(deploy=deploy).values_list("request_hash", flat=True)) == expected
+        assert ShadowSampler.objects.get(deploy=deploy).seen == 4000
+    assert shadow(api, challenger)["n_pairs"] == 200
