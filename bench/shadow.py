@@ -12,9 +12,10 @@ of the time; 0.02 should read `better`, 0 `same`):
    challenger's in another order, through the storing service (`metrics.shadow.services.shadow_samples_store`,
    one transaction per batch as in the ingest), or with --through-ingest through the whole ingest service
    (`metrics.drift.services.samples_ingest`: drift sketches too).
-3. Prints the time to store both sides, the requests per second, the process's peak RSS (VmHWM) before and after,
-   the rows stored per deploy against the bound, the pairs, and the time and Python peak memory (tracemalloc) of
-   GET /shadow's work (`shadow_comparison`).
+3. Prints the time to store both sides, the requests per second, the process's peak RSS (VmHWM) before and after
+   (the generated requests alone take most of it), the Python peak of storing one more batch (tracemalloc), the
+   rows stored per deploy against the bound, the pairs, and the time and Python peak memory of GET /shadow's work
+   (`shadow_comparison`).
 4. Computes the full-data comparison on all N pairs in memory (metrics.stats.shadow.compare) and prints both
    verdicts and p-values side by side.
 """
@@ -153,9 +154,26 @@ def scenario(project, args: argparse.Namespace, edge: float, index: int) -> None
     full = stats_shadow.compare(stats_shadow.Pairs(chall, champ, labels), threshold=0.5)
     full_ms = (time.perf_counter() - started) * 1000
 
+    # One more batch of new requests to the champion, traced: the Python memory a batch's storing needs.
+    extra = [f"extra-{i}" for i in range(args.batch)]
+    tracemalloc.start()
+    post_side(
+        project,
+        champion,
+        extra,
+        champ[: args.batch],
+        labels[: args.batch],
+        np.arange(args.batch),
+        args.batch,
+        args.through_ingest,
+    )
+    batch_peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+
     print(f"\n== edge {edge:+.3f}: {n:,} requests per side, batches of {args.batch:,}")
     print(f"store both sides: {store_s:.1f} s ({2 * n / store_s:,.0f} rows/s)")
     print(f"peak RSS: {rss_before:.0f} MB before storing, {vm_hwm_mb():.0f} MB after")
+    print(f"one more batch of {args.batch:,} rows: Python peak {batch_peak:.1f} MB (tracemalloc)")
     print(
         f"stored rows: champion {stored[0]:,}, challenger {stored[1]:,} (bound {stats_shadow.SAMPLE_SIZE:,} per deploy)"
     )
