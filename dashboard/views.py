@@ -25,6 +25,7 @@ from metrics.drift import charts as drift_charts
 from metrics.drift import selectors as drift
 from metrics.impact import charts as impact_charts
 from metrics.impact import selectors as impact
+from metrics.shadow import selectors as shadow
 from rollbacks import selectors as rollbacks
 from tracker.decorators import project_member
 
@@ -111,6 +112,7 @@ def deploy_detail(request: HttpRequest, deploy_id: int) -> HttpResponse:
             "impact_charts": impact_figures,
             "drift": drift_section,
             "drift_charts": drift_figures,
+            "shadow": shadow.shadow_section(deploy=deploy),
             "alerts": alerts.deploy_alerts_section(deploy=deploy),
             "checks": deploy_checks_section(deploy=deploy),
             "rollback": rollbacks.rollback_section(deploy=deploy),
@@ -175,6 +177,8 @@ def compare(request: HttpRequest, a_id: int, b_id: int) -> HttpResponse:
     a, b = deploys[a_id], deploys[b_id]
     sides, units = impact.compare_sides(deploys=[a, b], until=timezone.now())
     drift_badges = drift.drift_badges(deploy_ids=[a.pk, b.pk])
+    # Champion and challenger (either way round): the paired comparison on the requests both scored.
+    challenger = b if b.baseline_id == a.pk else a if a.baseline_id == b.pk else None
     return render(
         request,
         "dashboard/compare.html",
@@ -190,6 +194,8 @@ def compare(request: HttpRequest, a_id: int, b_id: int) -> HttpResponse:
             ],
             "changes": changes_between(deploy_facts(a), deploy_facts(b)),
             "compare_charts": impact_charts.compare_figures(sides, units),
+            "challenger": challenger,
+            "shadow": shadow.shadow_section(deploy=challenger) if challenger else None,
         },
     )
 

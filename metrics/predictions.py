@@ -3,9 +3,12 @@
 Two forms are accepted, both turned into the same columnar `PredictionBatch`:
 
 * rows: ``{"service", "environment", "deploy"?, "batch_id"?, "rows": [{"timestamp"?, "features": {...},
-  "prediction", "label"?}, ...]}``
+  "prediction", "label"?, "request_id"?}, ...]}``
 * columns: ``{"service", "environment", "deploy"?, "batch_id"?, "columns": {"f1": [...], ...},
-  "prediction": [...], "label"?: [...], "timestamp"?: [...]}``
+  "prediction": [...], "label"?: [...], "timestamp"?: [...], "request_id"?: [...]}``
+
+A `request_id` names the request a prediction answered, so that a shadow or A/B deploy's rows pair with its
+champion's (metrics.stats.shadow); it is not a feature and is not sketched for drift.
 
 A column's kind comes from its JSON values: numbers are numeric, strings categorical, true/false boolean;
 null is a missing value (allowed and counted). NaN and Infinity are refused — JSON has no such values,
@@ -44,6 +47,7 @@ MAX_FEATURES = 100  # per batch and per service
 MAX_COLUMN_NAME_LENGTH = 100
 MAX_SERVICE_LENGTH = 100
 MAX_ENVIRONMENT_LENGTH = 50
+MAX_REQUEST_ID_LENGTH = 200
 
 NUMERIC, CATEGORICAL, BOOLEAN = "numeric", "categorical", "boolean"
 KINDS = (NUMERIC, CATEGORICAL, BOOLEAN)
@@ -56,6 +60,11 @@ Value = FiniteFloat | Annotated[str, Meta(max_length=MAX_CATEGORY_LENGTH)] | boo
 ColumnName = Annotated[str, Meta(min_length=1, max_length=MAX_COLUMN_NAME_LENGTH)]
 ValueList = Annotated[list[Value], Meta(max_length=MAX_ROWS)]
 Stamp = Annotated[Timestamp | None, Meta(description=TIMESTAMP_DESCRIPTION + "; the receive time when null")]
+REQUEST_ID_DESCRIPTION = f"the request this prediction answered: a string of 1-{MAX_REQUEST_ID_LENGTH} characters"
+RequestId = Annotated[
+    Annotated[str, Meta(min_length=1, max_length=MAX_REQUEST_ID_LENGTH)] | None,
+    Meta(description=REQUEST_ID_DESCRIPTION + " (null: not paired)"),
+]
 
 
 class PredictionRow(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -65,6 +74,7 @@ class PredictionRow(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     prediction: Annotated[Value, Meta(description="this field is required (null if missing)")]
     label: Annotated[Value | UnsetType, Meta(description="the realised outcome, when known")] = UNSET
     timestamp: Stamp = None
+    request_id: RequestId = None
 
 
 class PredictionsPayload(msgspec.Struct, forbid_unknown_fields=True):
@@ -95,6 +105,7 @@ class PredictionsPayload(msgspec.Struct, forbid_unknown_fields=True):
     prediction: ValueList | UnsetType = UNSET
     label: ValueList | UnsetType = UNSET
     timestamp: Annotated[list[Stamp], Meta(max_length=MAX_ROWS)] | UnsetType | None = UNSET
+    request_id: Annotated[list[RequestId], Meta(max_length=MAX_ROWS)] | UnsetType = UNSET
 
     def __post_init__(self) -> None:
         problem = form_problem(self)
@@ -102,13 +113,16 @@ class PredictionsPayload(msgspec.Struct, forbid_unknown_fields=True):
             raise ValueError(problem[1])
 
 
+# Fields of the columnar form that, in row form, go inside each row.
+PER_ROW_FIELDS = ("prediction", "label", "timestamp", "request_id")
+
 # The rule between fields that msgspec cannot declare: the same rule, as JSON Schema and as code.
 FORMS_SCHEMA = {
     "oneOf": [
         {
             "title": "row form",
             "required": ["rows"],
-            "not": {"anyOf": [{"required": [key]} for key in ("columns", "prediction", "label", "timestamp")]},
+            "not": {"anyOf": [{"required": [key]} for key in ("columns", *PER_ROW_FIELDS)]},
         },
         {"title": "columnar form", "required": ["columns", "prediction"], "not": {"required": ["rows"]}},
     ]
@@ -120,8 +134,8 @@ def form_problem(payload: Any) -> tuple[str, str] | None:
     has = payload.__contains__ if isinstance(payload, dict) else (lambda key: getattr(payload, key) is not UNSET)
     if has("rows") == has("columns"):
         return "rows", "send either rows (row form) or columns (columnar form)"
-    if has("rows") and any(has(key) for key in ("prediction", "label", "timestamp")):
-        return "rows", "in row form, prediction, label and timestamp go inside each row"
+    if has("rows") and any(has(key) for key in PER_ROW_FIELDS):
+        return "rows", "in row form, prediction, label, timestamp and request_id go inside each row"
     if has("columns") and not has("prediction"):
         return "prediction", "a list, one value per row"
     return None
@@ -178,6 +192,7 @@ class PredictionBatch:
     n_rows: int
     timestamps: np.ndarray  # epoch seconds per row (the receive time where none was given)
     columns: list[Column] = field(default_factory=list)
+    request_ids: list[str | None] | None = None  # per row when any row named its request
 
 
 def parse_json(body: bytes) -> Any:
@@ -243,14 +258,45 @@ def _batch(payload: PredictionsPayload, now: float) -> PredictionBatch:
         timestamps=_timestamps(stamps, n_rows, now),
     )
     batch.columns = _typed_columns(columns)
+    batch.request_ids = _request_ids(payload, n_rows)
     return batch
+
+
+def _request_ids(payload: PredictionsPayload, n_rows: int) -> list[str | None] | None:
+    """The request ids per row, or None when the batch names none; kept apart from the columns (not sketched)."""
+    if payload.rows is not UNSET:
+        ids = [row.request_id for row in payload.rows]
+    elif payload.request_id is not UNSET:
+        ids = payload.request_id
+        if len(ids) != n_rows:
+            raise SamplesInvalid("columns have different lengths", _ragged_ids(len(ids), n_rows))
+    else:
+        return None
+    return ids if any(ids) else None
+
+
+def _ragged_ids(length: int, n_rows: int) -> dict:
+    return {"request_id": [f"has {length} values, prediction has {n_rows}"]}
+
+
+def _explain_request_ids(ids: Any, n_rows: int) -> None:
+    """Name the columnar form's request ids that the definition refuses, by index."""
+    if not isinstance(ids, list):
+        raise SamplesInvalid("request_id must be a list", {"request_id": ["must be a list, one value per row"]})
+    if len(ids) != n_rows:
+        raise SamplesInvalid("columns have different lengths", _ragged_ids(len(ids), n_rows))
+    errors = {str(i): [REQUEST_ID_DESCRIPTION] for i, value in enumerate(ids) if not is_valid(value, RequestId)}
+    if errors:
+        raise SamplesInvalid("some request ids are not valid", {"request_id": errors})
 
 
 def _explain(data: Any, now: float) -> None:
     """Raise SamplesInvalid naming what the definition refuses in a plain (parsed) batch, if it can."""
     if not isinstance(data, dict):
         raise SamplesInvalid("expected a JSON object")
-    problems = field_problems(PredictionsPayload, data, skip=frozenset(("rows", "columns", "prediction", "label")))
+    problems = field_problems(
+        PredictionsPayload, data, skip=frozenset(("rows", "columns", "prediction", "label", "request_id"))
+    )
     problems.pop("timestamp", None)  # a columnar form's timestamps are explained one by one below
     form = form_problem(data)
     if form:
@@ -264,6 +310,8 @@ def _explain(data: Any, now: float) -> None:
     n_rows = _row_count(columns, stamps)
     _timestamps(stamps, n_rows, now)
     _typed_columns(columns)
+    if "columns" in data and "request_id" in data:
+        _explain_request_ids(data["request_id"], n_rows)
 
 
 def _plain_rows(rows: Any) -> list[tuple]:
@@ -279,7 +327,9 @@ def _plain_rows(rows: Any) -> list[tuple]:
         problem = {
             key: text
             for key, text in field_problems(PredictionRow, row).items()
-            if key == "non_field_errors" or key not in row or (key == "features" and not isinstance(row[key], dict))
+            if key in ("non_field_errors", "request_id")
+            or key not in row
+            or (key == "features" and not isinstance(row[key], dict))
         }
         if problem:
             errors[str(i)] = problem

@@ -157,6 +157,7 @@ API_MATRIX = [
     ),
     ("get", "/api/v1/verdict?service=svc&environment=production&version=1.0", "deploy", None),
     ("get", "/api/v1/deploys/{id}/drift", "deploy", None),
+    ("get", "/api/v1/deploys/{id}/shadow", "deploy", None),
     ("post", "/api/v1/deploys/{id}/rollback", "deploy", {}),
     ("get", "/api/v1/rollbacks/{id}", "rollback", None),
     ("post", "/api/v1/rollbacks/{id}/status", "rollback", {"status": "running"}),

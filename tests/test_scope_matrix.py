@@ -41,6 +41,7 @@ SCOPES: dict[str, tuple[str, ...]] = {
     "deploy_detail_get": ("read",),
     "deploy_drift_get": ("read",),
     "deploy_impact_get": ("read",),
+    "deploy_shadow_get": ("read",),
     "deploy_verdict_get": ("read",),
     "deploy_checks_get": ("read",),
     "deploy_checks_post": ("ingest",),

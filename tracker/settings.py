@@ -124,6 +124,7 @@ INSTALLED_APPS = [
     "metrics.drift",
     "metrics.impact",
     "metrics.sources",
+    "metrics.shadow",
     "rollbacks",
     "alerts",
     "dashboard",

@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/v1/", include("metrics.drift.api_urls")),
     path("api/v1/", include("metrics.impact.api_urls")),
     path("api/v1/", include("metrics.sources.api_urls")),
+    path("api/v1/", include("metrics.shadow.api_urls")),
     path("api/v1/", include("rollbacks.api_urls")),
     path("api/v1/", include("alerts.api_urls")),
     path("api/v1/", include("dashboard.api_urls")),

@@ -18,6 +18,7 @@ from metrics.drift import selectors
 from metrics.drift.fairness_services import deploy_fairness, fairness_counts_merge
 from metrics.drift.models import ColumnSketch, DriftReport, DriftSetting, QualitySketch, SampleBatch, SampleColumn
 from metrics.predictions import MAX_FEATURES, Column, PredictionBatch
+from metrics.shadow.services import shadow_samples_store
 from metrics.stats import drift as stats_drift
 from metrics.stats import sketch as sk
 from tracker.counters import event_count
@@ -60,6 +61,7 @@ def samples_ingest(*, project: Project, batch: PredictionBatch) -> IngestResult:
         fairness_counts_merge(
             service=service, environment=environment, batch=batch, columns=columns, row_deploys=row_deploys
         )
+        shadow_samples_store(batch=batch, row_deploys=row_deploys)
         deploy_ids = [int(d) for d in np.unique(row_deploys)]
         for deploy_id in deploy_ids:
             drift_mark_due(deploy_id=deploy_id)
