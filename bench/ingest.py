@@ -282,6 +282,7 @@ def run_peer(args: argparse.Namespace) -> dict:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if result.get("status") != "ok":
+        print(f"mlflow server log (tail): {result.get('server_log_tail', '')[-1500:]}")
         raise SystemExit(f"the MLflow peer failed: {result.get('reason')}")
     return result
 

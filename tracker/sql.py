@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
 
 def insert_values(objs: list[models.Model]) -> tuple[str, list]:
@@ -12,12 +12,13 @@ def insert_values(objs: list[models.Model]) -> tuple[str, list]:
     adaptation), so a caller can append `ON CONFLICT … DO UPDATE … WHERE … RETURNING …`: an upsert that
     reports which rows it inserted or changed, in one round trip."""
     meta = objs[0]._meta
+    db = connections[DEFAULT_DB_ALIAS]  # the proxy `connection` looks itself up again on every use
     fields = [f for f in meta.concrete_fields if not isinstance(f, models.AutoField)]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    columns = ", ".join(db.ops.quote_name(f.column) for f in fields)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
+    params = [f.get_db_prep_save(f.pre_save(obj, True), db) for obj in objs for f in fields]
     # Only the table and column names of the model are interpolated; every value is a parameter.
-    sql = f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) VALUES {', '.join([row] * len(objs))}"  # noqa: S608
+    sql = f"INSERT INTO {db.ops.quote_name(meta.db_table)} ({columns}) VALUES {', '.join([row] * len(objs))}"  # noqa: S608
     return sql, params
 
 
