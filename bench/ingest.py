@@ -1,31 +1,46 @@
-"""Ingest throughput: POST /api/v1/metrics over HTTP to gunicorn against PostgreSQL.
+"""Ingest throughput: POST /api/v1/metrics and POST /api/v1/predictions over HTTP to gunicorn against PostgreSQL,
+optionally beside MLflow's tracking server measured in the same run.
 
 Usage:
-    python bench/ingest.py [--batch 5000] [--seconds 30] [--concurrency 1 4] [--workers 3]
+    python bench/ingest.py [--batches 1000 5000] [--seconds 20] [--concurrency 1] [--workers 3]
+        [--prediction-batch 10000] [--prediction-seconds 20]
+        [--peer-python /tmp/peer-venv/bin/python --peer-dir ../shared/bench --peer-points 100000 --peer-reps 3]
         [--database-url postgres://postgres@127.0.0.1:5432/dt_bench_ingest] [--redis-url redis://127.0.0.1:6379/3]
 
 What it does: creates (or reuses) the benchmark database, migrates it, creates a project with an ingest token,
-a service, an environment and a live deploy; starts gunicorn (sync workers, the production command) on a free
-port; pre-builds the request bodies (so the client measures the server, not its own JSON encoding); then, for
-each concurrency level, keeps that many keep-alive connections posting batches for --seconds after a warm-up,
-and prints points/s (points / wall time), p50/p99 request latency, and the rows counted in the database.
-Target: >= 50,000 points/s sustained with batches of 5,000 on a 2-core machine.
+a service, an environment and a live deploy (and a model service with a deploy for prediction samples); starts
+gunicorn (sync workers, the production command) on a free port; pre-builds the request bodies (so the client
+measures the server, not its own JSON encoding); then, for each batch size and concurrency level, keeps that many
+keep-alive connections posting metric batches for --seconds after a warm-up, and prints points/s (points / wall
+time), p50/p99 request latency, the server's and the database's CPU per 1,000 points, and the rows counted in the
+database. Then the same for prediction samples (columnar batches of the peer data's shape: 20 numeric and
+5 categorical features, a prediction and a 0/1 label), counted after in the prediction column's sketch.
+With --peer-python (a virtualenv with ../shared/bench/requirements.txt), first runs the MLflow peer
+(peer_mlflow_ingest.py, PostgreSQL backend, 1,000 metrics per log-batch request: its limit, one connection) from a
+copy of --peer-dir, and prints the ratio of our figure at the same batch size to its median.
+The wall figures depend on what else runs on the machine; the CPU per 1,000 points does much less.
+Targets (issue #16): >= 10x MLflow at 1,000-point batches, >= 120,000 points/s at 5,000, >= 100,000 prediction
+rows/s, one client, every point stored.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,16 +85,20 @@ from tracker.services import token_issue
 project, _ = Project.objects.get_or_create(slug="bench", defaults={"name": "bench"})
 deploy_record(project=project, service="bench-svc", environment="production", version="1.0",
               finished_at=timezone.now() - timedelta(days=1))
+predicted, _ = deploy_record(project=project, service="bench-model", environment="production", version="1.0",
+                             finished_at=timezone.now() - timedelta(days=1))
 raw = token_issue(project=project, name="bench", scopes=["ingest"])[1]
 with connection.cursor() as cursor:
     cursor.execute(f"TRUNCATE {MetricPoint._meta.db_table}, {MetricRollup._meta.db_table}")
 print(MetricPoint._meta.db_table)
+print(predicted.pk)
 print(raw)
 """
 
 
-def prepare(args: argparse.Namespace) -> tuple[str, str]:
-    """Migrate, empty the point tables, create the project: (its ingest token, the points' table name)."""
+def prepare(args: argparse.Namespace) -> tuple[str, str, int]:
+    """Migrate, empty the point tables, create the project: (its ingest token, the points' table name, the
+    model deploy's id)."""
     env = server_env(args)
     dbname = args.database_url.rsplit("/", 1)[1]
     admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
@@ -89,8 +108,8 @@ def prepare(args: argparse.Namespace) -> tuple[str, str]:
         [sys.executable, "-c", SETUP], cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "tracker.settings"},
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    table, token = out.stdout.strip().splitlines()[-2:]
-    return token, table
+    table, model_deploy, token = out.stdout.strip().splitlines()[-3:]
+    return token, table, int(model_deploy)
 
 
 def bodies(batch: int, count: int) -> list[bytes]:
@@ -113,31 +132,58 @@ def bodies(batch: int, count: int) -> list[bytes]:
     return out
 
 
-def post_loop(port: int, token: str, payloads: list[bytes], stop_at: float, latencies: list, counts: list) -> None:
+def prediction_bodies(batch: int, count: int, deploy_id: int) -> list[bytes]:
+    """Distinct pre-encoded columnar batches of the peer data's shape: 20 numeric and 5 categorical features,
+    a prediction and a 0/1 label, all rows to one named deploy."""
+    rng = np.random.default_rng(20240601)
+    out = []
+    for _ in range(count):
+        columns: dict[str, object] = {f"num_{j:02d}": rng.normal(j, 1 + j % 3, batch) for j in range(20)}
+        for j, levels in enumerate((5, 10, 20, 35, 50)):
+            columns[f"cat_{j}"] = [f"v{x:02d}" for x in rng.integers(0, levels, batch).tolist()]
+        body = {
+            "service": "bench-model",
+            "environment": "production",
+            "deploy": deploy_id,
+            "columns": columns,
+            "prediction": rng.uniform(0, 1, batch),
+            "label": rng.integers(0, 2, batch),
+        }
+        out.append(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY))
+    return out
+
+
+def post_loop(
+    port: int, token: str, path: str, payloads: list[bytes], stop_at: float, latencies: list, counts: list
+) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     i = 0
     while time.perf_counter() < stop_at:
         body = payloads[i % len(payloads)]
         started = time.perf_counter()
-        conn.request("POST", "/api/v1/metrics", body=body, headers=headers)
+        conn.request("POST", path, body=body, headers=headers)
         response = conn.getresponse()
-        response.read()
+        answer = response.read()
         latencies.append(time.perf_counter() - started)
         if response.status != 202:
-            raise SystemExit(f"unexpected status {response.status}")
+            raise SystemExit(f"unexpected status {response.status}: {answer[:300]!r}")
         counts.append(1)
         i += 1
     conn.close()
 
 
-def run_level(port: int, token: str, payloads: list[bytes], concurrency: int, seconds: float, batch: int) -> dict:
+def run_level(
+    port: int, token: str, path: str, payloads: list[bytes], concurrency: int, seconds: float, batch: int
+) -> dict:
     latencies: list[float] = []
     counts: list[int] = []
     start = time.perf_counter()
     stop_at = start + seconds
     threads = [
-        threading.Thread(target=post_loop, args=(port, token, payloads[c::concurrency], stop_at, latencies, counts))
+        threading.Thread(
+            target=post_loop, args=(port, token, path, payloads[c::concurrency], stop_at, latencies, counts)
+        )
         for c in range(concurrency)
     ]
     for t in threads:
@@ -204,56 +250,134 @@ def database_cpu_s(dbname: str) -> float:
 
 
 def count_rows(database_url: str, table: str) -> int:
-    out = subprocess.run(
-        # The table name comes from the model (prepare), not from input.
-        ["psql", database_url, "-tAc", f"SELECT count(*) FROM {table}"],  # noqa: S608
-        capture_output=True,
-        text=True,
+    return _count(database_url, f"SELECT count(*) FROM {table}")  # noqa: S608 - the model's table name
+
+
+def count_samples(database_url: str, deploy_id: int) -> int:
+    """Prediction rows stored for the deploy: the values and nulls counted in its prediction column's sketch."""
+    sql = (
+        "SELECT coalesce(sum(s.n + s.nulls), 0) FROM drift_columnsketch s JOIN drift_samplecolumn c "  # noqa: S608
+        f"ON c.id = s.column_id WHERE c.role = 'prediction' AND s.deploy_id = {int(deploy_id)}"
     )
+    return _count(database_url, sql)
+
+
+def _count(database_url: str, sql: str) -> int:
+    out = subprocess.run(["psql", database_url, "-tAc", sql], capture_output=True, text=True, check=True)
     return int(out.stdout.strip() or 0)
+
+
+def run_peer(args: argparse.Namespace) -> dict | None:
+    """MLflow's tracking server on PostgreSQL at its own request shape, from a copy of the peer folder."""
+    work = Path(tempfile.mkdtemp(prefix="peer_mlflow_"))
+    try:
+        for name in ("peer_mlflow_ingest.py", "benchlib.py"):
+            shutil.copy(Path(args.peer_dir) / name, work / name)
+        out = work / "mlflow_ingest.json"
+        command = [args.peer_python, "peer_mlflow_ingest.py", "--backends", "postgresql", "--points",
+                   str(args.peer_points), "--reps", str(args.peer_reps), "--out", str(out)]  # fmt: skip
+        if args.peer_workers:
+            command += ["--workers", str(args.peer_workers)]
+        print("mlflow: " + " ".join(command[1:]), flush=True)
+        subprocess.run(command, cwd=work, check=True)
+        result = json.loads(out.read_text())["backends"]["postgresql"]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if result.get("status") != "ok":
+        print(
+            f"MLflow FAILED: {result.get('reason')}; its server's log ends:\n{result.get('server_log_tail', '')[-800:]}"
+        )
+        return None
+    return result
+
+
+def measure(args, proc, port: int, token: str, path: str, payloads: list[bytes], batch: int, level: int, count):
+    """One level: points/s, latency, server and database CPU per 1,000 points, rows stored against posted."""
+    dbname = args.database_url.rsplit("/", 1)[1]
+    before, cpu_before, db_before = count(), server_cpu_s(proc.pid), database_cpu_s(dbname)
+    r = run_level(port, token, path, payloads, level, args.seconds, batch)
+    r["server_cpu_ms_per_1k"] = (server_cpu_s(proc.pid) - cpu_before) * 1000 / (r["points"] / 1000)
+    r["db_cpu_ms_per_1k"] = (database_cpu_s(dbname) - db_before) * 1000 / (r["points"] / 1000)
+    r["stored"] = count() - before
+    return r
+
+
+def describe(r: dict, unit: str, seconds: float) -> str:
+    return (
+        f"{r['points_per_s']:,.0f} {unit}/s over {seconds:.0f} s ({r['requests']} requests), "
+        f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, server cpu {r['server_cpu_ms_per_1k']:.1f} ms/1k, "
+        f"database cpu {r['db_cpu_ms_per_1k']:.1f} ms/1k; stored {r['stored']:,} of {r['points']:,} posted"
+        + ("" if r["stored"] == r["points"] else "  <-- NOT ALL STORED")
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batch", type=int, default=5000)
-    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--batches", "--batch", type=int, nargs="+", default=[1000, 5000], help="points per request")
+    parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=5.0)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1])
     parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--prediction-batch", type=int, default=10_000, help="rows per request; 0 skips them")
+    parser.add_argument("--peer-python", help="python of a venv with ../shared/bench/requirements.txt")
+    parser.add_argument("--peer-dir", default=str(ROOT.parent / "shared" / "bench"))
+    parser.add_argument("--peer-points", type=int, default=100_000)
+    parser.add_argument("--peer-reps", type=int, default=3)
+    parser.add_argument(
+        "--peer-workers",
+        type=int,
+        help="mlflow server --workers (default: its own, 4; under heavy load its supervisor kills a worker whose "
+        "health ping is late, dropping the connection: 1 runs one process without that supervisor)",
+    )
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/dt_bench_ingest")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/3")
     args = parser.parse_args()
 
-    token, table = prepare(args)
-    payloads = bodies(args.batch, 24)
+    peer = run_peer(args) if args.peer_python else None
+    token, table, model_deploy = prepare(args)
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "tracker.wsgi", "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
          "--log-level", "warning", "--timeout", "120"],
         cwd=ROOT, env=server_env(args), start_new_session=True,
     )  # fmt: skip
+    ours: dict[int, float] = {}
     try:
         wait_ready(port, proc)
-        run_level(port, token, payloads, max(args.concurrency), args.warmup, args.batch)
-        print(f"ingest: batches of {args.batch:,} points, gunicorn {args.workers} sync workers, PostgreSQL")
-        for level in args.concurrency:
-            dbname = args.database_url.rsplit("/", 1)[1]
-            before, cpu_before, db_before = (
-                count_rows(args.database_url, table),
-                server_cpu_s(proc.pid),
-                database_cpu_s(dbname),
-            )
-            r = run_level(port, token, payloads, level, args.seconds, args.batch)
-            cpu_ms_per_1k = (server_cpu_s(proc.pid) - cpu_before) * 1000 / (r["points"] / 1000)
-            db_ms_per_1k = (database_cpu_s(dbname) - db_before) * 1000 / (r["points"] / 1000)
-            stored = count_rows(args.database_url, table) - before
+        print(f"gunicorn {args.workers} sync workers, PostgreSQL, {os.cpu_count()} cores (loaded by other jobs)")
+        for batch in args.batches:
+            payloads = bodies(batch, 24)
+            run_level(port, token, "/api/v1/metrics", payloads, max(args.concurrency), args.warmup, batch)
+            for level in args.concurrency:
+                r = measure(
+                    args, proc, port, token, "/api/v1/metrics", payloads, batch, level,
+                    lambda: count_rows(args.database_url, table),
+                )  # fmt: skip
+                if level == 1:
+                    ours[batch] = r["points_per_s"]
+                print(f"  metrics, batches of {batch:,}, {level} connection(s): {describe(r, 'points', args.seconds)}")
+        if args.prediction_batch:
+            batch = args.prediction_batch
+            payloads = prediction_bodies(batch, 12, model_deploy)
+            run_level(port, token, "/api/v1/predictions", payloads, max(args.concurrency), args.warmup, batch)
+            for level in args.concurrency:
+                r = measure(
+                    args, proc, port, token, "/api/v1/predictions", payloads, batch, level,
+                    lambda: count_samples(args.database_url, model_deploy),
+                )  # fmt: skip
+                print(
+                    f"  predictions, batches of {batch:,}, {level} connection(s): {describe(r, 'rows', args.seconds)}"
+                )
+        if peer is not None:
+            m = peer["median"]
             print(
-                f"  {level} connection(s): {r['points_per_s']:,.0f} points/s over {args.seconds:.0f} s "
-                f"({r['requests']} requests), p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, "
-                f"server cpu {cpu_ms_per_1k:.1f} ms/1k pts, database cpu {db_ms_per_1k:.1f} ms/1k pts; "
-                f"rows stored {stored:,} (posted {r['points']:,})"
+                f"  MLflow (same run, before ours): median {m['points_per_s']:,.0f} points/s over {args.peer_reps} "
+                f"reps of {args.peer_points:,}, p50 {m['p50_ms']} ms, p99 {m['p99_ms']} ms, server cpu "
+                f"{m['server_cpu_ms_per_1k_points']} ms/1k; all points stored: {peer.get('all_points_stored')}"
             )
-        print(f"  machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end")
+            if 1000 in ours:
+                print(f"  ratio at 1,000-point batches, one connection: {ours[1000] / m['points_per_s']:.1f}x MLflow")
+        print(f"  load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)

@@ -74,10 +74,15 @@ def deferring(struct: type[msgspec.Struct], replace: dict[str, Any]) -> type[msg
 
 def deferred_valid(struct: type[msgspec.Struct], names: tuple[str, ...], columns: list[list[str]]) -> bool:
     """Whether every distinct value of each deferred column passes its field's full definition."""
-    types = {field.name: field.type for field in msgspec.structs.fields(struct)}
+    types = _field_types(struct)
     return all(
         is_valid(value, types[name]) for name, column in zip(names, columns, strict=True) for value in set(column)
     )
+
+
+@cache
+def _field_types(struct: type[msgspec.Struct]) -> dict[str, Any]:
+    return {field.name: field.type for field in msgspec.structs.fields(struct)}
 
 
 def field_problems(struct: type[msgspec.Struct], data: dict, *, skip: frozenset[str] = frozenset()) -> dict:

@@ -13,6 +13,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
+from operator import attrgetter
 from typing import Annotated, Any
 
 import msgspec
@@ -171,11 +172,16 @@ class PointBatch:
         """The distinct label sets, and each point's index among them (-1: no labels).
 
         Batches repeat a few label sets: whatever is done per label set (encoding, counting) is done once."""
-        keys = [tuple(labels.items()) if labels else None for labels in self.labels]
-        index: dict[tuple | None, int] = {None: -1}
-        codes = [index.setdefault(key, len(index) - 1) for key in keys]
-        sets = [dict(key) for key in index if key is not None]
-        return sets, np.array(codes, dtype=np.int64)
+        labels = self.labels
+        if None in labels:
+            keys = [tuple(one.items()) if one else None for one in labels]
+        else:  # every point has labels: C-level loops only
+            keys = list(map(tuple, map(dict.items, labels)))
+        distinct = [key for key in dict.fromkeys(keys) if key is not None]
+        index: dict[tuple | None, int] = {key: i for i, key in enumerate(distinct)}
+        index[None] = -1
+        codes = np.fromiter(map(index.__getitem__, keys), dtype=np.int64, count=len(keys))
+        return [dict(key) for key in distinct], codes
 
 
 def decode_points(body: bytes, content_type: str, *, now: float, retention_days: int) -> PointBatch:
@@ -282,16 +288,18 @@ def validate_points(rows: list[Any], *, now: float, retention_days: int, batch_i
 
 def _columns(points: list[Point], now: float, retention_days: int) -> tuple[PointBatch, dict[str, Any]]:
     """Decoded points, column by column, and the points outside the time window (by index)."""
-    n = len(points)
-    stamps = np.fromiter((epoch_seconds(p.timestamp, now) for p in points), dtype=np.float64, count=n)
+    # One C-level pass turns the points into columns (attrgetter + zip), instead of a loop per field.
+    services, environments, names, values, timestamps, labels, deploys = map(
+        list, zip(*map(_FIELDS, points), strict=True)
+    )
     batch = PointBatch(
-        services=[p.service for p in points],
-        environments=[p.environment for p in points],
-        names=[p.name for p in points],
-        values=np.fromiter((p.value for p in points), dtype=np.float64, count=n),
-        timestamps=stamps,
-        labels=[p.labels or None for p in points],
-        deploys=[p.deploy for p in points],
+        services=services,
+        environments=environments,
+        names=names,
+        values=np.array(values, dtype=np.float64),
+        timestamps=(stamps := _stamps(timestamps, now)),
+        labels=labels if {} not in labels else [one or None for one in labels],
+        deploys=deploys,
     )
     if not deferred_valid(Point, _SERIES_FIELDS, [batch.services, batch.environments, batch.names]):
         return batch, _explain([msgspec.to_builtins(p) for p in points], now, retention_days)
@@ -300,6 +308,17 @@ def _columns(points: list[Point], now: float, retention_days: int) -> tuple[Poin
         return batch, {}
     late = np.flatnonzero((stamps < oldest) | (stamps > newest))
     return batch, {str(i): {"timestamp": [_outside(float(stamps[i]), oldest, newest)]} for i in late}
+
+
+_FIELDS = attrgetter("service", "environment", "name", "value", "timestamp", "labels", "deploy")
+
+
+def _stamps(timestamps: list, now: float) -> np.ndarray:
+    """Epoch seconds per point: numbers as they are, the receive time for a missing one, datetimes converted."""
+    kinds = set(map(type, timestamps))
+    if kinds <= {float, int}:
+        return np.array(timestamps, dtype=np.float64)
+    return np.fromiter((epoch_seconds(stamp, now) for stamp in timestamps), dtype=np.float64, count=len(timestamps))
 
 
 def _window(now: float, retention_days: int) -> tuple[float, float]:

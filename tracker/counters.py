@@ -6,8 +6,10 @@ each hold one process's share, and a scrape would get whichever worker answered;
 needs one directory shared by all of them, which the web and worker containers do not have. The database
 is what every process already shares (SQLite in the embedded mode too): one row per name and label set,
 incremented by one `UPDATE … SET count = count + n` once the event's transaction has committed (an event
-rolled back is not counted, and the row is locked for that one statement only). /metrics reads the rows at
-scrape time; they survive restarts, as Prometheus expects of a counter.
+rolled back is not counted, and the row is locked for that one statement only). The ingest paths add their
+counts inside the transaction that stores the batch instead (event_counts_statement: one upsert, no extra
+round trip or commit per request). /metrics reads the rows at scrape time; they survive restarts, as
+Prometheus expects of a counter.
 
 Each app declares its counters with every value of their labels in its AppConfig.ready(), so a scrape
 shows zeros for what has not happened yet.
@@ -65,6 +67,27 @@ def event_count(name: str, amount: float = 1, **labels: str) -> None:
     if amount:
         key = _key(labels)
         transaction.on_commit(lambda: _add(name, key, amount, 0.0))
+
+
+def event_counts_statement(*events: tuple[str, float, dict[str, str]]) -> tuple[str, list] | None:
+    """The one statement that adds several events, each (name, amount, labels), to their counters.
+
+    For the ingest paths, which count points and batches for every request: run it in the transaction that
+    stores them (with the other statements, tracker.sql.execute_together), so the events are counted if and
+    only if they are stored, without a second round trip and a second commit after it. The rows are locked
+    until that commit, in (name, labels) order, so concurrent writers never wait for each other crosswise.
+    None when there is nothing to count."""
+    rows = sorted((name, _key(labels), amount) for name, amount, labels in events if amount)
+    if not rows:
+        return None
+    table = EventCount._meta.db_table
+    placeholders = ", ".join(["(%s, %s, %s, 0)"] * len(rows))
+    # Only the table name is interpolated; every value is a parameter.
+    sql = (
+        f"INSERT INTO {table} (name, labels, count, total) VALUES {placeholders} "  # noqa: S608
+        f"ON CONFLICT (name, labels) DO UPDATE SET count = {table}.count + excluded.count"
+    )
+    return sql, [value for row in rows for value in row]
 
 
 def event_observe(name: str, value: float, **labels: str) -> None:

@@ -66,6 +66,17 @@ def deploy_named(*, service: Service, environment: Environment, ref: int | str) 
     return deploys.filter(version=ref).order_by("-deployed_at", "-id").first()
 
 
+def deploy_named_in(*, project: Project, service: str, environment: str, ref: int | str) -> Deploy | None:
+    """deploy_named for a stream given by its names, with its service and environment: one query (None when the
+    stream or the deploy does not exist: stream_get and deploy_named then say which)."""
+    deploys = Deploy.objects.select_related("service", "environment").filter(
+        project=project, service__name=service, environment__name=environment
+    )
+    if isinstance(ref, int):
+        return deploys.filter(pk=ref).first()
+    return deploys.filter(version=ref).order_by("-deployed_at", "-id").first()
+
+
 def stream_get(*, project: Project, service: str, environment: str) -> tuple[Service | None, Environment | None]:
     return (
         Service.objects.filter(project=project, name=service).first(),

@@ -21,10 +21,11 @@ from metrics.predictions import MAX_FEATURES, Column, PredictionBatch
 from metrics.shadow.services import shadow_samples_store
 from metrics.stats import drift as stats_drift
 from metrics.stats import sketch as sk
-from tracker.counters import event_count
+from tracker.counters import event_counts_statement
 from tracker.errors import Invalid, Unprocessable
 from tracker.models import Project
 from tracker.services import audit_record
+from tracker.sql import execute_together, insert_values
 
 
 @dataclass
@@ -45,28 +46,44 @@ def samples_ingest(*, project: Project, batch: PredictionBatch) -> IngestResult:
     All or nothing, in one transaction. Sketch rows are locked in a fixed order, so concurrent batches
     for the same deploy queue behind each other and merge; none of their counts is lost.
     """
-    service, environment = selectors.stream_get(project=project, service=batch.service, environment=batch.environment)
-    if service is None or environment is None:
-        raise Unprocessable(
-            "post a deploy of this service and environment before its samples",
-            code="unknown_stream",
-            fields={"service" if service is None else "environment": ["no deploy has named this yet"]},
+    named = (
+        None
+        if batch.deploy is None
+        else selectors.deploy_named_in(
+            project=project, service=batch.service, environment=batch.environment, ref=batch.deploy
         )
-    row_deploys = _attribute(service, environment, batch)
+    )
+    if named is not None:  # the common case in one query: the deploy named, with its stream
+        service, environment = named.service, named.environment
+        row_deploys = np.full(batch.n_rows, named.pk, dtype=np.int64)
+    else:
+        service, environment = selectors.stream_get(
+            project=project, service=batch.service, environment=batch.environment
+        )
+        if service is None or environment is None:
+            raise Unprocessable(
+                "post a deploy of this service and environment before its samples",
+                code="unknown_stream",
+                fields={"service" if service is None else "environment": ["no deploy has named this yet"]},
+            )
+        row_deploys = _attribute(service, environment, batch)
     with transaction.atomic():
         if batch.batch_id and not _remember_batch(project, batch):
             return IngestResult(rows=batch.n_rows, duplicate=True)
         columns, new_columns = _learn_columns(service, batch.columns)
-        _merge_batch(batch, columns, row_deploys)
+        writes = _merge_batch(batch, columns, row_deploys)
         fairness_counts_merge(
             service=service, environment=environment, batch=batch, columns=columns, row_deploys=row_deploys
         )
         shadow_samples_store(batch=batch, row_deploys=row_deploys)
         deploy_ids = [int(d) for d in np.unique(row_deploys)]
-        for deploy_id in deploy_ids:
-            drift_mark_due(deploy_id=deploy_id)
-        event_count(INGESTED_ROWS, batch.n_rows)
-        event_count(INGESTED_BATCHES, kind="predictions")
+        # The writes in one round trip: the merged sketches, the counters (counted if and only if the batch
+        # commits) and, last for its RETURNING, the deploys whose drift this batch makes due.
+        counts = event_counts_statement(
+            (INGESTED_ROWS, batch.n_rows, {}), (INGESTED_BATCHES, 1, {"kind": "predictions"})
+        )
+        marked = execute_together([*writes, counts, _mark_due_statement(deploy_ids)])
+        _drift_enqueue(sorted(row[0] for row in marked))
     counts = dict(zip(*np.unique(row_deploys, return_counts=True), strict=True))
     return IngestResult(rows=batch.n_rows, deploys={int(k): int(v) for k, v in counts.items()}, new_columns=new_columns)
 
@@ -137,7 +154,10 @@ def _field_name(column: Column) -> str:
     return f"columns.{column.name}" if column.role == "feature" else column.role
 
 
-def _merge_batch(batch: PredictionBatch, columns: dict[tuple[str, str], SampleColumn], row_deploys: np.ndarray) -> None:
+def _merge_batch(
+    batch: PredictionBatch, columns: dict[tuple[str, str], SampleColumn], row_deploys: np.ndarray
+) -> list[tuple[str, list] | None]:
+    """Merge the batch into the locked sketches; the statements that write them back (run by the caller)."""
     deploy_ids = [int(d) for d in np.unique(row_deploys)]
     rng = np.random.default_rng()
     # The batch's own sketches are built before any lock is taken: locks only cover the merge and the write.
@@ -146,38 +166,54 @@ def _merge_batch(batch: PredictionBatch, columns: dict[tuple[str, str], SampleCo
         for d in deploy_ids
         for c in batch.columns
     }
-    ColumnSketch.objects.bulk_create(
-        [ColumnSketch(deploy_id=d, column_id=c, data=b"") for d, c in sorted(parts)], ignore_conflicts=True
-    )
-    # Lock every row this batch touches, always in (deploy, column) order: no deadlocks between batches.
-    locked = {
-        (s.deploy_id, s.column_id): s
-        for s in ColumnSketch.objects.select_for_update()
-        .filter(deploy_id__in=deploy_ids, column_id__in={c for _, c in parts})
-        .order_by("deploy_id", "column_id")
-    }
+    locked = _sketches_lock(sorted(parts))
     # In column id order: freezing edges updates column rows, and concurrent batches must lock them alike.
     for stored_column in sorted({columns[_column_key(c)] for c in batch.columns}, key=lambda c: c.pk):
         _merge_column(stored_column, deploy_ids, parts, locked, rng)
-    _save_sketches(list(locked.values()))
-    _merge_pairs(batch, row_deploys, deploy_ids, rng)
+    return [_sketches_statement(list(locked.values())), *_merge_pairs(batch, row_deploys, deploy_ids, rng)]
 
 
-def _merge_pairs(batch: PredictionBatch, row_deploys: np.ndarray, deploy_ids: list[int], rng) -> None:
-    """Keep a sample of (prediction, label) pairs per deploy when both are numbers or true/false."""
+def _sketches_lock(keys: list[tuple[int, int]]) -> dict[tuple[int, int], ColumnSketch]:
+    """Create the missing sketch rows and lock every row this batch touches, always in (deploy, column) order
+    (no deadlocks between batches), and read them: one upsert whose no-op update takes the row lock."""
+    sql, params = insert_values([ColumnSketch(deploy_id=d, column_id=c, data=b"") for d, c in keys])
+    table = ColumnSketch._meta.db_table
+    fields = ("id", "deploy_id", "column_id", "data", "n", "nulls", "updated_at")
+    sql += f" ON CONFLICT (deploy_id, column_id) DO UPDATE SET n = {table}.n RETURNING {', '.join(fields)}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = [ColumnSketch(**dict(zip(fields, row, strict=True))) for row in cursor.fetchall()]
+    return {(row.deploy_id, row.column_id): row for row in rows}
+
+
+def _merge_pairs(batch: PredictionBatch, row_deploys: np.ndarray, deploy_ids: list[int], rng) -> list[tuple[str, list]]:
+    """Keep a sample of (prediction, label) pairs per deploy when both are numbers or true/false: the rows are
+    locked and merged here, and written back by the statements returned."""
     by_role = {c.role: c for c in batch.columns}
     prediction, label = by_role.get("prediction"), by_role.get("label")
     if prediction is None or label is None or "categorical" in (prediction.kind, label.kind):
-        return
+        return []
     both = prediction.present & label.present
-    QualitySketch.objects.bulk_create([QualitySketch(deploy_id=d, data=b"") for d in deploy_ids], ignore_conflicts=True)
-    for row in QualitySketch.objects.select_for_update().filter(deploy_id__in=deploy_ids).order_by("deploy_id"):
+    table, now = QualitySketch._meta.db_table, timezone.now()
+    # Create the missing rows and lock them all in deploy order (a no-op update takes the lock): one statement.
+    sql, params = insert_values([QualitySketch(deploy_id=d, data=b"") for d in sorted(deploy_ids)])
+    sql += f" ON CONFLICT (deploy_id) DO UPDATE SET n = {table}.n RETURNING id, deploy_id, data"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        locked = [QualitySketch(id=pk, deploy_id=deploy_id, data=data) for pk, deploy_id, data in cursor.fetchall()]
+    statements = []
+    for row in locked:
         rows = both & (row_deploys == row.deploy_id)
         part = sk.pair_sketch(_as_numbers(prediction, rows), _as_numbers(label, rows), rng=rng)
         stored = sk.pairs_from_bytes(bytes(row.data)) if row.data else sk.PairSketch()
         merged = sk.merge_pairs(stored, part, rng=rng)
-        row.data, row.n = sk.pairs_to_bytes(merged), merged.n
-        row.save(update_fields=["data", "n", "updated_at"])
+        statements.append(
+            (
+                f"UPDATE {table} SET data = %s, n = %s, updated_at = %s WHERE id = %s",  # noqa: S608
+                [sk.pairs_to_bytes(merged), merged.n, connection.ops.adapt_datetimefield_value(now), row.pk],
+            )
+        )
+    return statements
 
 
 def _as_numbers(column: Column, rows: np.ndarray) -> np.ndarray:
@@ -194,12 +230,28 @@ def _part_sketch(
     return sk.categorical_sketch(values.tolist(), nulls=nulls)
 
 
-def _save_sketches(rows: list[ColumnSketch]) -> None:
-    # One plain UPDATE per row: bulk_update's CASE expression costs more than the sketches themselves.
-    table = ColumnSketch._meta.db_table
-    sql = f"UPDATE {table} SET data = %s, n = %s, nulls = %s, updated_at = %s WHERE id = %s"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, [(bytes(r.data), r.n, r.nulls, r.updated_at, r.pk) for r in rows])
+def _sketches_statement(rows: list[ColumnSketch]) -> tuple[str, list] | None:
+    """The statement that writes the merged sketches back: one for the whole batch (None without rows).
+
+    bulk_update's CASE expression costs more than the sketches themselves, and one UPDATE per row is one round
+    trip per row on PostgreSQL (27 for the peer data's columns: a third of a 10,000-row request): the rows travel
+    as one `UPDATE … FROM (VALUES …)`, on SQLite too (3.33+)."""
+    if not rows:
+        return None
+    table, now = ColumnSketch._meta.db_table, timezone.now()
+    if connection.vendor == "postgresql":
+        row, names = "(%s::bigint, %s::bytea, %s::bigint, %s::bigint, %s::timestamptz)", "v(id, data, n, nulls, at)"
+        id_, data, n, nulls, at = ("v.id", "v.data", "v.n", "v.nulls", "v.at")
+    else:  # SQLite names a VALUES list's columns column1, column2, …
+        row, names = "(%s, %s, %s, %s, %s)", "v"
+        id_, data, n, nulls, at = (f"v.column{i}" for i in range(1, 6))
+    values = [(r.pk, bytes(r.data), r.n, r.nulls, connection.ops.adapt_datetimefield_value(now)) for r in rows]
+    # Only the table name is interpolated; every value is a parameter.
+    sql = (
+        f"UPDATE {table} AS s SET data = {data}, n = {n}, nulls = {nulls}, updated_at = {at} "  # noqa: S608
+        f"FROM (VALUES {', '.join([row] * len(values))}) AS {names} WHERE s.id = {id_}"
+    )
+    return sql, [value for row in values for value in row]
 
 
 def _merge_column(
@@ -246,12 +298,24 @@ def _freeze_edges(column: SampleColumn, edges: np.ndarray) -> np.ndarray:
 
 def drift_mark_due(*, deploy_id: int) -> None:
     """Ask for a recomputation; only the first request since the last claim enqueues the task."""
+    _drift_enqueue([row[0] for row in execute_together([_mark_due_statement([deploy_id])])])
+
+
+def _mark_due_statement(deploy_ids: list[int]) -> tuple[str, list]:
+    """One upsert: open the reports already due, or mark them due unless they are; RETURNING names the ones
+    this statement marked (inserted or changed). Sorted: concurrent batches lock the reports in one order."""
+    now = timezone.now()
+    sql, params = insert_values([DriftReport(deploy_id=d, due_at=now) for d in sorted(deploy_ids)])
+    table = DriftReport._meta.db_table
+    sql += f" ON CONFLICT (deploy_id) DO UPDATE SET due_at = excluded.due_at WHERE {table}.due_at IS NULL"
+    return sql + " RETURNING deploy_id", params
+
+
+def _drift_enqueue(deploy_ids: list[int]) -> None:
     from metrics.drift.tasks import drift_compute
     from tracker.enqueue import enqueue
 
-    now = timezone.now()
-    DriftReport.objects.get_or_create(deploy_id=deploy_id)
-    if DriftReport.objects.filter(deploy_id=deploy_id, due_at__isnull=True).update(due_at=now) == 1:
+    for deploy_id in deploy_ids:
         enqueue(drift_compute, deploy_id)
 
 

@@ -12,7 +12,6 @@ import msgspec
 import numpy as np
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from deployments.models import Deploy, Environment, Service, Status
@@ -21,9 +20,10 @@ from metrics.impact.cardinality import series_admit
 from metrics.impact.models import ImpactReport, MetricBatch, MetricPoint, MetricRollup, MetricSetting
 from metrics.points import PointBatch, PointsInvalid
 from metrics.stats.impact import default_direction
-from tracker.counters import event_count
+from tracker.counters import event_counts_statement
 from tracker.models import ApiToken, Project
 from tracker.services import audit_record
+from tracker.sql import execute_together, insert_values
 
 # Deploys that served traffic at some time: points are attributed to the one live at their timestamp.
 LIVE_STATUSES = (Status.SUCCEEDED, Status.ROLLED_BACK, Status.IN_PROGRESS)
@@ -58,12 +58,17 @@ def points_ingest(*, project: Project, batch: PointBatch, may_create_streams: bo
         series_admit(project=project, batch=batch, service_ids=services)
         deploy_ids = _attribute(project, batch, services, environments)
         _points_insert(project, batch, services, environments, deploy_ids)
-        _rollups_upsert(project, batch, services, environments, deploy_ids)
         touched = {int(d): int(c) for d, c in zip(*np.unique(deploy_ids, return_counts=True), strict=True) if d}
-        _recompute_request(list(touched))
-        # Counted once the batch commits (a refused or duplicate batch is not ingested).
-        event_count(INGESTED_POINTS, len(batch))
-        event_count(INGESTED_BATCHES, kind="metrics")
+        # The rest in one round trip: the rollups, the counters (counted if and only if the batch commits: a
+        # refused or duplicate batch is not ingested) and, last for its RETURNING, the recompute requests.
+        due = execute_together(
+            [
+                _rollups_statement(project, batch, services, environments, deploy_ids),
+                event_counts_statement((INGESTED_POINTS, len(batch), {}), (INGESTED_BATCHES, 1, {"kind": "metrics"})),
+                _recompute_statement(list(touched)),
+            ]
+        )
+        _recompute_enqueue(sorted(row[0] for row in due) if touched else [])
     return IngestResult(accepted=len(batch), deploys=touched)
 
 
@@ -80,28 +85,43 @@ def _batch_claim(project: Project, batch: PointBatch) -> bool:
 
 
 def _streams_resolve(project: Project, batch: PointBatch, *, may_create: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Service and environment ids per point. Only an admin token may create them on the fly."""
-    services = _ids_by_name(Service, project, batch.services, may_create, service_get_or_create, "service")
-    environments = _ids_by_name(
-        Environment, project, batch.environments, may_create, environment_get_or_create, "environment"
-    )
-    return services, environments
+    """Service and environment ids per point (one query for both). Only an admin token may create them."""
+    wanted = {"service": set(batch.services), "environment": set(batch.environments)}
+    known = _stream_ids(project, wanted["service"], wanted["environment"])
+    creators = {"service": service_get_or_create, "environment": environment_get_or_create}
+    ids = {}
+    for field_name, names in (("service", batch.services), ("environment", batch.environments)):
+        missing = wanted[field_name] - set(known[field_name])
+        if missing and may_create:
+            create = creators[field_name]
+            known[field_name].update({name: create(project=project, name=name).pk for name in sorted(missing)})
+        elif missing:
+            errors = {
+                str(i): {field_name: [f"unknown {field_name} '{name}': register it with a deploy event first"]}
+                for i, name in enumerate(names)
+                if name in missing
+            }
+            raise PointsInvalid(f"{len(errors)} points name an unknown {field_name}", {"points": errors})
+        ids[field_name] = np.fromiter(map(known[field_name].__getitem__, names), dtype=np.int64, count=len(names))
+    return ids["service"], ids["environment"]
 
 
-def _ids_by_name(model, project: Project, names: list[str], may_create: bool, create, field_name: str) -> np.ndarray:
-    wanted = set(names)
-    known = dict(model.objects.filter(project=project, name__in=wanted).values_list("name", "id"))
-    missing = wanted - set(known)
-    if missing and may_create:
-        known.update({name: create(project=project, name=name).pk for name in sorted(missing)})
-    elif missing:
-        errors = {
-            str(i): {field_name: [f"unknown {field_name} '{name}': register it with a deploy event first"]}
-            for i, name in enumerate(names)
-            if name in missing
-        }
-        raise PointsInvalid(f"{len(errors)} points name an unknown {field_name}", {"points": errors})
-    return np.fromiter((known[name] for name in names), dtype=np.int64, count=len(names))
+def _stream_ids(project: Project, services: set[str], environments: set[str]) -> dict[str, dict[str, int]]:
+    """The project's services and environments of these names, by name: one round trip for both (plain SQL:
+    the ORM's compilation of the union cost more than the query)."""
+    parts, params = [], []
+    for kind, model, names in (("service", Service, services), ("environment", Environment, environments)):
+        table, placeholders = model._meta.db_table, ", ".join(["%s"] * len(names))
+        # Only the kind, the model's table name and placeholders are interpolated; every value is a parameter.
+        sql = f"SELECT '{kind}', name, id FROM {table} WHERE project_id = %s AND name IN ({placeholders})"  # noqa: S608
+        parts.append(sql)
+        params += [project.pk, *sorted(names)]
+    known: dict[str, dict[str, int]] = {"service": {}, "environment": {}}
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        for kind, name, pk in cursor.fetchall():
+            known[kind][name] = pk
+    return known
 
 
 def _attribute(project: Project, batch: PointBatch, services: np.ndarray, environments: np.ndarray) -> np.ndarray:
@@ -120,18 +140,24 @@ def _attribute(project: Project, batch: PointBatch, services: np.ndarray, enviro
 
 def _live_deploys(service_id: int, environment_id: int, stamps: np.ndarray) -> np.ndarray:
     latest = datetime.fromtimestamp(float(stamps.max()), tz=UTC)
-    rows = list(
-        Deploy.objects.filter(
-            service_id=service_id, environment_id=environment_id, status__in=LIVE_STATUSES, deployed_at__lte=latest
-        )
-        .order_by("-deployed_at", "-id")
-        .values_list("id", "deployed_at")[:ATTRIBUTION_CANDIDATES]
+    table, marks = Deploy._meta.db_table, ", ".join(["%s"] * len(LIVE_STATUSES))
+    # Plain SQL: the ORM's compilation cost more than the query. Only the table name and placeholders are
+    # interpolated; every value is a parameter.
+    sql = (
+        f"SELECT id, deployed_at FROM {table} WHERE service_id = %s AND environment_id = %s "  # noqa: S608
+        f"AND status IN ({marks}) AND deployed_at <= %s ORDER BY deployed_at DESC, id DESC LIMIT %s"
     )
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        statuses = [status.value for status in LIVE_STATUSES]
+        cursor.execute(sql, [service_id, environment_id, *statuses, adapt(latest), ATTRIBUTION_CANDIDATES])
+        rows = cursor.fetchall()
     if not rows:
         return np.zeros(len(stamps), dtype=np.int64)
     rows.reverse()
     ids = np.array([0] + [r[0] for r in rows], dtype=np.int64)
-    times = np.array([r[1].timestamp() for r in rows])
+    # SQLite gives the stored UTC time without its zone.
+    times = np.array([(at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp() for _, at in rows])
     return ids[np.searchsorted(times, stamps, side="right")]
 
 
@@ -230,13 +256,13 @@ def _labels_text(batch: PointBatch) -> list[str]:
     return [texts[code] for code in codes.tolist()]
 
 
-def _rollups_upsert(
+def _rollups_statement(
     project: Project, batch: PointBatch, services: np.ndarray, environments: np.ndarray, deploy_ids: np.ndarray
-) -> None:
+) -> tuple[str, list]:
     """Add the batch to the per-minute rollups with one upsert (increments, so concurrent batches add up)."""
     name_list = sorted(set(batch.names))
     codes = {name: i for i, name in enumerate(name_list)}
-    name_codes = np.fromiter((codes[n] for n in batch.names), dtype=np.int64, count=len(batch))
+    name_codes = np.fromiter(map(codes.__getitem__, batch.names), dtype=np.int64, count=len(batch))
     minutes = (np.floor(batch.timestamps / 60.0) * 60).astype(np.int64)
     keys, inverse = _group((services, environments, name_codes, minutes, deploy_ids))
     size, values = len(keys), batch.values
@@ -252,7 +278,7 @@ def _rollups_upsert(
          int(k[4]), int(counts[j]), float(totals[j]), float(squares[j]), float(mins[j]), float(maxs[j]))
         for j, k in enumerate(keys)
     ]  # fmt: skip
-    _rollup_sql(rows)
+    return _rollup_sql(rows)
 
 
 def _group(columns: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -280,7 +306,7 @@ def _decode_keys(keys: np.ndarray, columns: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _rollup_sql(rows: list[tuple]) -> None:
+def _rollup_sql(rows: list[tuple]) -> tuple[str, list]:
     table = MetricRollup._meta.db_table
     least, greatest = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
     placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
@@ -294,27 +320,33 @@ def _rollup_sql(rows: list[tuple]) -> None:
         f"min_value = {least}({table}.min_value, excluded.min_value), "
         f"max_value = {greatest}({table}.max_value, excluded.max_value)"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [value for row in rows for value in row])
+    return sql, [value for row in rows for value in row]
 
 
-def _recompute_request(deploy_ids: list[int]) -> None:
-    """Ask for a (debounced) recomputation of the touched deploys still in their window."""
+def _recompute_statement(deploy_ids: list[int]) -> tuple[str, list] | None:
+    """Ask for a (debounced) recomputation of the touched deploys still in their window: the upsert whose
+    RETURNING names the deploys to enqueue (None without deploys).
+
+    Points may arrive before the deploy task opened the report: the upsert opens the missing reports already
+    requested, and marks the others requested unless final or asked within the debounce; RETURNING gives
+    exactly the rows inserted or changed. Sorted, so concurrent batches lock the reports in the same order."""
     if not deploy_ids:
-        return
+        return None
+    now = timezone.now()
+    sql, params = insert_values([ImpactReport(deploy_id=d, requested_at=now) for d in sorted(deploy_ids)])
+    table = ImpactReport._meta.db_table
+    sql += (
+        f" ON CONFLICT (deploy_id) DO UPDATE SET requested_at = excluded.requested_at "
+        f"WHERE NOT {table}.final AND ({table}.requested_at IS NULL OR {table}.requested_at < %s) "
+        "RETURNING deploy_id"
+    )
+    return sql, [*params, connection.ops.adapt_datetimefield_value(now - REQUEST_DEBOUNCE)]
+
+
+def _recompute_enqueue(due: list[int]) -> None:
     from metrics.impact.tasks import impact_compute
     from tracker.enqueue import enqueue
 
-    now = timezone.now()
-    # Points may arrive before the deploy task opened the report: open it here so the data is not left unjudged.
-    ImpactReport.objects.bulk_create([ImpactReport(deploy_id=d) for d in deploy_ids], ignore_conflicts=True)
-    due = list(
-        ImpactReport.objects.filter(deploy_id__in=deploy_ids, final=False)
-        .filter(Q(requested_at=None) | Q(requested_at__lt=now - REQUEST_DEBOUNCE))
-        .values_list("deploy_id", flat=True)
-    )
-    if due:
-        ImpactReport.objects.filter(deploy_id__in=due).update(requested_at=now)
     for deploy_id in due:
         enqueue(impact_compute, deploy_id)
 

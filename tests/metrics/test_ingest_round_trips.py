@@ -1,0 +1,117 @@
+"""The ingest paths' few statements: what each upsert reports, and the debounced requests they make.
+
+The store sends its last writes together (tracker.sql.execute_together: one round trip on PostgreSQL), and opens
+or marks reports with upserts whose RETURNING names the deploys to enqueue. Run on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from deployments.services import deploy_record
+from metrics.drift.models import DriftReport
+from metrics.drift.services import drift_mark_due
+from metrics.impact.models import ImpactReport
+from tracker.counters import event_counts_statement
+from tracker.models import EventCount
+from tracker.sql import execute_together, insert_values
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def deploy(project):
+    deploy, _ = deploy_record(
+        project=project, service="svc", environment="production", version="1", finished_at=timezone.now()
+    )
+    ImpactReport.objects.filter(deploy=deploy).delete()
+    DriftReport.objects.filter(deploy=deploy).delete()
+    return deploy
+
+
+def post_points(api, n: int = 3, **extra) -> dict:
+    now = timezone.now().timestamp()
+    points = [{"service": "svc", "environment": "production", "name": "latency", "value": float(i), "timestamp": now}
+              for i in range(n)]  # fmt: skip
+    response = api.post("/api/v1/metrics", {"points": points, **extra}, format="json")
+    assert response.status_code in (200, 202), response.content
+    return response.json()
+
+
+def test_a_batch_opens_its_deploys_report_and_asks_for_one_recomputation_within_the_debounce(
+    api, deploy, django_capture_on_commit_callbacks
+) -> None:
+    with mock.patch("metrics.impact.tasks.impact_compute.apply_async") as send:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert post_points(api)["deploys"] == {str(deploy.pk): 3}
+        with django_capture_on_commit_callbacks(execute=True):
+            post_points(api)
+    report = ImpactReport.objects.get(deploy=deploy)
+    assert report.requested_at is not None and report.verdict == "pending" and report.reasons == []
+    assert [c.kwargs["args"] for c in send.call_args_list] == [(deploy.pk,)]
+
+
+def test_a_batch_after_the_debounce_asks_again_and_a_final_report_is_never_asked(
+    api, deploy, django_capture_on_commit_callbacks
+) -> None:
+    ImpactReport.objects.create(deploy=deploy, requested_at=timezone.now() - timedelta(minutes=1))
+    with mock.patch("metrics.impact.tasks.impact_compute.apply_async") as send:
+        with django_capture_on_commit_callbacks(execute=True):
+            post_points(api)
+        ImpactReport.objects.filter(deploy=deploy).update(final=True, requested_at=None)
+        with django_capture_on_commit_callbacks(execute=True):
+            post_points(api)
+    assert [c.kwargs["args"] for c in send.call_args_list] == [(deploy.pk,)]
+    assert ImpactReport.objects.get(deploy=deploy).requested_at is None
+
+
+def test_a_duplicate_batch_counts_nothing_and_a_stored_one_counts_its_points_once(api, deploy) -> None:
+    post_points(api, n=4, batch_id="b-1")
+    post_points(api, n=4, batch_id="b-1")
+    counts = dict(EventCount.objects.values_list("name", "count"))
+    assert counts["deploy_tracker_ingested_points"] == 4
+    assert counts["deploy_tracker_ingested_batches"] == 1
+
+
+def test_a_metrics_batch_takes_a_fixed_number_of_statements_whatever_its_size(api, deploy) -> None:
+    post_points(api, n=2)  # the series are registered and remembered once
+    counts = []
+    for n in (10, 1000):
+        with CaptureQueriesContext(connection) as queries:
+            post_points(api, n=n)
+        # PostgreSQL stores the points with one COPY (not a query here); SQLite inserts them in chunks.
+        counts.append(sum(1 for q in queries if not q["sql"].startswith('INSERT INTO "impact_metricpoint"')))
+    assert counts[0] == counts[1] <= 9
+
+
+def test_drift_is_marked_due_once_until_claimed(deploy, django_capture_on_commit_callbacks) -> None:
+    with mock.patch("metrics.drift.tasks.drift_compute.apply_async") as send:
+        with django_capture_on_commit_callbacks(execute=True):
+            drift_mark_due(deploy_id=deploy.pk)
+            drift_mark_due(deploy_id=deploy.pk)
+        DriftReport.objects.filter(deploy=deploy).update(due_at=None)
+        with django_capture_on_commit_callbacks(execute=True):
+            drift_mark_due(deploy_id=deploy.pk)
+    assert send.call_count == 2
+    assert DriftReport.objects.get(deploy=deploy).status == "pending"
+
+
+def test_statements_sent_together_run_in_order_and_answer_with_the_last_ones_rows(deploy) -> None:
+    sql, params = insert_values([ImpactReport(deploy_id=deploy.pk)])
+    rows = execute_together(
+        [
+            event_counts_statement(("a_counter", 2, {}), ("b_counter", 1, {"kind": "x"})),
+            None,
+            (sql + " ON CONFLICT (deploy_id) DO NOTHING RETURNING deploy_id", params),
+        ]
+    )
+    assert rows == [(deploy.pk,)]
+    execute_together([event_counts_statement(("a_counter", 3, {}))])
+    assert dict(EventCount.objects.values_list("name", "count")) == {"a_counter": 5, "b_counter": 1}
+    assert EventCount.objects.get(name="b_counter").labels == '{"kind":"x"}'
