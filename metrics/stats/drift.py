@@ -44,6 +44,7 @@ from metrics.stats.sketch import (
 SMALL_REFERENCE = 1000  # Evidently switches from tests to distances above this reference size
 LOW_CARDINALITY = 5  # numeric columns with at most this many distinct values are tested as categorical
 PSI_BINS = 10
+COUNT_BINS = 100  # bins of a continuous column for count tests when its sketches are binned
 PSI_FLOOR = 1e-4
 STD_FLOOR = 0.001
 HISTOGRAM_BINS = 30
@@ -243,10 +244,11 @@ def psi_on_deciles(ref: np.ndarray, cur: np.ndarray) -> tuple[float, np.ndarray,
     )
 
 
-def group_into_deciles(edges: np.ndarray, ref_counts: np.ndarray) -> list[int]:
-    """Indices of fine inner edges that split the reference mass closest to 10 %, 20 %, …, 90 %."""
+def group_into_deciles(edges: np.ndarray, ref_counts: np.ndarray, groups: int = PSI_BINS) -> list[int]:
+    """Indices of fine inner edges that split the reference mass closest to 10 %, 20 %, …, 90 %
+    (or to the 1/groups, 2/groups, … quantiles)."""
     cumulative = np.cumsum(ref_counts)[:-1] / ref_counts.sum()  # mass below each inner edge
-    chosen = {int(np.argmin(np.abs(cumulative - q))) for q in np.arange(1, PSI_BINS) / PSI_BINS}
+    chosen = {int(np.argmin(np.abs(cumulative - q))) for q in np.arange(1, groups) / groups}
     return sorted(chosen)
 
 
@@ -547,7 +549,18 @@ def _comparable(ref: Sketch, cur: Sketch, continuous: bool) -> Comparable:
             cur_counts=np.array([cur.distinct.get(k, 0) for k in keys]),
             exact=True,
         )
-    return _fine_bins(ref, cur)
+    return _coarse_bins(_fine_bins(ref, cur))
+
+
+def _coarse_bins(fine: Comparable) -> Comparable:
+    """Fine frozen bins regrouped into ~COUNT_BINS reference-quantile bins for the count tests (chi-square,
+    Jensen-Shannon) on a continuous column: thousands of thin bins would make those tests measure noise."""
+    if fine.edges is None or len(fine.edges) < COUNT_BINS:
+        return fine
+    cuts = group_into_deciles(fine.edges, fine.ref_counts, groups=COUNT_BINS)
+    edges = fine.edges[cuts]
+    ref_counts, cur_counts = regroup(fine.ref_counts, cuts), regroup(fine.cur_counts, cuts)
+    return Comparable(_edge_labels(edges), ref_counts, cur_counts, exact=fine.exact, edges=edges)
 
 
 def align_categories(ref: CategoricalSketch, cur: CategoricalSketch) -> Comparable:

@@ -488,3 +488,15 @@ def test_it_reads_the_exact_reference_std_from_merged_moments():
     sketch = binned(values, None, seed=3)
     assert sketch.std == pytest.approx(np.std(values), rel=1e-9)
     assert (sketch.lo, sketch.hi) == (values.min(), values.max())
+
+
+def test_it_compares_a_binned_continuous_column_on_about_a_hundred_reference_quantile_bins_for_count_tests():
+    gen = np.random.default_rng(6)
+    ref, cur = binned_pair(gen.normal(size=60_000), gen.normal(size=60_000))
+    settings = drift.DriftSettings(columns={"x": drift.ColumnRule(method="jensenshannon")})
+    result = drift.compare_column(ref, cur, column="x", kind="numeric", settings=settings)
+    assert 90 <= len(result.bins) <= 100
+    assert sum(b["ref"] for b in result.bins) == 60_000 and sum(b["cur"] for b in result.bins) == 60_000
+    shares = np.array([b["ref"] for b in result.bins]) / 60_000
+    assert shares.max() < 0.02  # each about 1 % of the reference
+    assert result.verdict == "stable"
