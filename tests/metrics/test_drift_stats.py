@@ -434,8 +434,9 @@ def test_it_reads_wasserstein_from_binned_sketches_within_the_documented_error_o
     result = drift.compare_column(ref, cur, column="x", kind="numeric")
     exact = stats.wasserstein_distance(ref_values, cur_values) / np.std(ref_values)
     assert result.method == "wasserstein" and not result.exact and result.sample_cur == BINNED_ROWS
+    # The reported distance is a lower bound (never flags what the exact one would not) within its bound
+    assert exact - result.error_bound - 1e-7 * exact <= result.score <= exact + 1e-7 * exact
     error = abs(result.score - exact)
-    assert error <= result.error_bound + 1e-7 * exact  # the reported bound holds (to float rounding)
     assert error <= max(0.01 * exact, 0.002)  # and the acceptance tolerance (issue #16, 5)
 
 
@@ -479,7 +480,7 @@ def test_it_is_exact_for_wasserstein_when_the_current_lies_wholly_beyond_the_ref
     ref, cur = binned_pair(ref_values, cur_values)
     result = drift.compare_column(ref, cur, column="x", kind="numeric")
     exact = stats.wasserstein_distance(ref_values, cur_values) / np.std(ref_values)
-    assert result.error_bound == 0 and result.score == pytest.approx(exact, rel=1e-9)
+    assert result.error_bound <= 1e-9 * exact and result.score == pytest.approx(exact, rel=1e-9)
 
 
 def test_it_reads_the_exact_reference_std_from_merged_moments():
