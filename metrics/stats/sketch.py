@@ -3,7 +3,8 @@
 A deploy can receive millions of prediction samples; drift only needs, per column:
 
 * numeric columns — a uniform reservoir sample of at most `RESERVOIR_CAPACITY` values (exact
-  statistics while it holds every value; the display histogram), exact counts and sums of the values
+  statistics while it holds every value; once overflowed it keeps `OVERFLOW_SAMPLE` values for the
+  display histogram), exact counts and sums of the values
   in each of `FINE_BINS` frozen quantile bins once the reservoir no longer holds every value (KS,
   Wasserstein and PSI with a known error, see metrics.stats.drift), the exact minimum, maximum, mean
   and sum of squared deviations, and exact counts of each distinct value while there are few of them
@@ -32,6 +33,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 RESERVOIR_CAPACITY = 10_000
+# Once a sketch has overflowed, its statistics come from the bins; the sample only draws the display
+# histogram, so it shrinks to this many values (keeping sketches, and every ingest write, small).
+OVERFLOW_SAMPLE = 2_000
 FINE_BINS = 2048  # frozen quantile bins: KS/Wasserstein error bounds; PSI groups them into ~10 deciles
 MAX_CATEGORIES = 256
 MAX_CATEGORY_LENGTH = 200
@@ -172,7 +176,8 @@ def numeric_sketch(
     """Sketch of one batch of non-null float values (`nulls` counts the batch's missing ones)."""
     values = np.asarray(values, dtype=np.float64)
     n = len(values)
-    reservoir = values.copy() if n <= capacity else rng.choice(values, size=capacity, replace=False)
+    size = min(capacity, OVERFLOW_SAMPLE)
+    reservoir = values.copy() if n <= capacity else rng.choice(values, size=size, replace=False)
     sketch = NumericSketch(n=n, nulls=nulls, reservoir=reservoir, distinct=_distinct(values), **_moments(values))
     if n > capacity:
         sketch.edges = freeze_edges(values) if edges is None else edges
@@ -247,7 +252,9 @@ def _merge_numeric(
         out.counts = binned_counts(a, out.edges) + binned_counts(b, out.edges)
         sums_a, sums_b = binned_sums(a, out.edges), binned_sums(b, out.edges)
         out.sums = None if sums_a is None or sums_b is None else sums_a + sums_b
-    out.reservoir = _merge_reservoirs(a, b, min(capacity, n), rng)
+    # An overflowed sketch stored before bin sums keeps its full sample: its statistics still read it.
+    size = n if n <= capacity else capacity if out.sums is None else min(capacity, OVERFLOW_SAMPLE)
+    out.reservoir = _merge_reservoirs(a, b, size, rng)
     return out
 
 
@@ -377,7 +384,8 @@ def max_size_bytes(kind: str) -> int:
     header = 400  # fixed keys, up to 20-digit counts and four full-precision floats
     if kind == "numeric":
         distinct = DISTINCT_LIMIT * 60  # [value, count] pairs with full float repr
-        return header + distinct + 8 * (RESERVOIR_CAPACITY + 3 * MAX_EDGES + 2)
+        # the larger of a complete sample and an overflowed one (a small sample, edges, counts and sums)
+        return header + distinct + 8 * max(RESERVOIR_CAPACITY, OVERFLOW_SAMPLE + 3 * MAX_EDGES + 2)
     # each entry: JSON-escaped name (up to 6 bytes per character for \\uXXXX) plus a count
     return header + MAX_CATEGORIES * (6 * MAX_CATEGORY_LENGTH + 30)
 

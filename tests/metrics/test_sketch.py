@@ -45,7 +45,7 @@ def test_it_counts_every_value_exactly_on_the_frozen_edges_after_a_million_rows(
     reference = np.histogram(values, np.r_[-np.inf, edges, np.inf])[0]  # [a, b) bins; last one closed
     assert sketch.n == 1_000_000
     assert np.array_equal(sketch.counts, reference)
-    assert len(sketch.reservoir) == sk.RESERVOIR_CAPACITY
+    assert len(sketch.reservoir) == sk.OVERFLOW_SAMPLE  # statistics come from the bins now
 
 
 def test_it_keeps_the_serialised_size_under_its_ceiling_whatever_the_traffic():
