@@ -314,8 +314,11 @@ CELERY_BEAT_SCHEDULE = {
     "deploys-sweep": {"task": "deployments.tasks.deploys_sweep", "schedule": 60.0},
     # Recompute impact reports of deploys in their window, finalise ended ones, resend lost recomputations.
     "impacts-sweep": {"task": "metrics.impact.tasks.impacts_sweep", "schedule": 60.0},
-    # Delete raw metric points past METRIC_RETENTION_DAYS and rollups past METRIC_ROLLUP_RETENTION_DAYS.
+    # Drop raw metric points past METRIC_RETENTION_DAYS (PostgreSQL: whole day partitions), rollups past
+    # METRIC_ROLLUP_RETENTION_DAYS.
     "metrics-retention": {"task": "metrics.impact.tasks.metrics_retention", "schedule": 3600.0},
+    # Create the raw metric points' day partitions up to a week ahead (PostgreSQL; a no-op on SQLite).
+    "metrics-partitions": {"task": "metrics.impact.tasks.metrics_partitions", "schedule": 3600.0},
     # Refresh drift reports of deploys in their window, finalise ended ones, resend lost recomputations.
     "drift-sweep": {"task": "metrics.drift.tasks.drift_sweep", "schedule": 60.0},
     # Expire rollback requests past their deadline; re-enqueue sends whose message was lost (or retries due).

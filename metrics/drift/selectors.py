@@ -245,7 +245,9 @@ def _column_row(column: dict) -> dict[str, Any]:
     return {
         **column,
         "method_name": METHOD_NAMES.get(column["method"], column["method"] or "—"),
-        "sampled": not column["exact"],
+        # Statistics on reservoir samples (sketches stored before bin sums); binned ones carry an error bound.
+        "sampled": column["sample_ref"] < column["n_ref"] or column["sample_cur"] < column["n_cur"],
+        "error_bound": column.get("error_bound"),
     }
 
 

@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from deployments.models import Deploy
-from metrics.impact import analysis
+from metrics.impact import analysis, partitions
 from metrics.impact.cardinality import series_forget
 from metrics.impact.models import ImpactReport, MetricBatch, MetricPoint, MetricRollup
 from metrics.impact.services import LIVE_STATUSES
@@ -65,12 +65,29 @@ def impacts_sweep() -> int:
 
 
 @shared_task(soft_time_limit=300, time_limit=360)
+def metrics_partitions() -> int:
+    """Hourly: create the raw points' day partitions up to a week ahead (PostgreSQL; idempotent)."""
+    return len(partitions.partitions_ensure(today=timezone.now().date()))
+
+
+@shared_task(soft_time_limit=300, time_limit=360)
 def metrics_retention() -> int:
     """Delete raw points (and batch ids, and the series register's unseen names and label sets) past
-    METRIC_RETENTION_DAYS, rollups past METRIC_ROLLUP_RETENTION_DAYS."""
+    METRIC_RETENTION_DAYS, rollups past METRIC_ROLLUP_RETENTION_DAYS; return the rows deleted.
+
+    On PostgreSQL raw points are partitioned by day: whole day partitions older than the cutoff are
+    dropped (their rows counted from the planner's estimate), and only the default partition's expired
+    points are deleted row by row. A day's points are therefore kept until the whole day is past the cutoff.
+    """
     now = timezone.now()
     raw_cutoff = now - timedelta(days=settings.METRIC_RETENTION_DAYS)
-    deleted = _delete_chunked(MetricPoint.objects.filter(ts__lt=raw_cutoff))
+    if partitions.partitioned():
+        dropped, deleted = partitions.partitions_drop(before=raw_cutoff)
+        deleted += partitions.default_delete(before=raw_cutoff)
+        if dropped:
+            logger.info("metrics_retention dropped partitions %s", ", ".join(dropped))
+    else:
+        deleted = _delete_chunked(MetricPoint.objects.filter(ts__lt=raw_cutoff))
     MetricBatch.objects.filter(received_at__lt=raw_cutoff).delete()
     series_forget(before=raw_cutoff.date())
     rollup_cutoff = now - timedelta(days=settings.METRIC_ROLLUP_RETENTION_DAYS)

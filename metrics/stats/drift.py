@@ -36,12 +36,15 @@ from metrics.stats.sketch import (
     NumericSketch,
     Sketch,
     bin_counts,
+    bin_counts_and_sums,
     binned_counts,
+    binned_sums,
 )
 
 SMALL_REFERENCE = 1000  # Evidently switches from tests to distances above this reference size
 LOW_CARDINALITY = 5  # numeric columns with at most this many distinct values are tested as categorical
 PSI_BINS = 10
+COUNT_BINS = 100  # bins of a continuous column for count tests when its sketches are binned
 PSI_FLOOR = 1e-4
 STD_FLOOR = 0.001
 HISTOGRAM_BINS = 30
@@ -88,6 +91,95 @@ def wasserstein_distance(ref: np.ndarray, cur: np.ndarray) -> float:
 def wasserstein_norm(ref: np.ndarray, cur: np.ndarray) -> float:
     """First Wasserstein distance divided by the reference's population std (floored at 0.001)."""
     return wasserstein_distance(ref, cur) / max(float(np.std(ref)), STD_FLOOR)
+
+
+def ks_p_value(statistic: float, n_ref: int, n_cur: int) -> float:
+    """Two-sided p-value of a two-sample KS statistic as `scipy.stats.ks_2samp` computes it above
+    10,000 values on a side (its 'asymp' method: the one-sample distribution at n*m/(n+m))."""
+    return float(min(1.0, max(0.0, stats.kstwo.sf(statistic, round(n_ref * n_cur / (n_ref + n_cur))))))
+
+
+# --- KS and Wasserstein from binned sketches, with a guaranteed error bound ----------------------
+#
+# Each side is known through exact counts c_b and sums s_b of its values in the same bins (frozen
+# quantile bins plus the side's exact minimum and maximum). At every inner edge both empirical CDFs are
+# exact, so D(x) = F_ref(x) - F_cur(x) is exact there.
+#
+# KS: the largest |D| over the edges, D_edge, is a lower bound of the exact statistic. Inside a bin D
+# moves by at most the smaller of the two sides' shares of that bin, so
+#     D_edge <= D_exact <= D_edge + max_b min(p_b, q_b).
+# The p-value is computed on D_edge, hence never below the exact p-value: the test stays valid (never
+# flags drift the exact test would not), merely conservative by that bound.
+#
+# Wasserstein: the integral of D over each bin is exact, from the bin's counts and sums:
+#     integral over [l, r) of F(x) dx = F(l) (r - l) + sum over the bin's values v of (r - v) / n
+# (the outer bins end at the exact minimum and maximum, beyond which D = 0). The reported distance is
+# L = sum_b |integral of D over b|, a lower bound of W1 that is exact wherever D keeps its sign inside a
+# bin. An upper bound: replace each side's values in a bin by one point at their mean (same count, same
+# sum) and take W1 of the two compressed distributions, plus, for each bin where D might change sign,
+# p_b E|X - mean_b| + q_b E|Y - mean_b'| (the W1 distance between a bin's values and their mean), with
+# E|X - mean| <= 2 (mean - a)(z - mean)/(z - a) for values in [a, z]. Where D(left) >= p_b, D(right) >=
+# q_b (or the mirror with signs swapped) D keeps its sign across the bin and the bin is exact. The
+# reported bound is upper - L: the exact distance lies in [L, L + bound].
+
+
+@dataclass
+class BinnedSide:
+    """One side's exact counts, sums and range on shared bins."""
+
+    counts: np.ndarray
+    sums: np.ndarray
+    lo: float
+    hi: float
+
+    @property
+    def n(self) -> int:
+        return int(self.counts.sum())
+
+
+def binned_ks(ref: BinnedSide, cur: BinnedSide) -> tuple[float, float]:
+    """(KS statistic on the edges, its guaranteed maximum error)."""
+    p, q = ref.counts / ref.n, cur.counts / cur.n
+    at_edges = np.cumsum(p)[:-1] - np.cumsum(q)[:-1]
+    statistic = float(np.max(np.abs(at_edges))) if len(at_edges) else 0.0
+    return statistic, float(np.max(np.minimum(p, q)))
+
+
+def binned_wasserstein(ref: BinnedSide, cur: BinnedSide, edges: np.ndarray) -> tuple[float, float]:
+    """(W1 lower bound from the exact per-bin integrals of the CDF gap, the most it can be below W1)."""
+    p, q = ref.counts / ref.n, cur.counts / cur.n
+    d = np.concatenate([[0.0], np.cumsum(p)[:-1] - np.cumsum(q)[:-1], [0.0]])  # D at each bin's two ends
+    left, right = d[:-1], d[1:]
+    starts = np.concatenate([[min(ref.lo, cur.lo)], edges])
+    ends = np.concatenate([edges, [max(ref.hi, cur.hi)]])
+    integrals = left * (ends - starts) + (ref.counts * ends - ref.sums) / ref.n - (cur.counts * ends - cur.sums) / cur.n
+    lower = float(np.sum(np.abs(integrals)))
+    ref_means = np.divide(ref.sums, ref.counts, out=np.zeros(len(p)), where=ref.counts > 0)
+    cur_means = np.divide(cur.sums, cur.counts, out=np.zeros(len(q)), where=cur.counts > 0)
+    compressed = _weighted_wasserstein(ref_means[p > 0], p[p > 0], cur_means[q > 0], q[q > 0])
+    keeps_sign = (left >= p) | (right >= q) | (left <= -q) | (right <= -p)
+    spread = p * _max_mean_deviation(ref_means, ref.lo, ref.hi, edges) + q * _max_mean_deviation(
+        cur_means, cur.lo, cur.hi, edges
+    )
+    upper = compressed + float(np.sum(np.where(keeps_sign, 0.0, spread)))
+    return lower, max(upper - lower, 0.0)
+
+
+def _max_mean_deviation(means: np.ndarray, lo: float, hi: float, edges: np.ndarray) -> np.ndarray:
+    """Largest possible E|X - mean| of each bin's values given their mean and the bin's bounds."""
+    a = np.concatenate([[lo], edges])
+    z = np.concatenate([edges, [hi]])
+    a, z = np.minimum(a, means), np.maximum(z, means)  # the side's range bounds its own outer bins
+    width = z - a
+    return np.divide(2 * (means - a) * (z - means), width, out=np.zeros(len(means)), where=width > 0)
+
+
+def _weighted_wasserstein(u: np.ndarray, u_weights: np.ndarray, v: np.ndarray, v_weights: np.ndarray) -> float:
+    """W1 between two weighted point sets (weights summing to one each): the area between their CDFs."""
+    pooled = np.concatenate([u, v])
+    order = np.argsort(pooled, kind="stable")
+    signed = np.concatenate([u_weights, -v_weights])[order]
+    return float(np.sum(np.abs(np.cumsum(signed)[:-1]) * np.diff(pooled[order])))
 
 
 def jensen_shannon(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
@@ -160,10 +252,11 @@ def psi_on_deciles(ref: np.ndarray, cur: np.ndarray) -> tuple[float, np.ndarray,
     )
 
 
-def group_into_deciles(edges: np.ndarray, ref_counts: np.ndarray) -> list[int]:
-    """Indices of fine inner edges that split the reference mass closest to 10 %, 20 %, …, 90 %."""
+def group_into_deciles(edges: np.ndarray, ref_counts: np.ndarray, groups: int = PSI_BINS) -> list[int]:
+    """Indices of fine inner edges that split the reference mass closest to 10 %, 20 %, …, 90 %
+    (or to the 1/groups, 2/groups, … quantiles)."""
     cumulative = np.cumsum(ref_counts)[:-1] / ref_counts.sum()  # mass below each inner edge
-    chosen = {int(np.argmin(np.abs(cumulative - q))) for q in np.arange(1, PSI_BINS) / PSI_BINS}
+    chosen = {int(np.argmin(np.abs(cumulative - q))) for q in np.arange(1, groups) / groups}
     return sorted(chosen)
 
 
@@ -249,7 +342,7 @@ class ColumnDrift:
     n_cur: int
     sample_ref: int  # values the statistic saw (smaller than n when a reservoir sample is used)
     sample_cur: int
-    exact: bool  # False when KS/Wasserstein ran on reservoir samples or PSI on regrouped bins
+    exact: bool  # False when KS/Wasserstein ran on binned sketches or samples, or PSI on regrouped bins
     psi: float | None
     nulls_ref: int
     nulls_cur: int
@@ -263,6 +356,9 @@ class ColumnDrift:
     cause: str | None = None  # "model_change" for prediction drift with stable inputs
     bins: list[dict] = field(default_factory=list)  # what PSI / the categorical tests compared
     histogram: dict | None = None  # equal-width display histogram (numeric), from the samples
+    # Largest possible |statistic - exact statistic on every posted value| for KS and Wasserstein/std
+    # (0 when exact; None when only samples were available, in sketches stored before bin sums).
+    error_bound: float | None = None
 
 
 @dataclass
@@ -370,16 +466,55 @@ def _distinct_values(ref: Sketch, cur: Sketch) -> int:
 
 
 def _judge_numeric(result: ColumnDrift, ref: NumericSketch, cur: NumericSketch) -> None:
-    result.sample_ref, result.sample_cur = len(ref.reservoir), len(cur.reservoir)
     result.exact = ref.complete and cur.complete
-    if result.method == "ks":
-        result.statistic, result.p_value = ks_test(ref.reservoir, cur.reservoir)
-        result.score = result.p_value
-    elif result.method == "wasserstein":
-        result.score = result.statistic = wasserstein_norm(ref.reservoir, cur.reservoir)
-    else:  # psi chosen as the verdict method for a continuous column
+    binned = None if result.exact or result.method == "psi" else _binned_sides(ref, cur)
+    if result.method == "psi":  # chosen as the verdict method for a continuous column
         _numeric_psi(result, ref, cur)
         result.score = result.statistic = result.psi
+    elif binned is not None:
+        _judge_binned(result, *binned, ref_std=ref.std)
+    else:
+        # Both reservoirs hold every value (exact), or a sketch stored before bin sums: the samples.
+        result.sample_ref, result.sample_cur = len(ref.reservoir), len(cur.reservoir)
+        if result.method == "ks":
+            result.statistic, result.p_value = ks_test(ref.reservoir, cur.reservoir)
+            result.score = result.p_value
+        else:
+            result.score = result.statistic = wasserstein_norm(ref.reservoir, cur.reservoir)
+        result.error_bound = 0.0 if result.exact else None
+
+
+def _judge_binned(
+    result: ColumnDrift, ref: BinnedSide, cur: BinnedSide, edges: np.ndarray, *, ref_std: float | None
+) -> None:
+    """KS or Wasserstein from exact per-bin counts and sums: every value counted, error bounded."""
+    if result.method == "ks":
+        result.statistic, result.error_bound = binned_ks(ref, cur)
+        result.p_value = ks_p_value(result.statistic, ref.n, cur.n)
+        result.score = result.p_value
+    else:
+        distance_, bound = binned_wasserstein(ref, cur, edges)
+        std = max(ref_std if ref_std is not None else 0.0, STD_FLOOR)
+        result.score = result.statistic = distance_ / std
+        result.error_bound = bound / std
+
+
+def _binned_sides(ref: NumericSketch, cur: NumericSketch) -> tuple[BinnedSide, BinnedSide, np.ndarray] | None:
+    """Both sides on their shared frozen edges with sums and range, or None (a sketch stored without them)."""
+    edges = _shared_edges(ref, cur)
+    if edges is None or ref.std is None:
+        return None
+    sides = []
+    for sketch in (ref, cur):
+        if sketch.complete:
+            counts, sums = bin_counts_and_sums(sketch.reservoir, edges)
+            lo, hi = float(sketch.reservoir.min()), float(sketch.reservoir.max())
+        else:
+            counts, sums, lo, hi = binned_counts(sketch, edges), binned_sums(sketch, edges), sketch.lo, sketch.hi
+        if sums is None or lo is None or hi is None:
+            return None
+        sides.append(BinnedSide(counts=counts, sums=sums, lo=lo, hi=hi))
+    return sides[0], sides[1], edges
 
 
 def _judge_counts(result: ColumnDrift, both: Comparable) -> None:
@@ -422,7 +557,18 @@ def _comparable(ref: Sketch, cur: Sketch, continuous: bool) -> Comparable:
             cur_counts=np.array([cur.distinct.get(k, 0) for k in keys]),
             exact=True,
         )
-    return _fine_bins(ref, cur)
+    return _coarse_bins(_fine_bins(ref, cur))
+
+
+def _coarse_bins(fine: Comparable) -> Comparable:
+    """Fine frozen bins regrouped into ~COUNT_BINS reference-quantile bins for the count tests (chi-square,
+    Jensen-Shannon) on a continuous column: thousands of thin bins would make those tests measure noise."""
+    if fine.edges is None or len(fine.edges) < COUNT_BINS:
+        return fine
+    cuts = group_into_deciles(fine.edges, fine.ref_counts, groups=COUNT_BINS)
+    edges = fine.edges[cuts]
+    ref_counts, cur_counts = regroup(fine.ref_counts, cuts), regroup(fine.cur_counts, cuts)
+    return Comparable(_edge_labels(edges), ref_counts, cur_counts, exact=fine.exact, edges=edges)
 
 
 def align_categories(ref: CategoricalSketch, cur: CategoricalSketch) -> Comparable:

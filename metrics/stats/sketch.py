@@ -2,10 +2,13 @@
 
 A deploy can receive millions of prediction samples; drift only needs, per column:
 
-* numeric columns — a uniform reservoir sample of at most `RESERVOIR_CAPACITY` values (for KS and
-  Wasserstein), exact counts on frozen bin edges once the reservoir no longer holds every value
-  (for PSI), and exact counts of each distinct value while there are few of them (Evidently treats
-  a numeric column with <= 5 distinct reference values as categorical);
+* numeric columns — a uniform reservoir sample of at most `RESERVOIR_CAPACITY` values (exact
+  statistics while it holds every value; once overflowed it keeps `OVERFLOW_SAMPLE` values for the
+  display histogram), exact counts and sums of the values
+  in each of `FINE_BINS` frozen quantile bins once the reservoir no longer holds every value (KS,
+  Wasserstein and PSI with a known error, see metrics.stats.drift), the exact minimum, maximum, mean
+  and sum of squared deviations, and exact counts of each distinct value while there are few of them
+  (Evidently treats a numeric column with <= 5 distinct reference values as categorical);
 * categorical and boolean columns — exact counts of the first `MAX_CATEGORIES` categories seen
   (each batch offers its most frequent first) plus one "other" count;
 * both — the number of non-null values and the number of nulls.
@@ -23,13 +26,17 @@ those edges at ingest. Counts on the edges are therefore always exact.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from dataclasses import dataclass, field
 
 import numpy as np
 
 RESERVOIR_CAPACITY = 10_000
-FINE_BINS = 100  # frozen quantile bins; PSI groups them into ~10 reference deciles
+# Once a sketch has overflowed, its statistics come from the bins; the sample only draws the display
+# histogram, so it shrinks to this many values (keeping sketches, and every ingest write, small).
+OVERFLOW_SAMPLE = 2_000
+FINE_BINS = 2048  # frozen quantile bins: KS/Wasserstein error bounds; PSI groups them into ~10 deciles
 MAX_CATEGORIES = 256
 MAX_CATEGORY_LENGTH = 200
 DISTINCT_LIMIT = 16  # distinct numeric values counted exactly before the column counts as continuous
@@ -46,7 +53,13 @@ class NumericSketch:
     reservoir: np.ndarray = field(default_factory=lambda: np.empty(0))
     edges: np.ndarray | None = None  # inner edges; bins are (-inf, e0), [e0, e1), ..., [e_last, inf)
     counts: np.ndarray | None = None  # one count per bin, present once the reservoir overflowed
+    sums: np.ndarray | None = None  # the sum of the values in each bin (None in sketches stored before sums)
     distinct: dict[float, int] | None = field(default_factory=dict)  # None once > DISTINCT_LIMIT values
+    # Exact moments and range of every value seen (None in sketches stored before they were kept).
+    lo: float | None = None
+    hi: float | None = None
+    mean: float | None = None
+    m2: float | None = None  # sum of squared deviations from the mean (Chan et al.'s mergeable form)
 
     kind = "numeric"
 
@@ -54,6 +67,13 @@ class NumericSketch:
     def complete(self) -> bool:
         """Whether the reservoir still holds every value seen (statistics on it are exact)."""
         return self.n <= len(self.reservoir)
+
+    @property
+    def std(self) -> float | None:
+        """Population standard deviation of every value seen, exact (None if unknown)."""
+        if self.complete:
+            return float(np.std(self.reservoir)) if self.n else None
+        return None if self.m2 is None or not self.n else math.sqrt(max(self.m2, 0.0) / self.n)
 
 
 @dataclass
@@ -73,16 +93,76 @@ class CategoricalSketch:
 Sketch = NumericSketch | CategoricalSketch
 
 
+TAIL_STEPS = 24  # edges beyond the frozen range, at geometrically growing distances
+TAIL_QUANTILES = 15  # finer quantiles in each tail: 1/2, 1/4, … 1/2**15 of an end bin's mass
+MAX_EDGES = FINE_BINS - 1 + 2 * (TAIL_QUANTILES + TAIL_STEPS) + 2
+
+
 def freeze_edges(values: np.ndarray, bins: int = FINE_BINS) -> np.ndarray:
-    """Inner edges at the 1/bins … (bins-1)/bins quantiles of `values`; the two end bins are open."""
+    """Inner edges: the 1/bins … (bins-1)/bins quantiles of `values`, finer quantiles in both tails
+    (down to single values), the minimum and just above the maximum (so values beyond the range seen
+    never share a bin with it), then `TAIL_STEPS` edges beyond each end at distances doubling from the
+    outer bin's width. The two end bins are open; values beyond every edge are bounded by the sketch's
+    exact minimum and maximum."""
     if len(values) == 0:
         return np.empty(0)
-    return np.unique(np.quantile(values, np.arange(1, bins) / bins))
+    tail = np.exp2(-np.arange(1, TAIL_QUANTILES + 1)) / bins
+    probs = np.concatenate([tail, np.arange(1, bins) / bins, 1 - tail])
+    lo, hi = float(np.min(values)), float(np.max(values))
+    quantiles = np.quantile(values, probs)
+    steps = np.exp2(np.arange(TAIL_STEPS))
+    below = lo - max(float(quantiles[0]) - lo, _scale(lo, hi)) * steps
+    above = hi + max(hi - float(quantiles[-1]), _scale(lo, hi)) * steps
+    inner = [quantiles, [lo, np.nextafter(hi, np.inf)], below, above]
+    return np.unique(_finite(np.concatenate(inner)))
+
+
+def _scale(lo: float, hi: float) -> float:
+    """A small positive width for the first step beyond the range (when the outer bins are empty)."""
+    return max((hi - lo) / FINE_BINS, abs(hi) * 1e-9, abs(lo) * 1e-9, 1e-12)
+
+
+def _finite(edges: np.ndarray) -> np.ndarray:
+    return edges[np.isfinite(edges)]
 
 
 def bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Counts on bins (-inf, e0), [e0, e1), …, [e_last, inf)."""
     return np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+
+
+def bin_counts_and_sums(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Counts and sums of the values on bins (-inf, e0), [e0, e1), …, [e_last, inf)."""
+    index = np.searchsorted(edges, values, side="right")
+    size = len(edges) + 1
+    return np.bincount(index, minlength=size), np.bincount(index, weights=values, minlength=size)
+
+
+def _moments(values: np.ndarray) -> dict:
+    if len(values) == 0:
+        return {"lo": None, "hi": None, "mean": None, "m2": None}
+    mean = float(np.mean(values))
+    return {
+        "lo": float(values.min()),
+        "hi": float(values.max()),
+        "mean": mean,
+        "m2": float(np.sum((values - mean) ** 2)),
+    }
+
+
+def _merge_moments(a: NumericSketch, b: NumericSketch, out: NumericSketch) -> None:
+    """Range and moments of the union (Chan, Golub and LeVeque's pairwise update); None if either lacks them."""
+    if not a.n or not b.n:
+        src = a if a.n else b
+        out.lo, out.hi, out.mean, out.m2 = src.lo, src.hi, src.mean, src.m2
+        return
+    if None in (a.lo, a.hi, a.mean, a.m2, b.lo, b.hi, b.mean, b.m2):
+        return
+    n = a.n + b.n
+    delta = b.mean - a.mean
+    out.lo, out.hi = min(a.lo, b.lo), max(a.hi, b.hi)
+    out.mean = a.mean + delta * b.n / n
+    out.m2 = a.m2 + b.m2 + delta * delta * a.n * b.n / n
 
 
 def numeric_sketch(
@@ -96,11 +176,12 @@ def numeric_sketch(
     """Sketch of one batch of non-null float values (`nulls` counts the batch's missing ones)."""
     values = np.asarray(values, dtype=np.float64)
     n = len(values)
-    reservoir = values.copy() if n <= capacity else rng.choice(values, size=capacity, replace=False)
-    sketch = NumericSketch(n=n, nulls=nulls, reservoir=reservoir, distinct=_distinct(values))
+    size = min(capacity, OVERFLOW_SAMPLE)
+    reservoir = values.copy() if n <= capacity else rng.choice(values, size=size, replace=False)
+    sketch = NumericSketch(n=n, nulls=nulls, reservoir=reservoir, distinct=_distinct(values), **_moments(values))
     if n > capacity:
         sketch.edges = freeze_edges(values) if edges is None else edges
-        sketch.counts = bin_counts(values, sketch.edges)
+        sketch.counts, sketch.sums = bin_counts_and_sums(values, sketch.edges)
     return sketch
 
 
@@ -168,10 +249,15 @@ def _merge_numeric(
 ) -> NumericSketch:
     n = a.n + b.n
     out = NumericSketch(n=n, nulls=a.nulls + b.nulls, distinct=_merge_distinct(a.distinct, b.distinct))
+    _merge_moments(a, b, out)
     if n > capacity or a.counts is not None or b.counts is not None:
         out.edges = _shared_edges(a, b, edges)
         out.counts = binned_counts(a, out.edges) + binned_counts(b, out.edges)
-    out.reservoir = _merge_reservoirs(a, b, min(capacity, n), rng)
+        sums_a, sums_b = binned_sums(a, out.edges), binned_sums(b, out.edges)
+        out.sums = None if sums_a is None or sums_b is None else sums_a + sums_b
+    # An overflowed sketch stored before bin sums keeps its full sample: its statistics still read it.
+    size = n if n <= capacity else capacity if out.sums is None else min(capacity, OVERFLOW_SAMPLE)
+    out.reservoir = _merge_reservoirs(a, b, size, rng)
     return out
 
 
@@ -194,6 +280,15 @@ def binned_counts(sketch: NumericSketch, edges: np.ndarray) -> np.ndarray:
     if not sketch.complete:
         raise ValueError("an overflowed sketch can only be read on its own edges")
     return bin_counts(sketch.reservoir, edges)
+
+
+def binned_sums(sketch: NumericSketch, edges: np.ndarray) -> np.ndarray | None:
+    """The sums of the sketch's values on `edges` (None for an overflowed sketch stored without sums)."""
+    if sketch.counts is not None and sketch.edges is not None and np.array_equal(sketch.edges, edges):
+        return sketch.sums
+    if not sketch.complete:
+        raise ValueError("an overflowed sketch can only be read on its own edges")
+    return bin_counts_and_sums(sketch.reservoir, edges)[1]
 
 
 def _merge_reservoirs(a: NumericSketch, b: NumericSketch, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -245,10 +340,17 @@ def to_bytes(sketch: Sketch) -> bytes:
             "reservoir": len(sketch.reservoir),
             "edges": None if sketch.edges is None else len(sketch.edges),
             "distinct": None if sketch.distinct is None else list(sketch.distinct.items()),
+            "sums": sketch.sums is not None,
+            "lo": sketch.lo,
+            "hi": sketch.hi,
+            "mean": sketch.mean,
+            "m2": sketch.m2,
         }
         arrays = [sketch.reservoir.astype("<f8")]
         if sketch.edges is not None and sketch.counts is not None:
             arrays += [sketch.edges.astype("<f8"), sketch.counts.astype("<i8")]
+            if sketch.sums is not None:
+                arrays.append(sketch.sums.astype("<f8"))
     head = json.dumps(header, separators=(",", ":")).encode()
     return _HEADER.pack(_MAGIC, len(head)) + head + b"".join(a.tobytes() for a in arrays)
 
@@ -267,20 +369,26 @@ def from_bytes(data: bytes) -> Sketch:
     reservoir = np.frombuffer(buf, dtype="<f8", count=size).astype(np.float64)
     sketch = NumericSketch(n=header["n"], nulls=header["nulls"], reservoir=reservoir)
     sketch.distinct = None if header["distinct"] is None else {float(k): int(v) for k, v in header["distinct"]}
+    # Sketches stored before sums and moments were kept lack these keys: they read as None.
+    sketch.lo, sketch.hi, sketch.mean, sketch.m2 = (header.get(k) for k in ("lo", "hi", "mean", "m2"))
     if header["edges"] is not None:
         n_edges = header["edges"]
         sketch.edges = np.frombuffer(buf, dtype="<f8", count=n_edges, offset=8 * size).astype(np.float64)
         counts_at = 8 * (size + n_edges)
         sketch.counts = np.frombuffer(buf, dtype="<i8", count=n_edges + 1, offset=counts_at).astype(np.int64)
+        if header.get("sums"):
+            sums_at = counts_at + 8 * (n_edges + 1)
+            sketch.sums = np.frombuffer(buf, dtype="<f8", count=n_edges + 1, offset=sums_at).astype(np.float64)
     return sketch
 
 
 def max_size_bytes(kind: str) -> int:
     """Ceiling on `len(to_bytes(sketch))` for any sketch of this kind, whatever the traffic."""
-    header = 200  # fixed keys and up to 20-digit counts
+    header = 400  # fixed keys, up to 20-digit counts and four full-precision floats
     if kind == "numeric":
         distinct = DISTINCT_LIMIT * 60  # [value, count] pairs with full float repr
-        return header + distinct + 8 * (RESERVOIR_CAPACITY + 2 * FINE_BINS)
+        # the larger of a complete sample and an overflowed one (a small sample, edges, counts and sums)
+        return header + distinct + 8 * max(RESERVOIR_CAPACITY, OVERFLOW_SAMPLE + 3 * MAX_EDGES + 2)
     # each entry: JSON-escaped name (up to 6 bytes per character for \\uXXXX) plus a count
     return header + MAX_CATEGORIES * (6 * MAX_CATEGORY_LENGTH + 30)
 

@@ -151,3 +151,13 @@ def test_the_drift_bars_log_axis_writes_its_ticks_in_full():
     ticks = dict(zip(yaxis["tickvals"], yaxis["ticktext"], strict=True))
     assert (ticks[0.5], ticks[0.2], ticks[0.05], ticks[2.0], ticks[1.0]) == ("0.5", "0.2", "0.05", "2", "1")
     assert min(ticks) <= 0.01 and max(ticks) >= 2.5  # the floor stub and the tallest bar are both on the scale
+
+
+def test_a_binned_column_row_shows_its_error_bound_and_a_sampled_one_its_sample_sizes():
+    from metrics.drift.selectors import _column_row
+
+    base = {"method": "wasserstein", "n_ref": 50_000, "n_cur": 60_000, "exact": False}
+    binned = _column_row(base | {"sample_ref": 50_000, "sample_cur": 60_000, "error_bound": 0.0012})
+    sampled = _column_row(base | {"sample_ref": 10_000, "sample_cur": 10_000})  # stored before bin sums
+    assert (binned["sampled"], binned["error_bound"]) == (False, 0.0012)
+    assert (sampled["sampled"], sampled["error_bound"]) == (True, None)

@@ -63,7 +63,7 @@ def test_a_million_rows_into_one_deploy_stay_under_each_columns_ceiling(api):
         sizes.append(stored_sizes(deploy))
     amount = sk.from_bytes(bytes(ColumnSketch.objects.get(deploy=deploy, column__name="amount").data))
     assert (amount.n, amount.nulls) == (980_000, 20_000)
-    assert amount.counts.sum() == 980_000 and len(amount.reservoir) == sk.RESERVOIR_CAPACITY
+    assert amount.counts.sum() == 980_000 and len(amount.reservoir) == sk.OVERFLOW_SAMPLE
     ceilings = {"amount": sk.max_size_bytes("numeric"), "prediction": sk.max_size_bytes("numeric")}
     ceilings["country"] = sk.max_size_bytes("categorical")
     for name, ceiling in ceilings.items():
