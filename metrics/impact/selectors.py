@@ -52,8 +52,24 @@ def impact_report_data(*, deploy: Deploy) -> dict[str, Any]:
     return body
 
 
+# Final impact verdicts that let a deploy running beside its baseline be promoted.
+PROMOTABLE_VERDICTS = frozenset({"healthy", "improved"})
+
+
+def promotion_due(*, deploy: Deploy, answer: dict[str, Any]) -> bool:
+    """The gate's `promote`: the deploy runs beside its baseline (canary, A/B, shadow or partial traffic) and its
+    verdict is final and healthy or improved. (Required checks passing joins this condition.)"""
+    return (
+        deploy.runs_beside_baseline
+        and deploy.baseline_id is not None
+        and answer["final"]
+        and answer["verdict"] in PROMOTABLE_VERDICTS
+    )
+
+
 def deploy_verdict(*, deploy: Deploy) -> dict[str, Any]:
-    """The gate: a rollback deploy answers `rollback` (rollbacks skip the promotion gate but are recorded)."""
+    """The gate: a rollback deploy answers `rollback` (rollbacks skip the promotion gate but are recorded); a deploy
+    beside its baseline whose final verdict is good answers `promote`."""
     if deploy.is_rollback:
         return {
             "deploy": deploy.pk,
@@ -63,7 +79,11 @@ def deploy_verdict(*, deploy: Deploy) -> dict[str, Any]:
             "reasons": [f"{deploy.version} is a rollback; rollbacks skip the promotion gate"],
         }
     data = impact_report_data(deploy=deploy)
-    return {key: data[key] for key in ("deploy", "verdict", "score", "final", "reasons", "computed_at")}
+    answer = {key: data[key] for key in ("deploy", "verdict", "score", "final", "reasons", "computed_at")}
+    if promotion_due(deploy=deploy, answer=answer):
+        why = f"{deploy.version} runs beside its baseline and was judged {answer['verdict']}: promote it"
+        answer.update(verdict="promote", reasons=[why, *answer["reasons"]])
+    return answer
 
 
 def _setting_dict(service: Service, name: str, setting: MetricSetting | None) -> dict[str, Any]:
