@@ -165,7 +165,10 @@ def promotion_section(*, deploy: Deploy) -> PromotionSection | None:
     if not deploy.runs_beside_baseline and not history:
         return None
     refusal = promotion_refusal(
-        status=deploy.status, runs_beside_baseline=deploy.runs_beside_baseline, baseline_id=deploy.baseline_id
+        status=deploy.status,
+        runs_beside_baseline=deploy.runs_beside_baseline,
+        baseline_id=deploy.baseline_id,
+        promoted=any(p.state == RollbackState.SUCCEEDED for p in history),
     )
     stream = {"service_id": deploy.service_id, "environment_id": deploy.environment_id}
     open_request = (

@@ -99,7 +99,9 @@ _UNPROMOTABLE = {
 }
 
 
-def promotion_refusal(*, status: str, runs_beside_baseline: bool, baseline_id: int | None) -> Refusal | None:
+def promotion_refusal(
+    *, status: str, runs_beside_baseline: bool, baseline_id: int | None, promoted: bool = False
+) -> Refusal | None:
     """Why a deploy cannot be promoted, or None when it can.
 
     Only a deploy that runs beside its baseline (canary, A/B, shadow, or less than 100 % of the traffic)
@@ -107,6 +109,8 @@ def promotion_refusal(*, status: str, runs_beside_baseline: bool, baseline_id: i
     """
     if status in _UNPROMOTABLE:
         return Refusal("not_promotable", _UNPROMOTABLE[status])
+    if promoted:
+        return Refusal("already_promoted", "This deploy has been promoted: CI reported the promotion succeeded.")
     if not runs_beside_baseline:
         return Refusal(
             "not_promotable",

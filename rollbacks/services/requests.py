@@ -121,8 +121,14 @@ def promotion_request_create(
     environment is open.
     """
     _require_endpoint(deploy)
+    promoted = RollbackRequest.objects.filter(
+        kind=RequestKind.PROMOTION, deploy=deploy, state=RollbackState.SUCCEEDED
+    ).exists()
     refusal = promotion_refusal(
-        status=deploy.status, runs_beside_baseline=deploy.runs_beside_baseline, baseline_id=deploy.baseline_id
+        status=deploy.status,
+        runs_beside_baseline=deploy.runs_beside_baseline,
+        baseline_id=deploy.baseline_id,
+        promoted=promoted,
     )
     if refusal is not None:
         raise Conflict(refusal.message, code=refusal.code)

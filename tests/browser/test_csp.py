@@ -90,6 +90,7 @@ NOT_PAGES = {
     "schema",
     "demo_receiver_alerts",
     "demo_receiver_rollback",
+    "promotion_request",
     "alert_ack",
     "alert_resolve",
     "silence_create",

@@ -141,9 +141,21 @@ def test_ci_completes_the_promotion_with_its_callback(api, project):
     assert body["state"] == "succeeded" and body["finished_at"] is not None
     assert [c["status"] for c in body["callbacks"]] == ["accepted", "running", "succeeded"]
     assert AuditLog.objects.filter(action="promotion.callback", target_id=promotion_id).count() == 3
-    # Final: a later report is refused and the stream is free for the next promotion.
+    # Final: a later report is refused.
     late = ci.post(f"/api/v1/promotions/{promotion_id}/status", {"status": "failed"}, format="json")
     assert late.status_code == 409 and error_code(late) == "rollback_closed"
+    # Promoted once: there is nothing left to promote.
+    again = promote(api, pair.challenger.pk)
+    assert again.status_code == 409 and error_code(again) == "already_promoted"
+    assert RollbackRequest.objects.count() == 1
+
+
+def test_a_failed_promotion_may_be_requested_again(api, project):
+    pair, _ = canary_pair(project), endpoint(project)
+    promotion_id = promote(api, pair.challenger.pk).json()["id"]
+    reported = api.post(f"/api/v1/promotions/{promotion_id}/status", {"status": "failed"}, format="json")
+    assert reported.status_code == 200 and reported.json()["promotion"]["state"] == "failed"
+    assert promote(api, pair.challenger.pk).status_code == 201
 
 
 def test_a_promotions_callback_token_does_not_report_on_a_rollback(api, project):
