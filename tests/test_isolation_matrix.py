@@ -205,6 +205,7 @@ PAGE_MATRIX = [
     ("/{slug}/services/{id}/drift-settings/", "service"),
     ("/{slug}/services/{id}/metrics/", "service"),
     ("/{slug}/services/{id}/metrics/save", "service"),
+    ("/{slug}/services/{id}/settings/", "service"),
     ("/{slug}/metric-sources/{id}/test/", "metric_source"),
     ("/{slug}/metric-sources/{id}/delete/", "metric_source"),
     ("/{slug}/services/{id}/", "service"),
