@@ -56,8 +56,8 @@ def rollback_confirm(request: HttpRequest, deploy_id: int) -> HttpResponse:
     return render(request, "rollbacks/confirm.html", context, status=status)
 
 
-@require_POST
 @project_member(Role.DEPLOYER)
+@require_POST
 def promotion_request(request: HttpRequest, deploy_id: int) -> HttpResponse:
     """The deploy page's Promote button (confirmed in the browser through data-confirm): request it."""
     deploy = get_object_or_404(Deploy.objects.for_timeline(), project=request.project, pk=deploy_id)
