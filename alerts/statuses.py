@@ -8,7 +8,7 @@ A deploy's verdict becomes one status request per provider:
 - GitLab: a commit status on the deploy's commit.
 
 States: a degraded verdict fails at once (people should see it while the window is still open); anything
-else stays pending until the verdict is final, then healthy, improved, marginal and rollback succeed and
+else stays pending until the verdict is final, then healthy, improved, marginal, promote and rollback succeed and
 insufficient data is an error (GitHub) or failed (GitLab: it has no error state).
 """
 
@@ -25,7 +25,7 @@ DESCRIPTION_MAX = 140  # GitHub's documented limit for a status description
 GITHUB_DEPLOYMENT = re.compile(r"github-deployment-(\d{1,20})")
 GITHUB_REPOSITORY = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
 GITLAB_PROJECT = re.compile(r"[0-9]{1,20}|[A-Za-z0-9_.-]{1,255}(/[A-Za-z0-9_.-]{1,255}){1,20}")
-SUCCEEDS = {"healthy", "improved", "marginal", "rollback"}
+SUCCEEDS = {"healthy", "improved", "marginal", "rollback", "promote"}
 GITLAB_STATES = {"pending": "pending", "success": "success", "failure": "failed", "error": "failed"}
 
 

@@ -116,6 +116,7 @@ def deploy_detail(request: HttpRequest, deploy_id: int) -> HttpResponse:
             "alerts": alerts.deploy_alerts_section(deploy=deploy),
             "checks": deploy_checks_section(deploy=deploy),
             "rollback": rollbacks.rollback_section(deploy=deploy),
+            "promotion": rollbacks.promotion_section(deploy=deploy),
             "can_request_rollback": request.membership.can_deploy,
         },
     )

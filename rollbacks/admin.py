@@ -25,11 +25,12 @@ class RollbackCallbackInline(admin.TabularInline):
 
 @admin.register(RollbackRequest)
 class RollbackRequestAdmin(admin.ModelAdmin):
-    list_display = ("id", "project", "service", "environment", "state", "requested_by", "requested_at")
-    list_filter = ("project", "state")
+    list_display = ("id", "kind", "project", "service", "environment", "state", "requested_by", "requested_at")
+    list_filter = ("project", "kind", "state")
     raw_id_fields = ("deploy", "target", "requested_by_user", "requested_by_token")
     # The state machine is forward-only (rollbacks.states): CI's callback, the sender and the sweep move it.
     readonly_fields = (
+        "kind",
         "state",
         "dispatched_at",
         "finished_at",

@@ -1,4 +1,5 @@
-"""Rollback API: request a rollback, read one, CI's status callback, and the project's endpoint."""
+"""Release actions API: request a rollback or a promotion, read one, CI's status callback, and the project's
+release (rollback) endpoint."""
 
 from __future__ import annotations
 
@@ -14,17 +15,18 @@ from deployments.models import Deploy
 from rollbacks import services
 from rollbacks.models import RollbackRequest
 from rollbacks.payloads import EVENT_TYPE, EndpointFormat
-from rollbacks.selectors import rollback_get
-from rollbacks.states import CALLBACK_STATES
+from rollbacks.selectors import promotion_get, release_request_get, rollback_get
+from rollbacks.states import CALLBACK_STATES, RequestKind
 from tracker.api_errors import ApiError, error_body
 from tracker.auth import BearerTokenAuthentication, scope_required
 from tracker.operations import ApiOperations
 from tracker.serializers import StrictSerializer
 
-CALLBACK_STATUS_DOC = """CI's progress report for one rollback request.
+CALLBACK_STATUS_DOC = """CI's progress report for one {kind} request.
 
 Authenticate with `Authorization: Bearer <callback token>` (the one-time token sent in the request,
-valid for that request only and only while it is open) or with a token that has the `rollback` scope.
+valid for that request only and only while it is open) or with a token that has the `rollback` scope
+(release actions).
 
 | status | when |
 |---|---|
@@ -95,13 +97,35 @@ class RollbackOutputSerializer(serializers.Serializer):
         return settings.SITE_URL + rollback.deploy.get_absolute_url() + "#rollback"
 
 
+class PromotionOutputSerializer(RollbackOutputSerializer):
+    """A promotion: `deploy` (the canary, A/B or shadow deploy) takes over the traffic of `baseline`."""
+
+    target = None
+    baseline = RollbackDeploySerializer(source="target", help_text="the deploy whose traffic it takes over")
+
+    def get_page_url(self, rollback: RollbackRequest) -> str:
+        return settings.SITE_URL + rollback.deploy.get_absolute_url() + "#promotion"
+
+
 class CallbackOutputSerializer(serializers.Serializer):
     changed = serializers.BooleanField(help_text="false for a duplicate report (already in that state)")
     rollback = RollbackOutputSerializer()
 
 
-def _represent(project_id: int, rollback_id: object) -> dict:
-    return RollbackOutputSerializer(rollback_get(project_id=project_id, rollback_id=rollback_id)).data
+class PromotionCallbackOutputSerializer(serializers.Serializer):
+    changed = serializers.BooleanField(help_text="false for a duplicate report (already in that state)")
+    promotion = PromotionOutputSerializer()
+
+
+OUTPUT_SERIALIZERS: dict[str, type[RollbackOutputSerializer]] = {
+    RequestKind.ROLLBACK: RollbackOutputSerializer,
+    RequestKind.PROMOTION: PromotionOutputSerializer,
+}
+
+
+def _represent(project_id: int, rollback_id: object, kind: str = RequestKind.ROLLBACK) -> dict:
+    request = release_request_get(project_id=project_id, request_id=rollback_id, kind=kind)
+    return OUTPUT_SERIALIZERS[kind](request).data
 
 
 class RollbackCreateApi(APIView):
@@ -132,6 +156,31 @@ class RollbackCreateApi(APIView):
         return Response(_represent(project.pk, rollback.pk), status=201)
 
 
+class PromotionCreateApi(APIView):
+    permission_classes = [scope_required("rollback")]
+
+    class InputSerializer(StrictSerializer):
+        reason = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: PromotionOutputSerializer},
+        summary="Request the promotion of this canary, A/B or shadow deploy (a release action)",
+        description="Sends a signed `promotion.requested` to the project's release (rollback) endpoint; CI's "
+        "callback `succeeded` completes it. 409 `not_promotable` for a deploy that does not run beside its "
+        "baseline, `no_baseline`, `promotion_already_open`, `rollback_endpoint_missing`.",
+    )
+    def post(self, request: Request, deploy_id: int) -> Response:
+        project = request.auth.project
+        deploy = get_object_or_404(Deploy.objects.for_timeline(), project=project, pk=deploy_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        promotion = services.promotion_request_create(
+            deploy=deploy, reason=serializer.validated_data["reason"], token=request.auth
+        )
+        return Response(_represent(project.pk, promotion.pk, RequestKind.PROMOTION), status=201)
+
+
 class ReadOrRollbackScope(permissions.BasePermission):
     """Reading a request is open to `read` tokens and to the `rollback` tokens that make requests."""
 
@@ -153,6 +202,19 @@ class RollbackDetailApi(APIView):
         return Response(RollbackOutputSerializer(rollback).data)
 
 
+class PromotionDetailApi(APIView):
+    permission_classes = [ReadOrRollbackScope]
+
+    @extend_schema(
+        responses={200: PromotionOutputSerializer}, summary="A promotion request with attempts and callbacks"
+    )
+    def get(self, request: Request, promotion_id: str) -> Response:
+        promotion = promotion_get(project_id=request.auth.project.pk, promotion_id=promotion_id)
+        if promotion is None:
+            raise ApiError("not_found", "no such promotion request", 404)
+        return Response(PromotionOutputSerializer(promotion).data)
+
+
 class CallbackTokenPrincipal:
     is_authenticated = True
     is_anonymous = False
@@ -162,7 +224,7 @@ class CallbackTokenPrincipal:
 
 
 class CallbackTokenAuthentication(authentication.BaseAuthentication):
-    """`Bearer rbcb_…`: the one-time token of one rollback request; other bearers fall through."""
+    """`Bearer rbcb_…`: the one-time token of one rollback or promotion request; other bearers fall through."""
 
     def authenticate(self, request: Request) -> tuple[CallbackTokenPrincipal, RollbackRequest] | None:
         scheme, _, raw = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
@@ -192,6 +254,7 @@ class CallbackTokenOrRollbackScope(permissions.BasePermission):
 class RollbackStatusApi(APIView):
     authentication_classes = [CallbackTokenAuthentication, BearerTokenAuthentication]
     permission_classes = [CallbackTokenOrRollbackScope]
+    kind = RequestKind.ROLLBACK
 
     class InputSerializer(StrictSerializer):
         status = serializers.ChoiceField(choices=[str(s) for s in CALLBACK_STATES])
@@ -202,22 +265,39 @@ class RollbackStatusApi(APIView):
         request=InputSerializer,
         responses={200: CallbackOutputSerializer},
         summary="CI reports a rollback's progress",
-        description=CALLBACK_STATUS_DOC,
+        description=CALLBACK_STATUS_DOC.replace("{kind}", "rollback"),
     )
     def post(self, request: Request, rollback_id: str) -> Response:
+        return self.report(request, rollback_id)
+
+    def report(self, request: Request, request_id: str) -> Response:
+        kind = self.kind
         if isinstance(request.auth, RollbackRequest):
-            if str(request.auth.pk) != str(rollback_id):
-                raise ApiError("invalid_token", "this callback token belongs to another rollback request", 401)
+            if str(request.auth.pk) != str(request_id):
+                raise ApiError("invalid_token", f"this callback token belongs to another {kind} request", 401)
             project_id, token = request.auth.project_id, None
         else:
             project_id, token = request.auth.project.pk, request.auth
-        rollback = RollbackRequest.objects.filter(project_id=project_id, pk=rollback_id).first()
+        rollback = RollbackRequest.objects.filter(project_id=project_id, kind=kind, pk=request_id).first()
         if rollback is None:
-            raise ApiError("not_found", "no such rollback request", 404)
+            raise ApiError("not_found", f"no such {kind} request", 404)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = services.rollback_callback_apply(rollback=rollback, token=token, **serializer.validated_data)
-        return Response({"changed": result.changed, "rollback": _represent(project_id, rollback.pk)})
+        return Response({"changed": result.changed, kind: _represent(project_id, rollback.pk, kind)})
+
+
+class PromotionStatusApi(RollbackStatusApi):
+    kind = RequestKind.PROMOTION
+
+    @extend_schema(
+        request=RollbackStatusApi.InputSerializer,
+        responses={200: PromotionCallbackOutputSerializer},
+        summary="CI reports a promotion's progress (`succeeded` completes it)",
+        description=CALLBACK_STATUS_DOC.replace("{kind}", "promotion"),
+    )
+    def post(self, request: Request, promotion_id: str) -> Response:
+        return self.report(request, promotion_id)
 
 
 class RollbackEndpointInputSerializer(StrictSerializer):

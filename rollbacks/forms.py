@@ -35,6 +35,14 @@ class RollbackConfirmForm(forms.Form):
         return next((errors[0] for errors in self.errors.values()), "")
 
 
+class PromotionForm(forms.Form):
+    reason = forms.CharField(
+        max_length=REASON_MAX,
+        required=False,
+        error_messages={"max_length": f"The reason is at most {REASON_MAX} characters."},
+    )
+
+
 class RollbackEndpointForm(forms.Form):
     url = forms.URLField(max_length=2048, label="URL", assume_scheme="https")
     format = forms.ChoiceField(

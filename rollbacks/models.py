@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 
 from rollbacks.payloads import EVENT_TYPE, EndpointFormat
-from rollbacks.states import OPEN_STATE_NAMES, OPEN_STATES, RollbackState
+from rollbacks.states import OPEN_STATE_NAMES, OPEN_STATES, RequestKind, RollbackState
 from tracker.outbound import url_hint
 
 
@@ -44,9 +44,19 @@ class RollbackEndpoint(models.Model):
 
 
 class RollbackRequest(models.Model):
+    """A release request to the project's rollback endpoint: a rollback, or a promotion (`kind`).
+
+    A rollback goes from `deploy` back to `target`; a promotion gives `deploy` (a canary, A/B or shadow
+    deploy) the traffic of `target` (its baseline). Both kinds share the outbox, the state machine and
+    the callback; each kind allows one open request per service and environment.
+    """
+
     # A UUID, because it is also the outbound `webhook-id` CI dedupes on.
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey("tracker.Project", on_delete=models.CASCADE, related_name="rollback_requests")
+    kind = models.CharField(
+        max_length=10, choices=[(k.value, k.value) for k in RequestKind], default=RequestKind.ROLLBACK.value
+    )
     service = models.ForeignKey("deployments.Service", on_delete=models.CASCADE, related_name="+")
     environment = models.ForeignKey("deployments.Environment", on_delete=models.CASCADE, related_name="+")
     deploy = models.ForeignKey("deployments.Deploy", on_delete=models.CASCADE, related_name="rollback_requests")
@@ -83,9 +93,12 @@ class RollbackRequest(models.Model):
         constraints = [
             # The last line against double clicks and two people at once.
             models.UniqueConstraint(
-                fields=["service", "environment"],
+                fields=["service", "environment", "kind"],
                 condition=models.Q(state__in=list(OPEN_STATE_NAMES)),
-                name="rollback_one_open_per_stream",
+                name="release_request_one_open_per_stream_and_kind",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=[k.value for k in RequestKind]), name="release_request_kind_valid"
             ),
             models.CheckConstraint(
                 condition=models.Q(state__in=[s.value for s in RollbackState]), name="rollback_state_valid"
@@ -98,7 +111,7 @@ class RollbackRequest(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"rollback {self.id} ({self.state})"
+        return f"{self.kind} {self.id} ({self.state})"
 
     @property
     def is_open(self) -> bool:

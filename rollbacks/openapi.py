@@ -1,5 +1,5 @@
 """OpenAPI: the security scheme of the rollback callback (registered with drf-spectacular in
-RollbacksConfig.ready), and what the rollback endpoint receives in the generic format
+RollbacksConfig.ready), and what the rollback endpoint receives (rollback and promotion requests) in the generic format
 (rollbacks.payloads.generic_body) as a documented webhook (a postprocessing hook). The GitHub and GitLab formats
 carry the same facts in those systems' own request shapes (docs/rollbacks.md)."""
 
@@ -80,11 +80,44 @@ ROLLBACK_REQUESTED = {
 }
 
 
+_ROLLBACK_ONLY = {"rollback_id", "current", "target"}
+PROMOTION_REQUESTED = {
+    "type": "object",
+    "required": [
+        "promotion_id" if key == "rollback_id" else {"current": "deploy", "target": "baseline"}.get(key, key)
+        for key in ROLLBACK_REQUESTED["required"]
+    ],
+    "properties": {
+        **{k: v for k, v in ROLLBACK_REQUESTED["properties"].items() if k not in _ROLLBACK_ONLY},
+        "type": {"const": "promotion.requested"},
+        "promotion_id": _TEXT,
+        "deploy": {**DEPLOY, "description": "the canary, A/B or shadow deploy to give all the traffic"},
+        "baseline": {**DEPLOY, "description": "the deploy whose traffic it takes over"},
+        "callback": {
+            **ROLLBACK_REQUESTED["properties"]["callback"],
+            "properties": {
+                **ROLLBACK_REQUESTED["properties"]["callback"]["properties"],
+                "url": {
+                    "type": "string",
+                    "description": "POST the progress here (POST /api/v1/promotions/{id}/status)",
+                },
+            },
+        },
+    },
+}
+
+
 def rollback_webhook(result: dict, generator, request, public) -> dict:
     result.setdefault("webhooks", {})["rollback.requested"] = outbound_webhook(
         summary="A rollback request, to the project's rollback endpoint (generic format)",
         description="Sent when someone requests a rollback, signed with the endpoint's `whsec_` secret and retried "
         "with backoff until the endpoint answers 2xx or the request expires; `webhook-id` is the rollback id.",
         body=ROLLBACK_REQUESTED,
+    )
+    result["webhooks"]["promotion.requested"] = outbound_webhook(
+        summary="A promotion request, to the project's rollback (release) endpoint (generic format)",
+        description="Sent when someone promotes a canary, A/B or shadow deploy, signed and retried like a rollback "
+        "request; `webhook-id` is the promotion id. CI's callback `succeeded` completes it.",
+        body=PROMOTION_REQUESTED,
     )
     return result

@@ -1,8 +1,11 @@
-"""Outbound `rollback.requested` bodies: generic JSON and the GitHub / GitLab presets.
+"""Outbound `rollback.requested` and `promotion.requested` bodies: generic JSON and the GitHub / GitLab presets.
 
 Pure module: the dispatch service turns rows into a `RollbackMessage`, picks a builder by the
 endpoint's format, and signs the exact bytes `encode_body` returns (Standard Webhooks, with the
-rollback id as `webhook-id`, so CI can drop a retried delivery it has already acted on).
+request's id as `webhook-id`, so CI can drop a retried delivery it has already acted on).
+
+Both kinds carry the same facts under their own names (`KINDS`): a rollback goes from `current` back
+to `target`; a promotion gives `deploy` (the canary, A/B or shadow deploy) the traffic of `baseline`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 from rollbacks.states import CALLBACK_STATES
 
 EVENT_TYPE = "rollback.requested"
+PROMOTION_EVENT_TYPE = "promotion.requested"
 # GitHub's documented ceilings for POST /repos/{owner}/{repo}/dispatches.
 GITHUB_EVENT_TYPE_MAX = 100
 GITHUB_CLIENT_PAYLOAD_MAX_KEYS = 10
@@ -35,6 +39,23 @@ GITHUB_PAYLOAD_KEYS = (
 )
 # GitLab variable keys: letters, digits and underscores only.
 GITLAB_VARIABLE_KEY = re.compile(r"^[A-Za-z0-9_]{1,255}\Z")
+
+
+@dataclass(frozen=True)
+class KindNames:
+    """How one kind of request names its event, its id and its two deploys in every format."""
+
+    event_type: str
+    id_key: str
+    current_key: str  # the deploy the request is about (rolled back / promoted)
+    target_key: str  # the other deploy (the one to go back to / the baseline it replaces)
+    variable_prefix: str  # GitLab pipeline variables
+
+
+KINDS: dict[str, KindNames] = {
+    "rollback": KindNames(EVENT_TYPE, "rollback_id", "current", "target", "ROLLBACK"),
+    "promotion": KindNames(PROMOTION_EVENT_TYPE, "promotion_id", "deploy", "baseline", "PROMOTION"),
+}
 
 
 class EndpointFormat(StrEnum):
@@ -79,6 +100,11 @@ class RollbackMessage:
     expires_at: datetime
     callback_url: str
     callback_token: str
+    kind: str = "rollback"  # a key of KINDS
+
+    @property
+    def names(self) -> KindNames:
+        return KINDS[self.kind]
 
 
 def iso_utc(moment: datetime) -> str:
@@ -118,14 +144,15 @@ def _callback_dict(msg: RollbackMessage) -> dict[str, Any]:
 
 def generic_body(msg: RollbackMessage) -> dict[str, Any]:
     """Deploy Tracker's own format, for any receiver that can parse JSON."""
+    names = msg.names
     return {
-        "type": EVENT_TYPE,
-        "rollback_id": msg.rollback_id,
+        "type": names.event_type,
+        names.id_key: msg.rollback_id,
         "project": msg.project,
         "service": msg.service,
         "environment": msg.environment,
-        "current": deploy_dict(msg.current),
-        "target": deploy_dict(msg.target),
+        names.current_key: deploy_dict(msg.current),
+        names.target_key: deploy_dict(msg.target),
         "reason": msg.reason,
         "requested_by": msg.requested_by,
         "requested_at": iso_utc(msg.requested_at),
@@ -134,16 +161,25 @@ def generic_body(msg: RollbackMessage) -> dict[str, Any]:
     }
 
 
+def github_payload_keys(names: KindNames) -> tuple[str, ...]:
+    """GITHUB_PAYLOAD_KEYS under the kind's own names."""
+    renamed = {"rollback_id": names.id_key, "current": names.current_key, "target": names.target_key}
+    return tuple(renamed.get(key, key) for key in GITHUB_PAYLOAD_KEYS)
+
+
 def github_body(msg: RollbackMessage, event_type: str = EVENT_TYPE) -> dict[str, Any]:
     """GitHub `repository_dispatch`: `event_type` plus a `client_payload` of at most 10 keys.
 
     The event type is carried by `event_type`, so the payload drops `type` and `requested_at`
-    to stay within GitHub's ten top-level keys.
+    to stay within GitHub's ten top-level keys. A promotion always goes as `promotion.requested`
+    (the endpoint's event type names its rollbacks), so one workflow can tell the two apart.
     """
+    if msg.kind != "rollback":
+        event_type = msg.names.event_type
     if not 1 <= len(event_type) <= GITHUB_EVENT_TYPE_MAX:
         raise PayloadError(f"GitHub event_type must be 1 to {GITHUB_EVENT_TYPE_MAX} characters")
     full = generic_body(msg)
-    client_payload = {key: full[key] for key in GITHUB_PAYLOAD_KEYS}
+    client_payload = {key: full[key] for key in github_payload_keys(msg.names)}
     if len(encode_body(client_payload)) >= GITHUB_CLIENT_PAYLOAD_MAX_BYTES:
         raise PayloadError("GitHub client_payload must be smaller than 64 KB")
     return {"event_type": event_type, "client_payload": client_payload}
@@ -163,19 +199,25 @@ def _deploy_variables(prefix: str, deploy: DeployRef) -> dict[str, str]:
 
 
 def gitlab_variables(msg: RollbackMessage) -> dict[str, str]:
-    """Pipeline variables: GitLab takes a flat map of string values, so the message is flattened."""
+    """Pipeline variables: GitLab takes a flat map of string values, so the message is flattened.
+
+    A rollback's variables start with ROLLBACK_ (…_CURRENT_…, …_TARGET_…), a promotion's with
+    PROMOTION_ (…_DEPLOY_…, …_BASELINE_…), so a pipeline tells the two apart by which are set.
+    """
+    names = msg.names
+    prefix = names.variable_prefix
     return {
-        "ROLLBACK_ID": msg.rollback_id,
-        "ROLLBACK_PROJECT": msg.project,
-        "ROLLBACK_SERVICE": msg.service,
-        "ROLLBACK_ENVIRONMENT": msg.environment,
-        **_deploy_variables("ROLLBACK_CURRENT", msg.current),
-        **_deploy_variables("ROLLBACK_TARGET", msg.target),
-        "ROLLBACK_REASON": msg.reason,
-        "ROLLBACK_REQUESTED_BY": msg.requested_by,
-        "ROLLBACK_EXPIRES_AT": iso_utc(msg.expires_at),
-        "ROLLBACK_CALLBACK_URL": msg.callback_url,
-        "ROLLBACK_CALLBACK_TOKEN": msg.callback_token,
+        f"{prefix}_ID": msg.rollback_id,
+        f"{prefix}_PROJECT": msg.project,
+        f"{prefix}_SERVICE": msg.service,
+        f"{prefix}_ENVIRONMENT": msg.environment,
+        **_deploy_variables(f"{prefix}_{names.current_key.upper()}", msg.current),
+        **_deploy_variables(f"{prefix}_{names.target_key.upper()}", msg.target),
+        f"{prefix}_REASON": msg.reason,
+        f"{prefix}_REQUESTED_BY": msg.requested_by,
+        f"{prefix}_EXPIRES_AT": iso_utc(msg.expires_at),
+        f"{prefix}_CALLBACK_URL": msg.callback_url,
+        f"{prefix}_CALLBACK_TOKEN": msg.callback_token,
     }
 
 

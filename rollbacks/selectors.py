@@ -11,9 +11,10 @@ from prometheus_client.core import Metric
 from deployments.models import Deploy, Status
 from metrics.drift.models import ColumnSketch
 from metrics.impact.models import ImpactReport
+from metrics.impact.selectors import deploy_verdict
 from rollbacks.models import RollbackAttempt, RollbackEndpoint, RollbackRequest
-from rollbacks.states import OPEN_STATE_NAMES, RollbackState
-from rollbacks.targets import DeployFacts, default_target, schema_change, target_refusal
+from rollbacks.states import OPEN_STATE_NAMES, RequestKind, RollbackState
+from rollbacks.targets import DeployFacts, default_target, promotion_refusal, schema_change, target_refusal
 from tracker.outbound import url_hint
 from tracker.prometheus import gauge_family
 
@@ -126,13 +127,10 @@ def rollback_section(*, deploy: Deploy) -> RollbackSection:
         )
         for c in candidates
     ]
-    history = list(
-        RollbackRequest.objects.filter(deploy=deploy).select_related("target", "completed_by").order_by("-requested_at")
-    )
+    rollbacks = RollbackRequest.objects.filter(kind=RequestKind.ROLLBACK)
+    history = list(rollbacks.filter(deploy=deploy).select_related("target", "completed_by").order_by("-requested_at"))
     open_request = (
-        RollbackRequest.objects.filter(
-            service_id=deploy.service_id, environment_id=deploy.environment_id, state__in=OPEN_STATE_NAMES
-        )
+        rollbacks.filter(service_id=deploy.service_id, environment_id=deploy.environment_id, state__in=OPEN_STATE_NAMES)
         .select_related("deploy", "target")
         .prefetch_related(Prefetch("attempts", queryset=RollbackAttempt.objects.order_by("number")))
         .first()
@@ -148,14 +146,62 @@ def rollback_section(*, deploy: Deploy) -> RollbackSection:
     )
 
 
-def rollback_get(*, project_id: int, rollback_id: str) -> RollbackRequest | None:
-    """One request of the project with what its API representation needs, or None."""
+@dataclass
+class PromotionSection:
+    """The deploy page's promotion card: whether this deploy can be promoted, the open request, the history."""
+
+    endpoint_configured: bool
+    open_request: RollbackRequest | None
+    refusal: str = ""
+    history: list[RollbackRequest] = field(default_factory=list)
+    gate: dict = field(default_factory=dict)  # the gate's answer (metrics.impact.selectors.deploy_verdict)
+
+
+def promotion_section(*, deploy: Deploy) -> PromotionSection | None:
+    """The card for a deploy that runs beside its baseline or was ever promoted (None: no card), in a fixed
+    number of queries."""
+    promotions = RollbackRequest.objects.filter(kind=RequestKind.PROMOTION)
+    history = list(promotions.filter(deploy=deploy).select_related("target").order_by("-requested_at"))
+    if not deploy.runs_beside_baseline and not history:
+        return None
+    refusal = promotion_refusal(
+        status=deploy.status,
+        runs_beside_baseline=deploy.runs_beside_baseline,
+        baseline_id=deploy.baseline_id,
+        promoted=any(p.state == RollbackState.SUCCEEDED for p in history),
+    )
+    stream = {"service_id": deploy.service_id, "environment_id": deploy.environment_id}
+    open_request = (
+        promotions.filter(**stream, state__in=OPEN_STATE_NAMES)
+        .select_related("deploy", "target")
+        .prefetch_related(Prefetch("attempts", queryset=RollbackAttempt.objects.order_by("number")))
+        .first()
+    )
+    return PromotionSection(
+        endpoint_configured=RollbackEndpoint.objects.filter(project_id=deploy.project_id).exists(),
+        open_request=open_request,
+        refusal=refusal.message if refusal else "",
+        history=history,
+        gate=deploy_verdict(deploy=deploy),
+    )
+
+
+def release_request_get(*, project_id: int, request_id: object, kind: str) -> RollbackRequest | None:
+    """One request of the project and kind with what its API representation needs, or None."""
     return (
         RollbackRequest.objects.select_related("service", "environment", "deploy", "target", "completed_by")
         .prefetch_related("attempts", "callbacks")
-        .filter(project_id=project_id, pk=rollback_id)
+        .filter(project_id=project_id, kind=kind, pk=request_id)
         .first()
     )
+
+
+def rollback_get(*, project_id: int, rollback_id: object) -> RollbackRequest | None:
+    return release_request_get(project_id=project_id, request_id=rollback_id, kind=RequestKind.ROLLBACK)
+
+
+def promotion_get(*, project_id: int, promotion_id: object) -> RollbackRequest | None:
+    return release_request_get(project_id=project_id, request_id=promotion_id, kind=RequestKind.PROMOTION)
 
 
 @dataclass(frozen=True)
@@ -181,7 +227,9 @@ def rollback_badges(*, deploy_ids: Iterable[int]) -> dict[int, RollbackBadges]:
     ids = list(deploy_ids)
     latest: dict[int, RollbackMark] = {}
     completed: dict[int, RollbackMark] = {}
-    rows = RollbackRequest.objects.filter(Q(deploy_id__in=ids) | Q(completed_by_id__in=ids)).order_by("requested_at")
+    rows = RollbackRequest.objects.filter(
+        Q(deploy_id__in=ids) | Q(completed_by_id__in=ids), kind=RequestKind.ROLLBACK
+    ).order_by("requested_at")
     for pk, state, deploy_id, completed_by_id, requested_by in rows.values_list(
         "id", "state", "deploy_id", "completed_by_id", "requested_by"
     ):
@@ -214,7 +262,15 @@ def endpoint_section(*, project_id: int) -> EndpointSection:
 
 
 def rollback_gauges() -> list[Metric]:
-    """Rollback requests by state (registered in RollbacksConfig.ready)."""
-    counted = {(row["state"],): row["n"] for row in RollbackRequest.objects.values("state").annotate(n=Count("pk"))}
+    """Rollback and promotion requests by state (registered in RollbacksConfig.ready)."""
+    counts = RollbackRequest.objects.values("kind", "state").annotate(n=Count("pk"))
     states = [state.value for state in RollbackState]
-    return [gauge_family("deploy_tracker_rollback_requests", "Rollback requests by state.", {"state": states}, counted)]
+    return [
+        gauge_family(
+            f"deploy_tracker_{kind}_requests",
+            f"{kind.capitalize()} requests by state.",
+            {"state": states},
+            {(row["state"],): row["n"] for row in counts if row["kind"] == kind},
+        )
+        for kind in (RequestKind.ROLLBACK, RequestKind.PROMOTION)
+    ]

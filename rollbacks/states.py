@@ -22,6 +22,13 @@ class RollbackState(StrEnum):
     EXPIRED = "expired"
 
 
+class RequestKind(StrEnum):
+    """What a release request asks CI to do; both kinds share one outbox and this state machine."""
+
+    ROLLBACK = "rollback"  # go back to an earlier deploy
+    PROMOTION = "promotion"  # give a canary / A/B / shadow deploy all the traffic
+
+
 class Move(StrEnum):
     """What an attempted transition does."""
 

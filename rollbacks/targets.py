@@ -1,4 +1,4 @@
-"""Choosing and vetting the deploy a rollback returns to.
+"""Choosing and vetting the deploy a rollback returns to, and the deploy a promotion gives the traffic.
 
 Pure module: the selector loads plain `DeployFacts` rows and these functions decide.
 """
@@ -89,6 +89,36 @@ def current_refusal(current: DeployFacts) -> Refusal | None:
     """Why `current` cannot be rolled back at all, or None when it can."""
     if current.status == "rolled_back":
         return Refusal("already_rolled_back", "This deploy has already been rolled back.")
+    return None
+
+
+# Statuses that leave nothing to promote.
+_UNPROMOTABLE = {
+    "failed": "This deploy failed: it never went out, so there is nothing to promote.",
+    "rolled_back": "This deploy has been rolled back; it cannot be promoted.",
+}
+
+
+def promotion_refusal(
+    *, status: str, runs_beside_baseline: bool, baseline_id: int | None, promoted: bool = False
+) -> Refusal | None:
+    """Why a deploy cannot be promoted, or None when it can.
+
+    Only a deploy that runs beside its baseline (canary, A/B, shadow, or less than 100 % of the traffic)
+    has anything to be promoted to; it also needs the baseline whose traffic it takes over.
+    """
+    if status in _UNPROMOTABLE:
+        return Refusal("not_promotable", _UNPROMOTABLE[status])
+    if promoted:
+        return Refusal("already_promoted", "This deploy has been promoted: CI reported the promotion succeeded.")
+    if not runs_beside_baseline:
+        return Refusal(
+            "not_promotable",
+            "Only a canary, A/B or shadow deploy (or one with less than 100 % of the traffic) can be promoted; "
+            "this deploy already has all of it.",
+        )
+    if baseline_id is None:
+        return Refusal("no_baseline", "This deploy has no baseline to take the traffic from.")
     return None
 
 

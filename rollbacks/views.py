@@ -1,16 +1,18 @@
-"""Rollback pages: the confirmation step behind the deploy page's rollback button, and the endpoint settings."""
+"""Release pages: the confirmation step behind the deploy page's rollback button, the promote button's POST,
+and the endpoint settings."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from deployments.models import Deploy
-from rollbacks.forms import REASON_MAX, RollbackConfirmForm, RollbackEndpointForm
+from rollbacks.forms import REASON_MAX, PromotionForm, RollbackConfirmForm, RollbackEndpointForm
 from rollbacks.models import RollbackEndpoint
 from rollbacks.selectors import rollback_section
-from rollbacks.services import rollback_endpoint_set, rollback_request_create
+from rollbacks.services import promotion_request_create, rollback_endpoint_set, rollback_request_create
 from tracker import signing
 from tracker.api_errors import domain_status
 from tracker.decorators import project_member
@@ -52,6 +54,24 @@ def rollback_confirm(request: HttpRequest, deploy_id: int) -> HttpResponse:
         "reason_max": REASON_MAX,
     }
     return render(request, "rollbacks/confirm.html", context, status=status)
+
+
+@project_member(Role.DEPLOYER)
+@require_POST
+def promotion_request(request: HttpRequest, deploy_id: int) -> HttpResponse:
+    """The deploy page's Promote button (confirmed in the browser through data-confirm): request it."""
+    deploy = get_object_or_404(Deploy.objects.for_timeline(), project=request.project, pk=deploy_id)
+    form = PromotionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, form.errors["reason"][0])
+    else:
+        try:
+            promotion_request_create(deploy=deploy, reason=form.cleaned_data["reason"], user=request.user)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Promotion of {deploy.version} requested; CI is being asked now.")
+    return redirect(deploy.get_absolute_url() + "#promotion")
 
 
 @project_member(Role.ADMIN)

@@ -51,6 +51,14 @@ def make_rollback(project):
     return rollback_request_create(deploy=world.v3)
 
 
+def make_promotion(project):
+    from rollbacks.services import promotion_request_create
+    from tests.rollbacks.rollback_world import canary_pair, endpoint
+
+    pair, _ = canary_pair(project), endpoint(project)
+    return promotion_request_create(deploy=pair.challenger)
+
+
 def make_alert(project):
     from alerts.rules import ColumnFact, DeployFacts
     from alerts.services import alerts_evaluate_deploy
@@ -134,6 +142,7 @@ OBJECTS: dict[str, Callable] = {
     "token": make_token_object,
     "signing_secret": make_signing_secret,
     "rollback": make_rollback,
+    "promotion": make_promotion,
     "alert": make_alert,
     "channel": make_channel,
     "rule": make_rule,
@@ -161,6 +170,9 @@ API_MATRIX = [
     ("post", "/api/v1/deploys/{id}/rollback", "deploy", {}),
     ("get", "/api/v1/rollbacks/{id}", "rollback", None),
     ("post", "/api/v1/rollbacks/{id}/status", "rollback", {"status": "running"}),
+    ("post", "/api/v1/deploys/{id}/promote", "deploy", {}),
+    ("get", "/api/v1/promotions/{id}", "promotion", None),
+    ("post", "/api/v1/promotions/{id}/status", "promotion", {"status": "running"}),
     ("post", "/api/v1/alerts/{id}/ack", "alert", {}),
     ("post", "/api/v1/alerts/{id}/resolve", "alert", {}),
     ("get", "/api/v1/channels/{id}", "channel", None),
@@ -188,6 +200,7 @@ PAGE_MATRIX = [
     ("/{slug}/settings/tokens/{id}/revoke/", "token"),
     ("/{slug}/settings/signing-secrets/{id}/revoke/", "signing_secret"),
     ("/{slug}/deploys/{id}/rollback/", "deploy"),
+    ("/{slug}/deploys/{id}/promote/", "deploy"),
     ("/{slug}/alerts/{id}/", "alert"),
     ("/{slug}/alerts/{id}/ack/", "alert"),
     ("/{slug}/alerts/{id}/resolve/", "alert"),
@@ -200,6 +213,7 @@ PAGE_MATRIX = [
     ("/{slug}/services/{id}/drift-settings/", "service"),
     ("/{slug}/services/{id}/metrics/", "service"),
     ("/{slug}/services/{id}/metrics/save", "service"),
+    ("/{slug}/services/{id}/settings/", "service"),
     ("/{slug}/metric-sources/{id}/test/", "metric_source"),
     ("/{slug}/metric-sources/{id}/delete/", "metric_source"),
     ("/{slug}/services/{id}/", "service"),
@@ -307,7 +321,11 @@ def all_routes() -> set[str]:
 
 
 # Keys of the right shape for the resolver (only the shape matters there: nothing is looked up).
-SAMPLE_KEYS = {"rollback": "00000000-0000-4000-8000-000000000000", "service": "svc"}
+SAMPLE_KEYS = {
+    "rollback": "00000000-0000-4000-8000-000000000000",
+    "promotion": "00000000-0000-4000-8000-000000000000",
+    "service": "svc",
+}
 
 
 def covered_routes() -> dict[str, str]:

@@ -100,6 +100,7 @@ PAGES: dict[str, Callable[[World], list[str]]] = {
     "audit_log": lambda w: ["/demo/settings/audit/"],
     "metric_settings": lambda w: ["/demo/services/fraud-scorer/metrics/"],
     "service_columns": lambda w: ["/demo/services/fraud-scorer/columns/"],
+    "service_settings": lambda w: ["/demo/services/fraud-scorer/settings/"],
     "rollback_confirm": lambda w: [f"/demo/deploys/{w.rolled_back.rolled_back_by_id}/rollback/"],
     "rollback_endpoint_settings": lambda w: ["/demo/rollbacks/endpoint/"],
     "metric_sources": lambda w: ["/demo/metric-sources/"],
@@ -117,6 +118,7 @@ RENDERED_POSTS: list[tuple[str, dict]] = [
                                "queries": "[]"}),
     ("/demo/rollbacks/endpoint/", {"url": "https://93.184.215.14/hook", "format": "generic", "ref": "main",
                                    "event_type": "rollback.requested"}),
+    ("/demo/services/fraud-scorer/settings/", {"environment": "", "impact_mode": "sometimes"}),
 ]  # fmt: skip
 
 # State changes that answer with a redirect (or render a page listed above); nothing of theirs to render.
@@ -138,6 +140,7 @@ ACTIONS = {
     "alert_rule_update",
     "metric_setting_update",
     "service_drift_settings",
+    "promotion_request",
     "metric_source_test",
     "metric_source_delete",
 }

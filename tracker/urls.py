@@ -32,6 +32,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     # Project pages last: their first path segment is the project slug.
     path("<slug:project_slug>/settings/", include("tracker.project_urls")),
+    path("<slug:project_slug>/", include("deployments.urls")),
     path("<slug:project_slug>/", include("metrics.drift.urls")),
     path("<slug:project_slug>/", include("metrics.impact.urls")),
     path("<slug:project_slug>/", include("metrics.sources.urls")),

@@ -89,8 +89,8 @@ class VerdictOutputSerializer(serializers.Serializer):
 
     deploy = serializers.IntegerField()
     verdict = serializers.CharField(
-        help_text="healthy, improved, marginal, degraded, insufficient_data, pending, or rollback (a rollback "
-        "deploy skips the gate)"
+        help_text="healthy, improved, marginal, degraded, insufficient_data, pending, rollback (a rollback "
+        "deploy skips the gate), or promote (a canary, A/B or shadow deploy judged healthy or improved, final)"
     )
     score = serializers.FloatField(allow_null=True, help_text="passing metrics ÷ judged metrics × 100")
     final = serializers.BooleanField(help_text="true once the observation window has ended")

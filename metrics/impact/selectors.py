@@ -53,8 +53,24 @@ def impact_report_data(*, deploy: Deploy) -> dict[str, Any]:
     return body
 
 
+# Final impact verdicts that let a deploy running beside its baseline be promoted.
+PROMOTABLE_VERDICTS = frozenset({"healthy", "improved"})
+
+
+def promotion_due(*, deploy: Deploy, answer: dict[str, Any]) -> bool:
+    """The gate's `promote`: the deploy runs beside its baseline (canary, A/B, shadow or partial traffic) and its
+    verdict is final and healthy or improved; deploy_verdict asks only after the required checks passed.
+    return (
+        deploy.runs_beside_baseline
+        and deploy.baseline_id is not None
+        and answer["final"]
+        and answer["verdict"] in PROMOTABLE_VERDICTS
+    )
+
+
 def deploy_verdict(*, deploy: Deploy) -> dict[str, Any]:
-    """The gate: a rollback deploy answers `rollback` (rollbacks skip the promotion gate but are recorded)."""
+    """The gate: a rollback deploy answers `rollback` (rollbacks skip the promotion gate but are recorded); a deploy
+    beside its baseline whose final verdict is good answers `promote`."""
     if deploy.is_rollback:
         return {
             "deploy": deploy.pk,
@@ -70,6 +86,10 @@ def deploy_verdict(*, deploy: Deploy) -> dict[str, Any]:
         state = required_checks_state(required=required, checks=DeployCheck.objects.filter(deploy=deploy))
         answer |= _checks_gate(answer, state)
         answer["required_checks"] = state
+    # After the checks: a canary is promoted only when its required checks passed as well.
+    if promotion_due(deploy=deploy, answer=answer):
+        why = f"{deploy.version} runs beside its baseline and was judged {answer['verdict']}: promote it"
+        answer.update(verdict="promote", reasons=[why, *answer["reasons"]])
     return answer
 
 

@@ -1,5 +1,5 @@
-"""Writes for rollback requests, split by subject: requests (create, callbacks, completion, expiry),
-dispatch (the outbox to the rollback endpoint) and endpoints (its configuration)."""
+"""Writes for release requests (rollbacks and promotions), split by subject: requests (create, callbacks,
+completion, expiry), dispatch (the outbox to the rollback endpoint) and endpoints (its configuration)."""
 
 from rollbacks.services.dispatch import (
     DISPATCH_CLAIM_TIMEOUT,
@@ -14,6 +14,7 @@ from rollbacks.services.requests import (
     CALLBACK_TOKEN_PREFIX,
     CallbackResult,
     callback_token_hash,
+    promotion_request_create,
     rollback_callback_apply,
     rollback_complete_by_deploy,
     rollback_request_create,
@@ -28,6 +29,7 @@ __all__ = [
     "CallbackResult",
     "callback_token_hash",
     "endpoint_settings",
+    "promotion_request_create",
     "rollback_callback_apply",
     "rollback_complete_by_deploy",
     "rollback_dispatch_attempt",

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from deployments.models import DeployEvent
 from rollbacks.models import RollbackRequest
-from rollbacks.states import TERMINAL_STATES, Move, RollbackState, check_move
+from rollbacks.states import TERMINAL_STATES, Move, RequestKind, RollbackState, check_move
 from tracker.models import ApiToken, Project
 from tracker.services import audit_record
 
@@ -26,8 +26,14 @@ def log_event(
     token: ApiToken | None = None,
     details: dict | None = None,
 ) -> None:
-    """Audit log entry plus a line in the rolled-back deploy's event log (what the page shows)."""
-    details = {"rollback": str(rollback.pk), **(details or {})}
+    """Audit log entry plus a line in the deploy's event log (what the page shows).
+
+    Actions are written as `rollback.<what>` and recorded under the request's kind
+    (`promotion.dispatched` for a promotion), as are the details' id key.
+    """
+    kind = rollback.kind or RequestKind.ROLLBACK
+    action = kind + action.removeprefix("rollback")
+    details = {kind: str(rollback.pk), **(details or {})}
     project = Project(pk=rollback.project_id)
     audit_record(project=project, action=action, user=user, token=token, target=rollback, details=details)
     DeployEvent.objects.create(deploy_id=rollback.deploy_id, kind=action, message=message[:500], details=details)

@@ -32,8 +32,9 @@ TIME_LIMIT = "timed out: the worker's time limit ended the attempt"
 
 def rollback_message(*, rollback: RollbackRequest) -> payloads.RollbackMessage:
     """The outbound message, rebuilt from rows on every try (same content, same webhook-id)."""
-    callback_path = reverse("api_rollback_status", args=[rollback.pk])
+    callback_path = reverse(f"api_{rollback.kind}_status", args=[rollback.pk])
     return payloads.RollbackMessage(
+        kind=rollback.kind,
         rollback_id=str(rollback.pk),
         project=rollback.project.slug,
         service=rollback.service.name,
@@ -166,7 +167,7 @@ def _dispatch_record(rollback: RollbackRequest, url: str, attempt: outbound.Atte
     if attempt.ok:
         base.update(dispatch_tries=number, dispatched_at=timezone.now(), dispatch_due_at=None, dispatch_claimed_at=None)
         if move(rollback, RollbackState.DISPATCHED) is Move.APPLIED:
-            log_event(rollback, "rollback.dispatched", "request delivered to the rollback endpoint")
+            log_event(rollback, "rollback.dispatched", f"{rollback.kind} request delivered to the release endpoint")
         return None
     if attempt.permanent or number >= DISPATCH_MAX_TRIES:
         # Nothing more to send, even if a callback moved the request on meanwhile and it stays open.

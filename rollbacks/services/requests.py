@@ -1,4 +1,5 @@
-"""Rollback requests: open one, take CI's callbacks, complete it by a deploy, expire it."""
+"""Release requests: open a rollback or a promotion, take CI's callbacks, complete a rollback by a deploy,
+expire either."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from deployments.models import Deploy, DeployEvent, Status
 from rollbacks.models import RollbackEndpoint, RollbackRequest
 from rollbacks.selectors import deploy_facts, rollback_default_target
 from rollbacks.services.common import log_event, move
-from rollbacks.states import OPEN_STATE_NAMES, Move, RollbackState
-from rollbacks.targets import completes_rollback, current_refusal, target_refusal
+from rollbacks.states import OPEN_STATE_NAMES, Move, RequestKind, RollbackState
+from rollbacks.targets import completes_rollback, current_refusal, promotion_refusal, target_refusal
 from tracker import crypto
 from tracker.enqueue import enqueue
 from tracker.errors import Conflict, DomainError, Invalid
@@ -34,19 +35,19 @@ def callback_token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def _open_conflict(deploy: Deploy) -> Conflict:
+def _open_conflict(deploy: Deploy, kind: str = RequestKind.ROLLBACK) -> Conflict:
     existing = (
         RollbackRequest.objects.filter(
-            service_id=deploy.service_id, environment_id=deploy.environment_id, state__in=OPEN_STATE_NAMES
+            service_id=deploy.service_id, environment_id=deploy.environment_id, kind=kind, state__in=OPEN_STATE_NAMES
         )
         .only("id", "state", "requested_by")
         .first()
     )
     detail = f" ({existing.state}, requested by {existing.requested_by}, id {existing.id})" if existing else ""
     return Conflict(
-        f"A rollback of {deploy.service.name} in {deploy.environment.name} is already open{detail}; "
+        f"A {kind} of {deploy.service.name} in {deploy.environment.name} is already open{detail}; "
         "wait for it to finish or expire.",
-        code="rollback_already_open",
+        code=f"{kind}_already_open",
     )
 
 
@@ -89,13 +90,81 @@ def rollback_request_create(
     Refused (a Conflict) when one is already open for the service and environment; the partial
     unique constraint makes that hold under concurrency too (the loser's INSERT fails).
     """
-    endpoint = RollbackEndpoint.objects.filter(project_id=deploy.project_id).first()
-    if endpoint is None:
-        raise Conflict("Configure the project's rollback endpoint first.", code="rollback_endpoint_missing")
+    _require_endpoint(deploy)
     target = _resolve_target(deploy, target)
+    rollback = _open(RequestKind.ROLLBACK, deploy=deploy, target=target, reason=reason, user=user, token=token)
+    log_event(
+        rollback,
+        "rollback.requested",
+        f"rollback to {target.version} requested by {rollback.requested_by}",
+        user=user,
+        token=token,
+        details={"target": target.pk, "reason": reason},
+    )
+    _enqueue_dispatch(rollback.pk)
+    return rollback
+
+
+@transaction.atomic
+def promotion_request_create(
+    *,
+    deploy: Deploy,
+    reason: str = "",
+    user: AbstractBaseUser | None = None,
+    token: ApiToken | None = None,
+) -> RollbackRequest:
+    """Ask CI to give `deploy` (a canary, A/B or shadow deploy) the traffic of its baseline.
+
+    Sent as a signed `promotion.requested` to the project's release (rollback) endpoint, through the
+    same outbox and state machine as a rollback; CI's callback `succeeded` completes it. Refused (a
+    Conflict) for a deploy that does not run beside a baseline, or while a promotion of the service and
+    environment is open.
+    """
+    _require_endpoint(deploy)
+    promoted = RollbackRequest.objects.filter(
+        kind=RequestKind.PROMOTION, deploy=deploy, state=RollbackState.SUCCEEDED
+    ).exists()
+    refusal = promotion_refusal(
+        status=deploy.status,
+        runs_beside_baseline=deploy.runs_beside_baseline,
+        baseline_id=deploy.baseline_id,
+        promoted=promoted,
+    )
+    if refusal is not None:
+        raise Conflict(refusal.message, code=refusal.code)
+    baseline = Deploy.objects.get(pk=deploy.baseline_id)
+    promotion = _open(RequestKind.PROMOTION, deploy=deploy, target=baseline, reason=reason, user=user, token=token)
+    log_event(
+        promotion,
+        "rollback.requested",
+        f"promotion of {deploy.version} over {baseline.version} requested by {promotion.requested_by}",
+        user=user,
+        token=token,
+        details={"baseline": baseline.pk, "reason": reason},
+    )
+    _enqueue_dispatch(promotion.pk)
+    return promotion
+
+
+def _require_endpoint(deploy: Deploy) -> None:
+    if not RollbackEndpoint.objects.filter(project_id=deploy.project_id).exists():
+        raise Conflict("Configure the project's rollback endpoint first.", code="rollback_endpoint_missing")
+
+
+def _open(
+    kind: RequestKind,
+    *,
+    deploy: Deploy,
+    target: Deploy,
+    reason: str,
+    user: AbstractBaseUser | None,
+    token: ApiToken | None,
+) -> RollbackRequest:
+    """Insert the request, due for dispatch now; the partial unique constraint refuses a second open one."""
     now = timezone.now()
     raw_token = CALLBACK_TOKEN_PREFIX + secrets.token_urlsafe(32)
     rollback = RollbackRequest(
+        kind=kind.value,
         project_id=deploy.project_id,
         service_id=deploy.service_id,
         environment_id=deploy.environment_id,
@@ -116,16 +185,7 @@ def rollback_request_create(
         with transaction.atomic():
             rollback.save(force_insert=True)
     except IntegrityError:
-        raise _open_conflict(deploy) from None
-    log_event(
-        rollback,
-        "rollback.requested",
-        f"rollback to {target.version} requested by {rollback.requested_by}",
-        user=user,
-        token=token,
-        details={"target": target.pk, "reason": reason},
-    )
-    _enqueue_dispatch(rollback.pk)
+        raise _open_conflict(deploy, kind) from None
     return rollback
 
 
@@ -155,16 +215,17 @@ def rollback_callback_apply(
     """CI's progress report. A duplicate is a no-op; expired, backward or closed is a Conflict that stores nothing."""
     rollback = RollbackRequest.objects.select_for_update().get(pk=rollback.pk)
     if rollback.state == RollbackState.EXPIRED or (rollback.is_open and rollback.expires_at <= timezone.now()):
-        logger.info("refused %s report for expired rollback %s", status, rollback.pk)
+        logger.info("refused %s report for expired %s %s", status, rollback.kind, rollback.pk)
         raise Conflict(
-            f"This rollback request expired at {rollback.expires_at:%Y-%m-%d %H:%M:%S %Z}.", code="rollback_expired"
+            f"This {rollback.kind} request expired at {rollback.expires_at:%Y-%m-%d %H:%M:%S %Z}.",
+            code="rollback_expired",
         )
     extra = {key: value for key, value in (("ci_url", ci_url), ("message", message)) if value}
     outcome = move(rollback, status, extra=extra)
     if outcome is Move.DUPLICATE:
         return CallbackResult(rollback, changed=False)
     if outcome in _REFUSALS:
-        logger.info("refused %s report for rollback %s in state %s", status, rollback.pk, rollback.state)
+        logger.info("refused %s report for %s %s in state %s", status, rollback.kind, rollback.pk, rollback.state)
         code, text = _REFUSALS[outcome]
         raise Conflict(text.format(state=rollback.state, status=status), code=code)
     rollback.callbacks.create(status=status, outcome=outcome.value, ci_url=ci_url, message=message, via_token=token)
@@ -176,10 +237,16 @@ def rollback_callback_apply(
 
 @transaction.atomic
 def rollback_complete_by_deploy(*, deploy: Deploy) -> RollbackRequest | None:
-    """A succeeded deploy of the open request's target (version or commit) completes it."""
+    """A succeeded deploy of the open rollback's target (version or commit) completes it (promotions complete
+    by CI's callback alone)."""
     open_request = (
         RollbackRequest.objects.select_related("target")
-        .filter(service_id=deploy.service_id, environment_id=deploy.environment_id, state__in=OPEN_STATE_NAMES)
+        .filter(
+            service_id=deploy.service_id,
+            environment_id=deploy.environment_id,
+            kind=RequestKind.ROLLBACK,
+            state__in=OPEN_STATE_NAMES,
+        )
         .first()
     )
     if open_request is None or not completes_rollback(deploy_facts(open_request.target), deploy_facts(deploy)):
@@ -203,7 +270,7 @@ def rollbacks_complete_missed() -> int:
     """The sweep's half of the completion a processed deploy triggers by message: an open request with a
     deploy of its stream processed since it was requested that completes it. Returns how many completed."""
     completed = 0
-    for rollback in RollbackRequest.objects.filter(state__in=OPEN_STATE_NAMES)[:500]:
+    for rollback in RollbackRequest.objects.filter(kind=RequestKind.ROLLBACK, state__in=OPEN_STATE_NAMES)[:500]:
         candidates = Deploy.objects.filter(
             service_id=rollback.service_id,
             environment_id=rollback.environment_id,

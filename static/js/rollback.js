@@ -1,20 +1,30 @@
-// Deploy page, rollback card: while a rollback request is open, re-fetch the page every 5 seconds and swap in
-// the fresh #rollback card (its state, each delivery try's error, the next retry). Without JS the page still works.
+// Deploy page, rollback and promotion cards: while a request is open, re-fetch the page every 5 seconds and swap
+// in the fresh card (its state, each delivery try's error, the next retry). Without JS the page still works.
 (function () {
   "use strict";
   var REFRESH_MS = 5000;
 
+  var CARDS = ["rollback", "promotion"];
+
+  function liveCards() {
+    return CARDS.map(function (id) { return document.getElementById(id); })
+      .filter(function (card) { return card && card.dataset.live === "1"; });
+  }
+
   function refresh() {
-    var current = document.getElementById("rollback");
-    if (!current || current.dataset.live !== "1" || document.hidden) {
+    var live = liveCards();
+    if (!live.length || document.hidden) {
       return schedule();
     }
     fetch(window.location.pathname, { headers: { "X-Requested-With": "fetch" }, credentials: "same-origin" })
       .then(function (response) { return response.ok ? response.text() : null; })
       .then(function (html) {
         if (!html) return;
-        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("rollback");
-        if (fresh) current.replaceWith(fresh);
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        live.forEach(function (current) {
+          var fresh = doc.getElementById(current.id);
+          if (fresh) current.replaceWith(fresh);
+        });
       })
       .catch(function () { /* offline for a moment: try again next tick */ })
       .finally(schedule);

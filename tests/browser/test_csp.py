@@ -72,6 +72,7 @@ PAGES: dict[str, Callable[[DemoWorld], list[str]]] = {
     "metric_settings": lambda w: [f"/{w.slug}/services/{w.impact_deploy.service.name}/metrics/"],
     "service_columns": lambda w: [f"/{w.slug}/services/fraud-scorer/columns/"],
     "service_drift_settings": lambda w: [f"/{w.slug}/services/fraud-scorer/drift-settings/"],
+    "service_settings": lambda w: [f"/{w.slug}/services/fraud-scorer/settings/"],
     "rollback_confirm": lambda w: [f"/{w.slug}/deploys/{w.impact_deploy.pk}/rollback/"],
     "rollback_endpoint_settings": lambda w: [f"/{w.slug}/rollbacks/endpoint/"],
 }
@@ -90,6 +91,7 @@ NOT_PAGES = {
     "schema",
     "demo_receiver_alerts",
     "demo_receiver_rollback",
+    "promotion_request",
     "alert_ack",
     "alert_resolve",
     "silence_create",

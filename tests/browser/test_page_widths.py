@@ -26,6 +26,8 @@ def pages(db) -> list[str]:
     drifted = DriftReport.objects.order_by("-n_drifted").select_related("deploy")[0].deploy
     rolled_back = Deploy.objects.filter(project__slug="demo", status="rolled_back")[0]
     alert = Alert.objects.filter(project__slug="demo").order_by("-started_at")[0]
+    # A canary beside its baseline, so the deploy page shows its promotion card too.
+    Deploy.objects.filter(pk=drifted.pk).update(strategy="canary", traffic_percent=10)
     paths = [
         "/demo/",
         f"/demo/deploys/{degraded.pk}/",
@@ -42,6 +44,7 @@ def pages(db) -> list[str]:
         "/demo/services/fraud-scorer/",
         "/demo/services/fraud-scorer/metrics/",
         "/demo/services/fraud-scorer/drift-settings/",
+        "/demo/services/fraud-scorer/settings/",
         "/demo/metric-sources/",
         "/demo/services/fraud-scorer/columns/",
         "/demo/rollbacks/endpoint/",

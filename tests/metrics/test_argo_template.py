@@ -213,7 +213,8 @@ def gate(api, project):
     def answer(kind: str) -> dict:
         Deploy.objects.filter(project=project).delete()
         _deploy(project, "1.0", 180)
-        current = _deploy(project, "1.1", 30)
+        canary = {"strategy": "canary", "traffic_percent": 10} if kind.startswith("canary") else {}
+        current = _deploy(project, "1.1", 30, **canary)
         if kind == "pending":
             pass
         elif kind == "rollback":
@@ -221,7 +222,13 @@ def gate(api, project):
         elif kind == "insufficient_data":
             _judge(current, final=True)
         else:
-            shifts = {"healthy": [1.0], "improved": [0.8], "degraded": [1.2], "marginal": [1.0, 1.0, 1.0, 1.2]}
+            shifts = {
+                "healthy": [1.0],
+                "improved": [0.8],
+                "degraded": [1.2],
+                "marginal": [1.0, 1.0, 1.0, 1.2],
+                "canary": [1.0],
+            }
             for i, shift in enumerate(shifts[kind.removesuffix("_final")]):
                 name = f"latency_{i}_ms"
                 base = rng.normal(100, 8, 200)
@@ -237,7 +244,8 @@ def gate(api, project):
 def test_the_gate_answers_each_verdict_as_the_template_expects(gate):
     spec = metric()
     seen = {}
-    for kind in ("pending", "healthy", "healthy_final", "improved_final", "marginal", "degraded", "insufficient_data"):
+    kinds = ("pending", "healthy", "healthy_final", "improved_final", "marginal", "degraded", "insufficient_data")
+    for kind in (*kinds, "canary", "canary_final"):
         body = gate(kind)
         seen[kind] = (body["verdict"], body["final"], measure(spec, body))
     seen["rollback"] = ((body := gate("rollback"))["verdict"], body["final"], measure(spec, body))
@@ -250,6 +258,9 @@ def test_the_gate_answers_each_verdict_as_the_template_expects(gate):
         "degraded": ("degraded", False, "Failed"),
         "insufficient_data": ("insufficient_data", True, "Inconclusive"),
         "rollback": ("rollback", True, "Successful"),
+        # A canary judged healthy: not final yet it keeps measuring; final, the gate says promote and it passes.
+        "canary": ("healthy", False, "Inconclusive"),
+        "canary_final": ("promote", True, "Successful"),
     }
 
 

@@ -61,3 +61,18 @@ def endpoint(
         token_encrypted=crypto.encrypt(token) if token else "",
         **extra,
     )
+
+
+@dataclass
+class CanaryPair:
+    champion: Deploy
+    challenger: Deploy
+
+
+def canary_pair(project: Project, verdict: str | None = None, **fields) -> CanaryPair:
+    """A champion serving everything and a canary beside it with 10 % of the traffic (its baseline: the champion)."""
+    champion = deploy(project, "4.0", 3, "healthy")
+    fields = {"strategy": "canary", "traffic_percent": 10, **fields}
+    challenger = deploy(project, "4.1", 0.5, verdict, **fields)
+    assert challenger.baseline_id == champion.pk
+    return CanaryPair(champion=champion, challenger=challenger)

@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from rollbacks.models import RollbackRequest
 from rollbacks.services import rollback_request_create
 from tests.helpers import client_for, error_code
-from tests.rollbacks.rollback_world import endpoint, history
+from tests.rollbacks.rollback_world import canary_pair, endpoint, history
 from tracker.errors import Conflict
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -79,3 +79,16 @@ def test_the_unique_constraint_holds_when_the_first_transaction_is_still_open(pr
         thread.join(timeout=20)
     assert outcome == {"code": "rollback_already_open"}
     assert list(RollbackRequest.objects.values_list("target_id", flat=True)) == [world.v2.pk]
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_two_concurrent_promotes_make_one_promotion_and_a_rollback_beside_it_is_not_blocked(project, token, round_):
+    pair, _ = canary_pair(project), endpoint(project)
+    promote = f"/api/v1/deploys/{pair.challenger.pk}/promote"
+    rollback = f"/api/v1/deploys/{pair.challenger.pk}/rollback"
+    calls = [lambda: client_for(token).post(promote, {}, format="json") for _ in range(2)]
+    responses = run_together(*calls, lambda: client_for(token).post(rollback, {}, format="json"))
+    assert sorted(r.status_code for r in responses[:2]) == [201, 409], [r.content for r in responses]
+    assert error_code(next(r for r in responses[:2] if r.status_code == 409)) == "promotion_already_open"
+    assert responses[2].status_code == 201
+    assert sorted(RollbackRequest.objects.values_list("kind", flat=True)) == ["promotion", "rollback"]

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import socket
 from http.server import ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import pytest
 
 from rollbacks.models import RollbackRequest
 from tests.helpers import client_for, wait_until
 from tests.receiver import Receiver
-from tests.rollbacks.rollback_world import SECRET, endpoint, history
+from tests.rollbacks.rollback_world import SECRET, canary_pair, endpoint, history
 from tracker import signing
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -85,4 +86,27 @@ def test_a_receiver_down_for_the_first_tries_gets_the_request_later_by_retry(cel
     assert signing.verify([SECRET], sent.headers, sent.body) == rollback_id
     attempts = list(RollbackRequest.objects.get(pk=rollback_id).attempts.values_list("status_code", "error"))
     assert attempts[-1] == (200, "") and all(code is None and error for code, error in attempts[:-1])
+    assert len(receiver.requests) == 1
+
+
+def test_a_promotion_is_dispatched_by_the_worker_and_completed_by_cis_callback(celery_worker_process, project, token):
+    pair = canary_pair(project, "healthy")
+    api = client_for(token)
+    assert api.get(f"/api/v1/deploys/{pair.challenger.pk}/verdict").json()["verdict"] == "promote"
+    with Receiver() as receiver:
+        endpoint(project, url=receiver.url("/release"))
+        created = api.post(f"/api/v1/deploys/{pair.challenger.pk}/promote", {}, format="json")
+        assert created.status_code == 201
+        promotion_id = created.json()["id"]
+        [sent] = receiver.wait_for(1, timeout=30)  # sent by the worker process
+    assert signing.verify([SECRET], sent.headers, sent.body) == promotion_id
+    body = json.loads(sent.body)
+    assert body["type"] == "promotion.requested" and body["baseline"]["id"] == pair.champion.pk
+    wait_until(lambda: RollbackRequest.objects.get(pk=promotion_id).state == "dispatched", timeout=30)
+    ci = client_for(body["callback"]["token"])
+    path = urlsplit(body["callback"]["url"]).path
+    assert path == f"/api/v1/promotions/{promotion_id}/status"
+    done = ci.post(path, {"status": "succeeded"}, format="json")
+    assert done.status_code == 200 and done.json()["promotion"]["state"] == "succeeded"
+    assert api.get(f"/api/v1/promotions/{promotion_id}").json()["state"] == "succeeded"
     assert len(receiver.requests) == 1

@@ -8,6 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from rollbacks.openapi import PROMOTION_REQUESTED, ROLLBACK_REQUESTED
 from rollbacks.payloads import (
     DeployRef,
     EndpointFormat,
@@ -182,3 +183,50 @@ def test_it_encodes_compact_utf8_that_decodes_to_the_same_body():
     body = generic_body(message(reason="latência ↑"))
     raw = encode_body(body)
     assert json.loads(raw) == body and "latência ↑".encode() in raw and b", " not in raw
+
+
+# --- promotion.requested: the same presets, under the promotion's own names -------------------------------------
+
+
+def promotion(**changes):
+    """The stored example's facts as a promotion: the canary 2026.11.3 takes over from its baseline 2026.11.2."""
+    return message(kind="promotion", rollback_id="8d0e6f1a-2b3c-4d5e-8f90-a1b2c3d4e5f6", **changes)
+
+
+def test_the_generic_promotion_body_fits_the_documented_webhook_schema():
+    body = generic_body(promotion())
+    jsonschema.validate(body, PROMOTION_REQUESTED)
+    assert body["type"] == "promotion.requested" and body["promotion_id"] == "8d0e6f1a-2b3c-4d5e-8f90-a1b2c3d4e5f6"
+    assert (body["deploy"]["version"], body["baseline"]["version"]) == ("2026.11.3", "2026.11.2")
+    assert not {"rollback_id", "current", "target"} & set(body)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(body, ROLLBACK_REQUESTED)
+    jsonschema.validate(generic_body(message()), ROLLBACK_REQUESTED)
+
+
+def test_a_promotion_is_a_repository_dispatch_github_accepts_under_its_own_event_type():
+    # The endpoint's event type names its rollbacks; a promotion is always `promotion.requested`.
+    body = github_body(promotion(), "deploy-tracker-rollback")
+    jsonschema.validate(body, GITHUB["request_schema"])
+    assert body["event_type"] == "promotion.requested"
+    payload = body["client_payload"]
+    assert len(payload) <= 10 and payload["promotion_id"] == "8d0e6f1a-2b3c-4d5e-8f90-a1b2c3d4e5f6"
+    assert (payload["deploy"]["version"], payload["baseline"]["version"]) == ("2026.11.3", "2026.11.2")
+
+
+def test_a_promotion_is_a_pipeline_trigger_gitlab_accepts_with_promotion_variables():
+    body = gitlab_body(promotion(), "glptt-abc", "main")
+    jsonschema.validate(body, GITLAB["request_schema"])
+    variables = body["variables"]
+    assert variables["PROMOTION_ID"] == "8d0e6f1a-2b3c-4d5e-8f90-a1b2c3d4e5f6"
+    assert variables["PROMOTION_DEPLOY_VERSION"] == "2026.11.3"
+    assert variables["PROMOTION_BASELINE_VERSION"] == "2026.11.2"
+    assert variables["PROMOTION_CALLBACK_TOKEN"] == "rbcb_example-one-time-token"
+    assert not any(key.startswith("ROLLBACK_") for key in variables)
+
+
+def test_a_promotion_with_every_field_at_its_input_limit_stays_under_64_kb_for_github():
+    big = DeployRef(id=2**62, version="v" * 200, commit_sha="f" * 64, ref="r" * 255, url="u" * 2000)
+    big = replace(big, model=ModelRef("m" * 200, "9" * 100, "s" * 2000, "d" * 200))
+    msg = promotion(current=big, target=replace(big, id=1), reason="x" * 2000, requested_by="n" * 150)
+    assert len(encode_body(github_body(msg)["client_payload"])) < 64 * 1024
