@@ -59,7 +59,7 @@ PROMOTABLE_VERDICTS = frozenset({"healthy", "improved"})
 
 def promotion_due(*, deploy: Deploy, answer: dict[str, Any]) -> bool:
     """The gate's `promote`: the deploy runs beside its baseline (canary, A/B, shadow or partial traffic) and its
-    verdict is final and healthy or improved; deploy_verdict asks only after the required checks passed.
+    verdict is final and healthy or improved; deploy_verdict asks only after the required checks passed."""
     return (
         deploy.runs_beside_baseline
         and deploy.baseline_id is not None
