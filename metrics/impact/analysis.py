@@ -82,10 +82,11 @@ def impact_compute(*, deploy: Deploy, now: datetime | None = None) -> ImpactRepo
     settings_by_name = {s.name: s for s in MetricSetting.objects.filter(service_id=deploy.service_id)}
     stream = deploy.service.analysis_settings(deploy.environment_id)
     window_end = deploy.deployed_at + timedelta(minutes=stream.observation_window_minutes)
-    mode = impact_mode(deploy, stream, now, window_end)
+    posted = _metric_names(deploy, settings_by_name)
+    mode = impact_mode(deploy, stream, now, window_end, names=posted)
     queried, queried_win = _queried(deploy, stream, now, window_end, mode)
     # A name a source answers is judged from the source (the store a team chose), not from pushed points.
-    names = [n for n in _metric_names(deploy, settings_by_name) if n not in {q.query_name for q in queried}]
+    names = [n for n in posted if n not in {q.query_name for q in queried}]
     judgments, wins, extras = [], {}, {}
     for name in names:
         setting = settings_by_name.get(name)
@@ -116,16 +117,20 @@ def impact_compute(*, deploy: Deploy, now: datetime | None = None) -> ImpactRepo
     return _report_store(deploy, verdict, wins, final, started, extras, layout=layout, segments=found)
 
 
-def impact_mode(deploy: Deploy, stream: AnalysisSettings, now: datetime, window_end: datetime) -> str:
+def impact_mode(
+    deploy: Deploy, stream: AnalysisSettings, now: datetime, window_end: datetime, *, names: list[str]
+) -> str:
     """The service's forced mode, else concurrent when the deploy runs beside its baseline (canary, A/B, shadow,
-    partial traffic) and points attributed to the baseline arrive in the deploy's observation window."""
+    partial traffic) and points attributed to the baseline arrive in the deploy's observation window.
+    `names` (the metrics posted) keep the lookup on the rollups' (deploy, name, minute) index."""
     if stream.impact_mode in judge.REPORT_MODES:
         return stream.impact_mode
-    if deploy.baseline_id is None or not deploy.runs_beside_baseline:
+    if deploy.baseline_id is None or not deploy.runs_beside_baseline or not names:
         return judge.SEQUENTIAL
     beside = MetricRollup.objects.filter(
-        deploy_key=deploy.baseline_id, minute__gte=_ceil_minute(deploy.deployed_at), minute__lt=min(now, window_end)
-    ).exists()
+        deploy_key=deploy.baseline_id, name__in=names, minute__gte=_ceil_minute(deploy.deployed_at),
+        minute__lt=min(now, window_end),
+    ).exists()  # fmt: skip
     return judge.CONCURRENT if beside else judge.SEQUENTIAL
 
 

@@ -287,3 +287,26 @@ def test_a_sampled_window_still_counts_each_segment_exactly(api, project, canary
     assert eu_metric["judged_current"] < 500 and eu_metric["classification"] == "High"
     assert by_value["us-east"]["metrics"][0]["n_current"] == 700
     assert report.segments["region"][0]["value"] == "eu-west"
+
+
+def test_the_queries_of_a_computation_do_not_grow_with_segments_or_points(api, project, canary):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    api.patch(f"/api/v1/services/{SERVICE}/settings", {"segment_labels": ["region", "client"]}, format="json")
+    rng = np.random.default_rng(12)
+
+    def post(regions):
+        labels = [{"region": f"r{i % regions}", "client": f"c{i % 3}"} for i in range(60 * regions)]
+        for name in ("latency_ms", "errors"):
+            _post(api, _points(rng.normal(100, 8, len(labels)), 24, 1, deploy="1.0", name=name, labels=labels))
+            _post(api, _points(rng.normal(100, 8, len(labels)), 24, 1, deploy="1.1", name=name, labels=labels))
+
+    post(2)
+    with CaptureQueriesContext(connection) as few:
+        impact_compute(deploy=canary)
+    post(25)
+    with CaptureQueriesContext(connection) as many:
+        report = impact_compute(deploy=canary)
+    assert len(report.segments["region"]) == 20 and len(report.segments["client"]) == 3
+    assert len(many.captured_queries) == len(few.captured_queries)
