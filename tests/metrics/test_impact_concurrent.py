@@ -310,3 +310,27 @@ def test_the_queries_of_a_computation_do_not_grow_with_segments_or_points(api, p
         report = impact_compute(deploy=canary)
     assert len(report.segments["region"]) == 20 and len(report.segments["client"]) == 3
     assert len(many.captured_queries) == len(few.captured_queries)
+
+
+def test_a_metric_source_is_queried_per_arm_over_the_same_window_in_concurrent_mode(api, project, canary):
+    from urllib.parse import parse_qs
+
+    from tests.receiver import Receiver, Reply
+
+    _set_mode(api, "concurrent")
+    start = (canary.deployed_at + timedelta(minutes=6)).timestamp()
+    values = [[start + 15 * i, str(100 + i % 7)] for i in range(60)]
+    answer = {"status": "success", "data": {"resultType": "matrix", "result": [{"metric": {}, "values": values}]}}
+    query = {"service": SERVICE, "name": "latency_ms", "query": 'latency_ms{version="{{version}}"}',
+             "step_seconds": 15, "direction": "increase_is_bad", "critical": False, "allowed_change": 0.1}  # fmt: skip
+    with Receiver() as store:
+        store.default = Reply(status=200, body=json.dumps(answer).encode())
+        body = {"kind": "prometheus", "name": "prom", "url": store.url("/prom"), "queries": [query]}
+        assert api.post("/api/v1/metric-sources", body, format="json").status_code == 201
+        report = impact_compute(deploy=Deploy.objects.select_related("service").get(pk=canary.pk))
+        forms = [parse_qs(r.body.decode()) for r in store.requests]
+
+    assert (report.mode, report.verdict) == ("concurrent", "healthy")
+    assert sorted(f["query"][0] for f in forms) == ['latency_ms{version="1.0"}', 'latency_ms{version="1.1"}']
+    assert forms[0]["start"] == forms[1]["start"] and forms[0]["end"] == forms[1]["end"]
+    assert report.metrics[0]["baseline_window"] == report.metrics[0]["current_window"]
