@@ -101,20 +101,34 @@ def impact_compute(*, deploy: Deploy, now: datetime | None = None) -> ImpactRepo
     verdict = judge.judge_deploy(judgments, started=started_at)
     if deploy.baseline_id is None and verdict.verdict == judge.INSUFFICIENT_DATA:
         verdict.reasons.insert(1, "no baseline deploy: this is the first succeeded deploy of its stream")
-    # Segments read their windows through this module's sides and sampling: imported here, not in a cycle.
-    from metrics.impact.segments import segments_judge
-
-    found = segments_judge(
-        deploy=deploy, keys=stream.segment_labels, windows=pushed,
-        rules={n: rule_for(n, settings_by_name.get(n)) for n in pushed}, started=started_at,
-    )  # fmt: skip
-    judge.apply_segments(verdict, [s for per_key in found.values() for s in per_key])
+    found = _segments(deploy, stream, pushed, settings_by_name, verdict, started_at)
     unreachable = [m for m in queried if m.transient]
     _unvouched(verdict, unreachable)
     # A store that could not answer is asked again by the sweep: the report stays open until it does.
     final = now >= window_end and not unreachable
     layout = _span(list(wins.values()), mode) if wins else queried_win
     return _report_store(deploy, verdict, wins, final, started, extras, layout=layout, segments=found)
+
+
+def _segments(
+    deploy: Deploy,
+    stream: AnalysisSettings,
+    pushed: dict[str, Windows],
+    settings_by_name: dict[str, MetricSetting],
+    verdict: judge.Verdict,
+    started: bool,
+) -> dict[str, list[judge.Segment]]:
+    """The pushed metrics judged per segment of the service's `segment_labels`; a critical failure in any
+    segment degrades the verdict, and every failure in a segment is named in its reasons."""
+    # Segments read their windows through this module's sides and sampling: imported here, not in a cycle.
+    from metrics.impact.segments import segments_judge
+
+    found = segments_judge(
+        deploy=deploy, keys=stream.segment_labels, windows=pushed,
+        rules={n: rule_for(n, settings_by_name.get(n)) for n in pushed}, started=started,
+    )  # fmt: skip
+    judge.apply_segments(verdict, [s for per_key in found.values() for s in per_key])
+    return found
 
 
 def impact_mode(
