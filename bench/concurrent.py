@@ -1,8 +1,11 @@
 """Time the concurrent judge: a canary and its control, 1M requests (points) per side, in the same window.
 
 Usage: python bench/concurrent.py [--points 1000000] [--segments 20] [--runs 3]
-Pure computation (no Django, no database), four figures, each the median of --runs runs with its peak traced
-memory (tracemalloc: NumPy's buffers included) and, at the end, the process's peak resident size:
+       python bench/concurrent.py --database-url postgres://postgres@127.0.0.1:5432/dt_bench_concurrent [--points …]
+
+Without --database-url: pure computation (no Django, no database), four figures, each the median of --runs runs
+with its peak traced memory (tracemalloc: NumPy's buffers included) and, at the end, the process's peak resident
+size:
 
 1. whole: `judge_metric` on every point of both arms (1M against 1M: the U test exact in n, the Hodges-Lehmann
    interval from compressed sides), against SciPy's `mannwhitneyu` on the same arrays (time and p);
@@ -11,13 +14,21 @@ memory (tracemalloc: NumPy's buffers included) and, at the end, the process's pe
 3. segments: the points split by a `region` label into --segments values (Zipf-like volumes), each value
    judged on all of its points like the whole, then ordered worst first; one region carries a regression;
 4. segments sampled: the same on the 25,000-per-side sample (as the database path reads it).
+
+With --database-url (PostgreSQL; the database is created if missing, migrated, and its point tables emptied):
+the same two arms are stored through the ingest service (batches of 10,000, labels and the `deploy` attribution
+included), a 1.0 baseline and a 1.1 canary at 10 % beside it, `segment_labels: ["region"]`; then the whole
+report (`metrics.impact.analysis.impact_compute`: concurrent mode, the metric and its 20 region segments) is
+computed --runs times: wall time, queries, peak traced memory, the verdict and the worst segment.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -87,13 +98,97 @@ def measure(label: str, runs: int, work: Callable[[], object]) -> object:
     return result
 
 
+def database_setup(url: str) -> None:
+    """Create and migrate the benchmark database, then set Django up against it (tasks stay in-process)."""
+    name, admin = url.rsplit("/", 1)[1], url.rsplit("/", 1)[0] + "/postgres"
+    subprocess.run(["psql", admin, "-qc", f"CREATE DATABASE {name}"], capture_output=True, check=False)
+    os.environ.update(DJANGO_SETTINGS_MODULE="tracker.settings", DATABASE_URL=url, REDIS_URL="", DEBUG="0",
+                      SECRET_KEY="bench-only-secret-key")  # fmt: skip
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def database_run(args: argparse.Namespace, arms: dict[str, np.ndarray]) -> None:
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from deployments.models import Deploy
+    from deployments.services import deploy_processed_mark, deploy_record, service_get_or_create
+    from deployments.settings_services import service_settings_update
+    from metrics.impact.analysis import impact_compute
+    from metrics.impact.models import ImpactReport, MetricPoint, MetricRollup
+    from metrics.impact.services import points_ingest
+    from metrics.points import PointBatch
+    from tracker.models import Project
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {MetricPoint._meta.db_table}, {MetricRollup._meta.db_table}")
+    project, _ = Project.objects.get_or_create(slug="bench-concurrent", defaults={"name": "bench concurrent"})
+    Deploy.objects.filter(project=project).delete()
+    now = timezone.now()
+    made = {}
+    for version, ago, extra in (("1.0", 600, {}), ("1.1", 62, {"strategy": "canary", "traffic_percent": 10})):
+        deploy, _ = deploy_record(project=project, service="bench-svc", environment="production", version=version,
+                                  finished_at=now - timedelta(minutes=ago), **extra)  # fmt: skip
+        made[version] = deploy_processed_mark(deploy_id=deploy.pk)
+        # No recomputation per stored batch: the benchmark computes the report itself.
+        ImpactReport.objects.update_or_create(deploy=deploy, defaults={"requested_at": now + timedelta(days=1)})
+    service_settings_update(service=service_get_or_create(project=project, name="bench-svc"), environment=None,
+                            changes={"segment_labels": ["region"]})  # fmt: skip
+    start = time.perf_counter()
+    # Both arms spread over the canary's current window (after its 5-minute warm-up, to now).
+    first, last = (now - timedelta(minutes=56)).timestamp(), (now - timedelta(seconds=30)).timestamp()
+    for version, values, regions in (("1.0", arms["control"], arms["control_region"]),
+                                     ("1.1", arms["canary"], arms["canary_region"])):  # fmt: skip
+        stamps = np.linspace(first, last, len(values))
+        for i in range(0, len(values), 10_000):
+            part = slice(i, i + 10_000)
+            n = len(values[part])
+            batch = PointBatch(
+                services=["bench-svc"] * n, environments=["production"] * n, names=["latency_ms"] * n,
+                values=values[part], timestamps=stamps[part], labels=[{"region": f"r{r}"} for r in regions[part]],
+                deploys=[version] * n,
+            )  # fmt: skip
+            points_ingest(project=project, batch=batch)
+    stored = time.perf_counter() - start
+    print(f"stored {2 * args.points:,} points in {stored:.1f} s ({2 * args.points / stored:,.0f} points/s)")
+    canary = Deploy.objects.select_related("service").get(pk=made["1.1"].pk)
+    times, peaks = [], []
+    for _ in range(args.runs):
+        tracemalloc.start()
+        with CaptureQueriesContext(connection) as queries:
+            began = time.perf_counter()
+            report = impact_compute(deploy=canary)
+            times.append(time.perf_counter() - began)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    print(f"impact_compute (concurrent, 1 metric, {len(report.segments['region'])} segments): "
+          f"median {statistics.median(times):.3f} s (min {min(times):.3f}, max {max(times):.3f}), "
+          f"{len(queries.captured_queries)} queries, peak traced {max(peaks) / 2**20:.1f} MiB")  # fmt: skip
+    metric, worst = report.metrics[0], report.segments["region"][0]
+    print(f"   mode {report.mode}, verdict {report.verdict}; n {metric['n_baseline']:,}/{metric['n_current']:,} "
+          f"judged {metric['judged_baseline']:,}/{metric['judged_current']:,}; worst segment "
+          f"region={worst['value']} {worst['verdict']} (n={worst['n']:,}, failing {worst['failed']})")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--points", type=int, default=1_000_000, help="per side")
     parser.add_argument("--segments", type=int, default=20)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--database-url", help="PostgreSQL: store the arms and time the whole report instead")
     args = parser.parse_args()
 
+    if args.database_url:
+        database_setup(args.database_url)
+        database_run(args, make_arms(args.points, args.segments))
+        return
     arms = make_arms(args.points, args.segments)
     control, canary = arms["control"], arms["canary"]
     rule = impact.MetricRule("latency_ms", impact.INCREASE_IS_BAD)
