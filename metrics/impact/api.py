@@ -71,12 +71,12 @@ def _batch_id_from(request: Request) -> str | None:
     return batch_id
 
 
-class WindowSerializer(serializers.Serializer):
+class ImpactWindowSerializer(serializers.Serializer):
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
 
 
-class MetricJudgmentSerializer(serializers.Serializer):
+class ImpactJudgmentSerializer(serializers.Serializer):
     """One metric's judgment with every input it was judged on (the main fields; the entry carries more)."""
 
     name = serializers.CharField()
@@ -103,20 +103,20 @@ class MetricJudgmentSerializer(serializers.Serializer):
     reason = serializers.CharField()
 
 
-class ReportMetricSerializer(MetricJudgmentSerializer):
+class ImpactMetricSerializer(ImpactJudgmentSerializer):
     mode = serializers.ChoiceField(choices=REPORT_MODES)
-    baseline_window = WindowSerializer(allow_null=True, help_text="concurrent: the current window itself")
-    current_window = WindowSerializer(allow_null=True)
+    baseline_window = ImpactWindowSerializer(allow_null=True, help_text="concurrent: the current window itself")
+    current_window = ImpactWindowSerializer(allow_null=True)
 
 
-class SegmentSerializer(serializers.Serializer):
+class ImpactSegmentSerializer(serializers.Serializer):
     value = serializers.CharField(help_text="the label's value, as text")
     verdict = serializers.ChoiceField(choices=VERDICTS)
     score = serializers.FloatField(allow_null=True)
     n = serializers.IntegerField(help_text="this deploy's points carrying the value in its current windows")
     failed = serializers.ListField(child=serializers.CharField(), help_text="the metrics failing in the segment")
     reasons = serializers.ListField(child=serializers.CharField())
-    metrics = MetricJudgmentSerializer(many=True)
+    metrics = ImpactJudgmentSerializer(many=True)
 
 
 class ImpactReportOutputSerializer(serializers.Serializer):
@@ -134,11 +134,11 @@ class ImpactReportOutputSerializer(serializers.Serializer):
         help_text="sequential: against the baseline's last W minutes before this deploy; concurrent: against the "
         "baseline's points in the same window (a canary, A/B or shadow deploy beside its baseline)",
     )
-    baseline_window = WindowSerializer(allow_null=True, help_text="the span of the metrics' baseline windows")
-    current_window = WindowSerializer(allow_null=True, help_text="the span of the metrics' current windows")
-    metrics = ReportMetricSerializer(many=True)
+    baseline_window = ImpactWindowSerializer(allow_null=True, help_text="the span of the metrics' baseline windows")
+    current_window = ImpactWindowSerializer(allow_null=True, help_text="the span of the metrics' current windows")
+    metrics = ImpactMetricSerializer(many=True)
     segments = serializers.DictField(
-        child=SegmentSerializer(many=True),
+        child=ImpactSegmentSerializer(many=True),
         help_text="per label key of the service's segment_labels, its largest values (at most 20) worst first",
     )
 
