@@ -316,6 +316,15 @@ def _values(side: Side) -> tuple[np.ndarray, int]:
     return np.fromiter((row[0] for row in rows), dtype=np.float64), sum(count for _, count in per_minute)
 
 
+def sample_plan(per_minute: list[tuple[datetime, int]]) -> tuple[list[datetime], int] | None:
+    """None when the whole window is read; else the minutes sampled and the points read from each at most."""
+    if sum(count for _, count in per_minute) <= MAX_JUDGED_VALUES:
+        return None
+    minutes = sorted({minute for minute, _ in per_minute})
+    minutes = minutes[:: math.ceil(len(minutes) / SAMPLED_MINUTES)]
+    return minutes, math.ceil(MAX_JUDGED_VALUES / len(minutes))
+
+
 def read_window(side: Side, per_minute: list[tuple[datetime, int]], fields: tuple, points: QuerySet | None = None):
     """The window's rows (`fields` of each point), all of them up to MAX_JUDGED_VALUES points.
 
@@ -323,13 +332,11 @@ def read_window(side: Side, per_minute: list[tuple[datetime, int]], fields: tupl
     SAMPLED_MINUTES evenly spaced minutes), so counting and reading never scan the whole window. `points`
     narrows the side's points (e.g. annotated with a label) and defaults to all of them.
     """
-    total = sum(count for _, count in per_minute)
     window = (side.points if points is None else points).filter(ts__gte=side.start, ts__lt=side.end)
-    if total <= MAX_JUDGED_VALUES:
+    plan = sample_plan(per_minute)
+    if plan is None:
         return list(window.values_list(*fields))
-    minutes = sorted({minute for minute, _ in per_minute})
-    minutes = minutes[:: math.ceil(len(minutes) / SAMPLED_MINUTES)]
-    quota = math.ceil(MAX_JUDGED_VALUES / len(minutes))
+    minutes, quota = plan
     parts = [
         window.filter(ts__gte=m, ts__lt=m + timedelta(minutes=1)).order_by("ts").values_list(*fields)[:quota]
         for m in minutes

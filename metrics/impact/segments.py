@@ -4,8 +4,8 @@ Per label key, the values carried by most of this deploy's points in its current
 MAX_SEGMENTS_PER_LABEL, the largest by volume) are each judged like the whole deploy: the same windows and
 mode, the same judge, on the points carrying that value only (labels are stored on each point, `labels` JSON).
 Label values are compared as text. Queries per computation: per metric and side its per-minute counts once,
-then per label key one read per metric and side (and one exact count when that side is sampled): bounded by
-keys x metrics, whatever the number of segments or points.
+then per label key one read per metric and side: bounded by keys x metrics, whatever the number of segments or
+points. Counts are exact up to MAX_JUDGED_VALUES points per side, estimated from the sample above.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import numpy as np
-from django.db.models import Count
 from django.db.models.fields.json import KeyTextTransform
 
 from deployments.analysis_settings import MAX_SEGMENTS_PER_LABEL
 from deployments.models import Deploy
-from metrics.impact.analysis import MAX_JUDGED_VALUES, Side, Windows, minute_counts, read_window, sides
+from metrics.impact.analysis import Side, Windows, minute_counts, read_window, sample_plan, sides
 from metrics.stats import impact as judge
 
 
@@ -53,6 +52,7 @@ def _key_segments(
         for value, (_, n) in groups.items():
             volume[value] += n
     top = sorted(volume, key=lambda v: (-volume[v], v))[:MAX_SEGMENTS_PER_LABEL]
+    sampled = any(sample_plan(per_minute) is not None for per_minute in counts.values())
     baseline = {
         name: _by_value(key, pair[1], counts[(name, 1)]) if pair[1] is not None else {} for name, pair in arms.items()
     }
@@ -67,27 +67,55 @@ def _key_segments(
             result = judge.judge_metric(judge.segment_rule(rules[name], key, value), b, c, n_baseline=nb, n_current=nc)
             result.name = name
             judgments.append(result)
-        found.append(judge.judge_segment(key, value, volume[value], judgments, started=started))
+        segment = judge.judge_segment(key, value, volume[value], judgments, started=started)
+        segment.estimated = sampled
+        found.append(segment)
     return judge.worst_first(found)
 
 
 def _by_value(key: str, side: Side, per_minute: list[tuple[datetime, int]]) -> dict[str, tuple[np.ndarray, int]]:
-    """label value -> (the side's values carrying it, read whole or sampled like the metric; its exact count)."""
+    """label value -> (the side's values carrying it, read whole or sampled like the metric; its count).
+
+    The count is exact when the whole window was read. Above MAX_JUDGED_VALUES the window was sampled by minute,
+    and counting a label over every point of a busy window costs seconds (the labels are JSON on each point):
+    the count is then estimated from the sample, each read point standing for its minute's share (`n_estimated`).
+    """
     labelled = side.points.filter(labels__has_key=key).annotate(segment=KeyTextTransform(key, "labels"))
-    rows = read_window(side, per_minute, ("segment", "value"), points=labelled)
+    rows = read_window(side, per_minute, ("segment", "value", "ts"), points=labelled)
     groups: dict[str, list[float]] = defaultdict(list)
-    for segment, value in rows:
+    stamps: dict[str, list[datetime]] = defaultdict(list)
+    for segment, value, ts in rows:
         if segment is not None:
             groups[_text(segment)].append(value)
-    exact = {value: len(values) for value, values in groups.items()}
-    if sum(count for _, count in per_minute) > MAX_JUDGED_VALUES:  # a sample was read: count the window itself
-        window = labelled.filter(ts__gte=side.start, ts__lt=side.end)
-        exact = {
-            _text(segment): n
-            for segment, n in window.values("segment").annotate(n=Count("pk")).values_list("segment", "n")
-            if segment is not None
-        }
-    return {value: (np.asarray(groups.get(value, []), dtype=np.float64), n) for value, n in exact.items()}
+            stamps[_text(segment)].append(ts)
+    plan = sample_plan(per_minute)
+    counts = (
+        {value: len(values) for value, values in groups.items()}
+        if plan is None
+        else _estimated(plan, per_minute, stamps)
+    )
+    return {value: (np.asarray(groups[value], dtype=np.float64), n) for value, n in counts.items()}
+
+
+def _estimated(
+    plan: tuple[list[datetime], int], per_minute: list[tuple[datetime, int]], stamps: dict[str, list[datetime]]
+) -> dict[str, int]:
+    """Each value's count in a sampled window. A minute read whole (fewer labelled points than its quota) counts
+    as read; a point read from a fuller minute stands for count / read of it; all scaled by the window's total
+    over the sampled minutes' (every k-th minute is read when there are more than SAMPLED_MINUTES)."""
+    minutes, quota = plan
+    by_minute = dict(per_minute)
+    read_in: dict[datetime, int] = defaultdict(int)
+    for times in stamps.values():
+        for ts in times:
+            read_in[_minute(ts)] += 1
+    scale = sum(by_minute.values()) / max(1, sum(by_minute.get(m, 0) for m in minutes))
+    weight = {m: (by_minute.get(m, 0) / n if n >= quota else 1.0) * scale for m, n in read_in.items()}
+    return {value: round(sum(weight[_minute(ts)] for ts in times)) for value, times in stamps.items()}
+
+
+def _minute(ts: datetime) -> datetime:
+    return ts.replace(second=0, microsecond=0)
 
 
 def _text(value: object) -> str:

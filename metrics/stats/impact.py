@@ -548,6 +548,8 @@ class Segment:
     value: str
     volume: int
     verdict: Verdict
+    # The counts (volume, each metric's n) were estimated from a sampled window, not counted.
+    estimated: bool = False
 
     @property
     def label(self) -> str:
@@ -560,6 +562,7 @@ class Segment:
             "verdict": self.verdict.verdict,
             "score": self.verdict.score,
             "n": self.volume,
+            "n_estimated": self.estimated,
             "failed": failed,
             "reasons": list(self.verdict.reasons),
             "metrics": [m.to_dict() for m in self.verdict.metrics],
