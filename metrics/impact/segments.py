@@ -83,11 +83,12 @@ def _by_value(key: str, side: Side, per_minute: list[tuple[datetime, int]]) -> d
     labelled = side.points.filter(labels__has_key=key).annotate(segment=KeyTextTransform(key, "labels"))
     rows = read_window(side, per_minute, ("segment", "value", "ts"), points=labelled)
     groups: dict[str, list[float]] = defaultdict(list)
-    stamps: dict[str, list[datetime]] = defaultdict(list)
+    stamps: dict[str, list[float]] = defaultdict(list)
     for segment, value, ts in rows:
         if segment is not None:
-            groups[_text(segment)].append(value)
-            stamps[_text(segment)].append(ts)
+            text = _text(segment)
+            groups[text].append(value)
+            stamps[text].append(ts.timestamp())
     plan = sample_plan(per_minute)
     counts = (
         {value: len(values) for value, values in groups.items()}
@@ -98,24 +99,24 @@ def _by_value(key: str, side: Side, per_minute: list[tuple[datetime, int]]) -> d
 
 
 def _estimated(
-    plan: tuple[list[datetime], int], per_minute: list[tuple[datetime, int]], stamps: dict[str, list[datetime]]
+    plan: tuple[list[datetime], int], per_minute: list[tuple[datetime, int]], stamps: dict[str, list[float]]
 ) -> dict[str, int]:
     """Each value's count in a sampled window. A minute read whole (fewer labelled points than its quota) counts
     as read; a point read from a fuller minute stands for count / read of it; all scaled by the window's total
     over the sampled minutes' (every k-th minute is read when there are more than SAMPLED_MINUTES)."""
+    if not stamps:
+        return {}
     minutes, quota = plan
-    by_minute = dict(per_minute)
-    read_in: dict[datetime, int] = defaultdict(int)
-    for times in stamps.values():
-        for ts in times:
-            read_in[_minute(ts)] += 1
-    scale = sum(by_minute.values()) / max(1, sum(by_minute.get(m, 0) for m in minutes))
-    weight = {m: (by_minute.get(m, 0) / n if n >= quota else 1.0) * scale for m, n in read_in.items()}
-    return {value: round(sum(weight[_minute(ts)] for ts in times)) for value, times in stamps.items()}
-
-
-def _minute(ts: datetime) -> datetime:
-    return ts.replace(second=0, microsecond=0)
+    keys = np.array([minute.timestamp() for minute, _ in per_minute])  # in time order
+    counts = np.array([count for _, count in per_minute], dtype=np.float64)
+    sampled = counts[np.isin(keys, [minute.timestamp() for minute in minutes])].sum()
+    scale = counts.sum() / max(1.0, sampled)
+    by_value = {value: np.floor(np.asarray(times) / 60.0) * 60.0 for value, times in stamps.items()}
+    read_minutes, read = np.unique(np.concatenate(list(by_value.values())), return_counts=True)
+    # Every minute a point was read from has its rollup (written in the same transaction as the points).
+    full = counts[np.minimum(np.searchsorted(keys, read_minutes), len(keys) - 1)]
+    weight = np.where(read >= quota, full / read, 1.0) * scale
+    return {value: round(float(weight[np.searchsorted(read_minutes, m)].sum())) for value, m in by_value.items()}
 
 
 def _text(value: object) -> str:
