@@ -4,8 +4,8 @@ Usage: python bench/concurrent.py [--points 1000000] [--segments 20] [--runs 3]
        python bench/concurrent.py --database-url postgres://postgres@127.0.0.1:5432/dt_bench_concurrent [--points …]
 
 Without --database-url: pure computation (no Django, no database), four figures, each the median of --runs runs
-with its peak traced memory (tracemalloc: NumPy's buffers included) and, at the end, the process's peak resident
-size:
+with its peak traced memory (tracemalloc, in one more run as it slows allocations; NumPy's buffers included)
+and, at the end, the process's peak resident size:
 
 1. whole: `judge_metric` on every point of both arms (1M against 1M: the U test exact in n, the Hodges-Lehmann
    interval from compressed sides), against SciPy's `mannwhitneyu` on the same arrays (time and p);
@@ -19,7 +19,8 @@ With --database-url (PostgreSQL; the database is created if missing, migrated, a
 the same two arms are stored through the ingest service (batches of 10,000, labels and the `deploy` attribution
 included), a 1.0 baseline and a 1.1 canary at 10 % beside it, `segment_labels: ["region"]`; then the whole
 report (`metrics.impact.analysis.impact_compute`: concurrent mode, the metric and its 20 region segments) is
-computed --runs times: wall time, queries, peak traced memory, the verdict and the worst segment.
+computed --runs times (then once traced): wall time, queries, peak traced memory, the verdict and the worst
+segment with its estimated and its counted size.
 """
 
 from __future__ import annotations
@@ -82,18 +83,20 @@ def judge_segments(
 
 
 def measure(label: str, runs: int, work: Callable[[], object]) -> object:
+    """Timed runs without tracing (tracemalloc slows every allocation), then one traced run for the peak."""
     work()  # warm-up: imports, SciPy's first-call setup
-    times, peaks, result = [], [], None
+    times, result = [], None
     for _ in range(runs):
-        tracemalloc.start()
         start = time.perf_counter()
         result = work()
         times.append(time.perf_counter() - start)
-        peaks.append(tracemalloc.get_traced_memory()[1])
-        tracemalloc.stop()
+    tracemalloc.start()
+    work()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
     print(
         f"{label:<44} median {statistics.median(times):7.3f} s  (min {min(times):.3f}, max {max(times):.3f})"
-        f"  peak traced {max(peaks) / 2**20:7.1f} MiB"
+        f"  peak traced {peak / 2**20:7.1f} MiB"
     )
     return result
 
@@ -159,22 +162,27 @@ def database_run(args: argparse.Namespace, arms: dict[str, np.ndarray]) -> None:
     stored = time.perf_counter() - start
     print(f"stored {2 * args.points:,} points in {stored:.1f} s ({2 * args.points / stored:,.0f} points/s)")
     canary = Deploy.objects.select_related("service").get(pk=made["1.1"].pk)
-    times, peaks = [], []
+    times = []
     for _ in range(args.runs):
-        tracemalloc.start()
         with CaptureQueriesContext(connection) as queries:
             began = time.perf_counter()
             report = impact_compute(deploy=canary)
             times.append(time.perf_counter() - began)
-        peaks.append(tracemalloc.get_traced_memory()[1])
-        tracemalloc.stop()
+    tracemalloc.start()
+    impact_compute(deploy=canary)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
     print(f"impact_compute (concurrent, 1 metric, {len(report.segments['region'])} segments): "
           f"median {statistics.median(times):.3f} s (min {min(times):.3f}, max {max(times):.3f}), "
-          f"{len(queries.captured_queries)} queries, peak traced {max(peaks) / 2**20:.1f} MiB")  # fmt: skip
+          f"{len(queries.captured_queries)} queries, peak traced {peak / 2**20:.1f} MiB")  # fmt: skip
     metric, worst = report.metrics[0], report.segments["region"][0]
+    window = report.current_window
+    counted = MetricPoint.objects.filter(deploy_id=canary.pk, labels__region=worst["value"], ts__gte=window["start"],
+                                         ts__lt=window["end"]).count()  # fmt: skip
     print(f"   mode {report.mode}, verdict {report.verdict}; n {metric['n_baseline']:,}/{metric['n_current']:,} "
           f"judged {metric['judged_baseline']:,}/{metric['judged_current']:,}; worst segment "
-          f"region={worst['value']} {worst['verdict']} (n={worst['n']:,}, failing {worst['failed']})")  # fmt: skip
+          f"region={worst['value']} {worst['verdict']} (n={worst['n']:,} estimated: {worst['n_estimated']}, "
+          f"counted {counted:,}; failing {worst['failed']})")  # fmt: skip
 
 
 def main() -> None:
