@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from deployments.analysis_settings import AnalysisSettings
@@ -27,9 +27,15 @@ SAMPLED_MINUTES = 240
 SEASON = timedelta(days=7)
 
 
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
 @dataclass(frozen=True)
 class Windows:
-    """Where one metric's values come from; stored in the report so the verdict explains itself."""
+    """Where one metric's values come from; stored in the report so the verdict explains itself.
+
+    In concurrent mode the baseline window is the current window: the baseline deploy's points beside this one."""
 
     baseline_deploy: int | None
     baseline_from: datetime | None
@@ -37,17 +43,24 @@ class Windows:
     current_from: datetime
     current_to: datetime
     seasonal: bool
+    mode: str = judge.SEQUENTIAL
 
     def as_dict(self) -> dict:
-        def iso(value: datetime | None) -> str | None:
-            return value.isoformat() if value else None
-
         return {
             "baseline_deploy": self.baseline_deploy,
-            "baseline": [iso(self.baseline_from), iso(self.baseline_to)],
-            "current": [iso(self.current_from), iso(self.current_to)],
+            "baseline": [_iso(self.baseline_from), _iso(self.baseline_to)],
+            "current": [_iso(self.current_from), _iso(self.current_to)],
             "seasonal": self.seasonal,
+            "mode": self.mode,
         }
+
+    def named(self) -> dict:
+        """The report's names for the windows: `baseline_window` and `current_window`, each {"start", "end"}."""
+        baseline = None
+        if self.baseline_from is not None:
+            baseline = {"start": _iso(self.baseline_from), "end": _iso(self.baseline_to)}
+        current = {"start": _iso(self.current_from), "end": _iso(self.current_to)}
+        return {"mode": self.mode, "baseline_window": baseline, "current_window": current}
 
 
 def rule_for(name: str, setting: MetricSetting | None) -> judge.MetricRule:
@@ -69,51 +82,107 @@ def impact_compute(*, deploy: Deploy, now: datetime | None = None) -> ImpactRepo
     settings_by_name = {s.name: s for s in MetricSetting.objects.filter(service_id=deploy.service_id)}
     stream = deploy.service.analysis_settings(deploy.environment_id)
     window_end = deploy.deployed_at + timedelta(minutes=stream.observation_window_minutes)
-    queried, queried_windows = _queried(deploy, stream, now, window_end)
+    posted = _metric_names(deploy, settings_by_name)
+    mode = impact_mode(deploy, stream, now, window_end, names=posted)
+    queried, queried_win = _queried(deploy, stream, now, window_end, mode)
     # A name a source answers is judged from the source (the store a team chose), not from pushed points.
-    names = [n for n in _metric_names(deploy, settings_by_name) if n not in {q.query_name for q in queried}]
-    judgments, windows, extras = [], {}, {}
+    names = [n for n in posted if n not in {q.query_name for q in queried}]
+    judgments, wins, extras = [], {}, {}
     for name in names:
         setting = settings_by_name.get(name)
-        win = _windows(deploy, name, setting, stream, now, window_end)
-        judgments.append(_judge_metric(deploy, name, setting, win))
-        windows[name] = win.as_dict()
+        wins[name] = _windows(deploy, name, setting, stream, now, window_end, mode)
+        judgments.append(_judge_metric(deploy, name, setting, wins[name]))
+    pushed = dict(wins)
     for metric in queried:
         judgments.append(_judge_queried(metric))
-        windows[metric.name], extras[metric.name] = queried_windows, metric.report_fields()
+        wins[metric.name], extras[metric.name] = queried_win, metric.report_fields()
     warmups = [_warmup(settings_by_name.get(name), stream) for name in names] or [stream.warmup_minutes]
-    warmup_end = deploy.deployed_at + timedelta(minutes=min(warmups))
-    verdict = judge.judge_deploy(judgments, started=now >= warmup_end)
+    started_at = now >= deploy.deployed_at + timedelta(minutes=min(warmups))
+    verdict = judge.judge_deploy(judgments, started=started_at)
     if deploy.baseline_id is None and verdict.verdict == judge.INSUFFICIENT_DATA:
         verdict.reasons.insert(1, "no baseline deploy: this is the first succeeded deploy of its stream")
+    found = _segments(deploy, stream, pushed, settings_by_name, verdict, started_at)
     unreachable = [m for m in queried if m.transient]
     _unvouched(verdict, unreachable)
     # A store that could not answer is asked again by the sweep: the report stays open until it does.
     final = now >= window_end and not unreachable
-    return _report_store(deploy, verdict, windows, final, started, extras)
+    layout = _span(list(wins.values()), mode) if wins else queried_win
+    return _report_store(deploy, verdict, wins, final, started, extras, layout=layout, segments=found)
+
+
+def _segments(
+    deploy: Deploy,
+    stream: AnalysisSettings,
+    pushed: dict[str, Windows],
+    settings_by_name: dict[str, MetricSetting],
+    verdict: judge.Verdict,
+    started: bool,
+) -> dict[str, list[judge.Segment]]:
+    """The pushed metrics judged per segment of the service's `segment_labels`; a critical failure in any
+    segment degrades the verdict, and every failure in a segment is named in its reasons."""
+    # Segments read their windows through this module's sides and sampling: imported here, not in a cycle.
+    from metrics.impact.segments import segments_judge
+
+    found = segments_judge(
+        deploy=deploy, keys=stream.segment_labels, windows=pushed,
+        rules={n: rule_for(n, settings_by_name.get(n)) for n in pushed}, started=started,
+    )  # fmt: skip
+    judge.apply_segments(verdict, [s for per_key in found.values() for s in per_key])
+    return found
+
+
+def impact_mode(
+    deploy: Deploy, stream: AnalysisSettings, now: datetime, window_end: datetime, *, names: list[str]
+) -> str:
+    """The service's forced mode, else concurrent when the deploy runs beside its baseline (canary, A/B, shadow,
+    partial traffic) and points attributed to the baseline arrive in the deploy's observation window.
+    `names` (the metrics posted) keep the lookup on the rollups' (deploy, name, minute) index."""
+    if stream.impact_mode in judge.REPORT_MODES:
+        return stream.impact_mode
+    if deploy.baseline_id is None or not deploy.runs_beside_baseline or not names:
+        return judge.SEQUENTIAL
+    beside = MetricRollup.objects.filter(
+        deploy_key=deploy.baseline_id, name__in=names, minute__gte=_ceil_minute(deploy.deployed_at),
+        minute__lt=min(now, window_end),
+    ).exists()  # fmt: skip
+    return judge.CONCURRENT if beside else judge.SEQUENTIAL
+
+
+def _span(wins: list[Windows], mode: str) -> Windows:
+    """The report's own windows: the earliest start and latest end of its metrics' windows, per side."""
+    starts = [w.baseline_from for w in wins if w.baseline_from is not None]
+    ends = [w.baseline_to for w in wins if w.baseline_to is not None]
+    return Windows(
+        wins[0].baseline_deploy, min(starts) if starts else None, max(ends) if ends else None,
+        min(w.current_from for w in wins), max(w.current_to for w in wins), any(w.seasonal for w in wins), mode,
+    )  # fmt: skip
 
 
 def _queried(
-    deploy: Deploy, stream: AnalysisSettings, now: datetime, window_end: datetime
-) -> tuple[list[sources.QueriedMetric], dict]:
+    deploy: Deploy, stream: AnalysisSettings, now: datetime, window_end: datetime, mode: str
+) -> tuple[list[sources.QueriedMetric], Windows]:
     """The metrics the project's sources answer for this deploy, over windows laid out like the pushed ones:
-    the baseline's last W minutes before this deploy (its version in the placeholders) and the current window."""
+    sequential, the baseline's last W minutes before this deploy (its version in the placeholders); concurrent,
+    the baseline's series in the current window itself (each arm queried with its own placeholders)."""
     length = timedelta(minutes=stream.observation_window_minutes)
     current_from = _ceil_minute(deploy.deployed_at + timedelta(minutes=stream.warmup_minutes))
     current_to = max(current_from, _floor_minute(min(now, window_end, current_from + length)))
     baseline = deploy.baseline if deploy.baseline_id else None
     baseline_to = _floor_minute(deploy.deployed_at)
-    win = Windows(deploy.baseline_id, baseline_to - length if baseline else None, baseline_to if baseline else None,
-                  current_from, current_to, False)  # fmt: skip
+    baseline_from = baseline_to - length
+    if mode == judge.CONCURRENT:
+        baseline_from, baseline_to = current_from, current_to
+    win = Windows(deploy.baseline_id, baseline_from if baseline else None, baseline_to if baseline else None,
+                  current_from, current_to, False, mode)  # fmt: skip
     if current_to <= current_from:
-        return [], win.as_dict()
+        return [], win
     metrics = sources.queried_metrics(
         deploy=deploy,
         baseline=baseline,
-        baseline_window=sources.Window(baseline_to - length, baseline_to) if baseline else None,
+        baseline_window=sources.Window(baseline_from, baseline_to) if baseline else None,
         current_window=sources.Window(current_from, current_to),
     )
-    return metrics, win.as_dict()
+    return metrics, win
 
 
 def _judge_queried(metric: sources.QueriedMetric) -> judge.MetricJudgment:
@@ -163,13 +232,19 @@ def _windows(
     stream: AnalysisSettings,
     now: datetime,
     window_end: datetime,
+    mode: str = judge.SEQUENTIAL,
 ) -> Windows:
     """Current: whole minutes after the warm-up, up to now (at most W). Baseline: the last W minutes of the
-    baseline's traffic. Whole minutes, so the per-minute rollups give each window's exact point count."""
+    baseline's traffic, or in concurrent mode the baseline's points in the current window itself (a seasonal
+    setting is moot there: both arms live through the same hours). Whole minutes, so the per-minute rollups
+    give each window's exact point count."""
     minutes = setting.window_minutes if setting is not None and setting.window_minutes else None
     length = timedelta(minutes=minutes or stream.observation_window_minutes)
     current_from = _ceil_minute(deploy.deployed_at + timedelta(minutes=_warmup(setting, stream)))
     current_to = max(current_from, _floor_minute(min(now, window_end, current_from + length)))
+    if mode == judge.CONCURRENT:
+        frm, to = (current_from, current_to) if deploy.baseline_id else (None, None)
+        return Windows(deploy.baseline_id, frm, to, current_from, current_to, False, judge.CONCURRENT)
     seasonal = setting.seasonal_baseline if setting is not None else stream.seasonal_baseline
     if seasonal:
         return Windows(None, current_from - SEASON, current_to - SEASON, current_from, current_to, True)
@@ -184,67 +259,120 @@ def _windows(
     return Windows(deploy.baseline_id, baseline_to - length, baseline_to, current_from, current_to, False)
 
 
-def _judge_metric(deploy: Deploy, name: str, setting: MetricSetting | None, win: Windows) -> judge.MetricJudgment:
-    points = MetricPoint.objects.filter(name=name)
-    rollups = MetricRollup.objects.filter(name=name)
-    current, n_current = _values(
-        points.filter(deploy_id=deploy.pk), rollups.filter(deploy_key=deploy.pk), win.current_from, win.current_to
-    )
+@dataclass(frozen=True)
+class Side:
+    """One side of a metric's comparison: its points and rollups (filtered to the arm) and its window."""
+
+    points: QuerySet
+    rollups: QuerySet
+    start: datetime | None
+    end: datetime | None
+
+
+def sides(deploy: Deploy, name: str, win: Windows) -> tuple[Side, Side | None]:
+    """The current side (this deploy's points) and the baseline side: the baseline deploy's points (its last W
+    minutes, or the same window in concurrent mode), the stream's a season ago, or None without a baseline."""
+    points, rollups = MetricPoint.objects.filter(name=name), MetricRollup.objects.filter(name=name)
+    current = Side(points.filter(deploy_id=deploy.pk), rollups.filter(deploy_key=deploy.pk), win.current_from,
+                   win.current_to)  # fmt: skip
     if win.seasonal:
         stream = {"service_id": deploy.service_id, "environment_id": deploy.environment_id}
-        baseline, n_baseline = _values(
-            points.filter(**stream), rollups.filter(**stream), win.baseline_from, win.baseline_to
+        return current, Side(points.filter(**stream), rollups.filter(**stream), win.baseline_from, win.baseline_to)
+    if win.baseline_deploy and win.baseline_from is not None:
+        arm = win.baseline_deploy
+        return current, Side(points.filter(deploy_id=arm), rollups.filter(deploy_key=arm), win.baseline_from,
+                             win.baseline_to)  # fmt: skip
+    return current, None
+
+
+def _judge_metric(deploy: Deploy, name: str, setting: MetricSetting | None, win: Windows) -> judge.MetricJudgment:
+    current_side, baseline_side = sides(deploy, name, win)
+    current, n_current = _values(current_side)
+    baseline, n_baseline = _values(baseline_side) if baseline_side else (np.empty(0), 0)
+    rule = rule_for(name, setting)
+    result = judge.judge_metric(rule, baseline, current, n_baseline=n_baseline, n_current=n_current)
+    if win.mode == judge.CONCURRENT and result.judged_baseline < rule.min_samples:
+        result.reason = (
+            f"{name}: not enough control points: the baseline deploy had n={n_baseline} in the same window "
+            f"(this deploy n={n_current}; at least {rule.min_samples} needed on each side); concurrent mode "
+            "does not fall back to the baseline's earlier traffic"
         )
-    elif win.baseline_deploy:
-        baseline, n_baseline = _values(
-            points.filter(deploy_id=win.baseline_deploy),
-            rollups.filter(deploy_key=win.baseline_deploy),
-            win.baseline_from,
-            win.baseline_to,
-        )
-    else:
-        baseline, n_baseline = np.empty(0), 0
-    return judge.judge_metric(rule_for(name, setting), baseline, current, n_baseline=n_baseline, n_current=n_current)
+    return result
 
 
-def _values(points, rollups, ts_from: datetime, ts_to: datetime) -> tuple[np.ndarray, int]:
-    """The window's values and its exact point count (from the rollups: the window is whole minutes).
-
-    Above MAX_JUDGED_VALUES points the judge reads a sample stratified by minute: up to an equal number of
-    points from each minute (at most SAMPLED_MINUTES evenly spaced minutes), so counting and reading never
-    scan the whole window.
-    """
-    per_minute = list(
-        rollups.filter(minute__gte=ts_from, minute__lt=ts_to).order_by("minute").values_list("minute", "count")
+def minute_counts(side: Side) -> list[tuple[datetime, int]]:
+    """The side's points per minute, from its rollups (the windows are whole minutes: counts are exact)."""
+    return list(
+        side.rollups.filter(minute__gte=side.start, minute__lt=side.end)
+        .order_by("minute")
+        .values_list("minute", "count")
     )
-    total = sum(count for _, count in per_minute)
-    window = points.filter(ts__gte=ts_from, ts__lt=ts_to)
-    if total <= MAX_JUDGED_VALUES:
-        return np.fromiter(window.values_list("value", flat=True), dtype=np.float64), total
+
+
+def _values(side: Side) -> tuple[np.ndarray, int]:
+    """The window's values and its exact point count (from the rollups: the window is whole minutes)."""
+    per_minute = minute_counts(side)
+    rows = read_window(side, per_minute, ("value",))
+    return np.fromiter((row[0] for row in rows), dtype=np.float64), sum(count for _, count in per_minute)
+
+
+def sample_plan(per_minute: list[tuple[datetime, int]]) -> tuple[list[datetime], int] | None:
+    """None when the whole window is read; else the minutes sampled and the points read from each at most."""
+    if sum(count for _, count in per_minute) <= MAX_JUDGED_VALUES:
+        return None
     minutes = sorted({minute for minute, _ in per_minute})
     minutes = minutes[:: math.ceil(len(minutes) / SAMPLED_MINUTES)]
-    quota = math.ceil(MAX_JUDGED_VALUES / len(minutes))
+    return minutes, math.ceil(MAX_JUDGED_VALUES / len(minutes))
+
+
+def read_window(side: Side, per_minute: list[tuple[datetime, int]], fields: tuple, points: QuerySet | None = None):
+    """The window's rows (`fields` of each point), all of them up to MAX_JUDGED_VALUES points.
+
+    Above that, a sample stratified by minute: up to an equal number of points from each minute (at most
+    SAMPLED_MINUTES evenly spaced minutes), so counting and reading never scan the whole window. `points`
+    narrows the side's points (e.g. annotated with a label) and defaults to all of them.
+    """
+    window = (side.points if points is None else points).filter(ts__gte=side.start, ts__lt=side.end)
+    plan = sample_plan(per_minute)
+    if plan is None:
+        return list(window.values_list(*fields))
+    minutes, quota = plan
     parts = [
-        window.filter(ts__gte=m, ts__lt=m + timedelta(minutes=1)).order_by("ts").values_list("value", flat=True)[:quota]
+        window.filter(ts__gte=m, ts__lt=m + timedelta(minutes=1)).order_by("ts").values_list(*fields)[:quota]
         for m in minutes
     ]
     if connection.features.supports_slicing_ordering_in_compound:
-        rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-        return np.fromiter(rows, dtype=np.float64), total
-    return np.fromiter((v for part in parts for v in part), dtype=np.float64), total
+        return list(parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0])
+    return [row for part in parts for row in part]
 
 
 def _report_store(
-    deploy: Deploy, verdict: judge.Verdict, windows: dict, final: bool, started: float, extras: dict | None = None
+    deploy: Deploy,
+    verdict: judge.Verdict,
+    wins: dict[str, Windows],
+    final: bool,
+    started: float,
+    extras: dict | None = None,
+    *,
+    layout: Windows,
+    segments: dict[str, list[judge.Segment]],
 ) -> ImpactReport:
     data = verdict.to_dict()
+    windows = {name: win.as_dict() for name, win in wins.items()}
     for metric in data["metrics"]:
+        win = wins.get(metric["name"])
         metric["windows"] = windows.get(metric["name"])
+        metric.update(win.named() if win else {"mode": layout.mode, "baseline_window": None, "current_window": None})
         metric.update((extras or {}).get(metric["name"], {}))
     with transaction.atomic():
         report, _ = ImpactReport.objects.select_for_update().get_or_create(deploy=deploy)
         report.verdict, report.score, report.final = verdict.verdict, verdict.score, final
         report.reasons, report.metrics, report.windows = data["reasons"], data["metrics"], windows
+        named = layout.named()
+        report.mode, report.baseline_window, report.current_window = (
+            named["mode"], named["baseline_window"], named["current_window"]
+        )  # fmt: skip
+        report.segments = {key: [s.to_dict() for s in found] for key, found in segments.items()}
         report.computed_at = timezone.now()
         report.compute_ms = round((time.perf_counter() - started) * 1000, 1)
         report.claimed_at = None

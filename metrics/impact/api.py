@@ -18,7 +18,7 @@ from metrics.impact import selectors
 from metrics.impact.services import metric_setting_save, points_ingest
 from metrics.payloads import MAX_BATCH_ID_LENGTH, BatchId, is_valid
 from metrics.points import NAME_PATTERN, SLUG_PATTERN, MetricName, PointsInvalid, decode_points, points_json_schema
-from metrics.stats.impact import DIRECTIONS
+from metrics.stats.impact import DIRECTIONS, REPORT_MODES, VERDICTS
 from tracker.api_errors import ApiError
 from tracker.auth import scope_required, signed_body_check
 from tracker.openapi import SIGNATURE_HEADERS, list_response
@@ -71,12 +71,87 @@ def _batch_id_from(request: Request) -> str | None:
     return batch_id
 
 
+class ImpactWindowSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+
+
+class ImpactJudgmentSerializer(serializers.Serializer):
+    """One metric's judgment with every input it was judged on (the main fields; the entry carries more)."""
+
+    name = serializers.CharField()
+    classification = serializers.ChoiceField(choices=["Pass", "High", "Low", "NoData"])
+    direction = serializers.CharField()
+    critical = serializers.BooleanField()
+    allowed_change = serializers.FloatField()
+    min_samples = serializers.IntegerField()
+    n_baseline = serializers.IntegerField(help_text="points in the baseline window (the control, in concurrent mode)")
+    n_current = serializers.IntegerField()
+    judged_baseline = serializers.IntegerField(help_text="values the judge read (a sample above 25,000)")
+    judged_current = serializers.IntegerField()
+    mean_baseline = serializers.FloatField(allow_null=True)
+    mean_current = serializers.FloatField(allow_null=True)
+    median_baseline = serializers.FloatField(allow_null=True)
+    median_current = serializers.FloatField(allow_null=True)
+    relative_change = serializers.FloatField(allow_null=True)
+    p_value = serializers.FloatField(allow_null=True)
+    hl_estimate = serializers.FloatField(allow_null=True)
+    hl_ci_low = serializers.FloatField(allow_null=True)
+    hl_ci_high = serializers.FloatField(allow_null=True)
+    failed = serializers.BooleanField()
+    improved = serializers.BooleanField()
+    reason = serializers.CharField()
+
+
+class ImpactMetricSerializer(ImpactJudgmentSerializer):
+    mode = serializers.ChoiceField(choices=REPORT_MODES)
+    baseline_window = ImpactWindowSerializer(allow_null=True, help_text="concurrent: the current window itself")
+    current_window = ImpactWindowSerializer(allow_null=True)
+
+
+class ImpactSegmentSerializer(serializers.Serializer):
+    value = serializers.CharField(help_text="the label's value, as text")
+    verdict = serializers.ChoiceField(choices=VERDICTS)
+    score = serializers.FloatField(allow_null=True)
+    n = serializers.IntegerField(help_text="this deploy's points carrying the value in its current windows")
+    n_estimated = serializers.BooleanField(
+        required=False, help_text="true when above 25,000 points per side the counts were estimated from the sample"
+    )
+    failed = serializers.ListField(child=serializers.CharField(), help_text="the metrics failing in the segment")
+    reasons = serializers.ListField(child=serializers.CharField())
+    metrics = ImpactJudgmentSerializer(many=True)
+
+
+class ImpactReportOutputSerializer(serializers.Serializer):
+    deploy = serializers.IntegerField()
+    baseline = serializers.IntegerField(allow_null=True)
+    verdict = serializers.ChoiceField(choices=VERDICTS)
+    score = serializers.FloatField(allow_null=True)
+    final = serializers.BooleanField()
+    reasons = serializers.ListField(child=serializers.CharField())
+    computed_at = serializers.DateTimeField(allow_null=True)
+    compute_ms = serializers.FloatField(allow_null=True)
+    thresholds = serializers.DictField(child=serializers.FloatField())
+    mode = serializers.ChoiceField(
+        choices=REPORT_MODES,
+        help_text="sequential: against the baseline's last W minutes before this deploy; concurrent: against the "
+        "baseline's points in the same window (a canary, A/B or shadow deploy beside its baseline)",
+    )
+    baseline_window = ImpactWindowSerializer(allow_null=True, help_text="the span of the metrics' baseline windows")
+    current_window = ImpactWindowSerializer(allow_null=True, help_text="the span of the metrics' current windows")
+    metrics = ImpactMetricSerializer(many=True)
+    segments = serializers.DictField(
+        child=ImpactSegmentSerializer(many=True),
+        help_text="per label key of the service's segment_labels, its largest values (at most 20) worst first",
+    )
+
+
 class DeployImpactApi(APIView):
     """GET /api/v1/deploys/{id}/impact: the full report, every metric with its inputs."""
 
     permission_classes = [scope_required("read")]
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: ImpactReportOutputSerializer})
     def get(self, request: Request, deploy_id: int) -> Response:
         deploy = get_object_or_404(
             Deploy.objects.select_related("impact_report"), project=request.auth.project, pk=deploy_id

@@ -10,6 +10,8 @@ from metrics.stats.impact import (
     DEFAULT_MIN_SAMPLES,
     DIRECTIONS,
     PENDING,
+    REPORT_MODES,
+    SEQUENTIAL,
     VERDICTS,
 )
 
@@ -185,6 +187,13 @@ class ImpactReport(models.Model):
     # Per-metric judgments, each with its windows, n, medians, means, U, p, HL and CI, thresholds.
     metrics = models.JSONField(default=list)
     windows = models.JSONField(default=dict)
+    # sequential: against the baseline's last W minutes; concurrent: against the baseline's points in the same
+    # window (a canary, A/B or shadow deploy beside its baseline). Both windows as {"start", "end"} (ISO).
+    mode = models.CharField(max_length=20, choices=[(m, m) for m in REPORT_MODES], default=SEQUENTIAL)
+    baseline_window = models.JSONField(null=True, blank=True)
+    current_window = models.JSONField(null=True, blank=True)
+    # Per segment label key, its judged values worst first: {key: [{value, verdict, score, n, metrics}]}.
+    segments = models.JSONField(default=dict)
     computed_at = models.DateTimeField(null=True, blank=True)
     compute_ms = models.FloatField(null=True, blank=True)
     # Debounce: new data asks for a recomputation at most once per REQUEST_DEBOUNCE.
@@ -192,7 +201,10 @@ class ImpactReport(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=models.Q(verdict__in=VERDICTS), name="impact_verdict_valid")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(verdict__in=VERDICTS), name="impact_verdict_valid"),
+            models.CheckConstraint(condition=models.Q(mode__in=REPORT_MODES), name="impact_mode_valid"),
+        ]
         indexes = [models.Index(fields=["final", "computed_at"], name="impact_final_computed")]
 
     def __str__(self) -> str:

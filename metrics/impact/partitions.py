@@ -1,7 +1,7 @@
 """Raw metric points partitioned by day on PostgreSQL: partitions created ahead, whole days dropped at retention.
 
 On PostgreSQL `impact_metricpoint` is a declarative range-partitioned table on `ts` (migration
-0005_metricpoint_partitioned_by_day): one partition per UTC day, named `impact_metricpoint_pYYYYMMDD`, and a
+0006_metricpoint_partitioned_by_day): one partition per UTC day, named `impact_metricpoint_pYYYYMMDD`, and a
 default partition that takes any point no day partition covers, so an insert is never refused (plain INSERT
 and COPY into the parent both route rows). The beat task `metrics_partitions` creates the partitions of
 yesterday to `DAYS_AHEAD` days ahead; retention drops whole day partitions older than the cutoff instead of

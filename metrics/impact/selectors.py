@@ -16,7 +16,7 @@ from deployments.models import Deploy, DeployCheck, Service
 from deployments.selectors import required_checks_state
 from metrics.impact.charts import DeployMark
 from metrics.impact.models import ImpactReport, MetricRollup, MetricSetting
-from metrics.stats.impact import DEFAULT_ALLOWED_CHANGE, DEFAULT_MIN_SAMPLES, PENDING, default_direction
+from metrics.stats.impact import DEFAULT_ALLOWED_CHANGE, DEFAULT_MIN_SAMPLES, PENDING, SEQUENTIAL, default_direction
 
 # Charts show the last hours before the deploy (the baseline's judged window) and the deploy's first hours.
 CHART_BEFORE = timedelta(hours=2)
@@ -47,8 +47,12 @@ def impact_report_data(*, deploy: Deploy) -> dict[str, Any]:
         "computed_at": report.computed_at.isoformat() if report and report.computed_at else None,
         "compute_ms": report.compute_ms if report else None,
         "thresholds": {"healthy": 95.0, "marginal": 75.0},
+        "mode": report.mode if report else SEQUENTIAL,
+        "baseline_window": report.baseline_window if report else None,
+        "current_window": report.current_window if report else None,
         # A queried metric's per-minute chart rows are the page's, not the report's.
-        "metrics": [{k: v for k, v in m.items() if k != "chart"} for m in report.metrics] if report else [],
+        "metrics": [_named_windows(m, report.mode) for m in report.metrics] if report else [],
+        "segments": report.segments if report else {},
     }
     return body
 
@@ -66,6 +70,18 @@ def promotion_due(*, deploy: Deploy, answer: dict[str, Any]) -> bool:
         and answer["final"]
         and answer["verdict"] in PROMOTABLE_VERDICTS
     )
+def _named_windows(metric: dict, mode: str) -> dict:
+    """A metric entry without its chart rows, with `mode` and its named windows (derived from `windows` for a
+    report stored before the names existed)."""
+    entry = {k: v for k, v in metric.items() if k != "chart"}
+    if "current_window" not in entry:
+        spans = entry.get("windows") or {}
+        named = {side: dict(zip(("start", "end"), spans.get(side) or [None, None], strict=False)) for side in
+                 ("baseline", "current")}  # fmt: skip
+        entry["mode"] = mode
+        entry["baseline_window"] = named["baseline"] if named["baseline"].get("start") else None
+        entry["current_window"] = named["current"] if named["current"].get("start") else None
+    return entry
 
 
 def deploy_verdict(*, deploy: Deploy) -> dict[str, Any]:
@@ -226,6 +242,18 @@ class ImpactSection:
     series: dict[str, list[tuple]]
     deploy: DeployMark
     baseline: DeployMark | None
+    mode: str = SEQUENTIAL
+    # The report's windows as datetimes: {"start", "end"} or None.
+    baseline_window: dict[str, datetime] | None = None
+    current_window: dict[str, datetime] | None = None
+    # (label key, its segments worst first: each {value, verdict, score, n, failed, reasons, metrics}).
+    segments: tuple[tuple[str, list[dict[str, Any]]], ...] = ()
+
+
+def _window(stored: dict | None) -> dict[str, datetime] | None:
+    if not stored or not stored.get("start"):
+        return None
+    return {side: datetime.fromisoformat(stored[side]) for side in ("start", "end")}
 
 
 def impact_section(*, deploy: Deploy, now: datetime) -> ImpactSection | None:
@@ -248,7 +276,16 @@ def impact_section(*, deploy: Deploy, now: datetime) -> ImpactSection | None:
         series=_series(deploy, metrics, names, now, windows),
         deploy=DeployMark(deploy.pk, deploy.version, deploy.deployed_at),
         baseline=DeployMark(baseline.pk, baseline.version, baseline.deployed_at) if baseline else None,
+        mode=report.mode,
+        baseline_window=_window(report.baseline_window),
+        current_window=_window(report.current_window),
+        segments=tuple((key, [_segment_row(s) for s in found]) for key, found in (report.segments or {}).items()),
     )
+
+
+def _segment_row(segment: dict) -> dict[str, Any]:
+    failing = [m for m in segment["metrics"] if m.get("failed")]
+    return {**segment, "failing": [f"{m['name']} {m['classification']}" for m in failing]}
 
 
 def _series(

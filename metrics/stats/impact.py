@@ -45,6 +45,10 @@ HEALTHY, IMPROVED, MARGINAL, DEGRADED = "healthy", "improved", "marginal", "degr
 INSUFFICIENT_DATA, PENDING = "insufficient_data", "pending"
 VERDICTS = (HEALTHY, IMPROVED, MARGINAL, DEGRADED, INSUFFICIENT_DATA, PENDING)
 
+# How the baseline's values are chosen: its last W minutes before the deploy, or its points in the same window.
+SEQUENTIAL, CONCURRENT = "sequential", "concurrent"
+REPORT_MODES = (SEQUENTIAL, CONCURRENT)
+
 HEALTHY_SCORE = 95.0
 MARGINAL_SCORE = 75.0
 DEFAULT_CONFIDENCE = 0.98
@@ -530,6 +534,80 @@ def _headline(verdict: str, score: float | None, passed: int, judged: int, judgm
     if critical:
         text += f"; critical metric failing: {', '.join(critical)}"
     return text
+
+
+# Worst first: the order of segments (and of verdicts in general) a person reads.
+SEVERITY = {DEGRADED: 0, MARGINAL: 1, INSUFFICIENT_DATA: 2, PENDING: 3, HEALTHY: 4, IMPROVED: 5}
+
+
+@dataclass
+class Segment:
+    """One value of a segment label (region=eu-west): its metrics judged like the whole deploy's."""
+
+    key: str
+    value: str
+    volume: int
+    verdict: Verdict
+    # The counts (volume, each metric's n) were estimated from a sampled window, not counted.
+    estimated: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.key}={self.value}"
+
+    def to_dict(self) -> dict[str, Any]:
+        failed = [m.name for m in self.verdict.metrics if m.failed]
+        return {
+            "value": self.value,
+            "verdict": self.verdict.verdict,
+            "score": self.verdict.score,
+            "n": self.volume,
+            "n_estimated": self.estimated,
+            "failed": failed,
+            "reasons": list(self.verdict.reasons),
+            "metrics": [m.to_dict() for m in self.verdict.metrics],
+        }
+
+
+def judge_segment(
+    key: str, value: str, volume: int, judgments: Sequence[MetricJudgment], *, started: bool = True
+) -> Segment:
+    """The segment's verdict over its metrics' judgments (each judged on the segment's points only)."""
+    return Segment(key, value, volume, judge_deploy(judgments, started=started))
+
+
+def segment_rule(rule: MetricRule, key: str, value: str) -> MetricRule:
+    """The metric's rule named after the segment, so that its reason reads "latency_ms in region=eu-west: …"."""
+    return MetricRule(
+        f"{rule.name} in {key}={value}", rule.direction, rule.allowed_change, rule.critical, rule.min_samples,
+        rule.confidence,
+    )  # fmt: skip
+
+
+def worst_first(segments: Iterable[Segment]) -> list[Segment]:
+    """Degraded before marginal before insufficient before healthy; then the lower score, then the larger."""
+    return sorted(
+        segments,
+        key=lambda s: (
+            SEVERITY.get(s.verdict.verdict, 3),
+            s.verdict.score if s.verdict.score is not None else 101.0,
+            -s.volume,
+            s.value,
+        ),
+    )
+
+
+def apply_segments(verdict: Verdict, segments: Iterable[Segment]) -> None:
+    """A critical metric failing in any segment (it had enough data: NoData never fails) degrades the deploy;
+    every failing metric of a segment is named in the reasons, after the headline."""
+    failing = [(s, m) for s in segments for m in s.verdict.metrics if m.failed]
+    if not failing or verdict.verdict == PENDING:
+        return
+    critical = [f"{m.name} in {s.label}" for s, m in failing if m.critical]
+    if critical and verdict.verdict != DEGRADED:
+        verdict.verdict = DEGRADED
+        verdict.reasons[0] = f"degraded: critical metric failing in a segment: {', '.join(critical)}"
+    verdict.reasons[1:1] = [m.reason for _, m in failing]
 
 
 def judge(

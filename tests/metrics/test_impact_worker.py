@@ -73,3 +73,66 @@ def test_the_sweep_recomputes_a_deploy_whose_message_was_lost(api, project, cele
 
     assert impacts_sweep() >= 1
     wait_until(lambda: ImpactReport.objects.filter(deploy_id=current, verdict="healthy").exists(), timeout=60)
+
+
+def _canary_points(version, values, start_ago, end_ago):
+    step = (start_ago - end_ago) / len(values)
+    return [
+        {"service": "fraud-scorer", "environment": "production", "name": "latency_ms", "value": float(v),
+         "timestamp": (timezone.now() - timedelta(minutes=start_ago - step * i)).isoformat(), "deploy": version}
+        for i, v in enumerate(values)
+    ]  # fmt: skip
+
+
+def test_a_real_worker_judges_a_canary_beside_its_baseline_and_the_settings_force_sequential(
+    api, project, celery_worker_process
+):
+    """A global spike hits both arms in the window: concurrently healthy; the same data judged sequentially
+    (the mode forced through the settings API, recomputed by the sweep) is degraded. A regression in the
+    canary alone is degraded concurrently."""
+    _deploy(api, "1.0", 180)
+    finished = (timezone.now() - timedelta(minutes=30)).isoformat()
+    body = {"service": "fraud-scorer", "environment": "production", "version": "1.1", "finished_at": finished,
+            "strategy": "canary", "traffic_percent": 10}  # fmt: skip
+    canary = api.post("/api/v1/deploys", data=json.dumps(body), content_type="application/json").json()["id"]
+    wait_until(lambda: Deploy.objects.filter(pk=canary).exclude(processed_at=None).exists())
+    rng = np.random.default_rng(14)
+    points = _canary_points("1.0", rng.normal(100, 8, 300), 80, 31)
+    points += _canary_points("1.0", rng.normal(160, 10, 400), 24, 1) + _canary_points(
+        "1.1", rng.normal(160, 10, 200), 24, 1
+    )
+    assert (
+        api.post("/api/v1/metrics", data=json.dumps({"points": points}), content_type="application/json").status_code
+        == 202
+    )
+
+    def report(mode, verdict):
+        def check():
+            body = api.get(f"/api/v1/deploys/{canary}/impact").json()
+            return body if (body["mode"], body["verdict"]) == (mode, verdict) else None
+
+        return wait_until(check, timeout=60)
+
+    concurrent = report("concurrent", "healthy")
+    assert (concurrent["metrics"][0]["n_baseline"], concurrent["metrics"][0]["n_current"]) == (400, 200)
+    assert concurrent["baseline_window"] == concurrent["current_window"]
+
+    settings = {"impact_mode": "sequential"}
+    assert api.patch("/api/v1/services/fraud-scorer/settings", settings, format="json").status_code == 200
+    assert impacts_sweep() >= 1
+    sequential = report("sequential", "degraded")
+    assert sequential["metrics"][0]["n_baseline"] == 300
+    assert sequential["baseline_window"]["end"] < sequential["current_window"]["start"]
+
+    # Back to auto, and the canary alone regresses: degraded, judged concurrently.
+    assert api.patch("/api/v1/services/fraud-scorer/settings", {"impact_mode": None}, format="json").status_code == 200
+    regression = _canary_points("1.1", rng.normal(260, 10, 400), 20, 2)
+    assert (
+        api.post(
+            "/api/v1/metrics", data=json.dumps({"points": regression}), content_type="application/json"
+        ).status_code
+        == 202
+    )
+    impacts_sweep()
+    degraded = report("concurrent", "degraded")
+    assert degraded["metrics"][0]["classification"] == "High"

@@ -84,6 +84,6 @@ def unpartition(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("impact", "0004_metric_setting_unit")]
+    dependencies = [("impact", "0005_impact_report_mode_windows_segments")]
 
     operations = [migrations.RunPython(partition, unpartition, elidable=False)]

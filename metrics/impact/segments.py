@@ -1,0 +1,126 @@
+"""Segments: a deploy judged per value of the label keys its service names (`segment_labels`, e.g. region).
+
+Per label key, the values carried by most of this deploy's points in its current windows (at most
+MAX_SEGMENTS_PER_LABEL, the largest by volume) are each judged like the whole deploy: the same windows and
+mode, the same judge, on the points carrying that value only (labels are stored on each point, `labels` JSON).
+Label values are compared as text. Queries per computation: per metric and side its per-minute counts once,
+then per label key one read per metric and side: bounded by keys x metrics, whatever the number of segments or
+points. Counts are exact up to MAX_JUDGED_VALUES points per side, estimated from the sample above.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
+import numpy as np
+from django.db.models.fields.json import KeyTextTransform
+
+from deployments.analysis_settings import MAX_SEGMENTS_PER_LABEL
+from deployments.models import Deploy
+from metrics.impact.analysis import Side, Windows, minute_counts, read_window, sample_plan, sides
+from metrics.stats import impact as judge
+
+
+def segments_judge(
+    *,
+    deploy: Deploy,
+    keys: Sequence[str],
+    windows: dict[str, Windows],
+    rules: dict[str, judge.MetricRule],
+    started: bool,
+) -> dict[str, list[judge.Segment]]:
+    """key -> its judged segments, worst first (an empty list when no point of the deploy carries the key)."""
+    if not keys or not windows:
+        return {key: [] for key in keys}
+    arms = {name: sides(deploy, name, win) for name, win in windows.items()}
+    counts = {(name, i): minute_counts(side) for name, pair in arms.items() for i, side in enumerate(pair) if side}
+    return {key: _key_segments(key, arms, counts, rules, started) for key in keys}
+
+
+def _key_segments(
+    key: str,
+    arms: dict[str, tuple[Side, Side | None]],
+    counts: dict[tuple[str, int], list[tuple[datetime, int]]],
+    rules: dict[str, judge.MetricRule],
+    started: bool,
+) -> list[judge.Segment]:
+    current = {name: _by_value(key, pair[0], counts[(name, 0)]) for name, pair in arms.items()}
+    volume: dict[str, int] = defaultdict(int)
+    for groups in current.values():
+        for value, (_, n) in groups.items():
+            volume[value] += n
+    top = sorted(volume, key=lambda v: (-volume[v], v))[:MAX_SEGMENTS_PER_LABEL]
+    sampled = any(sample_plan(per_minute) is not None for per_minute in counts.values())
+    baseline = {
+        name: _by_value(key, pair[1], counts[(name, 1)]) if pair[1] is not None else {} for name, pair in arms.items()
+    }
+    found = []
+    for value in top:
+        judgments = []
+        for name in arms:
+            b, nb = baseline[name].get(value, (np.empty(0), 0))
+            c, nc = current[name].get(value, (np.empty(0), 0))
+            if nb == 0 and nc == 0:
+                continue  # this metric does not carry the label value
+            result = judge.judge_metric(judge.segment_rule(rules[name], key, value), b, c, n_baseline=nb, n_current=nc)
+            result.name = name
+            judgments.append(result)
+        segment = judge.judge_segment(key, value, volume[value], judgments, started=started)
+        segment.estimated = sampled
+        found.append(segment)
+    return judge.worst_first(found)
+
+
+def _by_value(key: str, side: Side, per_minute: list[tuple[datetime, int]]) -> dict[str, tuple[np.ndarray, int]]:
+    """label value -> (the side's values carrying it, read whole or sampled like the metric; its count).
+
+    The count is exact when the whole window was read. Above MAX_JUDGED_VALUES the window was sampled by minute,
+    and counting a label over every point of a busy window costs seconds (the labels are JSON on each point):
+    the count is then estimated from the sample, each read point standing for its minute's share (`n_estimated`).
+    """
+    labelled = side.points.filter(labels__has_key=key).annotate(segment=KeyTextTransform(key, "labels"))
+    rows = read_window(side, per_minute, ("segment", "value", "ts"), points=labelled)
+    groups: dict[str, list[float]] = defaultdict(list)
+    stamps: dict[str, list[float]] = defaultdict(list)
+    for segment, value, ts in rows:
+        if segment is not None:
+            text = _text(segment)
+            groups[text].append(value)
+            stamps[text].append(ts.timestamp())
+    plan = sample_plan(per_minute)
+    counts = (
+        {value: len(values) for value, values in groups.items()}
+        if plan is None
+        else _estimated(plan, per_minute, stamps)
+    )
+    return {value: (np.asarray(groups[value], dtype=np.float64), n) for value, n in counts.items()}
+
+
+def _estimated(
+    plan: tuple[list[datetime], int], per_minute: list[tuple[datetime, int]], stamps: dict[str, list[float]]
+) -> dict[str, int]:
+    """Each value's count in a sampled window. A minute read whole (fewer labelled points than its quota) counts
+    as read; a point read from a fuller minute stands for count / read of it; all scaled by the window's total
+    over the sampled minutes' (every k-th minute is read when there are more than SAMPLED_MINUTES)."""
+    if not stamps:
+        return {}
+    minutes, quota = plan
+    keys = np.array([minute.timestamp() for minute, _ in per_minute])  # in time order
+    counts = np.array([count for _, count in per_minute], dtype=np.float64)
+    sampled = counts[np.isin(keys, [minute.timestamp() for minute in minutes])].sum()
+    scale = counts.sum() / max(1.0, sampled)
+    by_value = {value: np.floor(np.asarray(times) / 60.0) * 60.0 for value, times in stamps.items()}
+    read_minutes, read = np.unique(np.concatenate(list(by_value.values())), return_counts=True)
+    # Every minute a point was read from has its rollup (written in the same transaction as the points).
+    full = counts[np.minimum(np.searchsorted(keys, read_minutes), len(keys) - 1)]
+    weight = np.where(read >= quota, full / read, 1.0) * scale
+    return {value: round(float(weight[np.searchsorted(read_minutes, m)].sum())) for value, m in by_value.items()}
+
+
+def _text(value: object) -> str:
+    """A label value as text, as PostgreSQL's ->> writes it (true, false, numbers as written)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
