@@ -70,6 +70,8 @@ def promotion_due(*, deploy: Deploy, answer: dict[str, Any]) -> bool:
         and answer["final"]
         and answer["verdict"] in PROMOTABLE_VERDICTS
     )
+
+
 def _named_windows(metric: dict, mode: str) -> dict:
     """A metric entry without its chart rows, with `mode` and its named windows (derived from `windows` for a
     report stored before the names existed)."""

@@ -166,7 +166,8 @@ def test_the_judges_window_query_reads_only_the_partitions_of_its_days():
 @pytest.mark.django_db(transaction=True)
 def test_points_stored_before_the_partitioning_migration_stay_readable_and_new_ids_follow_them(stream):
     executor = MigrationExecutor(connection)
-    before, after = ("impact", "0005_impact_report_mode_windows_segments"), ("impact", "0006_metricpoint_partitioned_by_day")
+    before = ("impact", "0005_impact_report_mode_windows_segments")
+    after = ("impact", "0006_metricpoint_partitioned_by_day")
     try:
         executor.migrate([before])
         project, service, environment = stream
