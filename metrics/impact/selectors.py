@@ -16,7 +16,14 @@ from deployments.models import Deploy, DeployCheck, Service
 from deployments.selectors import required_checks_state
 from metrics.impact.charts import DeployMark
 from metrics.impact.models import ImpactReport, MetricRollup, MetricSetting
-from metrics.stats.impact import DEFAULT_ALLOWED_CHANGE, DEFAULT_MIN_SAMPLES, PENDING, SEQUENTIAL, default_direction
+from metrics.stats.impact import (
+    CONCURRENT,
+    DEFAULT_ALLOWED_CHANGE,
+    DEFAULT_MIN_SAMPLES,
+    PENDING,
+    SEQUENTIAL,
+    default_direction,
+)
 
 # Charts show the last hours before the deploy (the baseline's judged window) and the deploy's first hours.
 CHART_BEFORE = timedelta(hours=2)
@@ -61,12 +68,14 @@ def impact_report_data(*, deploy: Deploy) -> dict[str, Any]:
 PROMOTABLE_VERDICTS = frozenset({"healthy", "improved"})
 
 
-def promotion_due(*, deploy: Deploy, answer: dict[str, Any]) -> bool:
+def promotion_due(*, deploy: Deploy, answer: dict[str, Any], mode: str) -> bool:
     """The gate's `promote`: the deploy runs beside its baseline (canary, A/B, shadow or partial traffic) and its
-    verdict is final and healthy or improved; deploy_verdict asks only after the required checks passed."""
+    concurrent verdict (judged against the baseline's traffic in the same window) is final and healthy or improved;
+    deploy_verdict asks only after the required checks passed."""
     return (
         deploy.runs_beside_baseline
         and deploy.baseline_id is not None
+        and mode == CONCURRENT
         and answer["final"]
         and answer["verdict"] in PROMOTABLE_VERDICTS
     )
@@ -105,9 +114,15 @@ def deploy_verdict(*, deploy: Deploy) -> dict[str, Any]:
         answer |= _checks_gate(answer, state)
         answer["required_checks"] = state
     # After the checks: a canary is promoted only when its required checks passed as well.
-    if promotion_due(deploy=deploy, answer=answer):
+    if promotion_due(deploy=deploy, answer=answer, mode=data.get("mode", SEQUENTIAL)):
         why = f"{deploy.version} runs beside its baseline and was judged {answer['verdict']}: promote it"
         answer.update(verdict="promote", reasons=[why, *answer["reasons"]])
+    elif deploy.runs_beside_baseline and answer["final"] and answer["verdict"] in PROMOTABLE_VERDICTS:
+        answer["reasons"] = [
+            f"not promoted: {deploy.version} was judged sequentially (its baseline posted no points attributed to it "
+            "in the same window), so nothing compared the two side by side",
+            *answer["reasons"],
+        ]
     return answer
 
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from deployments.models import Deploy
 from metrics.impact.analysis import impact_compute
-from tests.metrics.test_impact_api import _deploy, _post_windows
+from tests.metrics.test_impact_api import _deploy, _point, _post, _post_windows
 
 pytestmark = pytest.mark.django_db
 DOC = Path(__file__).resolve().parents[2] / "docs" / "argo-rollouts.md"
@@ -205,6 +205,15 @@ def _judge(deploy: Deploy, *, final: bool = False) -> None:
     impact_compute(deploy=Deploy.objects.select_related("service").get(pk=deploy.pk), now=now)
 
 
+def _post_concurrent(api, champion: Deploy, canary: Deploy, control, treated, *, name: str) -> None:
+    points = [
+        _point(24 - 23 * i / len(values), float(v), name, deploy=arm.pk)
+        for arm, values in ((champion, control), (canary, treated))
+        for i, v in enumerate(values)
+    ]
+    assert _post(api, points).status_code == 202
+
+
 @pytest.fixture
 def gate(api, project):
     """gate(kind) -> the API's answer for a deploy judged into that state on posted metrics."""
@@ -212,7 +221,7 @@ def gate(api, project):
 
     def answer(kind: str) -> dict:
         Deploy.objects.filter(project=project).delete()
-        _deploy(project, "1.0", 180)
+        champion = _deploy(project, "1.0", 180)
         canary = {"strategy": "canary", "traffic_percent": 10} if kind.startswith("canary") else {}
         current = _deploy(project, "1.1", 30, **canary)
         if kind == "pending":
@@ -232,7 +241,10 @@ def gate(api, project):
             for i, shift in enumerate(shifts[kind.removesuffix("_final")]):
                 name = f"latency_{i}_ms"
                 base = rng.normal(100, 8, 200)
-                _post_windows(api, base, base * shift, name=name)
+                if kind.startswith("canary"):  # both arms live: each names its deploy, judged in the same window
+                    _post_concurrent(api, champion, current, base, base * shift, name=name)
+                else:
+                    _post_windows(api, base, base * shift, name=name)
             _judge(current, final=kind.endswith("_final") or kind == "marginal")
         body = api.get("/api/v1/verdict", {"service": "fraud-scorer", "environment": "production"}).json()
         assert body == api.get(f"/api/v1/deploys/{current.pk}/verdict").json()

@@ -31,6 +31,14 @@ def test_ab_shadow_and_partial_traffic_deploys_are_promoted_too(api, project, fi
     assert gate(api, pair.challenger.pk)["verdict"] == "promote"
 
 
+def test_a_canary_judged_only_sequentially_is_not_promoted_and_says_why(api, project):
+    pair = canary_pair(project, "healthy")
+    ImpactReport.objects.filter(deploy=pair.challenger).update(mode="sequential")
+    body = gate(api, pair.challenger.pk)
+    assert body["verdict"] == "healthy"
+    assert body["reasons"][0].startswith("not promoted: 4.1 was judged sequentially")
+
+
 def test_a_canary_still_in_its_window_is_not_promoted_yet(api, project):
     pair = canary_pair(project)
     ImpactReport.objects.update_or_create(deploy=pair.challenger, defaults={"verdict": "healthy", "final": False})

@@ -74,5 +74,7 @@ def canary_pair(project: Project, verdict: str | None = None, **fields) -> Canar
     champion = deploy(project, "4.0", 3, "healthy")
     fields = {"strategy": "canary", "traffic_percent": 10, **fields}
     challenger = deploy(project, "4.1", 0.5, verdict, **fields)
+    # Judged beside its champion, as the analysis does when the champion's points name it.
+    ImpactReport.objects.filter(deploy=challenger).update(mode="concurrent")
     assert challenger.baseline_id == champion.pk
     return CanaryPair(champion=champion, challenger=challenger)
