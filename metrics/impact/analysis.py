@@ -65,6 +65,8 @@ def impact_compute(*, deploy: Deploy, now: datetime | None = None) -> ImpactRepo
     """Judge every metric of the deploy against its baseline and store the report (final after the window)."""
     started = time.perf_counter()
     now = now or timezone.now()
+    # Read before any point: data committed after this read bumps the version again, so none goes unjudged.
+    seen_version = ImpactReport.objects.filter(deploy=deploy).values_list("data_version", flat=True).first() or 0
     settings_by_name = {s.name: s for s in MetricSetting.objects.filter(service_id=deploy.service_id)}
     window_end = deploy.deployed_at + timedelta(minutes=deploy.service.window_minutes)
     queried, queried_windows = _queried(deploy, now, window_end)
@@ -88,7 +90,8 @@ def impact_compute(*, deploy: Deploy, now: datetime | None = None) -> ImpactRepo
     _unvouched(verdict, unreachable)
     # A store that could not answer is asked again by the sweep: the report stays open until it does.
     final = now >= window_end and not unreachable
-    return _report_store(deploy, verdict, windows, final, started, extras)
+    state = _Computation(now=now, seen_version=seen_version, window_end=window_end, final=final, started=started)
+    return _report_store(deploy, verdict, windows, state, extras)
 
 
 def _queried(deploy: Deploy, now: datetime, window_end: datetime) -> tuple[list[sources.QueriedMetric], dict]:
@@ -221,8 +224,17 @@ def _values(points, rollups, ts_from: datetime, ts_to: datetime) -> tuple[np.nda
     return np.fromiter((v for part in parts for v in part), dtype=np.float64), total
 
 
+@dataclass(frozen=True)
+class _Computation:
+    now: datetime
+    seen_version: int
+    window_end: datetime
+    final: bool
+    started: float
+
+
 def _report_store(
-    deploy: Deploy, verdict: judge.Verdict, windows: dict, final: bool, started: float, extras: dict | None = None
+    deploy: Deploy, verdict: judge.Verdict, windows: dict, state: _Computation, extras: dict | None = None
 ) -> ImpactReport:
     data = verdict.to_dict()
     for metric in data["metrics"]:
@@ -230,11 +242,14 @@ def _report_store(
         metric.update((extras or {}).get(metric["name"], {}))
     with transaction.atomic():
         report, _ = ImpactReport.objects.select_for_update().get_or_create(deploy=deploy)
-        report.verdict, report.score, report.final = verdict.verdict, verdict.score, final
+        report.verdict, report.score, report.final = verdict.verdict, verdict.score, state.final
         report.reasons, report.metrics, report.windows = data["reasons"], data["metrics"], windows
         report.computed_at = timezone.now()
-        report.compute_ms = round((time.perf_counter() - started) * 1000, 1)
+        report.compute_ms = round((time.perf_counter() - state.started) * 1000, 1)
         report.claimed_at = None
+        report.computed_version, report.window_ends_at = state.seen_version, state.window_end
+        # Data that came in while this ran is still due, from when this computation started.
+        report.requested_at = None if report.data_version == state.seen_version else state.now
         report.save()
     impact_report_computed.send(sender=ImpactReport, report=report)
     return report

@@ -5,14 +5,15 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import repeat
 
 import msgspec
 import numpy as np
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from deployments.models import Deploy, Environment, Service, Status
@@ -27,8 +28,6 @@ from tracker.services import audit_record
 
 # Deploys that served traffic at some time: points are attributed to the one live at their timestamp.
 LIVE_STATUSES = (Status.SUCCEEDED, Status.ROLLED_BACK, Status.IN_PROGRESS)
-# New data asks for a recomputation of its deploy at most this often.
-REQUEST_DEBOUNCE = timedelta(seconds=10)
 # How many of a stream's most recent deploys are candidates when attributing a batch.
 ATTRIBUTION_CANDIDATES = 500
 
@@ -60,7 +59,7 @@ def points_ingest(*, project: Project, batch: PointBatch, may_create_streams: bo
         _points_insert(project, batch, services, environments, deploy_ids)
         _rollups_upsert(project, batch, services, environments, deploy_ids)
         touched = {int(d): int(c) for d, c in zip(*np.unique(deploy_ids, return_counts=True), strict=True) if d}
-        _recompute_request(list(touched))
+        impact_request(deploy_ids=list(touched))
         # Counted once the batch commits (a refused or duplicate batch is not ingested).
         event_count(INGESTED_POINTS, len(batch))
         event_count(INGESTED_BATCHES, kind="metrics")
@@ -298,24 +297,38 @@ def _rollup_sql(rows: list[tuple]) -> None:
         cursor.execute(sql, [value for row in rows for value in row])
 
 
-def _recompute_request(deploy_ids: list[int]) -> None:
-    """Ask for a (debounced) recomputation of the touched deploys still in their window."""
+def impact_request(*, deploy_ids: list[int]) -> None:
+    """Ask for a recomputation of these deploys' impact: new data arrived, or their baseline was (re)linked.
+
+    In the caller's transaction, so the request commits with the data: every request bumps the report's
+    data_version (the sweep finds reports whose data changed since their computation, however many messages
+    are lost) and the first one since the last computation starts the clock the sweep orders by. At most one
+    message per deploy waits in the queue: one is sent only when none was sent since the last claim.
+    """
     if not deploy_ids:
         return
     from metrics.impact.tasks import impact_compute
     from tracker.enqueue import enqueue
 
     now = timezone.now()
-    # Points may arrive before the deploy task opened the report: open it here so the data is not left unjudged.
-    ImpactReport.objects.bulk_create([ImpactReport(deploy_id=d) for d in deploy_ids], ignore_conflicts=True)
-    due = list(
-        ImpactReport.objects.filter(deploy_id__in=deploy_ids, final=False)
-        .filter(Q(requested_at=None) | Q(requested_at__lt=now - REQUEST_DEBOUNCE))
-        .values_list("deploy_id", flat=True)
-    )
-    if due:
-        ImpactReport.objects.filter(deploy_id__in=due).update(requested_at=now)
-    for deploy_id in due:
+    ids = sorted(set(deploy_ids))
+    with transaction.atomic(savepoint=False):
+        # Points may arrive before the deploy task opened the report: open it here so the data is not left unjudged.
+        ImpactReport.objects.bulk_create([ImpactReport(deploy_id=d) for d in ids], ignore_conflicts=True)
+        # Locked in deploy order, so concurrent batches touching the same deploys never wait on each other crosswise.
+        open_reports = list(
+            ImpactReport.objects.select_for_update()
+            .filter(deploy_id__in=ids, final=False)
+            .order_by("deploy_id")
+            .values_list("deploy_id", "sent_at")
+        )
+        ImpactReport.objects.filter(deploy_id__in=[d for d, _ in open_reports]).update(
+            data_version=F("data_version") + 1, requested_at=Coalesce(F("requested_at"), Value(now))
+        )
+        unsent = [deploy_id for deploy_id, sent_at in open_reports if sent_at is None]
+        if unsent:
+            ImpactReport.objects.filter(deploy_id__in=unsent).update(sent_at=now)
+    for deploy_id in unsent:
         enqueue(impact_compute, deploy_id)
 
 
