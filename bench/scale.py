@@ -26,7 +26,6 @@ import argparse
 import io
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -166,7 +165,8 @@ def build_points(project, deploys, total: int) -> None:
             points, rollups = _points_text(project, chunk, per_deploy, rng)
             with connection.cursor() as cursor:
                 cursor.copy_expert(
-                    f"COPY {points_table} (project_id, service_id, environment_id, deploy_id, name, ts, value) FROM STDIN",
+                    f"COPY {points_table} (project_id, service_id, environment_id, deploy_id, name, ts, value) "
+                    "FROM STDIN",
                     io.StringIO(points),
                 )
                 cursor.copy_expert(
@@ -331,9 +331,11 @@ def measure(args: argparse.Namespace) -> None:
         "GET /api/v1/deploys (filtered)": ["/api/v1/deploys?service=svc-07&environment=production"],
         "GET /api/v1/deploys/{id}/verdict": [f"/api/v1/deploys/{d.pk}/verdict" for d in deploys],
         "GET /api/v1/verdict?service=…&version=…": [
-            "/api/v1/verdict?" + urlencode({"service": newest.service.name, "environment": newest.environment.name,
-                                            "version": newest.version})
-        ],  # fmt: skip
+            "/api/v1/verdict?"
+            + urlencode(
+                {"service": newest.service.name, "environment": newest.environment.name, "version": newest.version}
+            )
+        ],
         "GET /api/v1/dora": ["/api/v1/dora?days=90"],
         "GET /api/v1/alerts": ["/api/v1/alerts"],
     }
@@ -342,7 +344,9 @@ def measure(args: argparse.Namespace) -> None:
         log = Path(tmp) / "access.log"
         server, port = start_gunicorn(args, log)
         try:
-            results = {name: run_page(port, urls, args, session.session_key, token, log) for name, urls in pages.items()}
+            results = {
+                name: run_page(port, urls, args, session.session_key, token, log) for name, urls in pages.items()
+            }
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -417,8 +421,12 @@ def run_page(port: int, urls: list[str], args, session_key: str, token: str, log
             if response.status_code != 200:
                 failures.append((url, response.status_code))
 
-    requests.get(f"http://127.0.0.1:{port}{urls[0]}", cookies={"sessionid": session_key},
-                 headers={"Authorization": f"Bearer {token}"}, timeout=60)  # fmt: skip  (warm-up)
+    requests.get(
+        f"http://127.0.0.1:{port}{urls[0]}",
+        cookies={"sessionid": session_key},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )  # fmt: skip  (warm-up)
     offset = log.stat().st_size if log.exists() else offset
     threads = [threading.Thread(target=client) for _ in range(args.clients)]
     for thread in threads:

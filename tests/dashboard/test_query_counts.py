@@ -31,7 +31,9 @@ def _grow(project, start: int, stop: int):
     alert."""
     deploys = []
     for n in range(start, stop):
-        deploys.append(deploy := record(project, n * 7.5, service=f"svc-{n % 4}", environment=("production", "staging")[n % 2]))
+        deploys.append(
+            deploy := record(project, n * 7.5, service=f"svc-{n % 4}", environment=("production", "staging")[n % 2])
+        )
         judge(deploy, "degraded" if n % 3 == 0 else "healthy", metrics=[])
         if n % 3 == 0:
             _alert(project, deploy)

@@ -21,6 +21,7 @@ from django.utils import timezone
 from deployments.services import deploy_processed_mark, deploy_record
 from metrics.impact.models import ImpactReport
 from tests.helpers import client_for
+from tests.openapi_responses import served_schema
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -99,6 +100,7 @@ def _counted(deploy_ids: list[int]) -> dict[int, int]:
 def test_every_accepted_point_is_counted_within_three_minutes_of_a_burst_with_a_worker_killed_midway(
     project, token, celery_worker_process, celery_worker_restart, tmp_path
 ):
+    served_schema()  # built once before the clients start (every answer is checked against it)
     data_deploys = _data_deploys(project)
     progress, accepted, failures, lock = Counter(), Counter(), [], threading.Lock()
     clients = [
@@ -123,8 +125,8 @@ def test_every_accepted_point_is_counted_within_three_minutes_of_a_burst_with_a_
         time.sleep(1)
     caught_up = time.monotonic() - burst_ended
     print(
-        f"\nburst of {DEPLOYS} deploys and {BATCHES * POINTS_PER_BATCH:,} points in {burst_ended - burst_started:.1f} s;"
-        f" every point counted {caught_up:.1f} s after it"
+        f"\nburst of {DEPLOYS} deploys and {BATCHES * POINTS_PER_BATCH:,} points in "
+        f"{burst_ended - burst_started:.1f} s; every point counted {caught_up:.1f} s after it"
     )
     counted = _counted(data_deploys)
     missing = {d: (counted.get(d), n) for d, n in expected.items() if counted.get(d) != n}
