@@ -80,7 +80,6 @@ def built(name: str) -> bool:
 
 def build(args: argparse.Namespace) -> None:
     from django.core.management import call_command
-    from django.db import connection
 
     started = time.perf_counter()
     call_command("migrate", verbosity=0)
@@ -91,12 +90,19 @@ def build(args: argparse.Namespace) -> None:
     build_sketches(deploys, args.rows)
     print(f"sketches for {args.rows:,} rows in {time.perf_counter() - started:.0f} s", flush=True)
     build_reports(deploys, args.judged)
+    build_alerts(deploys, args.judged)
     print(f"reports and alerts in {time.perf_counter() - started:.0f} s", flush=True)
+    finish(args)
+
+
+def finish(args: argparse.Namespace) -> None:
+    from django.db import connection
+
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE bench_scale_state (key text PRIMARY KEY, value text)")
         cursor.execute("INSERT INTO bench_scale_state VALUES ('built', 'yes')")
     subprocess.run(["psql", database_url(args.database), "-q", "-c", "VACUUM ANALYZE"], check=True)
-    print(f"built in {time.perf_counter() - started:.0f} s", flush=True)
+    print("built", flush=True)
 
 
 def build_deploys(count: int):
@@ -235,9 +241,7 @@ def build_sketches(deploys, total_rows: int) -> None:
 
 def build_reports(deploys, judged: int) -> None:
     """The measured deploys judged by the product; every other deploy a copy of a judged report."""
-    from django.db.models import Q
 
-    from alerts.models import Alert, AlertGroup
     from metrics.drift import services as drift
     from metrics.drift.models import DriftReport
     from metrics.impact import analysis
@@ -259,6 +263,16 @@ def build_reports(deploys, judged: int) -> None:
          for i, d in enumerate(deploys) if d.pk not in done],
         batch_size=1000,
     )  # fmt: skip
+
+
+def build_alerts(deploys, judged: int) -> None:
+    """The alerts the product's rules opened on the judged deploys, copied onto every other degraded deploy."""
+    from django.db.models import Q
+
+    from alerts.models import Alert, AlertGroup
+    from metrics.impact.models import ImpactReport
+
+    sample = measured(deploys, judged)
     alerts = list(Alert.objects.filter(deploy__in=sample))
     groups = {(g.service_id, g.environment_id): g for g in AlertGroup.objects.all()}
     degraded = ImpactReport.objects.filter(verdict="degraded").exclude(deploy__in=sample)
@@ -275,7 +289,9 @@ def build_reports(deploys, judged: int) -> None:
         copies.append(
             _copy(alerts[i % len(alerts)], deploy=deploy, service_id=key[0], environment_id=key[1],
                   group=groups[key], fingerprint=f"bench{deploy.pk:059d}", started_at=deploy.deployed_at,
-                  last_evaluated_at=deploy.deployed_at, status="resolved" if i % 5 else "firing")
+                  last_evaluated_at=deploy.deployed_at, status="resolved" if i % 5 else "firing",
+                  resolved_at=deploy.deployed_at + timedelta(hours=1) if i % 5 else None,
+                  resolved_reason="superseded" if i % 5 else "")
         )  # fmt: skip
     Alert.objects.bulk_create(copies, batch_size=1000)
 
@@ -340,22 +356,23 @@ def measure(args: argparse.Namespace) -> None:
         "GET /api/v1/alerts": ["/api/v1/alerts"],
     }
     queries = {name: count_queries(urls[0], session.session_key, token) for name, urls in pages.items()}
+    print(
+        f"\n{'page':42} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'queries':>8}  (server time, {args.clients} "
+        f"clients, {args.requests} requests each, gunicorn --workers {args.workers})",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "access.log"
         server, port = start_gunicorn(args, log)
         try:
-            results = {
-                name: run_page(port, urls, args, session.session_key, token, log) for name, urls in pages.items()
-            }
+            for name, urls in pages.items():
+                times = run_page(port, urls, args, session.session_key, token, log)
+                p50, p95, p99 = (float(np.percentile(times, q)) for q in (50, 95, 99))
+                flag = "" if p95 < 100 else "  over 100 ms"
+                print(f"{name:42} {p50:8.1f} {p95:8.1f} {p99:8.1f} {queries[name]:8d}{flag}", flush=True)
         finally:
             server.terminate()
             server.wait(timeout=30)
-    print(f"\n{'page':42} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'queries':>8}  (server time, {args.clients} "
-          f"clients, {args.requests} requests each, gunicorn --workers {args.workers})")  # fmt: skip
-    for name, times in results.items():
-        p50, p95, p99 = (float(np.percentile(times, q)) for q in (50, 95, 99))
-        flag = "" if p95 < 100 else "  over 100 ms"
-        print(f"{name:42} {p50:8.1f} {p95:8.1f} {p99:8.1f} {queries[name]:8d}{flag}")
 
 
 def count_queries(url: str, session_key: str, token: str) -> int:
@@ -387,6 +404,7 @@ def start_gunicorn(args: argparse.Namespace, log: Path):
             return server, port
         except requests.RequestException:
             time.sleep(0.1)
+    server.terminate()
     raise SystemExit("gunicorn did not start")
 
 
@@ -493,6 +511,7 @@ def main() -> None:
     parser.add_argument("--database", default="dt_scale_bench")
     parser.add_argument("--reuse", action="store_true", help="keep a finished build in --database")
     parser.add_argument("--build-only", action="store_true")
+    parser.add_argument("--finish", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--deploys", type=int, default=10_000)
     parser.add_argument("--points", type=int, default=10_000_000)
     parser.add_argument("--rows", type=int, default=5_000_000)
@@ -502,7 +521,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--sweep-deploys", type=int, default=200)
     args = parser.parse_args()
-    if not (args.reuse and built(args.database)):
+    if args.finish:  # a build that stopped after its reports: add the alerts and mark it finished
+        setup_django(args.database)
+        from deployments.models import Deploy
+
+        build_alerts(list(Deploy.objects.filter(project__slug=SLUG).order_by("deployed_at")), args.judged)
+        finish(args)
+    elif not (args.reuse and built(args.database)):
         recreate_database(args.database)
         setup_django(args.database)
         build(args)
