@@ -28,7 +28,8 @@ def deploy_list(
 ) -> DeployQuerySet:
     """The project's deploys, newest first; `search` matches the version, commit SHA (prefix), author or model
     version."""
-    deploys = Deploy.objects.for_timeline().filter(project=project)
+    # The project joined too: each deploy's URL names it (no query per row in a list).
+    deploys = Deploy.objects.for_timeline().select_related("project").filter(project=project)
     if version:
         deploys = deploys.filter(version=version)
     if external_id:

@@ -186,6 +186,36 @@ def celery_worker_process(transactional_db, _celery_worker_env, request) -> Iter
     import redis
 
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    env = {**_celery_worker_env, **getattr(request.node.get_closest_marker("worker_env"), "kwargs", {})}
+    worker, log = _worker_start(env)
+    yield worker
+    worker.kill()
+    worker.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture
+def celery_worker_restart(celery_worker_process, _celery_worker_env, request) -> Iterator[Callable[..., object]]:
+    """Kill a worker the hard way (SIGKILL: no goodbye, its message unacknowledged) and start a fresh one.
+    Extra arguments go to `celery worker` (e.g. "--beat"). Every worker started here dies before the flush."""
+    env = {**_celery_worker_env, **getattr(request.node.get_closest_marker("worker_env"), "kwargs", {})}
+    started: list[tuple[subprocess.Popen, object]] = []
+
+    def restart(worker: subprocess.Popen, *extra: str) -> subprocess.Popen:
+        worker.kill()
+        worker.wait(timeout=30)
+        fresh, log = _worker_start(env, *extra)
+        started.append((fresh, log))
+        return fresh
+
+    yield restart
+    for worker, log in started:
+        worker.kill()
+        worker.wait(timeout=30)
+        log.close()
+
+
+def _worker_start(env: dict[str, str], *extra: str) -> tuple[subprocess.Popen, object]:
     log_path = ROOT / "var" / "test-worker.log"
     log_path.parent.mkdir(exist_ok=True)
     log = open(log_path, "a")  # noqa: SIM115 - lives as long as the worker
@@ -206,18 +236,16 @@ def celery_worker_process(transactional_db, _celery_worker_env, request) -> Iter
             "--without-mingle",
             "--without-heartbeat",
             "-n",
-            f"test-{os.getpid()}@%h",
+            f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
+            *extra,
         ],
-        env={**_celery_worker_env, **getattr(request.node.get_closest_marker("worker_env"), "kwargs", {})},
+        env=env,
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     _wait_for_worker(worker, log_path, start)
-    yield worker
-    worker.kill()
-    worker.wait(timeout=30)
-    log.close()
+    return worker, log
 
 
 def _wait_for_worker(worker: subprocess.Popen, log_path: Path, start: int, timeout: float = 60) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from celery import shared_task
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from deployments.models import Deploy
@@ -21,6 +22,9 @@ logger = logging.getLogger(__name__)
 LOST_AFTER = timedelta(seconds=60)
 # While a deploy is in its observation window its report is refreshed at least this often.
 REFRESH_EVERY = timedelta(seconds=60)
+# A sweep sends due work for at most this long (in chunks), not a fixed count.
+SWEEP_BUDGET = timedelta(seconds=20)
+SWEEP_CHUNK = 500
 
 
 @shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
@@ -43,17 +47,32 @@ def drift_rebaseline(deploy_id: int) -> None:
 
 @shared_task(soft_time_limit=50, time_limit=60)
 def drift_sweep() -> int:
-    """Refresh reports of deploys in their window, finalise ended ones, resend lost recomputations."""
-    now = timezone.now()
+    """Refresh reports of deploys in their window, finalise ended ones, resend lost recomputations.
+
+    Oldest first (never computed, then by the last computation; lost ones by when they fell due), for at most
+    SWEEP_BUDGET rather than a count: a crowd of newer reports cannot keep an older one waiting.
+    """
+    started, now, sent = time.monotonic(), timezone.now(), 0
     stale = DriftReport.objects.filter(final=False, due_at__isnull=True).filter(
         Q(computed_at__isnull=True) | Q(computed_at__lt=now - REFRESH_EVERY)
     )
-    ids = list(stale.values_list("deploy_id", flat=True)[:500])
-    DriftReport.objects.filter(deploy_id__in=ids, due_at__isnull=True).update(due_at=now)
-    lost = DriftReport.objects.filter(due_at__lt=now - LOST_AFTER).values_list("deploy_id", flat=True)[:500]
-    ids = sorted(set(ids) | set(lost))
-    for deploy_id in ids:
-        send_now(drift_compute, deploy_id)
-    if ids:
-        logger.info("drift_sweep sent %d recomputations", len(ids))
-    return len(ids)
+    lost = DriftReport.objects.filter(due_at__lt=now - LOST_AFTER)
+    while True:
+        ids = list(
+            stale.order_by(F("computed_at").asc(nulls_first=True), "deploy_id").values_list("deploy_id", flat=True)[
+                :SWEEP_CHUNK
+            ]
+        )
+        DriftReport.objects.filter(deploy_id__in=ids, due_at__isnull=True).update(due_at=now)
+        # Resent ones count as due again from now: the next sweep waits LOST_AFTER before sending them again.
+        resent = list(lost.order_by("due_at", "deploy_id").values_list("deploy_id", flat=True)[:SWEEP_CHUNK])
+        DriftReport.objects.filter(deploy_id__in=resent).update(due_at=now)
+        for deploy_id in sorted(set(ids) | set(resent)):
+            send_now(drift_compute, deploy_id)
+        sent += len(set(ids) | set(resent))
+        drained = len(ids) < SWEEP_CHUNK and len(resent) < SWEEP_CHUNK
+        if drained or time.monotonic() - started >= SWEEP_BUDGET.total_seconds():
+            break
+    if sent:
+        logger.info("drift_sweep sent %d recomputations", sent)
+    return sent

@@ -79,6 +79,8 @@ def impact_compute(*, deploy: Deploy, now: datetime | None = None) -> ImpactRepo
     """Judge every metric of the deploy against its baseline and store the report (final after the window)."""
     started = time.perf_counter()
     now = now or timezone.now()
+    # Read before any point: data committed after this read bumps the version again, so none goes unjudged.
+    seen_version = ImpactReport.objects.filter(deploy=deploy).values_list("data_version", flat=True).first() or 0
     settings_by_name = {s.name: s for s in MetricSetting.objects.filter(service_id=deploy.service_id)}
     stream = deploy.service.analysis_settings(deploy.environment_id)
     window_end = deploy.deployed_at + timedelta(minutes=stream.observation_window_minutes)
@@ -107,7 +109,8 @@ def impact_compute(*, deploy: Deploy, now: datetime | None = None) -> ImpactRepo
     # A store that could not answer is asked again by the sweep: the report stays open until it does.
     final = now >= window_end and not unreachable
     layout = _span(list(wins.values()), mode) if wins else queried_win
-    return _report_store(deploy, verdict, wins, final, started, extras, layout=layout, segments=found)
+    state = _Computation(now=now, seen_version=seen_version, window_end=window_end, final=final, started=started)
+    return _report_store(deploy, verdict, wins, state, extras, layout=layout, segments=found)
 
 
 def _segments(
@@ -346,12 +349,20 @@ def read_window(side: Side, per_minute: list[tuple[datetime, int]], fields: tupl
     return [row for part in parts for row in part]
 
 
+@dataclass(frozen=True)
+class _Computation:
+    now: datetime
+    seen_version: int
+    window_end: datetime
+    final: bool
+    started: float
+
+
 def _report_store(
     deploy: Deploy,
     verdict: judge.Verdict,
     wins: dict[str, Windows],
-    final: bool,
-    started: float,
+    state: _Computation,
     extras: dict | None = None,
     *,
     layout: Windows,
@@ -366,7 +377,7 @@ def _report_store(
         metric.update((extras or {}).get(metric["name"], {}))
     with transaction.atomic():
         report, _ = ImpactReport.objects.select_for_update().get_or_create(deploy=deploy)
-        report.verdict, report.score, report.final = verdict.verdict, verdict.score, final
+        report.verdict, report.score, report.final = verdict.verdict, verdict.score, state.final
         report.reasons, report.metrics, report.windows = data["reasons"], data["metrics"], windows
         named = layout.named()
         report.mode, report.baseline_window, report.current_window = (
@@ -374,8 +385,11 @@ def _report_store(
         )  # fmt: skip
         report.segments = {key: [s.to_dict() for s in found] for key, found in segments.items()}
         report.computed_at = timezone.now()
-        report.compute_ms = round((time.perf_counter() - started) * 1000, 1)
+        report.compute_ms = round((time.perf_counter() - state.started) * 1000, 1)
         report.claimed_at = None
+        report.computed_version, report.window_ends_at = state.seen_version, state.window_end
+        # Data that came in while this ran is still due, from when this computation started.
+        report.requested_at = None if report.data_version == state.seen_version else state.now
         report.save()
     impact_report_computed.send(sender=ImpactReport, report=report)
     return report

@@ -196,16 +196,28 @@ class ImpactReport(models.Model):
     segments = models.JSONField(default=dict)
     computed_at = models.DateTimeField(null=True, blank=True)
     compute_ms = models.FloatField(null=True, blank=True)
-    # Debounce: new data asks for a recomputation at most once per REQUEST_DEBOUNCE.
+    # What is due, for the sweep (metrics.impact.tasks.impacts_sweep). Every ingested batch bumps data_version;
+    # a computation stores the version it read before reading points, so data it missed leaves the report due.
+    data_version = models.BigIntegerField(default=0)
+    computed_version = models.BigIntegerField(default=0)
+    # When the oldest data not yet judged arrived (or the report was opened); cleared once it is judged.
     requested_at = models.DateTimeField(null=True, blank=True)
+    # When a recomputation was last sent; the sweep sends it again only if no worker took it within a lease.
+    sent_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # The end of the observation window as of the last computation: from then on the report is due to be finalised.
+    window_ends_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=models.Q(verdict__in=VERDICTS), name="impact_verdict_valid"),
             models.CheckConstraint(condition=models.Q(mode__in=REPORT_MODES), name="impact_mode_valid"),
         ]
-        indexes = [models.Index(fields=["final", "computed_at"], name="impact_final_computed")]
+        indexes = [
+            models.Index(fields=["final", "computed_at"], name="impact_final_computed"),
+            # The sweep reads only open reports, oldest request first.
+            models.Index(fields=["requested_at"], condition=models.Q(final=False), name="impact_open_requested"),
+        ]
 
     def __str__(self) -> str:
         return f"impact of deploy {self.deploy_id}: {self.verdict}"

@@ -8,11 +8,10 @@ from django.dispatch import receiver
 
 from deployments.models import Deploy
 from deployments.signals import deploy_processed
-from metrics.impact.tasks import impact_compute
-from tracker.enqueue import enqueue
+from metrics.impact.services import impact_request
 
 
 @receiver(deploy_processed, dispatch_uid="impact.deploy_processed")
 def impact_on_deploy_processed(sender: type, deploy: Deploy, **kwargs: Any) -> None:
-    """The baseline is (re)linked: judge the deploy against it (the task opens its report)."""
-    enqueue(impact_compute, deploy.pk)
+    """The baseline is (re)linked: judge the deploy against it (this opens its report)."""
+    impact_request(deploy_ids=[deploy.pk])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import repeat
 
 import msgspec
@@ -27,8 +27,6 @@ from tracker.sql import execute_together, insert_values
 
 # Deploys that served traffic at some time: points are attributed to the one live at their timestamp.
 LIVE_STATUSES = (Status.SUCCEEDED, Status.ROLLED_BACK, Status.IN_PROGRESS)
-# New data asks for a recomputation of its deploy at most this often.
-REQUEST_DEBOUNCE = timedelta(seconds=10)
 # How many of a stream's most recent deploys are candidates when attributing a batch.
 ATTRIBUTION_CANDIDATES = 500
 
@@ -68,7 +66,7 @@ def points_ingest(*, project: Project, batch: PointBatch, may_create_streams: bo
                 _recompute_statement(list(touched)),
             ]
         )
-        _recompute_enqueue(sorted(row[0] for row in due) if touched else [])
+        _recompute_enqueue(sorted(row[0] for row in due if row[1]) if touched else [])
     return IngestResult(accepted=len(batch), deploys=touched)
 
 
@@ -323,24 +321,37 @@ def _rollup_sql(rows: list[tuple]) -> tuple[str, list]:
     return sql, [value for row in rows for value in row]
 
 
-def _recompute_statement(deploy_ids: list[int]) -> tuple[str, list] | None:
-    """Ask for a (debounced) recomputation of the touched deploys still in their window: the upsert whose
-    RETURNING names the deploys to enqueue (None without deploys).
+def impact_request(*, deploy_ids: list[int]) -> None:
+    """Ask for a recomputation of these deploys' impact: new data arrived, or their baseline was (re)linked.
 
-    Points may arrive before the deploy task opened the report: the upsert opens the missing reports already
-    requested, and marks the others requested unless final or asked within the debounce; RETURNING gives
-    exactly the rows inserted or changed. Sorted, so concurrent batches lock the reports in the same order."""
+    In the caller's transaction, so the request commits with the data (see _recompute_statement)."""
+    if not deploy_ids:
+        return
+    _recompute_enqueue([row[0] for row in execute_together([_recompute_statement(deploy_ids)]) if row[1]])
+
+
+def _recompute_statement(deploy_ids: list[int]) -> tuple[str, list] | None:
+    """The upsert that asks for a recomputation of the touched deploys, and whose RETURNING says which of them
+    to send a message for (None without deploys).
+
+    Every request bumps the open report's data_version (the sweep finds reports whose data changed since their
+    computation, however many messages are lost) and the first one since the last computation starts the clock
+    the sweep orders by (requested_at). At most one message per deploy waits in the queue: one is sent only when
+    none was sent since the last claim (sent_at). Points may arrive before the deploy task opened the report: the
+    upsert opens it. Final reports are left alone. Sorted, so concurrent batches lock the reports in one order."""
     if not deploy_ids:
         return None
     now = timezone.now()
-    sql, params = insert_values([ImpactReport(deploy_id=d, requested_at=now) for d in sorted(deploy_ids)])
+    ids = sorted(set(deploy_ids))
+    sql, params = insert_values([ImpactReport(deploy_id=d, requested_at=now, sent_at=now, data_version=1) for d in ids])
     table = ImpactReport._meta.db_table
     sql += (
-        f" ON CONFLICT (deploy_id) DO UPDATE SET requested_at = excluded.requested_at "
-        f"WHERE NOT {table}.final AND ({table}.requested_at IS NULL OR {table}.requested_at < %s) "
-        "RETURNING deploy_id"
+        f" ON CONFLICT (deploy_id) DO UPDATE SET data_version = {table}.data_version + 1, "
+        f"requested_at = COALESCE({table}.requested_at, excluded.requested_at), "
+        f"sent_at = COALESCE({table}.sent_at, excluded.sent_at) "
+        f"WHERE NOT {table}.final RETURNING deploy_id, sent_at = %s"
     )
-    return sql, [*params, connection.ops.adapt_datetimefield_value(now - REQUEST_DEBOUNCE)]
+    return sql, [*params, connection.ops.adapt_datetimefield_value(now)]
 
 
 def _recompute_enqueue(due: list[int]) -> None:

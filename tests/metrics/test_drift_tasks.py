@@ -91,3 +91,19 @@ def test_a_report_computed_after_the_window_is_final(pair, settings):
     Deploy.objects.filter(pk=current.pk).update(deployed_at=timezone.now() - timedelta(hours=2))
     tasks.drift_compute(current.pk)
     assert DriftReport.objects.get(deploy=current).final
+
+
+def test_the_sweep_sends_the_longest_unrefreshed_reports_first_and_is_bounded_by_time(pair, monkeypatch):
+    baseline, current = pair
+    DriftReport.objects.update(final=False, due_at=None)
+    DriftReport.objects.filter(deploy=current).update(computed_at=timezone.now() - timedelta(minutes=30))
+    DriftReport.objects.filter(deploy=baseline).update(computed_at=timezone.now() - timedelta(minutes=2))
+    sent = []
+    monkeypatch.setattr(tasks, "send_now", lambda task, deploy_id: sent.append(deploy_id))
+    monkeypatch.setattr(tasks, "SWEEP_CHUNK", 1)
+    monkeypatch.setattr(tasks, "SWEEP_BUDGET", timedelta(0))
+    assert tasks.drift_sweep() == 1  # its time is up after one chunk: the one waiting longest
+    assert sent == [current.pk]
+    monkeypatch.setattr(tasks, "SWEEP_BUDGET", timedelta(seconds=20))
+    assert tasks.drift_sweep() == 1  # the next sweep goes on with the rest (the sent one waits for its worker)
+    assert sent == [current.pk, baseline.pk]

@@ -339,13 +339,18 @@ def test_retention_deletes_raw_points_and_batch_ids_past_the_setting_and_keeps_r
     assert not MetricRollup.objects.exists()
 
 
-def test_the_sweep_enqueues_deploys_in_their_window_and_skips_final_ones(stream, monkeypatch):
+def test_the_sweep_sends_a_deploy_whose_data_changed_and_skips_final_and_judged_ones(stream, monkeypatch):
     baseline, current = stream
     from metrics.impact import tasks
 
     sent = []
     monkeypatch.setattr(tasks, "send_now", lambda task, deploy_id: sent.append(deploy_id))
-    ImpactReport.objects.update_or_create(deploy=baseline, defaults={"final": True})
+    assert impact_compute(deploy=baseline).final  # its window ended long ago
+    assert not impact_compute(deploy=current).final
+    ImpactReport.objects.update(sent_at=None)  # as when a worker took their messages
+    tasks.impacts_sweep()
+    assert sent == []  # nothing came in since the current deploy was judged
+    ImpactReport.objects.filter(deploy=current).update(data_version=F("data_version") + 1)
     tasks.impacts_sweep()
     assert sent == [current.pk]
 

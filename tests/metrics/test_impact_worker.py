@@ -63,14 +63,16 @@ def test_the_sweep_recomputes_a_deploy_whose_message_was_lost(api, project, cele
     _deploy(api, "1.0", 180)
     current = _deploy(api, "1.1", 30)
     wait_until(lambda: ImpactReport.objects.filter(deploy_id=current).exclude(computed_at=None).exists())
-    # Points stored while the debounce says "already requested": no message goes out, as if it were lost.
-    ImpactReport.objects.filter(deploy_id=current).update(requested_at=timezone.now() + timedelta(minutes=5))
+    # Points stored while a message counts as sent: none goes out; then that message counts as lost.
+    ImpactReport.objects.filter(deploy_id=current).update(sent_at=timezone.now())
     rng = np.random.default_rng(6)
     body = {"points": _points(rng.normal(100, 8, 200), rng.normal(100, 8, 200))}
     assert api.post("/api/v1/metrics", data=json.dumps(body), content_type="application/json").status_code == 202
     assert MetricPoint.objects.count() == 400
     assert ImpactReport.objects.get(deploy_id=current).verdict == "insufficient_data"
 
+    assert impacts_sweep() == 0  # the lease of the message sent is not over
+    ImpactReport.objects.filter(deploy_id=current).update(sent_at=timezone.now() - timedelta(minutes=2))
     assert impacts_sweep() >= 1
     wait_until(lambda: ImpactReport.objects.filter(deploy_id=current, verdict="healthy").exists(), timeout=60)
 

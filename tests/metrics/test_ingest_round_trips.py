@@ -44,7 +44,7 @@ def post_points(api, n: int = 3, **extra) -> dict:
     return response.json()
 
 
-def test_a_batch_opens_its_deploys_report_and_asks_for_one_recomputation_within_the_debounce(
+def test_a_batch_opens_its_deploys_report_and_one_message_waits_for_a_worker_however_many_batches_follow(
     api, deploy, django_capture_on_commit_callbacks
 ) -> None:
     with mock.patch("metrics.impact.tasks.impact_compute.apply_async") as send:
@@ -54,13 +54,15 @@ def test_a_batch_opens_its_deploys_report_and_asks_for_one_recomputation_within_
             post_points(api)
     report = ImpactReport.objects.get(deploy=deploy)
     assert report.requested_at is not None and report.verdict == "pending" and report.reasons == []
+    # Each batch counts as new data for the sweep; one message is in flight until a worker claims it.
+    assert (report.data_version, report.computed_version) == (2, 0)
     assert [c.kwargs["args"] for c in send.call_args_list] == [(deploy.pk,)]
 
 
-def test_a_batch_after_the_debounce_asks_again_and_a_final_report_is_never_asked(
+def test_a_batch_after_the_message_was_taken_asks_again_and_a_final_report_is_never_asked(
     api, deploy, django_capture_on_commit_callbacks
 ) -> None:
-    ImpactReport.objects.create(deploy=deploy, requested_at=timezone.now() - timedelta(minutes=1))
+    ImpactReport.objects.create(deploy=deploy, requested_at=timezone.now() - timedelta(minutes=1), sent_at=None)
     with mock.patch("metrics.impact.tasks.impact_compute.apply_async") as send:
         with django_capture_on_commit_callbacks(execute=True):
             post_points(api)
@@ -68,7 +70,8 @@ def test_a_batch_after_the_debounce_asks_again_and_a_final_report_is_never_asked
         with django_capture_on_commit_callbacks(execute=True):
             post_points(api)
     assert [c.kwargs["args"] for c in send.call_args_list] == [(deploy.pk,)]
-    assert ImpactReport.objects.get(deploy=deploy).requested_at is None
+    report = ImpactReport.objects.get(deploy=deploy)
+    assert report.requested_at is None and report.data_version == 1
 
 
 def test_a_duplicate_batch_counts_nothing_and_a_stored_one_counts_its_points_once(api, deploy) -> None:

@@ -189,6 +189,8 @@ def test_prometheus_stopped_is_nodata_and_the_next_sweep_judges_it_again(api, pr
         assert health["healthy"] is False and "store unreachable" in health["last_error"]
         assert _up() == 0
         server.start()
+        # The deploys' first messages were taken (in this test nothing consumes them after commit).
+        ImpactReport.objects.update(sent_at=None)
         assert impacts_sweep() >= 1
         report.refresh_from_db()
         assert (report.verdict, report.final, _metric(current)["classification"]) == ("degraded", True, "High")

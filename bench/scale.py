@@ -1,0 +1,543 @@
+"""Pages at scale: one project with 10,000 deploys, 10 million metric points and 5 million prediction rows.
+
+Usage:
+    python bench/scale.py [--reuse] [--database dt_scale_bench] [--requests 200] [--clients 4] [--workers 2]
+                          [--deploys 10000] [--points 10000000] [--rows 5000000] [--judged 200]
+
+Needs PostgreSQL (DATABASE_HOST, default postgres@127.0.0.1:5432). Builds once into its own database (dropped and
+created again unless --reuse finds a finished build there):
+- 50 services x 3 environments, 10,000 deploys over 90 days (some failed, some rolled back), baselines linked;
+- metric points by COPY (4 metrics per deploy, its first 65 minutes) and their per-minute rollups;
+- prediction rows as the product stores them: per deploy and column, the sketch of 500 rows (8 columns), i.e.
+  the bounded form 5 million posted rows take (metrics/stats/sketch.py);
+- impact and drift reports: --judged deploys (the ones whose pages are measured) judged by the product's own
+  code (metrics.impact.analysis, metrics.drift.services); the rest carry a copy of a judged report (same size);
+- alerts: the product's rules on the judged deploys, plus a copy on every degraded deploy.
+Then starts gunicorn (DEBUG off, --workers) and measures server time (gunicorn's own request time, %(D)s) of
+each page over --requests requests from --clients concurrent clients; prints p50/p95/p99 and the query count of
+one request. Also times the analysis sweep with 200 deploys in their window (impact and drift computations of one
+minute's work, run in this process).
+The machine may be shared: figures are what this machine gave at the time (see docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlencode
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SERVICES, ENVIRONMENTS = 50, ("production", "staging", "canary")
+METRICS = ("latency_ms", "error_rate", "conversion_rate", "accuracy")
+FEATURES = 6
+ROWS_PER_SKETCH_BATCH = 500
+SLUG = "scale"
+
+
+def database_url(name: str) -> str:
+    return f"postgres://{os.environ.get('DATABASE_HOST', 'postgres@127.0.0.1:5432')}/{name}"
+
+
+def setup_django(name: str) -> None:
+    os.environ.update(
+        DATABASE_URL=database_url(name), REDIS_URL="", CELERY_BROKER_URL="", INPROCESS_SWEEPS="0", DEBUG="0",
+        SECRET_KEY=os.environ.get("SECRET_KEY", "bench-only-secret-key"), DJANGO_SETTINGS_MODULE="tracker.settings",
+    )  # fmt: skip
+    import django
+
+    django.setup()
+
+
+def recreate_database(name: str) -> None:
+    admin = database_url("postgres")
+    for sql in (f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'):
+        subprocess.run(["psql", admin, "-q", "-c", sql], check=True)
+
+
+def built(name: str) -> bool:
+    done = subprocess.run(
+        ["psql", database_url(name), "-tAc", "SELECT value FROM bench_scale_state WHERE key = 'built'"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    return done.returncode == 0 and done.stdout.strip() == "yes"
+
+
+# --- build -------------------------------------------------------------------------------------------------
+
+
+def build(args: argparse.Namespace) -> None:
+    from django.core.management import call_command
+
+    started = time.perf_counter()
+    call_command("migrate", verbosity=0)
+    project, deploys = build_deploys(args.deploys)
+    print(f"deploys: {len(deploys):,} in {time.perf_counter() - started:.0f} s", flush=True)
+    build_points(project, deploys, args.points)
+    print(f"points: {args.points:,} in {time.perf_counter() - started:.0f} s", flush=True)
+    build_sketches(deploys, args.rows)
+    print(f"sketches for {args.rows:,} rows in {time.perf_counter() - started:.0f} s", flush=True)
+    build_reports(deploys, args.judged)
+    build_alerts(deploys, args.judged)
+    print(f"reports and alerts in {time.perf_counter() - started:.0f} s", flush=True)
+    finish(args)
+
+
+def finish(args: argparse.Namespace) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE bench_scale_state (key text PRIMARY KEY, value text)")
+        cursor.execute("INSERT INTO bench_scale_state VALUES ('built', 'yes')")
+    subprocess.run(["psql", database_url(args.database), "-q", "-c", "VACUUM ANALYZE"], check=True)
+    print("built", flush=True)
+
+
+def build_deploys(count: int):
+    from django.contrib.auth.models import User
+    from django.db import connection
+
+    from deployments.models import Deploy, Environment, Service, Status
+    from tracker.services import project_create
+
+    owner = User.objects.create_user("bench", "bench@example.com", "bench-password")
+    project = project_create(slug=SLUG, name="Scale", owner=owner)
+    services = Service.objects.bulk_create(Service(project=project, name=f"svc-{i:02d}") for i in range(SERVICES))
+    environments = Environment.objects.bulk_create(Environment(project=project, name=n) for n in ENVIRONMENTS)
+    rng = np.random.default_rng(1)
+    now = datetime.now(UTC)
+    streams = [(s, e) for s in services for e in environments]
+    # Deploys spread over 90 days; the newest hour holds a few, so some are in their window.
+    ages = np.sort(rng.uniform(0, 90 * 24 * 60, count))[::-1]
+    ages[-20:] = np.linspace(50, 5, 20)
+    rows = []
+    for i, age in enumerate(ages):
+        service, environment = streams[int(rng.integers(len(streams)))]
+        status = Status.FAILED if rng.random() < 0.04 else Status.SUCCEEDED
+        at = now - timedelta(minutes=float(age))
+        rows.append(
+            Deploy(
+                project=project, service=service, environment=environment, version=f"2026.{i}", status=status,
+                commit_sha=f"{rng.integers(16**12):012x}{i:028x}", ref="main", author=f"dev{i % 17}",
+                ci_url=f"https://ci.example/run/{i}", started_at=at - timedelta(minutes=4), finished_at=at,
+                deployed_at=at, commit_timestamp=at - timedelta(hours=3), model_name=f"model-{service.name}",
+                model_version=str(i), data_version=f"features-{i // 100}", params={"max_depth": 3 + i % 5},
+                strategy="rolling", processed_at=at, changes={},
+            )
+        )  # fmt: skip
+    deploys = Deploy.objects.bulk_create(rows, batch_size=2000)
+    previous: dict[tuple[int, int], int] = {}
+    links = []
+    for deploy in sorted(deploys, key=lambda d: d.deployed_at):
+        key = (deploy.service_id, deploy.environment_id)
+        if key in previous:
+            links.append((deploy.pk, previous[key]))
+        if deploy.status == Status.SUCCEEDED:
+            previous[key] = deploy.pk
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE links (id bigint, baseline bigint)")
+        cursor.copy_expert("COPY links FROM STDIN", io.StringIO("".join(f"{a}\t{b}\n" for a, b in links)))
+        cursor.execute(
+            f"UPDATE {Deploy._meta.db_table} d SET baseline_id = l.baseline FROM links l WHERE d.id = l.id"  # noqa: S608
+        )
+    return project, list(Deploy.objects.filter(project=project).order_by("deployed_at"))
+
+
+def build_points(project, deploys, total: int) -> None:
+    """Per deploy, its points over its first 65 minutes (4 metrics), by COPY; the rollups the same way."""
+    from django.db import connection
+
+    from metrics.impact.models import MetricPoint, MetricRollup
+
+    per_deploy = total // len(deploys)
+    rng = np.random.default_rng(2)
+    points_table, rollup_table = MetricPoint._meta.db_table, MetricRollup._meta.db_table
+    chunk = []
+    for index, deploy in enumerate(deploys):
+        chunk.append(deploy)
+        if len(chunk) == 200 or index == len(deploys) - 1:
+            points, rollups = _points_text(project, chunk, per_deploy, rng)
+            with connection.cursor() as cursor:
+                cursor.copy_expert(
+                    f"COPY {points_table} (project_id, service_id, environment_id, deploy_id, name, ts, value) "
+                    "FROM STDIN",
+                    io.StringIO(points),
+                )
+                cursor.copy_expert(
+                    f"COPY {rollup_table} (project_id, service_id, environment_id, name, minute, deploy_key, count, "
+                    "total, total_squares, min_value, max_value) FROM STDIN",
+                    io.StringIO(rollups),
+                )
+            chunk = []
+
+
+def _points_text(project, deploys, per_deploy: int, rng) -> tuple[str, str]:
+    points, rollups = io.StringIO(), io.StringIO()
+    for deploy in deploys:
+        shift = 1.15 if deploy.pk % 9 == 0 else 1.0  # some deploys really degrade
+        seconds = rng.uniform(0, 65 * 60, per_deploy)
+        names = np.arange(per_deploy) % len(METRICS)
+        values = np.where(
+            names == 0, rng.gamma(3.0, 40.0, per_deploy) * shift,
+            np.where(names == 1, rng.poisson(0.4, per_deploy) * shift,
+                     np.where(names == 2, rng.normal(0.12, 0.02, per_deploy), rng.beta(40, 8, per_deploy))),
+        )  # fmt: skip
+        start = deploy.deployed_at.timestamp()
+        stamps = start + seconds
+        head = f"{project.pk}\t{deploy.service_id}\t{deploy.environment_id}\t{deploy.pk}\t"
+        for name, stamp, value in zip(names.tolist(), stamps.tolist(), values.tolist(), strict=True):
+            iso = datetime.fromtimestamp(stamp, tz=UTC).isoformat()
+            points.write(f"{head}{METRICS[name]}\t{iso}\t{value!r}\n")
+        minutes = (stamps // 60).astype(np.int64)
+        for code, metric in enumerate(METRICS):
+            mask = names == code
+            for minute in np.unique(minutes[mask]).tolist():
+                v = values[mask & (minutes == minute)]
+                iso = datetime.fromtimestamp(minute * 60, tz=UTC).isoformat()
+                rollups.write(
+                    f"{project.pk}\t{deploy.service_id}\t{deploy.environment_id}\t{metric}\t{iso}\t{deploy.pk}\t"
+                    f"{len(v)}\t{float(v.sum())!r}\t{float((v**2).sum())!r}\t{float(v.min())!r}\t{float(v.max())!r}\n"
+                )
+    return points.getvalue(), rollups.getvalue()
+
+
+def build_sketches(deploys, total_rows: int) -> None:
+    """Each deploy's prediction rows merged into its column sketches, as the ingest service stores them."""
+    from metrics.drift.models import ColumnSketch, SampleColumn
+    from metrics.stats import sketch as sk
+
+    rng = np.random.default_rng(3)
+    per_deploy = total_rows // len(deploys)
+    columns: dict[int, list[SampleColumn]] = {}
+    for service_id in sorted({d.service_id for d in deploys}):
+        names = [("feature", f"f{i}") for i in range(FEATURES)] + [("prediction", "prediction"), ("label", "label")]
+        columns[service_id] = SampleColumn.objects.bulk_create(
+            SampleColumn(service_id=service_id, role=role, name=name, kind="numeric") for role, name in names
+        )
+    rows = []
+    for deploy in deploys:
+        drift = 0.3 if deploy.pk % 7 == 0 else 0.0
+        for column in columns[deploy.service_id]:
+            values = rng.normal(drift if column.role == "feature" else 0.0, 1.0, per_deploy)
+            sketch = sk.numeric_sketch(values, nulls=0, edges=None, rng=rng)
+            rows.append(ColumnSketch(deploy=deploy, column=column, data=sk.to_bytes(sketch), n=sketch.n))
+        if len(rows) >= 4000:
+            ColumnSketch.objects.bulk_create(rows)
+            rows = []
+    ColumnSketch.objects.bulk_create(rows)
+
+
+def build_reports(deploys, judged: int) -> None:
+    """The measured deploys judged by the product; every other deploy a copy of a judged report."""
+
+    from metrics.drift import services as drift
+    from metrics.drift.models import DriftReport
+    from metrics.impact import analysis
+    from metrics.impact.models import ImpactReport
+
+    sample = measured(deploys, judged)
+    for deploy in sample:
+        analysis.impact_compute(deploy=deploy)
+        drift.drift_compute(deploy=deploy)
+    impact_models = list(ImpactReport.objects.filter(deploy__in=sample).exclude(verdict="insufficient_data"))
+    drift_models = list(DriftReport.objects.filter(deploy__in=sample, status="ok"))
+    done = {d.pk for d in sample}
+    ImpactReport.objects.bulk_create(
+        [_copy(impact_models[i % len(impact_models)], deploy=d) for i, d in enumerate(deploys) if d.pk not in done],
+        batch_size=1000,
+    )
+    DriftReport.objects.bulk_create(
+        [_copy(drift_models[i % len(drift_models)], deploy=d, baseline_id=d.baseline_id)
+         for i, d in enumerate(deploys) if d.pk not in done],
+        batch_size=1000,
+    )  # fmt: skip
+
+
+def build_alerts(deploys, judged: int) -> None:
+    """The alerts the product's rules opened on the judged deploys, copied onto every other degraded deploy."""
+    from django.db.models import Q
+
+    from alerts.models import Alert, AlertGroup
+    from metrics.impact.models import ImpactReport
+
+    sample = measured(deploys, judged)
+    alerts = list(Alert.objects.filter(deploy__in=sample))
+    groups = {(g.service_id, g.environment_id): g for g in AlertGroup.objects.all()}
+    degraded = ImpactReport.objects.filter(verdict="degraded").exclude(deploy__in=sample)
+    copies = []
+    for i, report in enumerate(degraded.select_related("deploy").filter(~Q(deploy__baseline=None))):
+        if not alerts:
+            break
+        deploy = report.deploy
+        key = (deploy.service_id, deploy.environment_id)
+        if key not in groups:
+            groups[key] = AlertGroup.objects.create(
+                project_id=deploy.project_id, service_id=key[0], environment_id=key[1], key=f"bench-{key[0]}-{key[1]}"
+            )
+        copies.append(
+            _copy(alerts[i % len(alerts)], deploy=deploy, service_id=key[0], environment_id=key[1],
+                  group=groups[key], fingerprint=f"bench{deploy.pk:059d}", started_at=deploy.deployed_at,
+                  last_evaluated_at=deploy.deployed_at, status="resolved" if i % 5 else "firing",
+                  resolved_at=deploy.deployed_at + timedelta(hours=1) if i % 5 else None,
+                  resolved_reason="superseded" if i % 5 else "")
+        )  # fmt: skip
+    Alert.objects.bulk_create(copies, batch_size=1000)
+
+
+def _copy(model, **changes):
+    clone = type(model)(**{f.attname: getattr(model, f.attname) for f in model._meta.concrete_fields})
+    clone.pk = None
+    for key, value in changes.items():
+        setattr(clone, key, value)
+    return clone
+
+
+def measured(deploys, count: int):
+    """The deploys whose pages are measured: the newest, and an even spread over the 90 days."""
+    with_baseline = [d for d in deploys if d.baseline_id]
+    step = max(1, len(with_baseline) // count)
+    chosen = {d.pk: d for d in with_baseline[::step][: count - 20]}
+    chosen.update({d.pk: d for d in with_baseline[-20:]})
+    return list(chosen.values())
+
+
+# --- measure -----------------------------------------------------------------------------------------------
+
+
+def measure(args: argparse.Namespace) -> None:
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.auth.models import User
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from deployments.models import Deploy
+    from tracker.models import Project
+    from tracker.services import token_issue
+
+    project = Project.objects.get(slug=SLUG)
+    user = User.objects.get(username="bench")
+    session = SessionStore()
+    session.update({SESSION_KEY: str(user.pk), HASH_SESSION_KEY: user.get_session_auth_hash(),
+                    BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend"})  # fmt: skip
+    session.create()
+    _, token = token_issue(project=project, name="bench", scopes=["read", "ingest"])
+    deploys = measured(list(Deploy.objects.filter(project=project).order_by("deployed_at")), args.judged)
+    newest = deploys[-1]
+    pages = {
+        "timeline (first page)": [f"/{SLUG}/"],
+        "timeline (filtered)": [f"/{SLUG}/?" + urlencode({"service": "svc-07", "environment": "production"})],
+        "timeline (page 20)": [f"/{SLUG}/?page=20"],
+        "timeline (visual, 30 days)": [f"/{SLUG}/?range=30d"],
+        "deploy page": [f"/{SLUG}/deploys/{d.pk}/" for d in deploys],
+        "service page": [f"/{SLUG}/services/svc-{i:02d}/" for i in range(SERVICES)],
+        "alerts": [f"/{SLUG}/alerts/"],
+        "DORA (90 days)": [f"/{SLUG}/dora/?days=90"],
+        "GET /api/v1/deploys": ["/api/v1/deploys"],
+        "GET /api/v1/deploys (filtered)": ["/api/v1/deploys?service=svc-07&environment=production"],
+        "GET /api/v1/deploys/{id}/verdict": [f"/api/v1/deploys/{d.pk}/verdict" for d in deploys],
+        "GET /api/v1/verdict?service=…&version=…": [
+            "/api/v1/verdict?"
+            + urlencode(
+                {"service": newest.service.name, "environment": newest.environment.name, "version": newest.version}
+            )
+        ],
+        "GET /api/v1/dora": ["/api/v1/dora?days=90"],
+        "GET /api/v1/alerts": ["/api/v1/alerts"],
+    }
+    queries = {name: count_queries(urls[0], session.session_key, token) for name, urls in pages.items()}
+    print(
+        f"\n{'page':42} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'queries':>8}  (server time, {args.clients} "
+        f"clients, {args.requests} requests each, gunicorn --workers {args.workers})",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "access.log"
+        server, port = start_gunicorn(args, log)
+        try:
+            for name, urls in pages.items():
+                times = run_page(port, urls, args, session.session_key, token, log)
+                p50, p95, p99 = (float(np.percentile(times, q)) for q in (50, 95, 99))
+                flag = "" if p95 < 100 else "  over 100 ms"
+                print(f"{name:42} {p50:8.1f} {p95:8.1f} {p99:8.1f} {queries[name]:8d}{flag}", flush=True)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def count_queries(url: str, session_key: str, token: str) -> int:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}") if url.startswith("/api/") else Client()
+    client.cookies["sessionid"] = session_key
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url, HTTP_HOST="127.0.0.1")
+    assert response.status_code == 200, (url, response.status_code, response.content[:300])
+    return len(captured.captured_queries)
+
+
+def start_gunicorn(args: argparse.Namespace, log: Path):
+    port = _free_port()
+    env = {**os.environ, "ALLOWED_HOSTS": "127.0.0.1,localhost", "DB_CONN_MAX_AGE": "60"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "tracker.wsgi", "-b", f"127.0.0.1:{port}", "--workers", str(args.workers),
+         "--access-logfile", str(log), "--access-logformat", "%(U)s %(s)s %(D)s"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    import requests
+
+    for _ in range(300):
+        try:
+            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+            return server, port
+        except requests.RequestException:
+            time.sleep(0.1)
+    server.terminate()
+    raise SystemExit("gunicorn did not start")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_page(port: int, urls: list[str], args, session_key: str, token: str, log: Path) -> list[float]:
+    """--requests requests from --clients threads, each with its own keep-alive connection; server times in ms."""
+    import requests
+
+    offset = log.stat().st_size if log.exists() else 0
+    counter = iter(range(args.requests))
+    lock = threading.Lock()
+    failures = []
+
+    def client() -> None:
+        http = requests.Session()
+        http.cookies.set("sessionid", session_key)
+        http.headers["Authorization"] = f"Bearer {token}"
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                return
+            url = urls[i % len(urls)]
+            response = http.get(f"http://127.0.0.1:{port}{url}", timeout=60)
+            if response.status_code != 200:
+                failures.append((url, response.status_code))
+
+    requests.get(
+        f"http://127.0.0.1:{port}{urls[0]}",
+        cookies={"sessionid": session_key},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )  # fmt: skip  (warm-up)
+    offset = log.stat().st_size if log.exists() else offset
+    threads = [threading.Thread(target=client) for _ in range(args.clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise SystemExit(f"failed requests: {failures[:5]}")
+    time.sleep(0.5)  # gunicorn writes its access log after the answer
+    with open(log) as handle:
+        handle.seek(offset)
+        lines = handle.read().split("\n")
+    return [int(m.group(1)) / 1000 for line in lines if (m := re.match(r"\S+ 200 (\d+)$", line))]
+
+
+# --- the analysis sweep --------------------------------------------------------------------------------------
+
+
+def measure_sweep(deploys_in_window: int) -> None:
+    """One minute's analysis work with N deploys in their window, every one with new data since its last
+    computation: the sweep's choice, then each impact and drift computation, in this process."""
+    from django.db.models import F
+    from django.utils import timezone
+
+    from deployments.models import Deploy
+    from metrics.drift import services as drift
+    from metrics.impact import tasks as impact_tasks
+    from metrics.impact.models import ImpactReport
+
+    now = timezone.now()
+    recent = list(Deploy.objects.select_related("service", "baseline").filter(project__slug=SLUG)
+                  .exclude(baseline=None).order_by("-deployed_at")[:deploys_in_window])  # fmt: skip
+    ids = [d.pk for d in recent]
+    # As if they had been deployed within the hour and had new data since their last computation.
+    ImpactReport.objects.filter(deploy_id__in=ids).update(
+        final=False, data_version=F("computed_version") + 1, sent_at=None, claimed_at=None,
+        window_ends_at=now + timedelta(minutes=30), requested_at=now,
+    )  # fmt: skip
+    sent = []
+    original = impact_tasks.send_now
+    impact_tasks.send_now = lambda task, deploy_id: sent.append(deploy_id)
+    try:
+        started = time.perf_counter()
+        impact_tasks.impacts_sweep()
+        sweep_s = time.perf_counter() - started
+    finally:
+        impact_tasks.send_now = original
+    started = time.perf_counter()
+    for deploy_id in sent:
+        impact_tasks.impact_compute.run(deploy_id)
+    impact_s = time.perf_counter() - started
+    started = time.perf_counter()
+    for deploy in recent:
+        drift.drift_compute(deploy=deploy)
+    drift_s = time.perf_counter() - started
+    print(f"\nanalysis sweep, {len(recent)} deploys in their window with new data: sweep chose {len(sent)} in "
+          f"{sweep_s * 1000:.0f} ms; impact computations {impact_s:.1f} s ({impact_s / max(1, len(sent)) * 1000:.0f} "
+          f"ms each); drift computations {drift_s:.1f} s ({drift_s / len(recent) * 1000:.0f} ms each): "
+          f"{(sweep_s + impact_s + drift_s) / 60 * 100:.0f} % of one worker's minute")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database", default="dt_scale_bench")
+    parser.add_argument("--reuse", action="store_true", help="keep a finished build in --database")
+    parser.add_argument("--build-only", action="store_true")
+    parser.add_argument("--finish", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--deploys", type=int, default=10_000)
+    parser.add_argument("--points", type=int, default=10_000_000)
+    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--judged", type=int, default=200)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--sweep-deploys", type=int, default=200)
+    args = parser.parse_args()
+    if args.finish:  # a build that stopped after its reports: add the alerts and mark it finished
+        setup_django(args.database)
+        from deployments.models import Deploy
+
+        build_alerts(list(Deploy.objects.filter(project__slug=SLUG).order_by("deployed_at")), args.judged)
+        finish(args)
+    elif not (args.reuse and built(args.database)):
+        recreate_database(args.database)
+        setup_django(args.database)
+        build(args)
+    else:
+        setup_django(args.database)
+    if args.build_only:
+        return
+    measure(args)
+    measure_sweep(args.sweep_deploys)
+
+
+if __name__ == "__main__":
+    main()
