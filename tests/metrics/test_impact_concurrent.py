@@ -225,8 +225,9 @@ def test_the_report_api_carries_mode_windows_and_segments(api, project, canary):
 
 
 def test_a_report_stored_before_the_named_windows_reads_with_them(api, project, canary):
-    ImpactReport.objects.create(
-        deploy=canary, verdict="healthy", computed_at=timezone.now(),
+    # The deploy task opened the report already: write over it as an old computation would have left it.
+    ImpactReport.objects.update_or_create(deploy=canary, defaults=dict(
+        verdict="healthy", computed_at=timezone.now(),
         metrics=[{"name": "latency_ms", "classification": "Pass", "direction": "increase_is_bad", "critical": False,
                   "allowed_change": 0.1, "min_samples": 30, "n_baseline": 40, "n_current": 40, "judged_baseline": 40,
                   "judged_current": 40, "mean_baseline": 1.0, "mean_current": 1.0, "median_baseline": 1.0,
@@ -234,7 +235,7 @@ def test_a_report_stored_before_the_named_windows_reads_with_them(api, project, 
                   "hl_ci_low": 0.0, "hl_ci_high": 0.0, "failed": False, "improved": False, "reason": "ok",
                   "windows": {"baseline": ["2026-01-01T00:00:00+00:00", "2026-01-01T01:00:00+00:00"],
                               "current": ["2026-01-01T02:00:00+00:00", "2026-01-01T03:00:00+00:00"]}}],
-    )  # fmt: skip
+    ))  # fmt: skip
 
     body = api.get(f"/api/v1/deploys/{canary.pk}/impact").json()
 
