@@ -135,6 +135,6 @@ def test_click_dispatch_callback_and_completion_with_the_real_worker(
         model_version=target.model_version,
     )
     page.reload()
-    expect(page.locator(f"#rollback-{rollback_id}")).to_contain_text("succeeded")
+    expect(page.locator(f"#rollback-{rollback_id}")).to_contain_text("Succeeded")
     expect(page.locator(f"#rollback-{rollback_id}")).to_contain_text(f"by deploy {target.version}")
     assert len(receiver.requests) == 1
