@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.urls import reverse
 
 from tracker.models import Project
@@ -158,6 +161,15 @@ class Deploy(models.Model):
     @property
     def short_sha(self) -> str:
         return self.commit_sha[:7]
+
+    @property
+    def window_ends_at(self) -> datetime:
+        """When the deploy's observation window (its service's, re-judged every minute until then) ends."""
+        return self.deployed_at + timedelta(minutes=self.service.window_minutes)
+
+    @property
+    def in_window(self) -> bool:
+        return timezone.now() < self.window_ends_at
 
     @property
     def model_label(self) -> str:

@@ -66,7 +66,9 @@ def test_a_deployer_clicks_rollback_and_ci_gets_exactly_one_signed_request(page,
         page.fill("textarea[name=reason]", "approval rate fell after this release")
         page.click("#confirm-rollback")
         expect(page).to_have_url(re.compile(rf"/demo/deploys/{current.pk}/#rollback$"))
-        expect(page.locator(".messages")).to_contain_text(f"Rollback to {target.version} requested")
+        message = page.locator("#rollback #rollback-message")
+        expect(message).to_contain_text(f"Rollback to {target.version} requested")
+        expect(message).to_be_in_viewport()  # beside the request's live state, where the button was
         expect(page.locator("#rollback-open")).to_be_visible()
         receiver.wait_for(1, timeout=20)
         time.sleep(1.0)  # would a second request arrive?

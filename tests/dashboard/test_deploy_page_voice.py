@@ -19,7 +19,7 @@ from metrics.drift.models import DriftReport
 def record(project, hours_ago, version, **fields):
     deploy, _ = deploy_record(
         project=project, service="fraud-scorer", environment="production", version=version, author="dana",
-        finished_at=timezone.now() - timedelta(hours=hours_ago), commit_sha=f"{hours_ago:07x}beef", **fields,
+        finished_at=timezone.now() - timedelta(hours=hours_ago), commit_sha=f"{int(hours_ago * 10):07x}beef", **fields,
     )  # fmt: skip
     return deploy
 
@@ -89,7 +89,8 @@ def test_stored_labels_read_as_words_and_moments_in_one_format(client, alice, pr
     assert ">In progress<" in body and "in_progress<" not in body
     visible = re.findall(r"<time [^>]*>([^<]*)</time>", body)
     assert visible and all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", text) for text in visible), visible
-    assert all(title.endswith("ago") for title in re.findall(r'<time [^>]*title="([^"]*)"', body))
+    titles = re.findall(r'<time [^>]*title="([^"]*)"', body)
+    assert titles and all(title.endswith("ago") or title.startswith("in ") or title == "just now" for title in titles)
 
 
 def test_the_deploy_page_reads_only_and_its_queries_do_not_grow_with_its_columns(client, alice, project, deploys):
@@ -110,3 +111,13 @@ def test_the_deploy_page_reads_only_and_its_queries_do_not_grow_with_its_columns
     ]
     assert writes == []
     assert len(second) == len(first)
+
+
+def test_a_deploy_in_its_window_is_judged_every_minute_and_an_old_one_is_not_said_to_be(client, alice, project):
+    client.force_login(alice)
+    fresh, old = record(project, 0.1, "3.0.0"), record(project, 72, "0.9.0")
+    fresh_page = client.get(f"/{project.slug}/deploys/{fresh.pk}/").content.decode()
+    old_page = client.get(f"/{project.slug}/deploys/{old.pk}/").content.decode()
+    assert "every minute until its observation window ends" in fresh_page
+    assert "every minute" not in old_page
+    assert "No verdict: the observation window ended" in old_page

@@ -37,6 +37,8 @@ def relative(value: datetime | None) -> str:
     if value is None:
         return ""
     now = timezone.now()
+    if abs((now - value).total_seconds()) < 60:
+        return "just now"
     return f"in {timeuntil(value, now)}" if value > now else f"{timesince(value, now)} ago"
 
 
