@@ -34,7 +34,7 @@ SERVICE_MINUTE_SPAN = timedelta(days=2)
 
 def deploy_in_window(deploy: Deploy) -> bool:
     """Still being judged: the page refreshes itself while any deploy on it is."""
-    return deploy.deployed_at > timezone.now() - timedelta(minutes=deploy.service.window_minutes)
+    return deploy.in_window
 
 
 @project_member()

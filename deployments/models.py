@@ -204,6 +204,9 @@ class HookSettings(models.Model):
     mlflow_environments = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        verbose_name_plural = "hook settings"
+
     def __str__(self) -> str:
         return f"webhook settings of {self.project}"
 

@@ -31,11 +31,11 @@ def human_label(value: object) -> str:
     if value is None or value == "":
         return "—"
     text = str(value)
-    key = re.sub(r"[\s-]+", "_", text.strip()).lower()
+    key = re.sub(r"[\s.-]+", "_", text.strip()).lower()
     for candidate in (key, key.replace("_", "")):
         if candidate in HUMAN_LABELS:
             return HUMAN_LABELS[candidate]
-    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", text).replace("_", " ").replace("-", " ").split()
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", text).replace("_", " ").replace("-", " ").replace(".", " ").split()
     if not words:
         return "—"
     sentence = " ".join(w if w.isupper() and len(w) > 1 else w.lower() for w in words)
