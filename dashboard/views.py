@@ -66,6 +66,7 @@ def timeline(request: HttpRequest) -> HttpResponse:
         "dashboard/timeline.html",
         {
             "project": project,
+            "nav": "timeline",
             "page": page,
             "live": any(deploy_in_window(row.deploy) for row in rows),
             "days": days,
@@ -99,6 +100,7 @@ def deploy_detail(request: HttpRequest, deploy_id: int) -> HttpResponse:
         "dashboard/deploy_detail.html",
         {
             "project": request.project,
+            "nav": "timeline",
             "deploy": deploy,
             "changes": deploy.changes or deploy_changes(deploy=deploy),
             "events": list(deploy.events.all()),
@@ -209,6 +211,7 @@ def service_page(request: HttpRequest, service_name: str) -> HttpResponse:
         "dashboard/service.html",
         {
             "project": request.project,
+            "nav": "timeline",
             "service": service,
             "metric": metric,
             "metrics": names,
