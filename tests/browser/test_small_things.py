@@ -64,3 +64,24 @@ def test_plotly_is_fetched_after_the_load_event_and_the_chart_is_then_drawn(page
     )
     assert len(timing["plotly"]) == 1
     assert timing["plotly"][0] >= timing["load"] > 0
+
+
+def test_a_p_value_never_wraps_mid_number_on_a_phone(page, live_server, login, alice, project):
+    from tests.dashboard.test_deploy_page_voice import judged
+
+    deploy, _ = deploy_record(project=project, service="svc", environment="production", version="2.0",
+                              finished_at=timezone.now() - timedelta(hours=1))  # fmt: skip
+    judged(deploy)
+    page.set_viewport_size({"width": 390, "height": 844})
+    login(page, "alice", "alice-password")
+    page.goto(f"{live_server.url}/{project.slug}/deploys/{deploy.pk}/")
+    cells = page.locator("tr.impact-row td.mono")
+    expect(cells.first).to_be_visible()
+    lines = page.evaluate(
+        """() => [...document.querySelectorAll("tr.impact-row td.mono")].map((td) => {
+             const range = document.createRange(); range.selectNodeContents(td);
+             return [td.textContent.trim(), new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size];
+           })"""
+    )
+    assert any(text == "6.19e-25" for text, _ in lines), lines
+    assert all(count == 1 for _, count in lines), lines

@@ -121,3 +121,38 @@ def test_a_deploy_in_its_window_is_judged_every_minute_and_an_old_one_is_not_sai
     assert "every minute until its observation window ends" in fresh_page
     assert "every minute" not in old_page
     assert "No verdict: the observation window ended" in old_page
+
+
+LATENCY_SENTENCE = (
+    "latency_ms: significantly higher than baseline, mean 65.27 -> 86.08 (+31.9%), median 63.98 -> 85.15, "
+    "shift 20.72 [17.24, 24.46], p=6.19e-25, n=120/108; increase is bad, allowed change 10%"
+)
+
+
+def judged(deploy):
+    """An impact report as the judge stores it: a summary and one metric with its sentence."""
+    from metrics.impact.models import ImpactReport
+
+    metric = {
+        "name": "latency_ms", "classification": "High", "failed": True, "critical": False, "improved": False,
+        "direction": "increase_is_bad", "allowed_change": 0.1, "mean_baseline": 65.27, "mean_current": 86.08,
+        "relative_change": 0.319, "median_baseline": 63.98, "median_current": 85.15, "hl_estimate": 20.72,
+        "hl_ci_low": 17.24, "hl_ci_high": 24.46, "confidence": 0.98, "p_value": 6.1899e-25, "n_baseline": 120,
+        "n_current": 108, "judged_baseline": 120, "judged_current": 108, "reason": LATENCY_SENTENCE, "windows": {},
+    }  # fmt: skip
+    summary = "degraded: 0 of 1 metrics pass (score 0)"
+    return ImpactReport.objects.update_or_create(
+        deploy=deploy,
+        defaults={"verdict": "degraded", "score": 0, "final": True, "reasons": [summary, LATENCY_SENTENCE],
+                  "metrics": [metric], "computed_at": timezone.now(), "compute_ms": 3},
+    )[0]  # fmt: skip
+
+
+def test_each_metrics_sentence_is_said_once(client, alice, project, deploys):
+    judged(deploys[1])
+    client.force_login(alice)
+    body = client.get(f"/{project.slug}/deploys/{deploys[1].pk}/").content.decode()
+    visible = re.sub(r"<[^>]+>", " ", body)
+    assert visible.lower().count("significantly higher than baseline") == 1
+    assert "degraded: 0 of 1 metrics pass" in visible
+    assert 'title="latency_ms: significantly higher' in body  # the full sentence on hover
