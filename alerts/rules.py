@@ -64,6 +64,10 @@ class ColumnFact:
     threshold: float | None = None
     psi: float | None = None
     cause: str | None = None
+    value_drifted: bool | None = None  # the values moved (None: not stored, older reports)
+    null_drifted: bool = False  # the share of missing values moved
+    null_rate_ref: float | None = None
+    null_rate_cur: float | None = None
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,9 @@ def _drift_share(rule: RuleSpec, facts: DeployFacts, is_open: bool, hysteresis: 
     drifted = sorted(c.name for c in judged if c.verdict == "drifted" and not _is_expected(c, facts))
     share = len(drifted) / len(judged)
     threshold = rule.threshold if rule.threshold is not None else 0.5
-    title = f"Dataset drift: {len(drifted)} of {len(judged)} columns drifted ({share:.0%}, threshold {threshold:.0%})"
+    title = (
+        f"Dataset drift: {len(drifted)} of {len(judged)} columns drifted (alerts from {threshold:.0%} of the columns)"
+    )
     numbers = {"drift_share": round(share, 4), "threshold": threshold, "drifted": drifted, "judged": len(judged)}
     return Evaluation(signal_for(share, threshold, is_open=is_open, hysteresis=hysteresis), title, numbers)
 
@@ -154,13 +160,22 @@ def _columns_signal(columns: Sequence[ColumnFact], is_open: bool, hysteresis: Hy
 
 
 def _describe_column(c: ColumnFact) -> str:
-    if c.method is None or c.score is None:
-        return f"{c.name} ({c.verdict})"
+    """The column's figures as the deploy page writes them: score to 4 and PSI to 3 significant figures, and a
+    column drifted by its missing values says so rather than quoting a score under its threshold."""
+    missing = f"missing {_share(c.null_rate_ref)} → {_share(c.null_rate_cur)}" if c.null_drifted else ""
+    moved = c.value_drifted if c.value_drifted is not None else c.verdict == "drifted" and not c.null_drifted
+    if c.method is None or c.score is None or (missing and not moved):
+        return f"{c.name} ({missing or c.verdict})"
     is_p_value = c.method in ("ks", "chisquare", "chisquare_gof", "z")
-    relation = ("<" if c.verdict == "drifted" else "≥") if is_p_value else ("≥" if c.verdict == "drifted" else "<")
+    relation = ("<" if moved else "≥") if is_p_value else ("≥" if moved else "<")
     label = "p" if is_p_value else "distance"
     psi = f", PSI {c.psi:.3g}" if c.psi is not None else ""
-    return f"{c.name} ({c.method} {label} {c.score:.3g} {relation} {c.threshold:g}{psi})"
+    also = f", {missing}" if missing else ""
+    return f"{c.name} ({c.method} {label} {c.score:.4g} {relation} {c.threshold:.4g}{psi}{also})"
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f} %"
 
 
 def _column_numbers(columns: Sequence[ColumnFact]) -> dict[str, Any]:
@@ -206,7 +221,7 @@ def _cause(columns: Sequence[ColumnFact]) -> str | None:
 
 def _describe_metric(m: MetricFact) -> str:
     change = f" {m.relative_change:+.1%}" if m.relative_change is not None else ""
-    p_value = f", p={m.p_value:.2g}" if m.p_value is not None else ""
+    p_value = f", p={m.p_value:.3g}" if m.p_value is not None else ""
     return f"{m.name} {m.classification}{change}{p_value}"
 
 

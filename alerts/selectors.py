@@ -25,6 +25,7 @@ from alerts.rules import ColumnFact, DeployFacts, FairnessFact, MetricFact
 from deployments.models import Deploy
 from metrics.drift.models import DriftReport
 from metrics.impact.models import ImpactReport
+from tracker.labels import human_label
 from tracker.models import Project
 from tracker.outbound import url_hint
 from tracker.prometheus import gauge_family
@@ -42,6 +43,10 @@ def _column_fact(column: dict, cause: str | None) -> ColumnFact:
         threshold=column.get("threshold"),
         psi=column.get("psi"),
         cause=column.get("cause") or (cause if role == "prediction" else None),
+        value_drifted=column.get("drifted"),
+        null_drifted=bool(column.get("null_drifted")),
+        null_rate_ref=column.get("null_rate_ref"),
+        null_rate_cur=column.get("null_rate_cur"),
     )
 
 
@@ -257,7 +262,7 @@ def status_writeback_section(*, project_id: int) -> list[WritebackRow]:
     """One query: the project's status write-backs for the settings page."""
     return [
         WritebackRow(
-            provider_label=w.get_provider_display(),
+            provider_label=human_label(w.provider),
             enabled=w.enabled,
             services=len(w.repositories),
             api_host=url_hint(w.api_url),

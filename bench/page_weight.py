@@ -7,7 +7,8 @@ What it does: in a temporary folder, collects the static files (each with its gz
 migrates a SQLite database and seeds the demo; starts gunicorn (DEBUG off) on a free port; logs in as the demo
 user; then opens the demo's degraded deploy page --runs times, each in a fresh browser context (empty cache), and
 prints, per run and as the median: the JavaScript bytes transferred (on the wire) and decoded, the load event time
-and the time until the last impact chart is drawn; then once more with a warm cache (a reload in the same context).
+and the time until the last impact chart is drawn; then once more with a warm cache (a reload in the same context);
+and last the server time alone: the page's HTML fetched --runs times without a browser (median, min, max).
 Target (issue 13): the page's JavaScript <= 1.5 MB and its first load < 1 s on the local server. Timing is
 measured here, never asserted in tests (the byte budget is: tests/browser/test_timeline_view.py).
 """
@@ -129,9 +130,25 @@ def main() -> None:
             wait_for(port)
             state = login_state(f"http://127.0.0.1:{port}")
             measure(f"http://127.0.0.1:{port}/demo/deploys/{deploy_id}/", state, args.runs)
+            server_time(f"http://127.0.0.1:{port}/demo/deploys/{deploy_id}/", state, args.runs)
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+
+def server_time(url: str, state: dict, runs: int) -> None:
+    """The deploy page's HTML alone, as the server answers it (no browser, no static files)."""
+    import urllib.request
+
+    cookie = "; ".join(f"{c['name']}={c['value']}" for c in state["cookies"])
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        with urllib.request.urlopen(urllib.request.Request(url, headers={"Cookie": cookie})) as response:
+            size = len(response.read())
+        times.append((time.perf_counter() - started) * 1000)
+    print(f"server time alone (HTML, {size:,} B): median {statistics.median(times):.0f} ms "
+          f"(min {min(times):.0f}, max {max(times):.0f}) over {runs} requests")  # fmt: skip
 
 
 def login_state(base: str) -> dict:

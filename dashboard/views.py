@@ -36,7 +36,7 @@ SERVICE_MINUTE_SPAN = timedelta(days=2)
 
 def deploy_in_window(deploy: Deploy) -> bool:
     """Still being judged: the page refreshes itself while any deploy on it is."""
-    return deploy.deployed_at > timezone.now() - timedelta(minutes=deploy.window_minutes)
+    return deploy.in_window
 
 
 @project_member()
@@ -71,6 +71,7 @@ def timeline(request: HttpRequest) -> HttpResponse:
         "dashboard/timeline.html",
         {
             "project": project,
+            "nav": "timeline",
             "page": page,
             "live": any(deploy_in_window(row.deploy) for row in rows),
             "days": days,
@@ -104,6 +105,7 @@ def deploy_detail(request: HttpRequest, deploy_id: int) -> HttpResponse:
         "dashboard/deploy_detail.html",
         {
             "project": request.project,
+            "nav": "timeline",
             "deploy": deploy,
             "changes": deploy.changes or deploy_changes(deploy=deploy),
             "events": list(deploy.events.all()),
@@ -221,6 +223,7 @@ def service_page(request: HttpRequest, service_name: str) -> HttpResponse:
         "dashboard/service.html",
         {
             "project": request.project,
+            "nav": "timeline",
             "service": service,
             "metric": metric,
             "metrics": names,

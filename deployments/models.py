@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import reverse
+from django.utils import timezone
 
 from deployments.analysis_settings import IMPACT_MODES, AnalysisSettings, resolve
 from tracker.models import Project
@@ -188,6 +191,15 @@ class Deploy(models.Model):
         return self.commit_sha[:7]
 
     @property
+    def window_ends_at(self) -> datetime:
+        """When the deploy's observation window (its service's, re-judged every minute until then) ends."""
+        return self.deployed_at + timedelta(minutes=self.service.window_minutes)
+
+    @property
+    def in_window(self) -> bool:
+        return timezone.now() < self.window_ends_at
+
+    @property
     def model_label(self) -> str:
         if not self.model_name and not self.model_version:
             return ""
@@ -307,6 +319,9 @@ class HookSettings(models.Model):
     # MLflow alias -> environment; an alias not named here is its own environment.
     mlflow_environments = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "hook settings"
 
     def __str__(self) -> str:
         return f"webhook settings of {self.project}"

@@ -18,6 +18,7 @@ from deployments.models import (
 )
 from tracker.enqueue import enqueue
 from tracker.errors import Conflict
+from tracker.labels import human_label
 from tracker.models import ApiToken, Project
 
 # How far a status may have come: a deploy never moves back (succeeded does not become in_progress).
@@ -148,7 +149,9 @@ def _deploy_record(
     DeployEvent.objects.create(
         deploy=deploy,
         kind="received",
-        message=(f"{origin.source}: status {deploy.status}" + ("" if recorded.created else " (update)"))[:200]
+        message=(
+            f"{origin.source}: status {human_label(deploy.status).lower()}" + ("" if recorded.created else " (update)")
+        )[:200]
         + (f" — {origin.note}"[:290] if origin.note else ""),
         details={
             "token": origin.token.prefix if origin.token else None,

@@ -40,7 +40,12 @@ def rollback_confirm(request: HttpRequest, deploy_id: int) -> HttpResponse:
             except DomainError as exc:
                 error, status = exc.message, domain_status(exc)
             else:
-                messages.success(request, f"Rollback to {rollback.target.version} requested; CI is being asked now.")
+                # Tagged for the rollback card, which shows it beside the request's live state (where the button was).
+                messages.success(
+                    request,
+                    f"Rollback to {rollback.target.version} requested; CI is being asked now.",
+                    extra_tags="rollback",
+                )
                 return redirect(deploy.get_absolute_url() + "#rollback")
         else:
             error, status = form.first_error(), 400

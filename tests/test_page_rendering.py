@@ -205,7 +205,7 @@ def test_every_page_renders_from_its_views_context_without_a_query(client, world
     assert failures == {}, "\n".join(f"{k}: {v}" for k, v in failures.items())
     # Rendered from the context alone, the pages still carry each app's part (not an empty shell).
     degraded, drifted = pages[f"/demo/deploys/{world.degraded.pk}/"], pages[f"/demo/deploys/{world.drifted.pk}/"]
-    assert 'id="impact-verdict">degraded' in degraded and '<script id="impact-charts"' in degraded
+    assert 'id="impact-verdict">Degraded' in degraded and '<script id="impact-charts"' in degraded
     assert all(f'id="{part}"' in degraded for part in ("rollback", "alerts", "drift", "changes", "events"))
     assert '<script id="drift-charts"' in drifted and "Realised quality" in drifted
     assert "rollback requested" in pages["/demo/"] and "impact degraded" in pages["/demo/"]

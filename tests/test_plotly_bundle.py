@@ -17,6 +17,8 @@ from plotly.basedatatypes import BaseTraceType
 from plotly.offline import get_plotlyjs_version
 from whitenoise.middleware import WhiteNoiseMiddleware
 
+from tracker.static_storage import HashedStaticFilesStorage
+
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = "vendor/plotly-basic-4.1.1.min.js"
 # What plotly.js-basic-dist-min registers (its README; the browser test reads Plotly's own schema).
@@ -84,3 +86,19 @@ def test_collected_static_files_are_served_gzipped_instead_of_the_sources(tmp_pa
     assert response.status_code == 200 and response["Content-Encoding"] == "gzip"
     assert int(response["Content-Length"]) < 420_000  # 1.19 MB on disk
     assert "immutable" in response["Cache-Control"]
+
+
+def test_collected_static_files_are_named_by_their_content_and_cached_for_good(tmp_path, settings):
+    """After collectstatic the pages name each file by its content hash, so a changed file gets a new name and an
+    unchanged one stays cached; before it (no manifest), the plain name is used."""
+    settings.STATIC_ROOT = tmp_path
+    assert HashedStaticFilesStorage().url("js/impact.js") == "/static/js/impact.js"
+    call_command("collectstatic", "--noinput", "-v0")
+    storage = HashedStaticFilesStorage()
+    digest = hashlib.md5((ROOT / "static/js/impact.js").read_bytes(), usedforsecurity=False).hexdigest()[:12]
+    assert storage.url("js/impact.js") == f"/static/js/impact.{digest}.js"
+    settings.WHITENOISE_USE_FINDERS = False
+    serve = WhiteNoiseMiddleware(lambda request: HttpResponse(status=404))
+    response = serve(RequestFactory().get(storage.url("js/impact.js"), HTTP_ACCEPT_ENCODING="gzip"))
+    assert response.status_code == 200 and "immutable" in response["Cache-Control"]
+    assert "immutable" not in serve(RequestFactory().get("/static/js/impact.js"))["Cache-Control"]

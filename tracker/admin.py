@@ -57,6 +57,9 @@ class AuditLogAdmin(admin.ModelAdmin):
     list_filter = ("project", "action")
     readonly_fields = [f.name for f in AuditLog._meta.fields]
 
+    def has_add_permission(self, request):
+        return False  # entries are what happened: written by the product, never by hand
+
     def has_change_permission(self, request, obj=None):
         return False
 

@@ -25,3 +25,17 @@ def errors_text(form: forms.Form) -> str:
         " ".join(errors) if field == "__all__" else f"{form.fields[field].label or field}: {' '.join(errors)}"
         for field, errors in form.errors.items()
     )
+
+
+class AuditFilterForm(forms.Form):
+    """The audit log's filters (GET, so a filtered view is a link); an invalid value is ignored."""
+
+    actor = forms.CharField(required=False, max_length=150)
+    action = forms.CharField(required=False, max_length=100)
+    since = forms.DateField(required=False)
+    until = forms.DateField(required=False)
+
+    def filters(self) -> dict:
+        if not self.is_valid():
+            return {key: value for key, value in self.cleaned_data.items() if key not in self.errors}
+        return {key: value for key, value in self.cleaned_data.items()}

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from tracker import selectors
 from tracker.decorators import project_member
-from tracker.forms import SigningRequiredForm, SigningSecretCreateForm, TokenCreateForm, errors_text
+from tracker.forms import AuditFilterForm, SigningRequiredForm, SigningSecretCreateForm, TokenCreateForm, errors_text
+from tracker.labels import human_label
 from tracker.models import ApiToken, Provider, Role, SigningSecret
 from tracker.services import (
     provider_secret_issue,
@@ -20,7 +24,7 @@ from tracker.services import (
     token_revoke,
 )
 
-AUDIT_PAGE_SIZE = 200
+AUDIT_PAGE_SIZE = 50
 
 
 def _settings_page(request: HttpRequest, **extra) -> HttpResponse:
@@ -106,8 +110,41 @@ def signing_required(request: HttpRequest) -> HttpResponse:
 
 @project_member()
 def audit_log(request: HttpRequest) -> HttpResponse:
-    entries = selectors.audit_entries(project=request.project, limit=AUDIT_PAGE_SIZE)
-    return render(request, "tracker/audit.html", {"project": request.project, "nav": "audit", "entries": entries})
+    """Newest first, a page at a time, filtered by actor, action and days."""
+    filters = AuditFilterForm(request.GET).filters()
+    entries = selectors.audit_entries(project=request.project, **{k: v for k, v in filters.items() if v})
+    page = Paginator(entries, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = urlencode({k: v for k, v in filters.items() if v})
+    context = {
+        "project": request.project,
+        "nav": "audit",
+        "page": page,
+        "entries": [(entry, audit_details(entry.details)) for entry in page.object_list],
+        "filters": filters,
+        "filtered": any(filters.values()),
+        "query": query,
+        "actions": selectors.audit_actions(project=request.project),
+    }
+    return render(request, "tracker/audit.html", context)
+
+
+def audit_details(details: object) -> list[tuple[str, str]]:
+    """An entry's details as (label, text) pairs a person reads: "Service: fraud-scorer", "Critical: yes"."""
+    if not isinstance(details, dict):
+        return [("", str(details))] if details else []
+    return [(human_label(key), _detail_text(value)) for key, value in details.items()]
+
+
+def _detail_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(_detail_text(v) for v in value) or "—"
+    if isinstance(value, dict):
+        return "; ".join(f"{human_label(k).lower()} {_detail_text(v)}" for k, v in value.items()) or "—"
+    return str(value)
 
 
 @project_member(Role.ADMIN)

@@ -223,13 +223,14 @@ STATICFILES_FINDERS = [
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "tracker.static_storage.HashedStaticFilesStorage"},
 }
 # Once collectstatic has filled STATIC_ROOT (the image does), its files are served with their precompressed .gz
 # twins; the finders' copies would shadow them uncompressed. Before that (tests, a fresh checkout), the finders.
 WHITENOISE_USE_FINDERS = DEBUG or not STATIC_ROOT.is_dir()
-# Vendored bundles carry their pinned version in their name (static/vendor/README.md): cached for good.
-WHITENOISE_IMMUTABLE_FILE_TEST = r"/vendor/[^/]+-\d+\.\d+\.\d+\.min\.js$"
+# Collected files carry their content hash in their name, vendored bundles their pinned version
+# (static/vendor/README.md): both are cached for good.
+WHITENOISE_IMMUTABLE_FILE_TEST = r"(/vendor/[^/]+-\d+\.\d+\.\d+\.min\.js|\.[0-9a-f]{12}\.\w+)$"
 
 # Request bodies: small everywhere, large enough on ingest endpoints for the documented batch.
 MAX_BODY_BYTES = env_int("MAX_BODY_BYTES", 1024 * 1024)

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from typing import Any
 
 import plotly.graph_objects as go
 
 from metrics.chart_labels import plain
+from metrics.chart_theme import as_json, figure
 
 VERDICT_COLOURS = {"drifted": "#c0362c", "expected": "#a86400", "stable": "#1f8a4c", "insufficient_data": "#9aa1b1"}
 BASELINE_COLOUR, CURRENT_COLOUR = "#7d8799", "#3056d3"
 SEVERITY_FLOOR = 0.01  # log axis: a perfectly stable column still shows a stub
-
-
-def _as_json(figure: go.Figure) -> dict[str, Any]:
-    return json.loads(figure.to_json())
 
 
 def severity_bars(columns: list[dict]) -> dict[str, Any]:
@@ -25,27 +21,31 @@ def severity_bars(columns: list[dict]) -> dict[str, Any]:
 
     The raw column name rides along last in customdata: the page's script opens that column's overlay."""
     judged = [c for c in columns if c["verdict"] != "insufficient_data"]
-    figure = go.Figure(
-        go.Bar(
-            x=[plain(c["column"]) for c in judged],
-            y=[max(c["severity"] or 0.0, SEVERITY_FLOOR) for c in judged],
-            marker_color=[VERDICT_COLOURS[c["verdict"]] for c in judged],
-            customdata=[
-                [c["method"], _number(c["score"]), _number(c["threshold"]), c["verdict"], c["column"]] for c in judged
-            ],
-            hovertemplate="%{x}<br>%{customdata[0]}: %{customdata[1]} (threshold %{customdata[2]})"
-            "<br>%{customdata[3]}<extra></extra>",
-        )
+    chart = figure(
+        [
+            go.Bar(
+                x=[plain(c["column"]) for c in judged],
+                y=[max(c["severity"] or 0.0, SEVERITY_FLOOR) for c in judged],
+                marker_color=[VERDICT_COLOURS[c["verdict"]] for c in judged],
+                customdata=[
+                    [c["method"], _number(c["score"]), _number(c["threshold"]), c["verdict"], _why(c), c["column"]]
+                    for c in judged
+                ],
+                hovertemplate="%{x}<br>%{customdata[0]}: %{customdata[1]} (threshold %{customdata[2]})"
+                "<br>%{customdata[3]}%{customdata[4]}<extra></extra>",
+                _validate=False,
+            )
+        ]
     )
-    figure.add_hline(y=1.0, line_dash="dash", line_color="#1d2330", annotation_text="threshold")
-    figure.update_layout(
+    chart.add_hline(y=1.0, line_dash="dash", line_color="#1d2330", annotation_text="threshold")
+    chart.update_layout(
         margin={"l": 50, "r": 10, "t": 10, "b": 90},
         height=320,
-        yaxis={"type": "log", "title": "score ÷ threshold", **_log_ticks([b for b in figure.data[0].y or []])},
+        yaxis={"type": "log", "title": "score ÷ threshold", **_log_ticks([b for b in chart.data[0].y or []])},
         xaxis={"tickangle": -45},
         showlegend=False,
     )
-    return _as_json(figure)
+    return as_json(chart)
 
 
 def _log_ticks(values: list[float]) -> dict[str, Any]:
@@ -65,30 +65,19 @@ def distribution_overlay(column: dict) -> dict[str, Any]:
         centres = [(a + b) / 2 for a, b in itertools.pairwise(edges)]
         width = edges[1] - edges[0]
         traces = [
-            go.Bar(x=centres, y=histogram["ref"], width=width, name="baseline", marker_color=BASELINE_COLOUR),
-            go.Bar(x=centres, y=histogram["cur"], width=width, name="this deploy", marker_color=CURRENT_COLOUR),
+            _bar(centres, histogram["ref"], "baseline", BASELINE_COLOUR, width=width),
+            _bar(centres, histogram["cur"], "this deploy", CURRENT_COLOUR, width=width),
         ]
     else:
         labels = [plain(b["label"]) for b in column["bins"]]
         ref_total = sum(b["ref"] for b in column["bins"]) or 1
         cur_total = sum(b["cur"] for b in column["bins"]) or 1
         traces = [
-            go.Bar(
-                x=labels,
-                y=[b["ref"] / ref_total for b in column["bins"]],
-                name="baseline",
-                marker_color=BASELINE_COLOUR,
-            ),
-            go.Bar(
-                x=labels,
-                y=[b["cur"] / cur_total for b in column["bins"]],
-                name="this deploy",
-                marker_color=CURRENT_COLOUR,
-            ),
+            _bar(labels, [b["ref"] / ref_total for b in column["bins"]], "baseline", BASELINE_COLOUR),
+            _bar(labels, [b["cur"] / cur_total for b in column["bins"]], "this deploy", CURRENT_COLOUR),
         ]
-    figure = go.Figure(traces)
-    figure.update_traces(opacity=0.6)
-    figure.update_layout(
+    chart = figure(traces)
+    chart.update_layout(
         barmode="overlay" if histogram else "group",
         margin={"l": 50, "r": 10, "t": 30, "b": 60},
         height=300,
@@ -96,7 +85,16 @@ def distribution_overlay(column: dict) -> dict[str, Any]:
         yaxis={"title": "share of values", "tickformat": ".0%"},
         legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},
     )
-    return _as_json(figure)
+    return as_json(chart)
+
+
+def _bar(x: list, y: list, name: str, colour: str, **extra: Any) -> go.Bar:
+    return go.Bar(x=x, y=y, name=name, marker_color=colour, opacity=0.6, _validate=False, **extra)
+
+
+def _why(column: dict) -> str:
+    """Why a drifted column drifted, for the hover (a column drifted by missing values alone says so)."""
+    return "".join(f"<br>{plain(reason)}" for reason in column.get("why") or [])
 
 
 def _number(value: float | None) -> str:

@@ -55,6 +55,7 @@ class ColumnSketch(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name_plural = "column sketches"
         constraints = [models.UniqueConstraint(fields=["deploy", "column"], name="column_sketch_unique")]
 
     def __str__(self) -> str:
@@ -70,6 +71,7 @@ class SampleBatch(models.Model):
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
+        verbose_name_plural = "sample batches"
         constraints = [models.UniqueConstraint(fields=["project", "batch_id"], name="sample_batch_unique_id")]
 
     def __str__(self) -> str:
@@ -122,6 +124,9 @@ class QualitySketch(models.Model):
     data = models.BinaryField()  # metrics.stats.sketch.pairs_to_bytes
     n = models.BigIntegerField(default=0)  # labelled rows posted
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "quality sketches"
 
     def __str__(self) -> str:
         return f"pairs of deploy {self.deploy_id} (n={self.n})"

@@ -41,6 +41,11 @@ QUALITY_FIGURES = [
     ("bias", "bias (prediction - label)"),
     ("n", "labelled rows"),
 ]
+# Which way each realised-quality figure gets worse ("abs": its distance from 0 grows); the others only describe.
+QUALITY_WORSE = {"auc": "down", "accuracy": "down", "brier": "up", "mae": "up", "rmse": "up",
+                 "calibration_gap": "abs", "bias": "abs"}  # fmt: skip
+# A figure is flagged worse (or better) when it moved that way by at least this share of its baseline value.
+QUALITY_TOLERANCE = 0.02
 
 
 def deploys_live_at(*, service: Service, environment: Environment, timestamps: np.ndarray) -> np.ndarray:
@@ -188,10 +193,11 @@ class DriftSection:
     final: bool
     # Each column of the report (what the charts draw) with its method's name.
     rows: list[dict[str, Any]]
-    # (figure, baseline, this deploy) for every realised-quality figure either side has.
-    quality: list[tuple[str, Any, Any]]
+    # Every realised-quality figure either side has: label, baseline, current, delta, worse, better.
+    quality: list[dict[str, Any]]
     # The fairness part of the report, each column's groups paired with the baseline's (worst first).
     fairness: dict[str, Any] | None = None
+    quality_tolerance_percent: float = QUALITY_TOLERANCE * 100
 
 
 def drift_section(*, deploy: Deploy) -> DriftSection | None:
@@ -248,14 +254,52 @@ def _column_row(column: dict) -> dict[str, Any]:
         # Statistics on reservoir samples (sketches stored before bin sums); binned ones carry an error bound.
         "sampled": column["sample_ref"] < column["n_ref"] or column["sample_cur"] < column["n_cur"],
         "error_bound": column.get("error_bound"),
+        "why": _why_drifted(column),
     }
 
 
-def _quality_rows(quality: dict | None) -> list[tuple[str, Any, Any]]:
+def _why_drifted(column: dict) -> list[str]:
+    """What made a drifted column drifted: its values moved (score against threshold), its missing share moved,
+    or both. A column drifted by missing values alone says so, instead of a score under its threshold."""
+    if column.get("verdict") not in ("drifted", "expected"):
+        return []
+    reasons = []
+    if column.get("drifted") and column.get("score") is not None:
+        method = METHOD_NAMES.get(column["method"], column["method"])
+        sign = "<" if column.get("p_value") is not None else "≥"
+        reasons.append(f"values moved: {method} {column['score']:.4g} {sign} {column['threshold']:.4g}")
+    if column.get("null_drifted"):
+        reasons.append(f"missing {_share(column.get('null_rate_ref'))} → {_share(column.get('null_rate_cur'))}")
+    return reasons
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f} %"
+
+
+def _quality_rows(quality: dict | None) -> list[dict[str, Any]]:
     if not quality or not (quality.get("baseline") or quality.get("current")):
         return []
     ref, cur = quality.get("baseline") or {}, quality.get("current") or {}
-    return [(label, ref.get(key), cur.get(key)) for key, label in QUALITY_FIGURES if key in ref or key in cur]
+    return [_quality_row(key, label, ref.get(key), cur.get(key)) for key, label in QUALITY_FIGURES
+            if key in ref or key in cur]  # fmt: skip
+
+
+def _quality_row(key: str, label: str, ref: float | None, cur: float | None) -> dict[str, Any]:
+    """One figure with its change; `worse`/`better` when it moved the figure's bad/good way by the tolerance."""
+    row = {"key": key, "label": label, "baseline": ref, "current": cur, "delta": None, "worse": False, "better": False}
+    if ref is None or cur is None:
+        return row
+    row["delta"] = cur - ref
+    way = QUALITY_WORSE.get(key)
+    if way is None:
+        return row
+    growth = (abs(cur) - abs(ref)) if way == "abs" else (cur - ref)
+    harm = -growth if way == "down" else growth
+    scale = max(abs(ref), 1e-12)
+    row["worse"] = harm / scale >= QUALITY_TOLERANCE
+    row["better"] = -harm / scale >= QUALITY_TOLERANCE
+    return row
 
 
 def drift_shares(*, deploy_ids: Iterable[int]) -> dict[int, float]:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from metrics.chart_labels import plain
+from metrics.chart_theme import as_json, subplots
+from metrics.chart_theme import figure as themed_figure
 
 BASELINE_COLOUR = "#6b7a90"
 CURRENT_COLOUR = "#2f6fde"
@@ -33,6 +33,7 @@ def _trace(rows: list[tuple], label: str, colour: str, unit: str, width: float =
         hovertemplate="%{x}<br>mean %{y:.4g}" + plain(suffix) + " (n=%{customdata[0]}, min %{customdata[1]:.4g}, "
         "max %{customdata[2]:.4g})"
         "<extra>%{fullData.name}</extra>",
+        _validate=False,
     )
 
 
@@ -75,7 +76,7 @@ def metric_figure(section: ImpactChartData, metric: dict[str, Any]) -> dict[str,
     chart gets two panels with a shared y-axis, one per window, so neither is squashed into a sliver."""
     rows, windows = section.series.get(metric["name"], []), _windows(metric.get("windows"))
     panels = _panels(rows, windows, section.deploy.deployed_at)
-    figure = make_subplots(rows=1, cols=len(panels), shared_yaxes=True, horizontal_spacing=0.05)
+    figure = subplots(rows=1, cols=len(panels), shared_yaxes=True, horizontal_spacing=0.05)
     unit = metric.get("unit") or ""
     for column, panel in enumerate(panels, start=1):
         inside = [r for r in rows if panel.start <= r[0] <= panel.end]
@@ -94,9 +95,8 @@ def metric_figure(section: ImpactChartData, metric: dict[str, Any]) -> dict[str,
         margin={"l": 50, "r": 10, "t": 36, "b": 50},
         legend={"orientation": "h", "y": -0.3},
         hovermode="x unified",
-        template="simple_white",
     )
-    return json.loads(figure.to_json())
+    return as_json(figure)
 
 
 def _add_traces(
@@ -213,7 +213,7 @@ def compare_figures(sides: list[CompareSideData], units: dict[str, str]) -> list
 
 
 def compare_figure(name: str, sides: list[CompareSideData], unit: str) -> dict[str, Any]:
-    figure = go.Figure()
+    figure = themed_figure()
     for (side, colour), letter in zip(zip(sides, COMPARE_COLOURS, strict=True), "AB", strict=True):
         went_out = side.deploy.deployed_at
         rows = side.series.get(name, [])
@@ -224,7 +224,7 @@ def compare_figure(name: str, sides: list[CompareSideData], unit: str) -> dict[s
                 x=minutes, y=[r[3] for r in rows], mode="lines+markers", name=plain(label),
                 line={"color": colour, "width": 2}, marker={"size": 4},
                 hovertemplate="%{x:.0f} min after the deploy<br>mean %{y:.4g}" + plain(f" {unit}" if unit else "")
-                + "<extra>%{fullData.name}</extra>",
+                + "<extra>%{fullData.name}</extra>", _validate=False,
             )
         )  # fmt: skip
         window = side.windows.get(name)
@@ -240,6 +240,5 @@ def compare_figure(name: str, sides: list[CompareSideData], unit: str) -> dict[s
         legend={"orientation": "h", "y": -0.3},
         xaxis={"title": "minutes since the deploy went out"},
         yaxis={"title": plain(unit) or None},
-        template="simple_white",
     )
-    return json.loads(figure.to_json())
+    return as_json(figure)

@@ -67,6 +67,7 @@ class MetricBatch(models.Model):
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
+        verbose_name_plural = "metric batches"
         constraints = [models.UniqueConstraint(fields=["project", "batch_id"], name="metric_batch_unique_id")]
 
     def __str__(self) -> str:

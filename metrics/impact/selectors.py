@@ -288,7 +288,8 @@ def impact_section(*, deploy: Deploy, now: datetime) -> ImpactSection | None:
     units = dict(MetricSetting.objects.filter(service_id=deploy.service_id, name__in=names).values_list("name", "unit"))
     return ImpactSection(
         **{name: getattr(report, name) for name in SUMMARY_FIELDS},
-        reasons=list(report.reasons or []),
+        # Each metric's sentence is said once, in its table row: the list above the table keeps the rest.
+        reasons=[r for r in report.reasons or [] if r not in {m.get("reason") for m in metrics}],
         rows=[_metric_row(m, i, units.get(m["name"], "")) for i, m in enumerate(metrics)],
         series=_series(deploy, metrics, names, now, windows),
         deploy=DeployMark(deploy.pk, deploy.version, deploy.deployed_at),
@@ -328,7 +329,15 @@ def _metric_row(metric: dict, index: int, unit: str = "") -> dict[str, Any]:
         "label": "Improved" if metric.get("improved") else metric["classification"],
         "direction_words": DIRECTION_WORDS.get(metric["direction"], metric["direction"]),
         "allowed_text": f"{metric['allowed_change'] * 100:g} %",
+        "finding": _finding(metric.get("reason") or ""),
     }
+
+
+def _finding(reason: str) -> str:
+    """What the judge found, without the metric's name or the figures the row's columns already show:
+    "latency_ms: significantly higher than baseline, mean 65.27 -> 86.08 …" → "significantly higher than baseline"."""
+    found = reason.split(": ", 1)[-1]
+    return found.split(", mean ", 1)[0] if ", mean " in found else found
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,7 @@ class SourceQuery(models.Model):
     position = models.PositiveIntegerField(default=0)
 
     class Meta:
+        verbose_name_plural = "source queries"
         ordering = ["source_id", "position"]
         constraints = [
             models.UniqueConstraint(fields=["source", "service", "name"], name="source_query_unique_name"),

@@ -2,9 +2,11 @@
 (function () {
   "use strict";
   const data = document.getElementById("compare-charts");
-  if (!data || !window.Plotly) return;
+  if (!data) return;
   const config = { displayModeBar: false, responsive: true };
-  JSON.parse(data.textContent).forEach((figure, index) => {
-    Plotly.newPlot("compare-chart-" + index, figure.data, figure.layout, config);
+  window.whenPlotly(() => {
+    JSON.parse(data.textContent).forEach((figure, index) => {
+      Plotly.newPlot("compare-chart-" + index, figure.data, figure.layout, config);
+    });
   });
 })();

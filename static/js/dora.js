@@ -2,9 +2,11 @@
 (function () {
   "use strict";
   const data = document.getElementById("dora-charts");
-  if (!data || !window.Plotly) return;
+  if (!data) return;
   const config = { displayModeBar: false, responsive: true };
-  JSON.parse(data.textContent).forEach((figure, index) => {
-    Plotly.newPlot("dora-chart-" + index, figure.data, figure.layout, config);
+  window.whenPlotly(() => {
+    JSON.parse(data.textContent).forEach((figure, index) => {
+      Plotly.newPlot("dora-chart-" + index, figure.data, figure.layout, config);
+    });
   });
 })();

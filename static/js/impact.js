@@ -2,10 +2,12 @@
 (function () {
   "use strict";
   const data = document.getElementById("impact-charts");
-  if (!data || !window.Plotly) return;
+  if (!data) return;
   const figures = JSON.parse(data.textContent);
   const config = { displayModeBar: false, responsive: true };
-  figures.forEach((figure, index) => {
-    Plotly.newPlot("impact-chart-" + index, figure.data, figure.layout, config);
+  window.whenPlotly(() => {
+    figures.forEach((figure, index) => {
+      Plotly.newPlot("impact-chart-" + index, figure.data, figure.layout, config);
+    });
   });
 })();

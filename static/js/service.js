@@ -1,13 +1,14 @@
 // Service page: the chosen metric over time with every deploy marked, and the drift share per deploy.
 (function () {
   "use strict";
-  if (!window.Plotly) return;
   var config = { displayModeBar: false, responsive: true };
-  [["service-metric-data", "service-metric-chart"], ["service-drift-data", "service-drift-chart"]].forEach(function (pair) {
-    var data = document.getElementById(pair[0]);
-    if (!data) return;
-    var figure = JSON.parse(data.textContent);
-    Plotly.newPlot(pair[1], figure.data, figure.layout, config);
+  window.whenPlotly(function () {
+    [["service-metric-data", "service-metric-chart"], ["service-drift-data", "service-drift-chart"]].forEach(function (pair) {
+      var data = document.getElementById(pair[0]);
+      if (!data) return;
+      var figure = JSON.parse(data.textContent);
+      Plotly.newPlot(pair[1], figure.data, figure.layout, config);
+    });
   });
   var picker = document.getElementById("range-picker");
   if (picker) {

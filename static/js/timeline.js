@@ -8,7 +8,7 @@
   function draw() {
     var data = document.getElementById("timeline-chart-data");
     var target = document.getElementById("timeline-chart");
-    if (!data || !target || !window.Plotly) return;
+    if (!data || !target) return;
     var figure = JSON.parse(data.textContent);
     Plotly.newPlot(target, figure.data, figure.layout, { displayModeBar: false, responsive: true }).then(function () {
       target.on("plotly_click", function (event) {
@@ -42,7 +42,7 @@
         var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("timeline");
         if (fresh) {
           current.replaceWith(fresh);
-          draw();
+          window.whenPlotly(draw);
         }
       })
       .catch(function () { /* offline for a moment: try again next tick */ })
@@ -52,6 +52,6 @@
   function schedule() { window.setTimeout(refresh, REFRESH_MS); }
 
   showCustomRange();
-  draw();
+  window.whenPlotly(draw);
   schedule();
 })();

@@ -64,7 +64,7 @@ def test_a_real_drift_report_with_two_of_four_columns_moved_opens_the_drift_shar
     assert alert.rule_key == "drift-share"
     assert alert.numbers["drifted"] == ["age", "income"]
     assert alert.numbers["drift_share"] == report.result["drift_share"] == 0.5  # the prediction did not move
-    assert alert.title == "Dataset drift: 2 of 4 columns drifted (50%, threshold 50%)"
+    assert alert.title == "Dataset drift: 2 of 4 columns drifted (alerts from 50% of the columns)"
 
 
 def test_drift_the_deploy_declared_does_not_page(project) -> None:

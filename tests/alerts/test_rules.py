@@ -35,7 +35,7 @@ def test_it_fires_when_half_of_the_judged_columns_drift() -> None:
     result = evaluate(SHARE, facts, is_open=False)
     assert result.signal is Signal.BREACH
     assert result.numbers == {"drift_share": 0.5, "threshold": 0.5, "drifted": ["a", "score"], "judged": 4}
-    assert result.title == "Dataset drift: 2 of 4 columns drifted (50%, threshold 50%)"
+    assert result.title == "Dataset drift: 2 of 4 columns drifted (alerts from 50% of the columns)"
 
 
 def test_it_counts_expected_drift_as_judged_but_never_as_drifted_and_skips_insufficient_columns() -> None:
@@ -74,6 +74,19 @@ def test_it_pages_for_a_named_column_with_its_numbers() -> None:
     assert result.signal is Signal.BREACH
     assert result.title == "Feature drift: income (ks p 0.0018 < 0.05, PSI 0.31)"
     assert list(result.numbers["columns"]) == ["income"]
+
+
+def test_a_column_drifted_by_its_missing_values_says_so_instead_of_a_score_under_its_threshold() -> None:
+    rule = RuleSpec(key="amount", kind=COLUMN_DRIFT, column="amount")
+    missing = dict(null_drifted=True, null_rate_ref=0.011, null_rate_cur=0.154)
+    alone = col(
+        "amount", "drifted", 0.4, method="wasserstein", score=0.04, threshold=0.1, value_drifted=False, **missing
+    )
+    assert evaluate(rule, drift(alone), is_open=False).title == "Feature drift: amount (missing 1.1 % → 15.4 %)"
+    both = col("amount", "drifted", 2.0, method="wasserstein", score=0.2, threshold=0.1, value_drifted=True, **missing)
+    assert evaluate(rule, drift(both), is_open=False).title == (
+        "Feature drift: amount (wasserstein distance 0.2 ≥ 0.1, missing 1.1 % → 15.4 %)"
+    )
 
 
 def test_it_never_pages_for_drift_the_deploy_declared() -> None:

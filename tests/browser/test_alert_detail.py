@@ -102,11 +102,11 @@ def test_a_failing_rollback_delivery_shows_its_error_and_next_retry_in_the_panel
         timezone.localtime(rollback.dispatch_due_at).strftime("%H:%M")
     )
     expect(page.locator("#rollback-next-retry")).to_be_in_viewport()
-    expect(page.locator("#rollback-open .badge")).to_have_text("requested")
+    expect(page.locator("#rollback-open .badge")).to_have_text("Requested")
     # CI answers: the open panel follows the request's state without a reload.
     with transaction.atomic():
         rollback_callback_apply(rollback=rollback, status="accepted")
-    expect(page.locator("#rollback-open .badge")).to_have_text("accepted", timeout=15_000)
+    expect(page.locator("#rollback-open .badge")).to_have_text("Accepted", timeout=15_000)
 
 
 def test_a_failed_deploy_offers_no_rollback(page, live_server, login, project):

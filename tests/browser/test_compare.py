@@ -69,8 +69,8 @@ def test_two_deploys_of_different_streams_are_compared_from_the_picker(page, liv
     page.click("#compare-go")
 
     expect(page).to_have_url(re.compile(rf"/compare/{a.pk}/{b.pk}/$"))
-    expect(page.locator("#compare-1 .compare-verdict .badge")).to_have_text("degraded")
-    expect(page.locator("#compare-2 .compare-verdict .badge")).to_have_text("healthy")
+    expect(page.locator("#compare-1 .compare-verdict .badge")).to_have_text("Degraded")
+    expect(page.locator("#compare-2 .compare-verdict .badge")).to_have_text("Healthy")
     params = page.locator("tr.param-row")
     expect(params).to_have_count(2)
     for key in ("max_depth", "eta"):

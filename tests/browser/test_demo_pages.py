@@ -37,7 +37,7 @@ def test_a_person_browses_the_demo_timeline_and_opens_a_deploy(page, live_server
     expect(page.locator("h1")).to_contain_text("churn-model")
     expect(page.locator("#changes h2")).to_have_text("What changed")
     expect(page.locator("#changes table.changes")).to_contain_text("Model version")
-    expect(page.locator("#events")).to_contain_text("received")
+    expect(page.locator("#events")).to_contain_text("Received")
     page.screenshot(path="var/screenshot-deploy.png", full_page=True)
 
 

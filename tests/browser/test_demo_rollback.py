@@ -42,10 +42,10 @@ def roll_back_the_drifted_deploy(page, login) -> RollbackRequest:
     rollback = RollbackRequest.objects.select_related("target").get()
     row = page.locator(f"#rollback-{rollback.pk}")
     deadline = time.monotonic() + 30
-    while "succeeded" not in row.inner_text() and time.monotonic() < deadline:
+    while "Succeeded" not in row.inner_text() and time.monotonic() < deadline:
         time.sleep(0.5)
         page.reload()
-    expect(row).to_contain_text("succeeded")
+    expect(row).to_contain_text("Succeeded")
     expect(row).to_contain_text(f"by deploy {rollback.target.version}")
     rollback.refresh_from_db()
     return rollback

@@ -23,7 +23,7 @@ def test_the_degraded_demo_deploy_shows_its_metrics_and_draws_a_chart_per_metric
     expect(page.locator("tr.deploy-row .verdict-degraded").first).to_contain_text("impact degraded")
 
     page.goto(f"{live_server.url}/{deploy.project.slug}/deploys/{deploy.pk}/")
-    expect(page.locator("#impact-verdict")).to_have_text("degraded")
+    expect(page.locator("#impact-verdict")).to_have_text("Degraded")
     expect(page.locator("#impact .impact-reasons")).to_contain_text("critical metric failing: error_rate")
     rows = page.locator("tr.impact-row")
     expect(rows).to_have_count(len(report.metrics))

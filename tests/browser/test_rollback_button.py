@@ -66,7 +66,9 @@ def test_a_deployer_clicks_rollback_and_ci_gets_exactly_one_signed_request(page,
         page.fill("textarea[name=reason]", "approval rate fell after this release")
         page.click("#confirm-rollback")
         expect(page).to_have_url(re.compile(rf"/demo/deploys/{current.pk}/#rollback$"))
-        expect(page.locator(".messages")).to_contain_text(f"Rollback to {target.version} requested")
+        message = page.locator("#rollback #rollback-message")
+        expect(message).to_contain_text(f"Rollback to {target.version} requested")
+        expect(message).to_be_in_viewport()  # beside the request's live state, where the button was
         expect(page.locator("#rollback-open")).to_be_visible()
         receiver.wait_for(1, timeout=20)
         time.sleep(1.0)  # would a second request arrive?
@@ -135,6 +137,6 @@ def test_click_dispatch_callback_and_completion_with_the_real_worker(
         model_version=target.model_version,
     )
     page.reload()
-    expect(page.locator(f"#rollback-{rollback_id}")).to_contain_text("succeeded")
+    expect(page.locator(f"#rollback-{rollback_id}")).to_contain_text("Succeeded")
     expect(page.locator(f"#rollback-{rollback_id}")).to_contain_text(f"by deploy {target.version}")
     assert len(receiver.requests) == 1

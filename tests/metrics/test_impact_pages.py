@@ -72,7 +72,7 @@ def _queries(client, url):
 def test_the_deploy_page_shows_the_verdict_the_metric_table_and_a_chart_per_metric(client, alice, project, judged):
     client.force_login(alice)
     _, html = _queries(client, f"/{project.slug}/deploys/{judged.pk}/")
-    assert 'id="impact-verdict">degraded' in html
+    assert 'id="impact-verdict">Degraded' in html
     assert 'data-metric="latency_ms"' in html and 'data-metric="accuracy"' in html
     assert "significantly higher than baseline" in html
     assert 'id="impact-chart-0"' in html and 'id="impact-chart-1"' in html

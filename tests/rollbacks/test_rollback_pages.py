@@ -72,6 +72,32 @@ def test_a_deployer_confirms_and_the_request_is_made(client, bob, project):
     assert (rollback.target_id, rollback.requested_by, rollback.reason) == (world.v1.pk, "bob", "errors up")
     page = client.get(response["Location"]).content.decode()
     assert "Rollback to 1.0 requested" in page and 'id="rollback-open"' in page
+    card = page[page.index('id="rollback"') :]
+    message = card.index('id="rollback-message"')
+    assert message < card.index('id="rollback-open"')  # in the card, above the live state: in view after the jump
+    assert page.count("Rollback to 1.0 requested") == 1  # not also at the top of the page
+
+
+def test_a_failed_deploy_offers_no_rollback(client, bob, project):
+    world, _ = history(project), endpoint(project)
+    failed = deploy(project, "4.0", 1, status="failed")
+    client.force_login(bob)
+    page = deploy_page(client, project, failed.pk)
+    assert "nothing to roll back" in page and 'id="rollback-button"' not in page
+    assert world.v3.pk
+
+
+def test_a_rolled_back_deploy_says_so_once_and_shows_no_empty_history(client, bob, project):
+    world, _ = history(project), endpoint(project)
+    client.force_login(bob)
+    rollback_request_create(deploy=world.v3, target=world.v2, reason="errors up", user=bob)
+    deploy(project, "2.0", 0.5)  # the target version goes out again: the rollback completes
+    world.v3.refresh_from_db()
+    page = deploy_page(client, project, world.v3.pk)
+    assert world.v3.status == "rolled_back"
+    above_the_event_log = page[: page.index('id="events"')]
+    assert above_the_event_log.count("rolled back by") == 1
+    assert "No rollback has been requested" not in page
 
 
 @pytest.mark.parametrize("target", ["", "abc", "999999"])

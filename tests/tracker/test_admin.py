@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.apps import apps
 from django.contrib import admin
@@ -15,6 +17,35 @@ def test_every_model_of_ours_is_in_the_admin():
         if not admin.site.is_registered(model)
     ]
     assert not missing, f"register these in an admin.py: {missing}"
+
+
+def english_plural(name: str) -> str:
+    """The regular English plural of the last word: deliveries, sketches, batches, queries; "settings" stays."""
+    if name.endswith("settings"):
+        return name
+    if re.search(r"[^aeiou]y$", name):
+        return name[:-1] + "ies"
+    if re.search(r"(s|x|z|ch|sh)$", name):
+        return name + "es"
+    return name + "s"
+
+
+def test_every_model_of_ours_has_its_plural_right_in_the_admin():
+    wrong = {
+        model._meta.verbose_name_plural: english_plural(str(model._meta.verbose_name))
+        for app in OUR_APPS
+        for model in apps.get_app_config(app).get_models()
+        if str(model._meta.verbose_name_plural) != english_plural(str(model._meta.verbose_name))
+    }
+    assert wrong == {}
+    assert english_plural("delivery") == "deliveries" and english_plural("column sketch") == "column sketches"
+
+
+def test_the_audit_log_has_no_add_in_the_admin(admin_client):
+    changelist = admin_client.get("/admin/tracker/auditlog/").content.decode()
+    assert admin_client.get("/admin/tracker/auditlog/add/").status_code == 403
+    assert "/admin/tracker/auditlog/add/" not in changelist
+    assert "Deliveries" in admin_client.get("/admin/").content.decode()
 
 
 @pytest.mark.parametrize("app", OUR_APPS)

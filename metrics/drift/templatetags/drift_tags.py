@@ -18,3 +18,12 @@ def sig(value: float | None, digits: int = 4) -> str:
 @register.filter
 def percent(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
+
+
+@register.filter
+def signed_sig(value: float | None, digits: int = 3) -> str:
+    """A change with its sign ("+0.012", "−0.11"), to `digits` significant figures."""
+    if value is None:
+        return "—"
+    text = f"{abs(value):.{digits}g}"
+    return ("−" if value < 0 else "+") + text if value else "0"

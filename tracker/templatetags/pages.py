@@ -1,0 +1,58 @@
+"""The pages' one voice: one way to write a moment, one word for each stored label.
+
+`{{ value|when }}` writes a moment as `<time datetime="…" title="5 minutes ago">2026-12-06 09:05 UTC</time>` (the
+project's time zone, named; relative time on hover); `{{ value|stamp }}` is the same text where markup cannot go
+(an <option>, an attribute). `{{ value|human }}` turns a stored enum ("inprogress", "rolled_back", "github",
+"NoData") into the words people read ("In progress", "Rolled back", "GitHub", "No data").
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django import template
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+from django.utils.html import format_html
+from django.utils.timesince import timesince, timeuntil
+
+from tracker.labels import human_label
+
+register = template.Library()
+
+STAMP_FORMAT = "Y-m-d H:i T"
+
+
+@register.filter
+def stamp(value: datetime | None) -> str:
+    """A moment as plain text in the one format: date, minutes, time zone ("—" for none)."""
+    if value is None:
+        return "—"
+    return date_format(timezone.localtime(value), STAMP_FORMAT)
+
+
+@register.filter
+def relative(value: datetime | None) -> str:
+    """ "5 minutes ago" or "in 3 minutes"."""
+    if value is None:
+        return ""
+    now = timezone.now()
+    if abs((now - value).total_seconds()) < 60:
+        return "just now"
+    return f"in {timeuntil(value, now)}" if value > now else f"{timesince(value, now)} ago"
+
+
+@register.filter
+def when(value: datetime | None) -> str:
+    """A moment as the pages write it, with its relative time on hover."""
+    if value is None:
+        return "—"
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>', timezone.localtime(value).isoformat(), relative(value), stamp(value)
+    )
+
+
+@register.filter
+def human(value: object) -> str:
+    """A stored label in words: "rolled_back" → "Rolled back", "github" → "GitHub", "NoData" → "No data"."""
+    return human_label(value)
