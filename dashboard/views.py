@@ -199,6 +199,7 @@ def compare(request: HttpRequest, a_id: int, b_id: int) -> HttpResponse:
             "compare_charts": impact_charts.compare_figures(sides, units),
             "challenger": challenger,
             "shadow": shadow.shadow_section(deploy=challenger) if challenger else None,
+            "concurrent": impact.concurrent_comparison(challenger=challenger) if challenger else None,
         },
     )
 

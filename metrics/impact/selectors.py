@@ -64,6 +64,22 @@ def impact_report_data(*, deploy: Deploy) -> dict[str, Any]:
     return body
 
 
+def concurrent_comparison(*, challenger: Deploy) -> dict[str, Any] | None:
+    """The challenger's impact when it was judged beside its champion in the same window (a canary, A/B or shadow
+    deploy whose champion kept posting points): each metric's two arms over that window. None otherwise."""
+    report = ImpactReport.objects.filter(deploy=challenger, mode=CONCURRENT, computed_at__isnull=False).first()
+    if report is None:
+        return None
+    return {
+        "verdict": report.verdict,
+        "score": report.score,
+        "final": report.final,
+        "window": {k: datetime.fromisoformat(v) for k, v in (report.current_window or {}).items() if v},
+        "metrics": [_named_windows(m, report.mode) for m in report.metrics],
+        "segments": report.segments,
+    }
+
+
 # Final impact verdicts that let a deploy running beside its baseline be promoted.
 PROMOTABLE_VERDICTS = frozenset({"healthy", "improved"})
 

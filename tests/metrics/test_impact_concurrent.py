@@ -339,3 +339,24 @@ def test_a_metric_source_is_queried_per_arm_over_the_same_window_in_concurrent_m
     assert sorted(f["query"][0] for f in forms) == ['latency_ms{version="1.0"}', 'latency_ms{version="1.1"}']
     assert forms[0]["start"] == forms[1]["start"] and forms[0]["end"] == forms[1]["end"]
     assert report.metrics[0]["baseline_window"] == report.metrics[0]["current_window"]
+
+
+def test_the_compare_page_shows_the_two_arms_judged_in_the_same_window(client, alice, api, project, canary):
+    rng = np.random.default_rng(12)
+    control, treated = rng.normal(100, 8, 300), rng.normal(125, 8, 200)
+    _post(api, _points(control, 24, 1, deploy="1.0") + _points(treated, 24, 1))
+    impact_compute(deploy=canary)
+    client.force_login(alice)
+
+    html = client.get(f"/{project.slug}/compare/{canary.baseline_id}/{canary.pk}/").content.decode()
+
+    section = html.split('id="compare-concurrent"')[1].split("</section>")[0]
+    assert "judged against its champion's own traffic over the same minutes" in section
+    row = section.split('class="concurrent-row failing"')[1].split("</tr>")[0]
+    assert "latency_ms" in row and "300 / 200" in row and "High" in row
+    # A deploy judged one after the other has no such section.
+    ImpactReport.objects.filter(deploy=canary).update(mode="sequential")
+    assert (
+        'id="compare-concurrent"'
+        not in client.get(f"/{project.slug}/compare/{canary.baseline_id}/{canary.pk}/").content.decode()
+    )
