@@ -193,7 +193,7 @@ class Deploy(models.Model):
     @property
     def window_ends_at(self) -> datetime:
         """When the deploy's observation window (its service's, re-judged every minute until then) ends."""
-        return self.deployed_at + timedelta(minutes=self.service.window_minutes)
+        return self.deployed_at + timedelta(minutes=self.window_minutes)
 
     @property
     def in_window(self) -> bool:
