@@ -262,6 +262,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # A URL with one APIView per operation (tracker.operations) is documented from each operation's view.
     "PREPROCESSING_HOOKS": ["tracker.openapi.operations_split"],
+    # Several answers carry a `verdict`, each with its own choices: each choice set gets its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "ImpactVerdictEnum": "metrics.stats.impact.VERDICTS",
+        "ShadowVerdictEnum": "metrics.shadow.api.VERDICTS",
+        "ShadowQualityVerdictEnum": "metrics.shadow.api.QUALITY_VERDICTS",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "tracker.openapi.add_error_responses",

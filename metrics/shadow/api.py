@@ -14,6 +14,8 @@ from metrics.shadow import selectors
 from tracker.auth import scope_required
 
 VERDICTS = ["better", "worse", "same", "insufficient_data"]
+# The quality test's own verdict: it always decides (too few labelled pairs make the whole answer insufficient).
+QUALITY_VERDICTS = VERDICTS[:3]
 
 
 class AgreementSerializer(serializers.Serializer):
@@ -45,7 +47,7 @@ class QualitySerializer(serializers.Serializer):
     champion_accuracy = serializers.FloatField(allow_null=True)
     challenger_mae = serializers.FloatField(allow_null=True)
     champion_mae = serializers.FloatField(allow_null=True)
-    verdict = serializers.ChoiceField(choices=VERDICTS[:3])
+    verdict = serializers.ChoiceField(choices=QUALITY_VERDICTS)
     reason = serializers.CharField()
 
 

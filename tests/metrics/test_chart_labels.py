@@ -45,7 +45,8 @@ def test_drift_charts_escape_column_names_and_categories_but_keep_raw_keys_for_t
     assert charts["overlays"][HOSTILE]["layout"]["title"]["text"] == ESCAPED
     assert charts["overlays"]["channel"]["data"][0]["x"] == [ESCAPED, "&lt;b&gt;app&lt;/b&gt;"]
     # customdata is drawn only where a hovertemplate names it; the raw name (last) is named nowhere.
-    assert "customdata[4]" not in bars["hovertemplate"]
+    raw = len(bars["customdata"][0]) - 1
+    assert f"customdata[{raw}]" not in bars["hovertemplate"]
     _no_raw_markup({**charts["bars"], "data": [{**bars, "customdata": None}]})
     for overlay in charts["overlays"].values():
         _no_raw_markup(overlay)
