@@ -93,7 +93,9 @@ def timeline(request: HttpRequest) -> HttpResponse:
 def deploy_detail(request: HttpRequest, deploy_id: int) -> HttpResponse:
     """The deploy with each app's section: every app's selector gives plain data, its charts.py the figures."""
     deploy = get_object_or_404(
-        Deploy.objects.for_timeline().select_related("rolled_back_by"), project=request.project, pk=deploy_id
+        Deploy.objects.for_timeline().select_related("rolled_back_by").prefetch_related("service__settings_rows"),
+        project=request.project,
+        pk=deploy_id,
     )
     impact_section = impact.impact_section(deploy=deploy, now=timezone.now())
     drift_section = drift.drift_section(deploy=deploy)
