@@ -57,7 +57,7 @@ def test_an_admin_sees_the_channel_and_queues_a_test_notification(page, live_ser
     channel.locator("button", has_text="Send test").click()
     expect(page.locator(".message.success")).to_contain_text("Test notification queued")
     assert Delivery.objects.filter(reason="test").count() == 1
-    expect(page.locator("#rules tr")).to_have_count(6)
+    expect(page.locator("#rules tr")).to_have_count(7)  # the header and the six default rules (unfair among them)
 
     share = page.locator("#rules tr", has_text="drift-share")
     share.locator("input[name=threshold]").fill("0.4")
