@@ -1,7 +1,7 @@
 """Time the concurrent judge: a canary and its control, 1M requests (points) per side, in the same window.
 
-Usage: python bench/concurrent.py [--points 1000000] [--segments 20] [--runs 3]
-       python bench/concurrent.py --database-url postgres://postgres@127.0.0.1:5432/dt_bench_concurrent [--points …]
+Usage: python bench/concurrent_impact.py [--points 1000000] [--segments 20] [--runs 3]
+       python bench/concurrent_impact.py --database-url postgres://postgres@127.0.0.1:5432/dt_bench_concurrent [...]
 
 Without --database-url: pure computation (no Django, no database), four figures, each the median of --runs runs
 with its peak traced memory (tracemalloc, in one more run as it slows allocations; NumPy's buffers included)
@@ -36,15 +36,12 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
-# This file's name is a standard library package's (concurrent.futures, which NumPy imports): run as a script,
-# its own directory must not come first on the path. The checkout's root goes there instead.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
-from scipy import stats  # noqa: E402
+import numpy as np
+from scipy import stats
 
-from metrics.stats import impact  # noqa: E402
+from metrics.stats import impact
 
 MAX_JUDGED_VALUES = 25_000  # as metrics.impact.analysis (not imported: that module needs Django)
 
