@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 
 from deployments.analysis_settings import FIELDS, AnalysisSettings
 from deployments.models import Environment, Service, ServiceSettings
+from deployments.signals import service_settings_changed
 from tracker.models import ApiToken
 from tracker.services import audit_record
 
@@ -37,6 +38,10 @@ def service_settings_update(
             token=token,
             target=service,
             details={"service": service.name, "environment": environment.name if environment else None, **changes},
+        )
+        # The open reports of the stream are judged again under the new settings (not at their next data).
+        service_settings_changed.send(
+            sender=ServiceSettings, service=service, environment=environment, changed=sorted(changes)
         )
     return (
         Service.objects.prefetch_related("settings_rows")

@@ -124,3 +124,18 @@ def test_reading_needs_read_and_changing_needs_admin(deploy, project, make_token
     assert reader.patch(URL, {"impact_mode": "auto"}, format="json").status_code == 403
     admin = client_for(make_token(project, ["admin"]))
     assert admin.patch(URL, {"impact_mode": "auto"}, format="json").status_code == 200
+
+
+def test_a_change_asks_for_the_streams_open_reports_to_be_judged_again(api, deploy, django_capture_on_commit_callbacks):
+    from unittest import mock
+
+    from metrics.impact.models import ImpactReport
+
+    ImpactReport.objects.update_or_create(deploy=deploy, defaults={"final": False, "sent_at": None})
+    staging = Deploy.objects.get(service=deploy.service, environment__name="staging")
+    ImpactReport.objects.update_or_create(deploy=staging, defaults={"final": True, "sent_at": None})
+    send = mock.patch("metrics.impact.tasks.impact_compute.apply_async")
+    with send as send, django_capture_on_commit_callbacks(execute=True):
+        api.patch(URL, {"impact_mode": "sequential"}, format="json")
+    assert [c.kwargs["args"] for c in send.call_args_list] == [(deploy.pk,)]  # the final report is left alone
+    assert ImpactReport.objects.get(deploy=deploy).requested_at is not None

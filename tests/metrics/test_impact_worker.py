@@ -119,9 +119,9 @@ def test_a_real_worker_judges_a_canary_beside_its_baseline_and_the_settings_forc
     assert (concurrent["metrics"][0]["n_baseline"], concurrent["metrics"][0]["n_current"]) == (400, 200)
     assert concurrent["baseline_window"] == concurrent["current_window"]
 
+    # Changing the settings asks for the service's open reports to be judged again: no new data needed.
     settings = {"impact_mode": "sequential"}
     assert api.patch("/api/v1/services/fraud-scorer/settings", settings, format="json").status_code == 200
-    assert impacts_sweep() >= 1
     sequential = report("sequential", "degraded")
     assert sequential["metrics"][0]["n_baseline"] == 300
     assert sequential["baseline_window"]["end"] < sequential["current_window"]["start"]
