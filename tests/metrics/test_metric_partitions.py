@@ -16,13 +16,8 @@ from metrics.impact import partitions
 from metrics.impact.models import MetricPoint
 from metrics.impact.tasks import metrics_partitions, metrics_retention
 
+# Partitions exist on PostgreSQL only: the `services` marker makes this file fail (never skip) on SQLite.
 pytestmark = [pytest.mark.services, pytest.mark.django_db]
-
-
-@pytest.fixture(autouse=True)
-def _postgresql_only():
-    if connection.vendor != "postgresql":
-        pytest.skip("partitions exist on PostgreSQL only")
 
 
 @pytest.fixture(autouse=True)
