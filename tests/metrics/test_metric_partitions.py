@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.services, pytest.mark.django_db]
 
 
 @pytest.fixture(autouse=True)
-def _partitions_ahead(_postgresql_only):
+def _partitions_ahead():
     """As the hourly beat task would have (a test database may have been created on another day)."""
     metrics_partitions()
 
