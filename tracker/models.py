@@ -54,7 +54,7 @@ class Membership(models.Model):
 class Scope(models.TextChoices):
     INGEST = "ingest"
     READ = "read"
-    ROLLBACK = "rollback"
+    ROLLBACK = "rollback", "Rollback and promotion"
     ADMIN = "admin"
 
 

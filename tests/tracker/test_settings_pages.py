@@ -126,3 +126,9 @@ def test_a_bad_signing_requirement_is_refused_with_a_message(client, alice, proj
     assert "Not changed: required: Select a valid choice." in page.content.decode()
     project.refresh_from_db()
     assert not project.require_signed_webhooks
+
+
+def test_the_release_scope_says_it_covers_promotions_as_well_as_rollbacks(client, alice, project):
+    client.force_login(alice)
+    page = client.get(f"/{project.slug}/settings/").content.decode()
+    assert re.search(r'value="rollback"[^>]*>\s*Rollback and promotion', page), "the scope's checkbox label"
