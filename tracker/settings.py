@@ -328,6 +328,8 @@ CELERY_BEAT_SCHEDULE = {
     "metrics-partitions": {"task": "metrics.impact.tasks.metrics_partitions", "schedule": 3600.0},
     # Refresh drift reports of deploys in their window, finalise ended ones, resend lost recomputations.
     "drift-sweep": {"task": "metrics.drift.tasks.drift_sweep", "schedule": 60.0},
+    # Forget prediction batch ids (retry dedup) past METRIC_RETENTION_DAYS.
+    "samples-retention": {"task": "metrics.drift.tasks.samples_retention", "schedule": 3600.0},
     # Expire rollback requests past their deadline; re-enqueue sends whose message was lost (or retries due).
     "rollbacks-sweep": {
         "task": "rollbacks.tasks.rollbacks_sweep",

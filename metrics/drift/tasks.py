@@ -7,12 +7,13 @@ import time
 from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
 from deployments.models import Deploy
 from metrics.drift import services
-from metrics.drift.models import DriftReport
+from metrics.drift.models import DriftReport, SampleBatch
 from metrics.drift.signals import drift_report_computed
 from tracker.enqueue import send_now
 
@@ -76,3 +77,14 @@ def drift_sweep() -> int:
     if sent:
         logger.info("drift_sweep sent %d recomputations", sent)
     return sent
+
+
+@shared_task(soft_time_limit=300, time_limit=360)
+def samples_retention() -> int:
+    """Forget prediction batch ids past METRIC_RETENTION_DAYS (a retry comes within minutes, not months):
+    the table that makes a retried batch a no-op stays bounded. Sketches and reports are kept."""
+    cutoff = timezone.now() - timedelta(days=settings.METRIC_RETENTION_DAYS)
+    deleted, _ = SampleBatch.objects.filter(received_at__lt=cutoff).delete()
+    if deleted:
+        logger.info("samples_retention forgot %d batch ids", deleted)
+    return deleted

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from django.utils import timezone
 
 from deployments.models import Deploy
 from deployments.services import deploy_processed_mark
@@ -105,6 +106,20 @@ def test_it_counts_a_retried_batch_once(api, deploy):
     assert post_samples(api, body).json()["duplicate"] is True
     assert sketch_of(deploy, "amount").n == 100
     assert SampleBatch.objects.count() == 1
+
+
+def test_batch_ids_past_the_retention_are_forgotten_and_newer_ones_still_stop_a_retry(api, deploy, settings):
+    from metrics.drift.tasks import samples_retention
+
+    settings.METRIC_RETENTION_DAYS = 30
+    old, recent = (columnar(10, seed=s, deploy=deploy.pk, batch_id=f"scorer-{s}") for s in (3, 4))
+    post_samples(api, old)
+    post_samples(api, recent)
+    SampleBatch.objects.filter(batch_id="scorer-3").update(received_at=timezone.now() - timedelta(days=31))
+    assert samples_retention() == 1
+    assert list(SampleBatch.objects.values_list("batch_id", flat=True)) == ["scorer-4"]
+    assert post_samples(api, recent).json()["duplicate"] is True
+    assert sketch_of(deploy, "amount").n == 20
 
 
 def nothing_stored() -> bool:
