@@ -11,13 +11,15 @@ from rest_framework.views import APIView
 
 from metrics.points import SLUG_PATTERN
 from metrics.sources import selectors, services
-from metrics.sources.models import MAX_TIMEOUT_SECONDS, MetricSource, SourceKind
+from metrics.sources.models import MAX_TIMEOUT_SECONDS, TENANT_MAX_LENGTH, MetricSource, SourceKind
 from metrics.sources.promql import MAX_QUERY_LENGTH
 from metrics.stats.impact import DIRECTIONS
 from tracker.auth import scope_required
 from tracker.openapi import list_response
 from tracker.operations import ApiOperations
 from tracker.serializers import StrictSerializer
+
+TENANT_HELP = 'Mimir / Cortex tenant ID, sent as X-Scope-OrgID (tenants joined by | for a federated query); "": none'
 
 
 class QuerySerializer(StrictSerializer):
@@ -48,6 +50,9 @@ class SourceInputSerializer(StrictSerializer):
     bearer_token = serializers.CharField(max_length=4000, required=False, write_only=True)
     basic_auth = BasicAuthSerializer(required=False, write_only=True)
     timeout_seconds = serializers.IntegerField(min_value=1, max_value=MAX_TIMEOUT_SECONDS, required=False)
+    tenant = serializers.CharField(
+        max_length=TENANT_MAX_LENGTH, required=False, allow_blank=True, help_text=TENANT_HELP
+    )
     queries = QuerySerializer(many=True, required=False, max_length=services.MAX_QUERIES)
 
 
@@ -59,6 +64,9 @@ class SourceUpdateSerializer(StrictSerializer):
     )
     basic_auth = BasicAuthSerializer(required=False, write_only=True)
     timeout_seconds = serializers.IntegerField(min_value=1, max_value=MAX_TIMEOUT_SECONDS, required=False)
+    tenant = serializers.CharField(
+        max_length=TENANT_MAX_LENGTH, required=False, allow_blank=True, help_text=TENANT_HELP
+    )
     queries = QuerySerializer(many=True, required=False, max_length=services.MAX_QUERIES, help_text="replaces all")
 
 
@@ -91,6 +99,7 @@ class SourceOutputSerializer(serializers.Serializer):
     name = serializers.CharField()
     url = serializers.CharField()
     has_credentials = serializers.BooleanField()
+    tenant = serializers.CharField(help_text=TENANT_HELP)
     timeout_seconds = serializers.IntegerField()
     queries = QueryOutputSerializer(many=True)
     health = HealthSerializer()

@@ -6,7 +6,7 @@ import json
 
 from django import forms
 
-from metrics.sources.models import DEFAULT_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS
+from metrics.sources.models import DEFAULT_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS, TENANT_MAX_LENGTH
 
 QUERIES_EXAMPLE = (
     '[{"service": "fraud-scorer", "name": "latency_ms", "step_seconds": 15, "direction": "increase_is_bad",\n'
@@ -20,6 +20,9 @@ class SourceForm(forms.Form):
                          help_text="e.g. https://prometheus.example:9090 (…/api/v1/query_range is added)")  # fmt: skip
     bearer_token = forms.CharField(max_length=4000, required=False, widget=forms.PasswordInput,
                                    help_text="optional; write-only, stored encrypted")  # fmt: skip
+    tenant = forms.CharField(max_length=TENANT_MAX_LENGTH, required=False, label="Tenant",
+                             help_text="Mimir or Cortex: the tenant ID, sent as X-Scope-OrgID; "
+                             "empty for Prometheus")  # fmt: skip
     timeout_seconds = forms.IntegerField(min_value=1, max_value=MAX_TIMEOUT_SECONDS, initial=DEFAULT_TIMEOUT_SECONDS)
     queries = forms.CharField(widget=forms.Textarea(attrs={"rows": 6, "class": "mono", "placeholder": QUERIES_EXAMPLE}),
                               help_text="a JSON list: service, name, query, step_seconds, direction, critical, "

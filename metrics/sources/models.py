@@ -8,6 +8,7 @@ from django.db import models
 from metrics.stats.impact import DEFAULT_ALLOWED_CHANGE, DEFAULT_MIN_SAMPLES, DIRECTIONS
 
 MAX_TIMEOUT_SECONDS = 30
+TENANT_MAX_LENGTH = 150  # a Mimir tenant ID's own limit
 DEFAULT_TIMEOUT_SECONDS = 10
 
 
@@ -24,6 +25,8 @@ class MetricSource(models.Model):
     url = models.CharField(max_length=2048)
     # JSON {"bearer_token": …} or {"basic_auth": {"username", "password"}}, encrypted (tracker.crypto); "" if none.
     credentials_encrypted = models.TextField(blank=True)
+    # Mimir / Cortex multi-tenancy: sent as X-Scope-OrgID (tenant federation: "a|b"); "" sends no header.
+    tenant = models.CharField(max_length=TENANT_MAX_LENGTH, blank=True)
     timeout_seconds = models.PositiveIntegerField(
         default=DEFAULT_TIMEOUT_SECONDS, validators=[MinValueValidator(1), MaxValueValidator(MAX_TIMEOUT_SECONDS)]
     )

@@ -23,6 +23,7 @@ def source_data(source: MetricSource) -> dict[str, Any]:
         "name": source.name,
         "url": source.url,
         "has_credentials": bool(source.credentials_encrypted),
+        "tenant": source.tenant,
         "timeout_seconds": source.timeout_seconds,
         "queries": [
             {

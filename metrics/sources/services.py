@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -15,7 +16,7 @@ from django.utils import timezone
 
 from deployments.services import service_get_or_create
 from metrics.sources import client, promql
-from metrics.sources.models import MAX_TIMEOUT_SECONDS, MetricSource, SourceKind, SourceQuery
+from metrics.sources.models import MAX_TIMEOUT_SECONDS, TENANT_MAX_LENGTH, MetricSource, SourceKind, SourceQuery
 from metrics.stats.impact import DEFAULT_ALLOWED_CHANGE, DEFAULT_MIN_SAMPLES, DIRECTIONS, default_direction
 from tracker import crypto, outbound
 from tracker.enqueue import enqueue
@@ -24,6 +25,12 @@ from tracker.models import ApiToken, Project
 from tracker.services import audit_record
 
 MAX_QUERIES = 100
+# Mimir's tenant ID characters; "|" joins tenants for a federated query.
+TENANT_PATTERN = re.compile(r"[A-Za-z0-9!\-_.*'()]+(\|[A-Za-z0-9!\-_.*'()]+)*")
+TENANT_RULE = (
+    f"at most {TENANT_MAX_LENGTH} characters: letters, digits and ! - _ . * ' ( ); tenants joined by | for a "
+    "federated query"
+)
 MAX_STEP_SECONDS = 3600
 
 
@@ -109,7 +116,9 @@ def _query_problems(item: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _apply(source: MetricSource, *, url: str | None, timeout_seconds: int | None, credentials: str | None) -> None:
+def _apply(
+    source: MetricSource, *, url: str | None, timeout_seconds: int | None, credentials: str | None, tenant: str | None
+) -> None:
     if url is not None:
         _check_url(url)
         source.url = url
@@ -119,6 +128,10 @@ def _apply(source: MetricSource, *, url: str | None, timeout_seconds: int | None
         source.timeout_seconds = timeout_seconds
     if credentials is not None:
         source.credentials_encrypted = credentials
+    if tenant is not None:
+        if tenant and not TENANT_PATTERN.fullmatch(tenant):
+            raise SourceError({"tenant": [TENANT_RULE]})
+        source.tenant = tenant
 
 
 @transaction.atomic
@@ -131,6 +144,7 @@ def source_create(
     bearer_token: str | None = None,
     basic_auth: dict | None = None,
     timeout_seconds: int | None = None,
+    tenant: str | None = None,
     queries: Sequence[dict[str, Any]] = (),
     user: AbstractBaseUser | None = None,
     token: ApiToken | None = None,
@@ -140,7 +154,8 @@ def source_create(
     if MetricSource.objects.filter(project=project, name=name).exists():
         raise SourceError({"name": ["a metric source with this name exists"]})
     source = MetricSource(project=project, name=name, kind=kind)
-    _apply(source, url=url, timeout_seconds=timeout_seconds, credentials=_credentials(bearer_token, basic_auth))
+    credentials = _credentials(bearer_token, basic_auth)
+    _apply(source, url=url, timeout_seconds=timeout_seconds, credentials=credentials, tenant=tenant)
     rows = _query_rows(project, queries)
     source.save()
     for row in rows:
@@ -162,6 +177,7 @@ def source_update(
     bearer_token: str | None = None,
     basic_auth: dict | None = None,
     timeout_seconds: int | None = None,
+    tenant: str | None = None,
     queries: Sequence[dict[str, Any]] | None = None,
     user: AbstractBaseUser | None = None,
     token: ApiToken | None = None,
@@ -171,7 +187,8 @@ def source_update(
         if MetricSource.objects.filter(project_id=source.project_id, name=name).exclude(pk=source.pk).exists():
             raise SourceError({"name": ["a metric source with this name exists"]})
         source.name = name
-    _apply(source, url=url, timeout_seconds=timeout_seconds, credentials=_credentials(bearer_token, basic_auth))
+    credentials = _credentials(bearer_token, basic_auth)
+    _apply(source, url=url, timeout_seconds=timeout_seconds, credentials=credentials, tenant=tenant)
     if queries is not None:
         rows = _query_rows(source.project, queries)
         source.queries.all().delete()
@@ -180,7 +197,7 @@ def source_update(
         SourceQuery.objects.bulk_create(rows)
     source.save()
     given = {"name": name, "url": url, "credentials": bearer_token if bearer_token is not None else basic_auth,
-             "timeout_seconds": timeout_seconds, "queries": queries}  # fmt: skip
+             "timeout_seconds": timeout_seconds, "tenant": tenant, "queries": queries}  # fmt: skip
     audit_record(
         project=source.project, action="metric_source.updated", user=user, token=token, target=source,
         details={"changed": [key for key, value in given.items() if value is not None]},
@@ -222,14 +239,16 @@ def source_health_record(*, source_id: int, error: str | None, at: datetime | No
 
 
 def request_headers(source: MetricSource) -> dict[str, str]:
-    """The Authorization header from the stored credentials (UndecryptableSecret when no key reads them)."""
+    """The Authorization header from the stored credentials (UndecryptableSecret when no key reads them), and the
+    tenant header of a multi-tenant store."""
+    headers = {"X-Scope-OrgID": source.tenant} if source.tenant else {}
     if not source.credentials_encrypted:
-        return {}
+        return headers
     stored = json.loads(crypto.decrypt(source.credentials_encrypted))
     if "bearer_token" in stored:
-        return {"Authorization": f"Bearer {stored['bearer_token']}"}
+        return {**headers, "Authorization": f"Bearer {stored['bearer_token']}"}
     pair = f"{stored['basic_auth']['username']}:{stored['basic_auth']['password']}".encode()
-    return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+    return {**headers, "Authorization": "Basic " + base64.b64encode(pair).decode()}
 
 
 def fetcher(source: MetricSource) -> client.Fetch:

@@ -24,7 +24,8 @@ def metric_sources(request: HttpRequest) -> HttpResponse:
         try:
             services.source_create(
                 project=request.project, name=data["name"], url=data["url"], bearer_token=data["bearer_token"] or None,
-                timeout_seconds=data["timeout_seconds"], queries=data["queries"], user=request.user,
+                timeout_seconds=data["timeout_seconds"], tenant=data["tenant"], queries=data["queries"],
+                user=request.user,
             )  # fmt: skip
         except DomainError as exc:
             for field, errors in exc.fields.items():

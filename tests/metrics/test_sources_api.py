@@ -32,10 +32,12 @@ def test_it_creates_lists_changes_and_deletes_a_source_with_audit_entries(api) -
                         format="json")  # fmt: skip
     assert changed.status_code == 200 and changed.json()["has_credentials"] is False
     assert changed.json()["timeout_seconds"] == 3 and len(changed.json()["queries"]) == 1
+    assert body["tenant"] == "" and api.patch(f"/api/v1/metric-sources/{body['id']}", {"tenant": "team-a"},
+                                              format="json").json()["tenant"] == "team-a"  # fmt: skip
     assert api.delete(f"/api/v1/metric-sources/{body['id']}").status_code == 204
     assert not MetricSource.objects.exists()
     actions = list(AuditLog.objects.filter(action__startswith="metric_source.").values_list("action", flat=True))
-    assert sorted(actions) == ["metric_source.created", "metric_source.deleted", "metric_source.updated"]
+    assert sorted(actions) == ["metric_source.created", "metric_source.deleted"] + ["metric_source.updated"] * 2
 
 
 @pytest.mark.parametrize(
@@ -46,6 +48,10 @@ def test_it_creates_lists_changes_and_deletes_a_source_with_audit_entries(api) -
         ({"url": "https://10.0.0.1/"}, "url"),
         ({"url": "https://user:pw@93.184.215.14/"}, "url"),
         ({"timeout_seconds": 31}, "timeout_seconds"),
+        ({"tenant": "team a"}, "tenant"),
+        ({"tenant": "a||b"}, "tenant"),
+        ({"tenant": "t\nX-Injected: 1"}, "tenant"),
+        ({"tenant": "t" * 151}, "tenant"),
         ({"queries": [QUERY | {"step_seconds": 0}]}, "queries"),
         ({"kind": "graphite"}, "kind"),
         ({"bearer_token": "t", "basic_auth": {"username": "u", "password": "p"}}, "bearer_token"),

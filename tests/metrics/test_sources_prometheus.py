@@ -273,6 +273,20 @@ def test_credentials_are_write_only_encrypted_and_sent_as_the_header(api, projec
     form = parse_qs(first.body.decode())
     assert form["query"] == ['latency_ms{service="fraud-scorer",environment="production",version="1.1"}']
     assert form["step"] == ["15s"]
+    assert "x-scope-orgid" not in first.headers  # no tenant: Prometheus gets no tenant header
+
+
+def test_a_multi_tenant_stores_tenant_is_sent_as_x_scope_orgid_beside_the_credentials(api, project, world):
+    values = [[world.current_at.timestamp() + 600 + i * STEP, "1"] for i in range(40)]
+    answer = {"status": "success", "data": {"resultType": "matrix", "result": [{"metric": {}, "values": values}]}}
+    with Receiver() as store:
+        store.default = Reply(status=200, body=json.dumps(answer).encode())
+        made = _source(api, store.url("/prometheus"), [_query()], bearer_token="tok", tenant="team-a|team-b")
+        assert made["tenant"] == "team-a|team-b"
+        _, current = _deploys(project, world)
+        impact_compute(deploy=current)
+        [first, *_] = store.requests
+    assert first.headers["x-scope-orgid"] == "team-a|team-b" and first.headers["authorization"] == "Bearer tok"
 
 
 def test_the_test_query_runs_in_the_worker_and_reports_series_samples_and_errors(
