@@ -11,13 +11,30 @@ from django.views.decorators.http import require_POST
 from deployments.models import Deploy
 from rollbacks.forms import REASON_MAX, PromotionForm, RollbackConfirmForm, RollbackEndpointForm
 from rollbacks.models import RollbackEndpoint
-from rollbacks.selectors import rollback_section
+from rollbacks.selectors import promotion_section, rollback_section
 from rollbacks.services import promotion_request_create, rollback_endpoint_set, rollback_request_create
 from tracker import signing
 from tracker.api_errors import domain_status
 from tracker.decorators import project_member
 from tracker.errors import DomainError
 from tracker.models import Role
+
+
+@project_member()
+def release_cards(request: HttpRequest, deploy_id: int) -> HttpResponse:
+    """The deploy page's rollback and promotion cards alone: what the page's live refresh fetches every few seconds
+    while a request is open, instead of the whole page with its charts."""
+    deploy = get_object_or_404(
+        Deploy.objects.select_related("service", "environment"), project=request.project, pk=deploy_id
+    )
+    context = {
+        "project": request.project,
+        "deploy": deploy,
+        "rollback": rollback_section(deploy=deploy),
+        "promotion": promotion_section(deploy=deploy),
+        "can_request_rollback": request.membership.can_deploy,
+    }
+    return render(request, "rollbacks/_cards.html", context)
 
 
 @project_member(Role.DEPLOYER)

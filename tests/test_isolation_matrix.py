@@ -201,6 +201,7 @@ PAGE_MATRIX = [
     ("/{slug}/settings/signing-secrets/{id}/revoke/", "signing_secret"),
     ("/{slug}/deploys/{id}/rollback/", "deploy"),
     ("/{slug}/deploys/{id}/promote/", "deploy"),
+    ("/{slug}/deploys/{id}/release-cards/", "deploy"),
     ("/{slug}/alerts/{id}/", "alert"),
     ("/{slug}/alerts/{id}/ack/", "alert"),
     ("/{slug}/alerts/{id}/resolve/", "alert"),

@@ -102,6 +102,7 @@ PAGES: dict[str, Callable[[World], list[str]]] = {
     "service_columns": lambda w: ["/demo/services/fraud-scorer/columns/"],
     "service_settings": lambda w: ["/demo/services/fraud-scorer/settings/"],
     "rollback_confirm": lambda w: [f"/demo/deploys/{w.rolled_back.rolled_back_by_id}/rollback/"],
+    "release_cards": lambda w: [f"/demo/deploys/{w.open_rollback.pk}/release-cards/"],
     "rollback_endpoint_settings": lambda w: ["/demo/rollbacks/endpoint/"],
     "metric_sources": lambda w: ["/demo/metric-sources/"],
 }
@@ -187,7 +188,8 @@ def _render_without_queries(client, method: str, path: str, data: dict | None, a
     [(template_name, context, request)] = captured
     with assert_num_queries(0):
         html = loader.render_to_string(template_name, context, request)
-    assert "</html>" in html
+    # A whole page, or a fragment a page fetches (its template is a partial: "_name.html").
+    assert "</html>" in html or template_name.rsplit("/", 1)[-1].startswith("_"), template_name
     return html
 
 

@@ -1,5 +1,6 @@
-// Deploy page, rollback and promotion cards: while a request is open, re-fetch the page every 5 seconds and swap
-// in the fresh card (its state, each delivery try's error, the next retry). Without JS the page still works.
+// Deploy page, rollback and promotion cards: while a request is open, fetch the cards alone (data-live-url, not the
+// whole page with its charts) every 5 seconds and swap in the fresh card (its state, each delivery try's error, the
+// next retry). Without JS the page still works.
 (function () {
   "use strict";
   var REFRESH_MS = 5000;
@@ -16,7 +17,7 @@
     if (!live.length || document.hidden) {
       return schedule();
     }
-    fetch(window.location.pathname, { headers: { "X-Requested-With": "fetch" }, credentials: "same-origin" })
+    fetch(live[0].dataset.liveUrl, { headers: { "X-Requested-With": "fetch" }, credentials: "same-origin" })
       .then(function (response) { return response.ok ? response.text() : null; })
       .then(function (html) {
         if (!html) return;

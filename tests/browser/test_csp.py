@@ -92,6 +92,7 @@ NOT_PAGES = {
     "demo_receiver_alerts",
     "demo_receiver_rollback",
     "promotion_request",
+    "release_cards",  # a fragment of the deploy page (its live refresh), no page of its own
     "alert_ack",
     "alert_resolve",
     "silence_create",

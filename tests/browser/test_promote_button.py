@@ -66,7 +66,10 @@ def test_a_deployer_clicks_promote_and_ci_gets_exactly_one_signed_request_then_c
     assert body["reason"] == "conversion up 2 % at equal latency"
     assert json.loads(sent.body) == body
 
-    # CI reports through the callback; the open panel follows without a reload (static/js/rollback.js).
+    # CI reports through the callback; the open panel follows without a reload (static/js/rollback.js), fetching
+    # the cards alone rather than the whole page.
+    fetched = []
+    page.on("request", lambda request: fetched.append(request.url))
     ci = client_for(body["callback"]["token"])
     assert body["callback"]["url"].endswith(f"/api/v1/promotions/{promotion.pk}/status")
     assert ci.post(f"/api/v1/promotions/{promotion.pk}/status", {"status": "running"}, format="json").status_code == 200
@@ -80,6 +83,7 @@ def test_a_deployer_clicks_promote_and_ci_gets_exactly_one_signed_request_then_c
     expect(page.locator(f"#promotion-{promotion.pk}")).to_contain_text("succeeded", timeout=15_000)
     expect(page.locator("#promotion-open")).to_have_count(0)
     expect(page.locator("#promotion")).to_have_attribute("data-live", "0")
+    assert f"{deploy_url}release-cards/" in fetched and deploy_url not in fetched, fetched
     page.screenshot(path="var/screenshot-promotion.png", full_page=True)
     assert RollbackRequest.objects.get(pk=promotion.pk).state == "succeeded"
 

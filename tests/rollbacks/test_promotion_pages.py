@@ -141,3 +141,22 @@ def test_a_promoted_deploy_says_so_instead_of_offering_the_button_again(client, 
     client.force_login(bob)
     page = deploy_page(client, project, pair.challenger.pk)
     assert 'id="promote-button"' not in page and "This deploy has been promoted" in page
+
+
+def test_the_live_refresh_gets_the_release_cards_alone_scoped_to_the_members_project(
+    client, bob, vera, charlie, project, other_project
+):
+    pair, _ = canary_pair(project), endpoint(project)
+    promotion_request_create(deploy=pair.challenger, user=bob)
+    url = f"/{project.slug}/deploys/{pair.challenger.pk}/release-cards/"
+    client.force_login(vera)  # a viewer watches too; she sees no buttons
+    response = client.get(url)
+    cards = response.content.decode()
+    assert response.status_code == 200 and cards.lstrip().startswith('<section class="card" id="rollback"')
+    assert 'id="promotion" data-live="1"' in cards and 'id="promotion-open"' in cards
+    assert f'data-live-url="{url}"' in cards and "<html" not in cards and "plotly" not in cards.lower()
+    assert 'id="promote-button"' not in cards
+    assert f'data-live-url="{url}"' in deploy_page(client, project, pair.challenger.pk)  # what rollback.js fetches
+    client.force_login(charlie)  # not a member: the project does not exist for him
+    assert client.get(url).status_code == 404
+    assert client.get(f"/{other_project.slug}/deploys/{pair.challenger.pk}/release-cards/").status_code == 404
