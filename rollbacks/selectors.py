@@ -216,31 +216,37 @@ class RollbackMark:
 
 @dataclass(frozen=True)
 class RollbackBadges:
-    """A timeline row's rollback marks: the latest request from the deploy, the request the deploy completed."""
+    """A timeline row's release marks: the latest rollback request from the deploy, the rollback the deploy
+    completed, the latest promotion request of the deploy."""
 
     request: RollbackMark | None = None
     completes: RollbackMark | None = None
+    promotion: RollbackMark | None = None
 
 
 def rollback_badges(*, deploy_ids: Iterable[int]) -> dict[int, RollbackBadges]:
-    """deploy id -> its rollback marks, for a page of timeline rows (one query)."""
+    """deploy id -> its release marks, for a page of timeline rows (one query)."""
     ids = list(deploy_ids)
     latest: dict[int, RollbackMark] = {}
     completed: dict[int, RollbackMark] = {}
+    promoted: dict[int, RollbackMark] = {}
     rows = RollbackRequest.objects.filter(
-        Q(deploy_id__in=ids) | Q(completed_by_id__in=ids), kind=RequestKind.ROLLBACK
+        Q(deploy_id__in=ids) | Q(completed_by_id__in=ids, kind=RequestKind.ROLLBACK)
     ).order_by("requested_at")
-    for pk, state, deploy_id, completed_by_id, requested_by in rows.values_list(
-        "id", "state", "deploy_id", "completed_by_id", "requested_by"
+    for pk, kind, state, deploy_id, completed_by_id, requested_by in rows.values_list(
+        "id", "kind", "state", "deploy_id", "completed_by_id", "requested_by"
     ):
         mark = RollbackMark(id=str(pk), state=state, deploy_id=deploy_id, requested_by=requested_by)
+        if kind == RequestKind.PROMOTION:
+            promoted[deploy_id] = mark
+            continue
         latest[deploy_id] = mark
         if completed_by_id is not None:
             completed[completed_by_id] = mark
     return {
-        pk: RollbackBadges(request=latest.get(pk), completes=completed.get(pk))
+        pk: RollbackBadges(request=latest.get(pk), completes=completed.get(pk), promotion=promoted.get(pk))
         for pk in ids
-        if pk in latest or pk in completed
+        if pk in latest or pk in completed or pk in promoted
     }
 
 

@@ -160,3 +160,13 @@ def test_the_live_refresh_gets_the_release_cards_alone_scoped_to_the_members_pro
     client.force_login(charlie)  # not a member: the project does not exist for him
     assert client.get(url).status_code == 404
     assert client.get(f"/{other_project.slug}/deploys/{pair.challenger.pk}/release-cards/").status_code == 404
+
+
+def test_the_timeline_row_of_a_promoted_deploy_carries_its_promotion_badge(client, bob, project):
+    pair, _ = canary_pair(project), endpoint(project)
+    promotion = promotion_request_create(deploy=pair.challenger, user=bob)
+    client.force_login(bob)
+    timeline = client.get(f"/{project.slug}/").content.decode()
+    link = f'href="/{project.slug}/deploys/{pair.challenger.pk}/#promotion-{promotion.pk}"'
+    assert timeline.count(link) == 1 and "promotion requested" in timeline
+    assert "rollback requested" not in timeline  # a promotion is not shown as a rollback
