@@ -72,7 +72,8 @@ class DeployQuerySet(models.QuerySet):
         return self.select_related("service", "environment", "baseline").order_by("-deployed_at", "-id")
 
     def succeeded_before(self, deploy: Deploy) -> DeployQuerySet:
-        """Succeeded (not rolled back) deploys of the same stream that went out before this one, newest first."""
+        """Succeeded (not rolled back) deploys of the same stream that went out before this one, newest first.
+        A shadow deploy never served traffic: it is neither a later deploy's baseline nor a rollback target."""
         return (
             self.filter(
                 service_id=deploy.service_id,
@@ -81,6 +82,7 @@ class DeployQuerySet(models.QuerySet):
                 deployed_at__lt=deploy.deployed_at,
             )
             .exclude(pk=deploy.pk)
+            .exclude(strategy=Strategy.SHADOW)
             .order_by("-deployed_at", "-id")
         )
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from deployments.models import Deploy, Environment, Service, Status
+from deployments.models import Deploy, Environment, Service, Status, Strategy
 from metrics.drift.models import ColumnSketch, DriftReport, DriftSetting, QualitySketch, SampleColumn
 from metrics.stats import quality
 from metrics.stats import sketch as sk
@@ -49,9 +49,11 @@ QUALITY_TOLERANCE = 0.02
 
 
 def deploys_live_at(*, service: Service, environment: Environment, timestamps: np.ndarray) -> np.ndarray:
-    """Per timestamp (epoch seconds), the id of the deploy live at that time; 0 where none was."""
+    """Per timestamp (epoch seconds), the id of the deploy live at that time; 0 where none was. A shadow deploy
+    serves no traffic: only rows that name it are its own."""
     stream = list(
         Deploy.objects.filter(service=service, environment=environment, status__in=LIVE_STATUSES)
+        .exclude(strategy=Strategy.SHADOW)
         .order_by("deployed_at", "id")
         .values_list("id", "deployed_at")
     )

@@ -14,7 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from deployments.models import Deploy, Environment, Service, Status
+from deployments.models import Deploy, Environment, Service, Status, Strategy
 from deployments.services import environment_get_or_create, service_get_or_create
 from metrics.impact.cardinality import series_admit
 from metrics.impact.models import ImpactReport, MetricBatch, MetricPoint, MetricRollup, MetricSetting
@@ -123,7 +123,8 @@ def _stream_ids(project: Project, services: set[str], environments: set[str]) ->
 
 
 def _attribute(project: Project, batch: PointBatch, services: np.ndarray, environments: np.ndarray) -> np.ndarray:
-    """The deploy of each point: the one it names, else the one live in its stream at its timestamp (0: none)."""
+    """The deploy of each point: the one it names, else the one live in its stream at its timestamp (0: none).
+    A shadow deploy serves no traffic: only points that name it are its own."""
     deploy_ids = np.zeros(len(batch), dtype=np.int64)
     streams = services * 1_000_003 + environments
     for key in np.unique(streams):
@@ -143,12 +144,14 @@ def _live_deploys(service_id: int, environment_id: int, stamps: np.ndarray) -> n
     # interpolated; every value is a parameter.
     sql = (
         f"SELECT id, deployed_at FROM {table} WHERE service_id = %s AND environment_id = %s "  # noqa: S608
-        f"AND status IN ({marks}) AND deployed_at <= %s ORDER BY deployed_at DESC, id DESC LIMIT %s"
+        f"AND status IN ({marks}) AND strategy <> %s AND deployed_at <= %s ORDER BY deployed_at DESC, id DESC LIMIT %s"
     )
     adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
         statuses = [status.value for status in LIVE_STATUSES]
-        cursor.execute(sql, [service_id, environment_id, *statuses, adapt(latest), ATTRIBUTION_CANDIDATES])
+        cursor.execute(
+            sql, [service_id, environment_id, *statuses, Strategy.SHADOW.value, adapt(latest), ATTRIBUTION_CANDIDATES]
+        )
         rows = cursor.fetchall()
     if not rows:
         return np.zeros(len(stamps), dtype=np.int64)

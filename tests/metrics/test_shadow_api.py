@@ -257,3 +257,25 @@ def test_concurrent_batches_for_both_sides_keep_exactly_the_bottom_k_on_each(api
         assert set(ShadowSample.objects.filter(deploy=deploy).values_list("request_hash", flat=True)) == expected
         assert ShadowSampler.objects.get(deploy=deploy).seen == 4000
     assert shadow(api, challenger)["n_pairs"] == 200
+
+
+def test_unnamed_points_and_rows_during_a_shadow_belong_to_the_champion_that_serves_them(api, champion, challenger):
+    during = (T0 + timedelta(hours=1, minutes=5)).timestamp()
+    points = [{"service": "fraud-scorer", "environment": "production", "name": "latency_ms", "value": 1.0,
+               "timestamp": during}, {"service": "fraud-scorer", "environment": "production", "name": "latency_ms",
+                                      "value": 2.0, "timestamp": during, "deploy": challenger.pk}]  # fmt: skip
+    answer = api.post("/api/v1/metrics", {"points": points}, format="json").json()
+    assert answer["deploys"] == {str(champion.pk): 1, str(challenger.pk): 1}
+    rows = {"service": "fraud-scorer", "environment": "production", "columns": {"amount": [1.0, 2.0, 3.0]},
+            "prediction": [0.1, 0.2, 0.3], "timestamp": [during] * 3}  # fmt: skip
+    response = api.post("/api/v1/predictions", json.dumps(rows), content_type="application/json")
+    assert response.status_code == 202 and response.json()["deploys"] == {str(champion.pk): 3}
+
+
+def test_the_deploy_after_a_shadow_is_judged_against_the_champion_not_the_shadow(api, champion, challenger):
+    following = post_deploy(api, "3.0", T0 + timedelta(hours=2))
+    assert following.baseline_id == champion.pk
+    # Nor is the shadow offered as a rollback target: it never served.
+    from rollbacks.selectors import rollback_candidates
+
+    assert [d.pk for d in rollback_candidates(deploy=following)] == [champion.pk]
