@@ -217,10 +217,13 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise SystemExit("gunicorn did not become ready")
 
 
+TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu_s(pid: str) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) * TICK_MS / 1000
 
 
 def server_cpu_s(pgid: int) -> float:

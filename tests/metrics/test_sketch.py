@@ -146,3 +146,22 @@ def test_it_gives_the_most_frequent_categories_of_a_batch_the_explicit_slots():
     sketch = sk.categorical_sketch(names)
     assert "popular" in sketch.counts and sketch.counts["popular"] == 50
     assert sketch.other == 300 - (sk.MAX_CATEGORIES - 1)
+
+
+def test_it_bins_each_value_by_the_edges_at_or_below_it_ties_and_extremes_included():
+    rng = np.random.default_rng(7)
+    edges = sk.freeze_edges(rng.normal(0, 1, 50_000))
+    values = np.concatenate(
+        [rng.normal(0, 2, 9_000), edges[::7], np.nextafter(edges[::11], -np.inf), [-np.inf, np.inf, -1e300, 1e300]]
+    )
+    rng.shuffle(values)
+    bins = [int(np.sum(edges <= value)) for value in values]  # the definition: bin k is [e_(k-1), e_k)
+    expected = np.bincount(bins, minlength=len(edges) + 1)
+    expected_sums = np.zeros(len(edges) + 1)
+    finite = np.isfinite(values)
+    np.add.at(expected_sums, np.array(bins)[finite], values[finite])
+    counts, sums = sk.bin_counts_and_sums(values[finite], edges)
+    assert np.array_equal(sk.bin_counts(values, edges), expected)
+    assert np.array_equal(counts, np.bincount(np.array(bins)[finite], minlength=len(edges) + 1))
+    assert np.allclose(sums, expected_sums, rtol=1e-12, atol=1e-9)
+    assert np.array_equal(sk.bin_counts(np.empty(0), edges), np.zeros(len(edges) + 1, dtype=np.int64))
