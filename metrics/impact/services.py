@@ -320,6 +320,12 @@ def _rollups_statement(
     mins, maxs = np.full(size, np.inf), np.full(size, -np.inf)
     np.minimum.at(mins, inverse, values)
     np.maximum.at(maxs, inverse, values)
+    if connection.vendor == "postgresql":
+        names = [name_list[code] for code in keys[:, 2].tolist()]
+        stamps = np.char.add(np.datetime_as_string(keys[:, 3].astype("datetime64[s]")), "Z").tolist()
+        columns = [np.full(size, project.pk), keys[:, 0], keys[:, 1], names, stamps, keys[:, 4], counts, totals,
+                   squares, mins, maxs]  # fmt: skip
+        return _rollup_sql_arrays(columns)
     adapt = connection.ops.adapt_datetimefield_value
     rows = [
         (project.pk, int(k[0]), int(k[1]), name_list[int(k[2])], adapt(datetime.fromtimestamp(int(k[3]), tz=UTC)),
@@ -354,19 +360,49 @@ def _decode_keys(keys: np.ndarray, columns: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _rollup_sql(rows: list[tuple]) -> tuple[str, list]:
+_ROLLUP_COLUMNS = (
+    "project_id, service_id, environment_id, name, minute, deploy_key, count, total, total_squares, min_value, "
+    "max_value"
+)
+_ROLLUP_TYPES = ("bigint", "bigint", "bigint", "varchar", "timestamptz", "bigint", "bigint", "float8", "float8",
+                 "float8", "float8")  # fmt: skip
+
+
+def _rollup_sql_arrays(columns: list) -> tuple[str, list]:
+    """PostgreSQL: the rows as one array literal per column, unnested. The statement's text and plan stay the
+    same size whatever the number of rows (a VALUES list of hundreds of parameters cost more to parse and plan
+    than to run), and each array is one parameter."""
+    sql = f"INSERT INTO {MetricRollup._meta.db_table} ({_ROLLUP_COLUMNS}) SELECT * FROM unnest(" + ", ".join(  # noqa: S608
+        f"%s::{kind}[]" for kind in _ROLLUP_TYPES
+    )
+    return sql + ") " + _rollup_conflict("LEAST", "GREATEST"), [_array_literal(column) for column in columns]
+
+
+def _array_literal(column) -> str:
+    """A PostgreSQL array literal of numbers (repr: exact for floats, `inf` included) or of strings that hold no
+    quote or backslash (metric names are validated; times are ISO 8601), every element quoted."""
+    items = column.tolist() if isinstance(column, np.ndarray) else column
+    return '{"' + '","'.join(map(repr, items) if items and type(items[0]) is float else map(str, items)) + '"}'
+
+
+def _rollup_conflict(least: str, greatest: str) -> str:
     table = MetricRollup._meta.db_table
-    least, greatest = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
-    placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
-    # Only the table name and function names are interpolated; every value is a parameter.
-    sql = (
-        f"INSERT INTO {table} (project_id, service_id, environment_id, name, minute, deploy_key, count, total, "  # noqa: S608
-        f"total_squares, min_value, max_value) VALUES {placeholders} "
+    return (
         f"ON CONFLICT (service_id, environment_id, name, minute, deploy_key) DO UPDATE SET "
         f"count = {table}.count + excluded.count, total = {table}.total + excluded.total, "
         f"total_squares = {table}.total_squares + excluded.total_squares, "
         f"min_value = {least}({table}.min_value, excluded.min_value), "
         f"max_value = {greatest}({table}.max_value, excluded.max_value)"
+    )
+
+
+def _rollup_sql(rows: list[tuple]) -> tuple[str, list]:
+    table = MetricRollup._meta.db_table
+    placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+    # Only the table name and function names are interpolated; every value is a parameter.
+    sql = (
+        f"INSERT INTO {table} ({_ROLLUP_COLUMNS}) VALUES {placeholders} "  # noqa: S608
+        + _rollup_conflict("MIN", "MAX")
     )
     return sql, [value for row in rows for value in row]
 

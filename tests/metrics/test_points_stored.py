@@ -89,3 +89,19 @@ def test_a_batch_of_one_point_without_labels_or_deploy_is_stored(api, project):
     (row,) = MetricPoint.objects.values_list("name", "value", "labels", "deploy_id", "ts")
     assert row[:4] == ("errors", 3.0, None, None)
     assert abs(row[4] - stamp) < timedelta(seconds=30)
+
+
+def test_the_minute_rollups_hold_exact_counts_and_extremes_across_batches(api, deploy):
+    minute = timezone.now().replace(second=0, microsecond=0) - timedelta(minutes=3)
+    batches = [[0.1, 5e-324, -123456.789, 2.5], [98765.4321, -0.0, 1 / 3], [7.0]]
+    for values in batches:
+        stamps = [(minute + timedelta(seconds=i)).timestamp() for i in range(len(values))]
+        points = [{"service": "svc", "environment": "production", "name": "lat", "value": value, "timestamp": stamp}
+                  for value, stamp in zip(values, stamps, strict=True)]  # fmt: skip
+        response = api.post("/api/v1/metrics", data=_encode({"points": points}), content_type="application/json")
+        assert response.status_code == 202, response.content
+    everything = [value for values in batches for value in values]
+    rollup = MetricRollup.objects.get(name="lat")
+    assert (rollup.minute, rollup.deploy_key, rollup.count) == (minute, deploy.pk, len(everything))
+    assert (rollup.min_value, rollup.max_value) == (-123456.789, 98765.4321)
+    assert rollup.total == pytest.approx(sum(everything), rel=1e-12)
