@@ -6,6 +6,7 @@ import io
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain
 
 import msgspec
 import numpy as np
@@ -248,9 +249,9 @@ def _points_copy(
 def _copy_binary(
     project: Project, batch: PointBatch, services: np.ndarray, environments: np.ndarray, deploy_ids: np.ndarray
 ) -> bytes:
-    """The batch as a binary COPY body, built by NumPy: each row is its fixed-width start (ids, time, value)
-    followed by its variable tail (deploy or NULL, name, labels), and a batch repeats a few distinct tails,
-    which are encoded once and gathered into place."""
+    """The batch as a binary COPY body: each row is its fixed-width start (ids, time, value), built for all rows
+    at once by NumPy, followed by its variable tail (deploy or NULL, name, labels); a batch repeats a few
+    distinct tails, each encoded once."""
     size = len(batch)
     fixed = np.empty(size, dtype=_COPY_FIXED)
     fixed["fields"] = 8
@@ -262,19 +263,10 @@ def _copy_binary(
     fixed["ts"] = np.rint(batch.timestamps * 1e6).astype(np.int64) - _PG_EPOCH_US
     fixed["value"] = batch.values
     tails, codes = _copy_tails(batch, deploy_ids)
-    lengths = np.fromiter(map(len, tails), dtype=np.int64, count=len(tails))
-    pool = np.frombuffer(b"".join(tails), dtype=np.uint8)
-    starts = np.cumsum(lengths) - lengths  # each distinct tail's place in the pool
-    row_tail = lengths[codes]
-    row_end = np.cumsum(row_tail + _COPY_FIXED.itemsize)
-    row_start = row_end - row_tail - _COPY_FIXED.itemsize
-    out = np.empty(int(row_end[-1]), dtype=np.uint8)
-    out[row_start[:, None] + np.arange(_COPY_FIXED.itemsize)] = fixed.view(np.uint8).reshape(size, -1)
-    # Every tail byte: its row's tail start plus its offset within the tail, from the pool likewise.
-    within = np.arange(int(row_tail.sum())) - np.repeat(np.cumsum(row_tail) - row_tail, row_tail)
-    tail_start = np.repeat(row_start + _COPY_FIXED.itemsize, row_tail)
-    out[tail_start + within] = pool[np.repeat(starts[codes], row_tail) + within]
-    return _COPY_HEADER + out.tobytes() + _COPY_TRAILER
+    # Each row's fixed start as one bytes object (NumPy's tolist of a void view), then its tail: joined in C.
+    starts = fixed.view(f"V{_COPY_FIXED.itemsize}").tolist()
+    rows = chain.from_iterable(zip(starts, map(tails.__getitem__, codes.tolist()), strict=True))
+    return _COPY_HEADER + b"".join(rows) + _COPY_TRAILER
 
 
 def _field(data: bytes) -> bytes:
