@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -205,10 +206,12 @@ def _distinct(values: np.ndarray) -> dict[float, int] | None:
 
 def categorical_sketch(values: list[str], *, nulls: int = 0) -> CategoricalSketch:
     """Sketch of one batch of non-null category values."""
-    uniq, counts = np.unique(np.asarray(values, dtype=object).astype(str), return_counts=True)
-    order = np.argsort(-counts, kind="stable")  # most frequent categories claim the slots first
+    counts: Counter[str] = Counter()
+    for value, count in Counter(values).items():  # counted by hashing, not by sorting every value
+        counts[str(value)] += count
     sketch = CategoricalSketch(nulls=nulls)
-    _add_counts(sketch, ((str(uniq[i]), int(counts[i])) for i in order))
+    # Most frequent categories claim the slots first; ties in the categories' order.
+    _add_counts(sketch, sorted(counts.items(), key=lambda item: (-item[1], item[0])))
     return sketch
 
 

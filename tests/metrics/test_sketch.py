@@ -165,3 +165,13 @@ def test_it_bins_each_value_by_the_edges_at_or_below_it_ties_and_extremes_includ
     assert np.array_equal(counts, np.bincount(np.array(bins)[finite], minlength=len(edges) + 1))
     assert np.allclose(sums, expected_sums, rtol=1e-12, atol=1e-9)
     assert np.array_equal(sk.bin_counts(np.empty(0), edges), np.zeros(len(edges) + 1, dtype=np.int64))
+
+
+def test_it_gives_tied_categories_their_slots_in_the_categories_order_and_counts_the_rest_as_other():
+    values = [f"c{i:03d}" for i in range(sk.MAX_CATEGORIES + 10) for _ in range(2)] + ["z"] * 5 + ["a"] * 5
+    values = list(np.random.default_rng(1).permutation(np.array(values)))  # NumPy strings, shuffled
+    sketch = sk.categorical_sketch(values, nulls=4)
+    slots = list(sketch.counts)
+    assert slots[:2] == ["a", "z"] and slots[2:] == [f"c{i:03d}" for i in range(sk.MAX_CATEGORIES - 2)]
+    assert all(type(category) is str for category in slots)
+    assert (sketch.n, sketch.nulls, sketch.other) == (len(values), 4, 2 * 12)
