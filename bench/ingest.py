@@ -11,10 +11,12 @@ What it does: creates (or reuses) the benchmark database, migrates it, creates a
 a service, an environment and a live deploy (and a model service with a deploy for prediction samples); starts
 gunicorn (sync workers, the production command) on a free port; pre-builds the request bodies (so the client
 measures the server, not its own JSON encoding); then, for each batch size and concurrency level, keeps that many
-keep-alive connections posting metric batches for --seconds after a warm-up, and prints points/s (points / wall
-time), p50/p99 request latency, the server's and the database's CPU per 1,000 points, and the rows counted in the
-database. Then the same for prediction samples (columnar batches of the peer data's shape: 20 numeric and
-5 categorical features, a prediction and a 0/1 label), counted after in the prediction column's sketch.
+clients posting metric batches for --seconds after a warm-up, each on one connection at a time (gunicorn's sync
+workers close it after every answer, so each request opens a new one: the MLflow peer keeps one open), and prints
+points/s (points / wall time), p50/p99 request latency, the server's and the database's CPU per 1,000 points, and
+the rows counted in the database. Then the same for prediction samples (columnar batches of the peer data's shape:
+20 numeric and 5 categorical features, a prediction and a 0/1 label), counted after in the prediction column's
+sketch.
 With --peer-python (a virtualenv with ../shared/bench/requirements.txt), first runs the MLflow peer
 (peer_mlflow_ingest.py, PostgreSQL backend, 1,000 metrics per log-batch request: its limit, one connection) from a
 copy of --peer-dir, and prints the ratio of our figure at the same batch size to its median.
@@ -217,10 +219,13 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise SystemExit("gunicorn did not become ready")
 
 
+TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu_s(pid: str) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) * TICK_MS / 1000
 
 
 def server_cpu_s(pgid: int) -> float:

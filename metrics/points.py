@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from operator import attrgetter
 from typing import Annotated, Any
 
@@ -130,9 +130,11 @@ class PointsPayload(msgspec.Struct, forbid_unknown_fields=True):
     batch_id: BatchId | None = None
 
 
-# Decoders for the hot path: the series fields' constraints are checked once per distinct value (_columns).
+# Decoders for the hot path: the series fields' constraints are checked once per distinct value (_columns), and
+# labels are kept as their raw JSON text, decoded and checked once per distinct text (_labels_decoded).
 _SERIES_FIELDS = ("service", "environment", "name")
-_SeriesDeferred = deferring(Point, dict.fromkeys(_SERIES_FIELDS, str))
+_SeriesDeferred = deferring(Point, {**dict.fromkeys(_SERIES_FIELDS, str), "labels": msgspec.Raw})
+_LABELS_DECODER = msgspec.json.Decoder(Labels)
 _PAYLOAD_DECODER = msgspec.json.Decoder(
     deferring(PointsPayload, {"points": _list_of(_SeriesDeferred)}) | _list_of(_SeriesDeferred)
 )
@@ -198,11 +200,15 @@ def decode_points(body: bytes, content_type: str, *, now: float, retention_days:
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         refused = exc
     else:
-        batch, errors = _columns(points, now, retention_days)
-        if errors:
-            raise PointsInvalid(f"{len(errors)} of {len(points)} points are not valid", {"points": errors})
-        batch.batch_id = batch_id
-        return batch
+        try:
+            batch, errors = _columns(points, now, retention_days, raw_labels=True)
+        except _LabelsRefused as exc:
+            refused = exc
+        else:
+            if errors:
+                raise PointsInvalid(f"{len(errors)} of {len(points)} points are not valid", {"points": errors})
+            batch.batch_id = batch_id
+            return batch
     # Refused: decode leniently to say what is wrong, point by point.
     rows, batch_id = parse_body(body, content_type)
     validate_points(rows, now=now, retention_days=retention_days, batch_id=batch_id)
@@ -286,23 +292,37 @@ def validate_points(rows: list[Any], *, now: float, retention_days: int, batch_i
     return batch
 
 
-def _columns(points: list[Point], now: float, retention_days: int) -> tuple[PointBatch, dict[str, Any]]:
-    """Decoded points, column by column, and the points outside the time window (by index)."""
+def _columns(
+    points: list[Point], now: float, retention_days: int, *, raw_labels: bool = False
+) -> tuple[PointBatch, dict[str, Any]]:
+    """Decoded points, column by column, and the points outside the time window (by index).
+
+    With `raw_labels`, each point's labels are still JSON text (msgspec.Raw): raises _LabelsRefused when one
+    of them is not a valid label set."""
     # One C-level pass turns the points into columns (attrgetter + zip), instead of a loop per field.
     services, environments, names, values, timestamps, labels, deploys = map(
         list, zip(*map(_FIELDS, points), strict=True)
     )
+    label_sets = None
+    if raw_labels:
+        labels, label_sets = _labels_decoded(labels)
+    elif {} in labels:
+        labels = [one or None for one in labels]
     batch = PointBatch(
         services=services,
         environments=environments,
         names=names,
         values=np.array(values, dtype=np.float64),
         timestamps=(stamps := _stamps(timestamps, now)),
-        labels=labels if {} not in labels else [one or None for one in labels],
+        labels=labels,
         deploys=deploys,
     )
+    if label_sets is not None:
+        batch.__dict__["label_sets"] = label_sets  # the cached property, already known
     if not deferred_valid(Point, _SERIES_FIELDS, [batch.services, batch.environments, batch.names]):
-        return batch, _explain([msgspec.to_builtins(p) for p in points], now, retention_days)
+        plain = map(partial(msgspec.to_builtins, enc_hook=_no_raw), points)
+        rows = [{**row, "labels": one} for row, one in zip(plain, labels, strict=True)]
+        return batch, _explain(rows, now, retention_days)
     oldest, newest = _window(now, retention_days)
     if stamps.min() >= oldest and stamps.max() <= newest:
         return batch, {}
@@ -311,6 +331,46 @@ def _columns(points: list[Point], now: float, retention_days: int) -> tuple[Poin
 
 
 _FIELDS = attrgetter("service", "environment", "name", "value", "timestamp", "labels", "deploy")
+
+
+class _LabelsRefused(Exception):
+    """A point's labels are not a valid label set (the body is then explained point by point)."""
+
+
+def _labels_decoded(raw: list[msgspec.Raw | None]) -> tuple[list[dict | None], tuple[list[dict], np.ndarray]]:
+    """Each point's labels (None for none, null or {}), and PointBatch.label_sets: the distinct label sets and
+    each point's index among them (-1: none). Batches repeat a few label sets: each distinct JSON text is
+    decoded and checked once, and points with the same text share one dict (never modified)."""
+    texts = list(map(bytes, raw)) if None not in raw else [None if one is None else bytes(one) for one in raw]
+    decoded: dict[bytes | None, dict | None] = {None: None}
+    index: dict[bytes | None, int] = {None: -1}
+    sets: list[dict] = []
+    seen: dict[tuple, int] = {}  # texts that differ only in spacing are one label set
+    for text in dict.fromkeys(texts):
+        if text is None:
+            continue
+        try:
+            value = _LABELS_DECODER.decode(text) or None
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise _LabelsRefused(str(exc)) from None
+        decoded[text] = value
+        if value is None:
+            index[text] = -1
+            continue
+        key = tuple(value.items())
+        if key not in seen:
+            seen[key] = len(sets)
+            sets.append(value)
+        decoded[text], index[text] = sets[seen[key]], seen[key]
+    codes = np.fromiter(map(index.__getitem__, texts), dtype=np.int64, count=len(texts))
+    return list(map(decoded.__getitem__, texts)), (sets, codes)
+
+
+def _no_raw(value: Any) -> Any:
+    """to_builtins of a point whose labels are still raw JSON (they are replaced by their decoded value)."""
+    if isinstance(value, msgspec.Raw):
+        return None
+    raise NotImplementedError(type(value))
 
 
 def _stamps(timestamps: list, now: float) -> np.ndarray:

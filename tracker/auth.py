@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from tracker import signing
 from tracker.api_errors import ApiError
 from tracker.models import ApiToken, Project
+from tracker.selectors import token_active
 from tracker.services import TOKEN_PREFIX, signing_secrets_active, token_hash
 
 # last_used_at is a hint, not a log: write it at most once a minute per token.
@@ -38,7 +39,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         raw = raw.strip()
         if scheme.lower() != "bearer" or not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
             raise ApiError("invalid_token", "Authorization must be 'Bearer <token>' with a valid token", 401)
-        token = ApiToken.objects.select_related("project").filter(token_hash=token_hash(raw), revoked_at=None).first()
+        token = token_active(token_hash=token_hash(raw))
         if token is None:
             raise ApiError("invalid_token", "the token is unknown or revoked", 401)
         _touch(token)

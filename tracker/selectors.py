@@ -1,14 +1,67 @@
-"""Reads of the core for its pages: the project settings page and the audit log."""
+"""Reads of the core: the API token behind a request, the project settings page and the audit log."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 
+from django.db import connection
 from django.db.models import Q, QuerySet
+from django.db.models.expressions import Col
 
 from tracker.models import ApiToken, AuditLog, Membership, Project, Provider, SigningSecret
 from tracker.sections import SettingsSection, settings_sections
+
+
+def token_active(*, token_hash: str) -> ApiToken | None:
+    """The unrevoked token with this hash, its project loaded (`token.project` needs no further query).
+
+    Every API request asks: one plain query, because the ORM's compilation of the same select_related query
+    took ten times its execution (0.85 against 0.08 ms of CPU per request)."""
+    sql, parts = _token_lookup(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [token_hash])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    instances, values = [], iter(row)
+    for model, names, converters in parts:
+        converted = []
+        # `converters` first: zip stops at its end without taking the next model's first value.
+        for (expression, functions), value in zip(converters, values):  # noqa: B905 - `values` is shared
+            for function in functions:
+                value = function(value, expression, connection)
+            converted.append(value)
+        instances.append(model.from_db(connection.alias, names, converted))
+    token, project = instances
+    token.project = project
+    return token
+
+
+@cache
+def _token_lookup(vendor: str) -> tuple[str, list[tuple[type, list[str], list[tuple[Col, list]]]]]:
+    """The token query and, per model, the attribute names it reads and each column's converters (the
+    backend's and the field's, as the ORM applies them: JSON, SQLite datetimes); built once per process."""
+    quote = connection.ops.quote_name
+    parts, columns = [], []
+    for model, alias in ((ApiToken, "t"), (Project, "p")):
+        fields = model._meta.concrete_fields
+        expressions = [field.get_col(model._meta.db_table) for field in fields]
+        converters = [
+            (expression, connection.ops.get_db_converters(expression) + field.get_db_converters(connection))
+            for field, expression in zip(fields, expressions, strict=True)
+        ]
+        parts.append((model, [field.attname for field in fields], converters))
+        columns += [f"{alias}.{quote(field.column)}" for field in fields]
+    # Only table and column names from the models are interpolated; the hash is a parameter.
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {quote(ApiToken._meta.db_table)} t "  # noqa: S608
+        f"JOIN {quote(Project._meta.db_table)} p ON p.{quote(Project._meta.pk.column)} = "
+        f"t.{quote(ApiToken._meta.get_field('project').column)} "
+        f"WHERE t.{quote('token_hash')} = %s AND t.{quote('revoked_at')} IS NULL"
+    )
+    return sql, parts
 
 
 @dataclass(frozen=True)

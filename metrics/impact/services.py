@@ -6,7 +6,7 @@ import io
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import repeat
+from itertools import chain
 
 import msgspec
 import numpy as np
@@ -222,39 +222,81 @@ def _points_insert(
     )
 
 
+# PostgreSQL's binary COPY (https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.4): a header,
+# then per row a 16-bit field count and each field as a 32-bit length (-1: NULL) and its bytes, then -1.
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+_COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
+_COPY_COLUMNS = "project_id, service_id, environment_id, ts, value, deploy_id, name, labels"
+# The fixed-width start of every row: the field count, then int8 ids, timestamptz and float8, each with its length.
+_COPY_FIXED = np.dtype(
+    [("fields", ">i2")]
+    + [item for name in ("project", "service", "environment", "ts") for item in ((f"{name}_len", ">i4"), (name, ">i8"))]
+    + [("value_len", ">i4"), ("value", ">f8")]
+)
+_PG_EPOCH_US = 946_684_800_000_000  # timestamptz counts microseconds from 2000-01-01 UTC
+_INT8 = (8).to_bytes(4, "big")
+_NULL = (-1).to_bytes(4, "big", signed=True)
+
+
 def _points_copy(
     project: Project, batch: PointBatch, services: np.ndarray, environments: np.ndarray, deploy_ids: np.ndarray
 ) -> None:
-    """PostgreSQL COPY (text format): one statement and one round trip for the whole batch."""
-    stamps = np.char.add(np.datetime_as_string((batch.timestamps * 1e6).astype("datetime64[us]"), unit="us"), "Z")
-    deploys = [str(d) if d else r"\N" for d in deploy_ids.tolist()]
-    columns = (
-        repeat(str(project.pk)),
-        map(str, services.tolist()),
-        map(str, environments.tolist()),
-        deploys,
-        batch.names,  # validated to hold no tabs, newlines or backslashes
-        stamps.tolist(),
-        map(repr, batch.values.tolist()),
-        _labels_text(batch),
-    )
-    text = "\n".join(map("\t".join, zip(*columns, strict=False))) + "\n"
-    buffer = io.StringIO(text)
-    table = MetricPoint._meta.db_table
+    """PostgreSQL COPY in binary form: one statement and one round trip for the whole batch; no number or time
+    is printed by the server's client or parsed by the server."""
     with connection.cursor() as cursor:
-        cursor.copy_expert(
-            f"COPY {table} (project_id, service_id, environment_id, deploy_id, name, ts, value, labels) FROM STDIN",
-            buffer,
-        )
+        table = MetricPoint._meta.db_table
+        body = _copy_binary(project, batch, services, environments, deploy_ids)
+        cursor.copy_expert(f"COPY {table} ({_COPY_COLUMNS}) FROM STDIN WITH (FORMAT binary)", io.BytesIO(body))
 
 
-def _labels_text(batch: PointBatch) -> list[str]:
-    """COPY text of each point's labels: JSON with its backslashes escaped, encoded once per distinct set."""
-    sets, codes = batch.label_sets
-    # msgspec, not orjson: label integers may be beyond 64 bits (JSON and jsonb have no limit).
-    texts = [msgspec.json.encode(label_set).decode().replace("\\", "\\\\") for label_set in sets]
-    texts.append(r"\N")  # code -1: no labels
-    return [texts[code] for code in codes.tolist()]
+def _copy_binary(
+    project: Project, batch: PointBatch, services: np.ndarray, environments: np.ndarray, deploy_ids: np.ndarray
+) -> bytes:
+    """The batch as a binary COPY body: each row is its fixed-width start (ids, time, value), built for all rows
+    at once by NumPy, followed by its variable tail (deploy or NULL, name, labels); a batch repeats a few
+    distinct tails, each encoded once."""
+    size = len(batch)
+    fixed = np.empty(size, dtype=_COPY_FIXED)
+    fixed["fields"] = 8
+    for name in ("project", "service", "environment", "ts", "value"):
+        fixed[f"{name}_len"] = 8
+    fixed["project"], fixed["service"], fixed["environment"] = project.pk, services, environments
+    # Rounded to the nearest microsecond, as Python's datetime.fromtimestamp does (the SQLite path): a time
+    # given to the microsecond is stored exactly although its epoch seconds are a float.
+    fixed["ts"] = np.rint(batch.timestamps * 1e6).astype(np.int64) - _PG_EPOCH_US
+    fixed["value"] = batch.values
+    tails, codes = _copy_tails(batch, deploy_ids)
+    # Each row's fixed start as one bytes object (NumPy's tolist of a void view), then its tail: joined in C.
+    starts = fixed.view(f"V{_COPY_FIXED.itemsize}").tolist()
+    rows = chain.from_iterable(zip(starts, map(tails.__getitem__, codes.tolist()), strict=True))
+    return _COPY_HEADER + b"".join(rows) + _COPY_TRAILER
+
+
+def _field(data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + data
+
+
+def _copy_tails(batch: PointBatch, deploy_ids: np.ndarray) -> tuple[list[bytes], np.ndarray]:
+    """The distinct (deploy, name, labels) tails of the batch's rows in binary COPY form, and each row's."""
+    deploys, deploy_codes = np.unique(deploy_ids, return_inverse=True)
+    names = list(dict.fromkeys(batch.names))
+    code_of = {name: i for i, name in enumerate(names)}
+    name_codes = np.fromiter(map(code_of.__getitem__, batch.names), dtype=np.int64, count=len(batch))
+    label_sets, label_codes = batch.label_sets
+    key = (deploy_codes.ravel() * len(names) + name_codes) * (len(label_sets) + 1) + (label_codes + 1)
+    distinct, codes = np.unique(key, return_inverse=True)
+    # jsonb's binary form: a version byte (1), then the JSON text. msgspec, not orjson: label integers may be
+    # beyond 64 bits (JSON and jsonb have no limit).
+    deploy_parts = [_INT8 + deploy.to_bytes(8, "big") if deploy else _NULL for deploy in deploys.tolist()]
+    name_parts = [_field(name.encode()) for name in names]
+    label_parts = [_NULL, *(_field(b"\x01" + msgspec.json.encode(label_set)) for label_set in label_sets)]
+    rest, label = np.divmod(distinct, len(label_sets) + 1)
+    deploy, name = np.divmod(rest, len(names))
+    tails = [
+        deploy_parts[d] + name_parts[n] + label_parts[lb]
+        for d, n, lb in zip(deploy.tolist(), name.tolist(), label.tolist(), strict=True)
+    ]
+    return tails, codes.ravel()
 
 
 def _rollups_statement(
@@ -273,6 +315,12 @@ def _rollups_statement(
     mins, maxs = np.full(size, np.inf), np.full(size, -np.inf)
     np.minimum.at(mins, inverse, values)
     np.maximum.at(maxs, inverse, values)
+    if connection.vendor == "postgresql":
+        names = [name_list[code] for code in keys[:, 2].tolist()]
+        stamps = np.char.add(np.datetime_as_string(keys[:, 3].astype("datetime64[s]")), "Z").tolist()
+        columns = [np.full(size, project.pk), keys[:, 0], keys[:, 1], names, stamps, keys[:, 4], counts, totals,
+                   squares, mins, maxs]  # fmt: skip
+        return _rollup_sql_arrays(columns)
     adapt = connection.ops.adapt_datetimefield_value
     rows = [
         (project.pk, int(k[0]), int(k[1]), name_list[int(k[2])], adapt(datetime.fromtimestamp(int(k[3]), tz=UTC)),
@@ -307,19 +355,49 @@ def _decode_keys(keys: np.ndarray, columns: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _rollup_sql(rows: list[tuple]) -> tuple[str, list]:
+_ROLLUP_COLUMNS = (
+    "project_id, service_id, environment_id, name, minute, deploy_key, count, total, total_squares, min_value, "
+    "max_value"
+)
+_ROLLUP_TYPES = ("bigint", "bigint", "bigint", "varchar", "timestamptz", "bigint", "bigint", "float8", "float8",
+                 "float8", "float8")  # fmt: skip
+
+
+def _rollup_sql_arrays(columns: list) -> tuple[str, list]:
+    """PostgreSQL: the rows as one array literal per column, unnested. The statement's text and plan stay the
+    same size whatever the number of rows (a VALUES list of hundreds of parameters cost more to parse and plan
+    than to run), and each array is one parameter."""
+    sql = f"INSERT INTO {MetricRollup._meta.db_table} ({_ROLLUP_COLUMNS}) SELECT * FROM unnest(" + ", ".join(  # noqa: S608
+        f"%s::{kind}[]" for kind in _ROLLUP_TYPES
+    )
+    return sql + ") " + _rollup_conflict("LEAST", "GREATEST"), [_array_literal(column) for column in columns]
+
+
+def _array_literal(column) -> str:
+    """A PostgreSQL array literal of numbers (repr: exact for floats, `inf` included) or of strings that hold no
+    quote or backslash (metric names are validated; times are ISO 8601), every element quoted."""
+    items = column.tolist() if isinstance(column, np.ndarray) else column
+    return '{"' + '","'.join(map(repr, items) if items and type(items[0]) is float else map(str, items)) + '"}'
+
+
+def _rollup_conflict(least: str, greatest: str) -> str:
     table = MetricRollup._meta.db_table
-    least, greatest = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
-    placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
-    # Only the table name and function names are interpolated; every value is a parameter.
-    sql = (
-        f"INSERT INTO {table} (project_id, service_id, environment_id, name, minute, deploy_key, count, total, "  # noqa: S608
-        f"total_squares, min_value, max_value) VALUES {placeholders} "
+    return (
         f"ON CONFLICT (service_id, environment_id, name, minute, deploy_key) DO UPDATE SET "
         f"count = {table}.count + excluded.count, total = {table}.total + excluded.total, "
         f"total_squares = {table}.total_squares + excluded.total_squares, "
         f"min_value = {least}({table}.min_value, excluded.min_value), "
         f"max_value = {greatest}({table}.max_value, excluded.max_value)"
+    )
+
+
+def _rollup_sql(rows: list[tuple]) -> tuple[str, list]:
+    table = MetricRollup._meta.db_table
+    placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+    # Only the table name and function names are interpolated; every value is a parameter.
+    sql = (
+        f"INSERT INTO {table} ({_ROLLUP_COLUMNS}) VALUES {placeholders} "  # noqa: S608
+        + _rollup_conflict("MIN", "MAX")
     )
     return sql, [value for row in rows for value in row]
 

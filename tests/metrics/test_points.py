@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from metrics.points import MAX_POINTS, PointsInvalid, parse_body, validate_points
+from metrics.points import MAX_POINTS, PointBatch, PointsInvalid, decode_points, parse_body, validate_points
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC).timestamp()
 
@@ -122,3 +122,47 @@ def test_it_refuses_unknown_top_level_fields():
     with pytest.raises(PointsInvalid) as caught:
         parse_body(json.dumps({"points": [_point()], "batchid": "typo"}).encode(), "application/json")
     assert caught.value.fields == {"batchid": ["unknown field"]}
+
+
+def _decode(points) -> PointBatch:
+    return decode_points(json.dumps({"points": points}).encode(), "application/json", now=NOW, retention_days=30)
+
+
+def _decode_errors(points):
+    with pytest.raises(PointsInvalid) as caught:
+        _decode(points)
+    return caught.value.fields["points"]
+
+
+def test_decoding_reads_each_distinct_label_text_once_and_shares_equal_sets():
+    body = (
+        b'{"points": [' + b",".join(json.dumps(_point()).encode()[:-1] + b', "labels": ' + text + b"}" for text in (
+            b'{"a": 1, "b": "x"}', b'{ "a" :1,"b":"x" }', b'{"b": "x"}', b"{}", b"null", b'{"a": 1, "b": "x"}'
+        )) + b"," + json.dumps(_point()).encode() + b"]}"
+    )  # fmt: skip
+    batch = decode_points(body, "application/json", now=NOW, retention_days=30)
+    assert batch.labels == [{"a": 1, "b": "x"}, {"a": 1, "b": "x"}, {"b": "x"}, None, None, {"a": 1, "b": "x"}, None]
+    sets, codes = batch.label_sets
+    assert sets == [{"a": 1, "b": "x"}, {"b": "x"}]
+    assert codes.tolist() == [0, 0, 1, -1, -1, 0, -1]
+
+
+def test_decoding_explains_bad_labels_per_index_as_the_lenient_path_does():
+    points = [
+        _point(labels={"ok": "yes"}),
+        _point(labels={f"k{i}": "v" for i in range(17)}),
+        _point(timestamp=NOW + 3 * 86400, labels={"ok": "yes"}),
+        _point(labels={"nested": {"no": 1}}),
+        _point(labels={"k": "v" * 201}),
+        _point(labels=["a"]),
+    ]
+    errors = _decode_errors(points)
+    assert sorted(errors) == ["1", "2", "3", "4", "5"]
+    assert errors == _errors(points)
+
+
+def test_decoding_explains_a_bad_name_beside_points_with_labels():
+    points = [_point(labels={"region": "eu"}), _point(name="9 bad name", labels={"region": "eu"}), _point()]
+    errors = _decode_errors(points)
+    assert list(errors) == ["1"] and "name" in errors["1"]
+    assert errors == _errors(points)

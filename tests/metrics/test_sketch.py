@@ -146,3 +146,32 @@ def test_it_gives_the_most_frequent_categories_of_a_batch_the_explicit_slots():
     sketch = sk.categorical_sketch(names)
     assert "popular" in sketch.counts and sketch.counts["popular"] == 50
     assert sketch.other == 300 - (sk.MAX_CATEGORIES - 1)
+
+
+def test_it_bins_each_value_by_the_edges_at_or_below_it_ties_and_extremes_included():
+    rng = np.random.default_rng(7)
+    edges = sk.freeze_edges(rng.normal(0, 1, 50_000))
+    values = np.concatenate(
+        [rng.normal(0, 2, 9_000), edges[::7], np.nextafter(edges[::11], -np.inf), [-np.inf, np.inf, -1e300, 1e300]]
+    )
+    rng.shuffle(values)
+    bins = [int(np.sum(edges <= value)) for value in values]  # the definition: bin k is [e_(k-1), e_k)
+    expected = np.bincount(bins, minlength=len(edges) + 1)
+    expected_sums = np.zeros(len(edges) + 1)
+    finite = np.isfinite(values)
+    np.add.at(expected_sums, np.array(bins)[finite], values[finite])
+    counts, sums = sk.bin_counts_and_sums(values[finite], edges)
+    assert np.array_equal(sk.bin_counts(values, edges), expected)
+    assert np.array_equal(counts, np.bincount(np.array(bins)[finite], minlength=len(edges) + 1))
+    assert np.allclose(sums, expected_sums, rtol=1e-12, atol=1e-9)
+    assert np.array_equal(sk.bin_counts(np.empty(0), edges), np.zeros(len(edges) + 1, dtype=np.int64))
+
+
+def test_it_gives_tied_categories_their_slots_in_the_categories_order_and_counts_the_rest_as_other():
+    values = [f"c{i:03d}" for i in range(sk.MAX_CATEGORIES + 10) for _ in range(2)] + ["z"] * 5 + ["a"] * 5
+    values = list(np.random.default_rng(1).permutation(np.array(values)))  # NumPy strings, shuffled
+    sketch = sk.categorical_sketch(values, nulls=4)
+    slots = list(sketch.counts)
+    assert slots[:2] == ["a", "z"] and slots[2:] == [f"c{i:03d}" for i in range(sk.MAX_CATEGORIES - 2)]
+    assert all(type(category) is str for category in slots)
+    assert (sketch.n, sketch.nulls, sketch.other) == (len(values), 4, 2 * 12)
