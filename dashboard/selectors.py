@@ -12,8 +12,8 @@ from alerts.selectors import open_alert_counts
 from dashboard.dora import BANDS, BANDS_SOURCE, DeployFact, band, dora_figures, is_model_only, weekly_trend
 from deployments.models import Deploy, DeployQuerySet, Status
 from deployments.selectors import deploy_list
-from metrics.drift.selectors import DriftBadge, drift_badges
-from metrics.impact.selectors import ImpactBadge, impact_badges
+from metrics.drift.selectors import DriftBadge, drift_badge_columns, drift_badge_of
+from metrics.impact.selectors import ImpactBadge, impact_badge_columns, impact_badge_of
 from rollbacks.selectors import RollbackBadges, rollback_badges
 from tracker.models import Project
 
@@ -110,16 +110,21 @@ class TimelineRow:
         return combined_verdict(self.deploy.status, self.impact, self.drift)
 
 
+def with_badges(deploys: DeployQuerySet) -> DeployQuerySet:
+    """The deploys with their impact and drift badges joined in (`timeline_rows` reads them)."""
+    return deploys.annotate(**impact_badge_columns(), **drift_badge_columns())
+
+
 def timeline_rows(deploys: list[Deploy]) -> list[TimelineRow]:
-    """Each app's badges for a page of deploys: one query per app, whatever the number of rows."""
+    """Each app's badges for a page of deploys loaded `with_badges`: one query for the alerts and one for the
+    rollbacks, whatever the number of rows."""
     ids = [d.pk for d in deploys]
-    impact, drift = impact_badges(deploy_ids=ids), drift_badges(deploy_ids=ids)
     alerts, rollbacks = open_alert_counts(deploy_ids=ids), rollback_badges(deploy_ids=ids)
     return [
         TimelineRow(
             deploy=d,
-            impact=impact.get(d.pk),
-            drift=drift.get(d.pk),
+            impact=impact_badge_of(vars(d)),
+            drift=drift_badge_of(vars(d)),
             open_alerts=alerts.get(d.pk, 0),
             rollback=rollbacks.get(d.pk),
         )
@@ -146,12 +151,11 @@ CHART_LIMIT = 2000
 
 
 def timeline_points(deploys: DeployQuerySet, limit: int = CHART_LIMIT) -> list[TimelinePoint]:
-    """The filtered deploys for the visual timeline, newest first: three queries whatever their number."""
+    """The filtered deploys for the visual timeline, newest first, with their verdicts: one query whatever their
+    number (the reports joined in, not asked for by a list of 2,000 ids)."""
     fields = ("id", "service__name", "environment__name", "deployed_at", "version", "commit_sha", "author",
               "model_name", "model_version", "status")  # fmt: skip
-    rows = list(deploys.values(*fields)[:limit])
-    ids = [row["id"] for row in rows]
-    impact, drift = impact_badges(deploy_ids=ids), drift_badges(deploy_ids=ids)
+    rows = list(with_badges(deploys).values(*fields, *impact_badge_columns(), *drift_badge_columns())[:limit])
     return [
         TimelinePoint(
             id=row["id"],
@@ -161,7 +165,7 @@ def timeline_points(deploys: DeployQuerySet, limit: int = CHART_LIMIT) -> list[T
             commit_sha=row["commit_sha"],
             author=row["author"],
             model=":".join(part for part in (row["model_name"], row["model_version"]) if part),
-            verdict=combined_verdict(row["status"], impact.get(row["id"]), drift.get(row["id"])),
+            verdict=combined_verdict(row["status"], impact_badge_of(row), drift_badge_of(row)),
         )
         for row in rows
     ]

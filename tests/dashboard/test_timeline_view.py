@@ -162,13 +162,13 @@ def test_the_timeline_query_count_is_the_same_for_few_and_many_deploys(
     client.force_login(alice)
     judge(record(project, 1), "healthy", drifted=1)
     client.get(f"/{project.slug}/")  # the session and the user, loaded once
-    # session, user, membership; services, environments; the chart's deploys with their impact and drift;
-    # the page's count and rows; the rows' four badge queries (impact, drift, alerts, rollbacks)
-    with django_assert_num_queries(15):
+    # session, user, membership; services, environments; the chart's deploys (their impact and drift joined in);
+    # the page's count and rows (the same); the rows' alerts and rollbacks; the streams' settings
+    with django_assert_num_queries(11):
         assert client.get(f"/{project.slug}/", {"range": "30d", "q": "v"}).status_code == 200
     for hours in range(2, 80):
         judge(record(project, hours, service=f"svc-{hours % 5}"), "degraded", drifted=hours % 7)
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(11):
         response = client.get(f"/{project.slug}/", {"range": "30d", "q": "v"})
     assert len(chart_points(response)) == 79
 
@@ -233,14 +233,14 @@ def test_the_service_page_query_count_is_the_same_for_few_and_many_deploys(
     client.force_login(alice)
     rollups(project, record(project, 1), "latency_ms", [1.0, 2.0])
     client.get(f"/{project.slug}/services/fraud-scorer/")
-    # session, user, membership, the service; its metric names (posted, configured); the deploys with their
-    # impact and drift; the metric's trend; the drift shares; the current version per environment
-    with django_assert_num_queries(12):
+    # session, user, membership, the service; its metric names (posted, configured); the deploys (their impact
+    # and drift joined in); the metric's trend; the drift shares; the current version per environment
+    with django_assert_num_queries(10):
         assert client.get(f"/{project.slug}/services/fraud-scorer/").status_code == 200
     for hours in range(2, 60):
         deploy = record(project, hours, environment=f"env-{hours % 4}")
         judge(deploy, "healthy", drifted=hours % 3)
         rollups(project, deploy, "latency_ms", [float(hours)])
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(10):
         response = client.get(f"/{project.slug}/services/fraud-scorer/")
     assert len(response.context["deploys"]) == 59
