@@ -76,11 +76,10 @@ def timeline_figure(
     now: datetime,
 ) -> Figure:
     """Every deploy as a marker on a time axis, one row per service and environment, coloured by its verdict."""
-    markers = []
-    for key, colour in VERDICT_COLOURS.items():
-        mine = [p for p in points if p.verdict.key == key]
-        if mine:
-            markers.append(_deploy_markers(mine, key, colour, deploy_url))
+    by_verdict: dict[str, list[TimelinePoint]] = {key: [] for key in VERDICT_COLOURS}
+    for point in points:
+        by_verdict[point.verdict.key].append(point)
+    markers = [_deploy_markers(mine, key, VERDICT_COLOURS[key], deploy_url) for key, mine in by_verdict.items() if mine]
     streams = sorted({plain(p.stream) for p in points}, reverse=True)
     chart = figure(
         markers,

@@ -244,3 +244,34 @@ def test_the_service_page_query_count_is_the_same_for_few_and_many_deploys(
     with django_assert_num_queries(10):
         response = client.get(f"/{project.slug}/services/fraud-scorer/")
     assert len(response.context["deploys"]) == 59
+
+
+def test_a_cached_row_is_drawn_again_when_anything_it_shows_changes(client, alice, project):
+    """Rows are cached under everything they are drawn from: a verdict, a field, a check or an alert redraws one."""
+    from alerts.models import Alert, AlertGroup
+    from deployments.models import Deploy, DeployCheck
+
+    client.force_login(alice)
+    deploy = record(project, 1)
+    judge(deploy, "healthy")
+
+    def row() -> str:
+        page = client.get(f"/{project.slug}/").content.decode()
+        return page.split(f'data-deploy-id="{deploy.pk}"')[1].split("</tr>")[0]
+
+    assert "chip-healthy" in row() and "chip-healthy" in row()  # drawn, then read from the cache
+    ImpactReport.objects.filter(deploy=deploy).update(verdict="degraded")
+    assert "chip-degraded" in row()
+    Deploy.objects.filter(pk=deploy.pk).update(author="zed")
+    assert "<td>zed</td>" in row()
+    DeployCheck.objects.create(deploy=deploy, name="schema", kind="schema", status="failed")
+    assert "1/1 checks failed" in row()
+    group = AlertGroup.objects.create(
+        project=project, service=deploy.service, environment=deploy.environment, key="g"
+    )  # fmt: skip
+    Alert.objects.create(
+        project=project, group=group, rule_key="impact_degraded", kind="impact_degraded", severity="error",
+        deploy=deploy, service=deploy.service, environment=deploy.environment, fingerprint="f" * 64,
+        title="degraded", started_at=deploy.deployed_at, last_evaluated_at=deploy.deployed_at,
+    )  # fmt: skip
+    assert "1 alert" in row()
