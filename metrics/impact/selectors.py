@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
+from django.db import connection
 from django.db.models import BooleanField, Case, ExpressionWrapper, F, Q, Sum, Value, When
 from django.db.models.functions import TruncHour
 
@@ -447,11 +448,35 @@ def _as_datetime(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
+# The distinct (environment, name) pairs of a service's rollups, one probe of the rollups' unique index
+# (service, environment, name, minute, deploy) per pair: a DISTINCT would read every rollup of the service
+# (~50,000 rows and 10 ms at 10 million points). Row values and recursive CTEs: PostgreSQL and SQLite alike.
+_NEXT = (
+    "SELECT {column} FROM {table} r WHERE r.service_id = %s AND (r.environment_id, r.name) > (s.environment_id, s.name)"
+    " ORDER BY r.environment_id, r.name LIMIT 1"
+)
+_POSTED_NAMES = (
+    "WITH RECURSIVE pairs(environment_id, name) AS ("
+    " SELECT * FROM (SELECT environment_id, name FROM {table} WHERE service_id = %s"
+    " ORDER BY environment_id, name LIMIT 1) first"
+    " UNION ALL SELECT ({next_environment}), ({next_name}) FROM pairs s WHERE s.name IS NOT NULL"
+    ") SELECT DISTINCT name FROM pairs WHERE name IS NOT NULL"
+)
+
+
 def service_metric_names(*, service: Service) -> list[str]:
     """Every metric the service has: posted (its rollups) or configured (its settings). Two queries."""
-    posted = MetricRollup.objects.filter(service=service).values_list("name", flat=True).distinct()
+    table = MetricRollup._meta.db_table
+    sql = _POSTED_NAMES.format(
+        table=table,
+        next_environment=_NEXT.format(column="r.environment_id", table=table),
+        next_name=_NEXT.format(column="r.name", table=table),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [service.pk, service.pk, service.pk])
+        posted = {row[0] for row in cursor.fetchall()}
     configured = MetricSetting.objects.filter(service=service).values_list("name", flat=True)
-    return sorted(set(posted) | set(configured))
+    return sorted(posted | set(configured))
 
 
 def metric_trend(

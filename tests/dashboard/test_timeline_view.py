@@ -275,3 +275,18 @@ def test_a_cached_row_is_drawn_again_when_anything_it_shows_changes(client, alic
         title="degraded", started_at=deploy.deployed_at, last_evaluated_at=deploy.deployed_at,
     )  # fmt: skip
     assert "1 alert" in row()
+
+
+def test_a_services_metrics_are_every_name_posted_in_any_environment_and_every_name_configured(project):
+    from metrics.impact.models import MetricSetting
+    from metrics.impact.selectors import service_metric_names
+
+    production, staging = record(project, 1), record(project, 2, environment="staging")
+    earlier = record(project, 5)
+    for deploy, names in ((production, ["p99", "auc"]), (earlier, ["p99"]), (staging, ["zeta", "auc", "b"])):
+        for name in names:
+            rollups(project, deploy, name, [1.0, 2.0])
+    rollups(project, record(project, 3, service="other"), "elsewhere", [1.0])
+    MetricSetting.objects.create(project=project, service=production.service, name="configured", direction="either")
+    assert service_metric_names(service=production.service) == ["auc", "b", "configured", "p99", "zeta"]
+    assert service_metric_names(service=record(project, 4, service="quiet").service) == []
