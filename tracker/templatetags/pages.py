@@ -16,7 +16,6 @@ from typing import Any
 from django import template
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince, timeuntil
@@ -25,15 +24,15 @@ from tracker.labels import human_label
 
 register = template.Library()
 
-STAMP_FORMAT = "Y-m-d H:i T"
-
 
 @register.filter
 def stamp(value: datetime | None) -> str:
     """A moment as plain text in the one format: date, minutes, time zone ("—" for none)."""
     if value is None:
         return "—"
-    return date_format(timezone.localtime(value), STAMP_FORMAT)
+    local = timezone.localtime(value)
+    # "2026-12-06 09:05 UTC", written directly: Django's date format ("Y-m-d H:i T") is ~10x slower per moment.
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
 @register.filter
