@@ -65,10 +65,13 @@ def timeline(request: HttpRequest) -> HttpResponse:
     points = timeline_points(deploys)
     # One reverse() for up to 2,000 markers: their addresses differ only by the deploy's id.
     deploy_path = reverse("deploy_detail", args=[project.slug, 0]).removesuffix("0/")
-    chart = timeline_figure(points, lambda pk: f"{deploy_path}{pk}/", window, now)
-    # CI check counts come in the page's own query (a subquery per deploy, no query per row).
-    page = Paginator(with_badges(deploys.with_check_counts()), TIMELINE_PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = timeline_rows(list(page.object_list))
+    chart = timeline_figure(points, deploy_path, window, now)
+    # The count reads the filtered deploys alone; the page's rows come with their CI check counts (a subquery per
+    # deploy) and their impact and drift badges joined in.
+    page = Paginator(deploys, TIMELINE_PAGE_SIZE).get_page(request.GET.get("page"))
+    start = (page.number - 1) * TIMELINE_PAGE_SIZE
+    page.object_list = list(with_badges(deploys.with_check_counts())[start : start + TIMELINE_PAGE_SIZE])
+    rows = timeline_rows(page.object_list)
     # Each stream's observation window, for every deploy on the page in one query.
     prefetch_related_objects([row.deploy for row in rows], "service__settings_rows")
     days = [

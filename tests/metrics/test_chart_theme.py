@@ -78,7 +78,7 @@ def _every_chart() -> list[dict]:
         *compare_figures([side, side], {"latency_ms": "ms"}),
         drift["bars"],
         *drift["overlays"].values(),
-        timeline_figure(points, lambda pk: f"/p/deploys/{pk}/", (AT - timedelta(days=7), None), AT),
+        timeline_figure(points, "/p/deploys/", (AT - timedelta(days=7), None), AT),
         service_metric_figure("latency_ms", {"production": [(AT, 1.0), (AT + timedelta(hours=1), 2.0)]}, points),
         drift_share_figure(points, {p.id: 0.25 for p in points}),
         *dora_trend_figures(_trend()),
