@@ -171,11 +171,12 @@ def timeline_points(deploys: DeployQuerySet, limit: int = CHART_LIMIT) -> list[T
     # Thousands of deploys share a few dozen verdicts: each distinct one is worked out once (the impact score,
     # unique to a deploy, says nothing in a verdict).
     verdicts: dict[tuple, Verdict] = {}
+    score = badges.index("impact_score")
     points = []
     for pk, service, environment, at, version, sha, author, model_name, model_version, status, *judged in rows:
-        columns = dict(zip(badges, judged, strict=True))
-        key = (status, *(value for name, value in columns.items() if name != "impact_score"))
+        key = (status, *judged[:score], *judged[score + 1 :])
         if (verdict := verdicts.get(key)) is None:
+            columns = dict(zip(badges, judged, strict=True))
             verdict = verdicts[key] = combined_verdict(status, impact_badge_of(columns), drift_badge_of(columns))
         model = f"{model_name}:{model_version}" if model_name and model_version else model_name or model_version
         points.append(TimelinePoint(pk, f"{service} · {environment}", at, version, sha, author, model, verdict))
