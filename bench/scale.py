@@ -1,7 +1,7 @@
 """Pages at scale: one project with 10,000 deploys, 10 million metric points and 5 million prediction rows.
 
 Usage:
-    python bench/scale.py [--reuse] [--database dt_scale_bench] [--requests 200] [--clients 4] [--workers 2]
+    python bench/scale.py [--reuse] [--database dt_scale_bench] [--requests 200] [--clients 4] [--workers 2] [--cpu]
                           [--deploys 10000] [--points 10000000] [--rows 5000000] [--judged 200]
 
 Needs PostgreSQL (DATABASE_HOST, default postgres@127.0.0.1:5432). Builds once into its own database (dropped and
@@ -13,7 +13,9 @@ created again unless --reuse finds a finished build there):
 - impact and drift reports: --judged deploys (the ones whose pages are measured) judged by the product's own
   code (metrics.impact.analysis, metrics.drift.services); the rest carry a copy of a judged report (same size);
 - alerts: the product's rules on the judged deploys, plus a copy on every degraded deploy.
-Then starts gunicorn (DEBUG off, --workers) and measures server time (gunicorn's own request time, %(D)s) of
+With --cpu, each page's CPU and SQL time per request in this process instead (--requests each; no gunicorn, no
+sweep): the pages' own cost, which other load on the machine moves far less than it moves wall-clock time.
+Otherwise starts gunicorn (DEBUG off, --workers) and measures server time (gunicorn's own request time, %(D)s) of
 each page over --requests requests from --clients concurrent clients; prints p50/p95/p99 and the query count of
 one request. Also times the analysis sweep with 200 deploys in their window (impact and drift computations of one
 minute's work, run in this process).
@@ -355,6 +357,9 @@ def measure(args: argparse.Namespace) -> None:
         "GET /api/v1/dora": ["/api/v1/dora?days=90"],
         "GET /api/v1/alerts": ["/api/v1/alerts"],
     }
+    if args.cpu:
+        measure_cpu(pages, session.session_key, token, args.requests)
+        return
     queries = {name: count_queries(urls[0], session.session_key, token) for name, urls in pages.items()}
     print(
         f"\n{'page':42} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'queries':>8}  (server time, {args.clients} "
@@ -373,6 +378,44 @@ def measure(args: argparse.Namespace) -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+
+def measure_cpu(pages: dict[str, list[str]], session_key: str, token: str, requests: int) -> None:
+    """Each page's own cost, in this process through the test client: CPU time (this process) and time inside SQL
+    calls (the database's work and the wait for it) per request, after one warm-up request per address. A shared
+    machine inflates wall-clock figures; these move far less with other load."""
+    import resource
+
+    from django.db import connection
+    from django.test import Client
+
+    web, api = Client(), Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    web.cookies["sessionid"] = session_key
+    sql = [0.0]
+
+    def timed(execute, sql_text, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql_text, params, many, context)
+        finally:
+            sql[0] += time.perf_counter() - started
+
+    def get(url: str) -> None:
+        response = (api if url.startswith("/api/") else web).get(url, HTTP_HOST="127.0.0.1")
+        assert response.status_code == 200, (url, response.status_code)
+
+    print(f"\n{'page':42} {'CPU ms':>8} {'SQL ms':>8}  (in process, mean of {requests} requests, after a warm-up)")
+    for name, urls in pages.items():
+        for url in urls[:requests]:
+            get(url)
+        sql[0] = 0.0
+        cpu = resource.getrusage(resource.RUSAGE_SELF)
+        with connection.execute_wrapper(timed):
+            for i in range(requests):
+                get(urls[i % len(urls)])
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        used = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
+        print(f"{name:42} {used / requests * 1000:8.1f} {sql[0] / requests * 1000:8.1f}", flush=True)
 
 
 def count_queries(url: str, session_key: str, token: str) -> int:
@@ -520,6 +563,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--sweep-deploys", type=int, default=200)
+    parser.add_argument("--cpu", action="store_true", help="each page's CPU and SQL time in this process instead")
     args = parser.parse_args()
     if args.finish:  # a build that stopped after its reports: add the alerts and mark it finished
         setup_django(args.database)
@@ -536,7 +580,8 @@ def main() -> None:
     if args.build_only:
         return
     measure(args)
-    measure_sweep(args.sweep_deploys)
+    if not args.cpu:
+        measure_sweep(args.sweep_deploys)
 
 
 if __name__ == "__main__":

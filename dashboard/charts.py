@@ -1,17 +1,15 @@
 """Plotly figures of the pages that join several apps: the visual timeline, the service page and the DORA
-weekly trends."""
+weekly trends (plain figure dicts: metrics/chart_theme.py)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
-
-import plotly.graph_objects as go
 
 from dashboard.selectors import VERDICT_LABELS, TimelinePoint
 from metrics.chart_labels import plain
+from metrics.chart_theme import SIMPLE_WHITE, Figure, add, figure, iso, trace, vline, when
 
 TREND_COLOUR, MODEL_COLOUR = "#2f6fde", "#a86400"
 
@@ -24,33 +22,36 @@ TRENDS = {
 }
 
 
-def dora_trend_figures(trend: list[dict]) -> list[dict[str, Any]]:
+def dora_trend_figures(trend: list[dict]) -> list[Figure]:
     """One small chart per DORA figure, a point per week; deploys split into code and model-only."""
-    weeks = [row["week_end"] for row in trend]
+    weeks = iso(row["week_end"] for row in trend)
     figures = []
     for key, (title, unit, scale) in TRENDS.items():
-        values = [None if row[key] is None else row[key] * scale for row in trend]
-        figure = go.Figure(go.Scatter(x=weeks, y=values, mode="lines+markers", name=title, line_color=TREND_COLOUR))
         if key == "deploys":
-            figure.data[0].update(y=[row["code_deploys"] for row in trend], name="code deploys")
-            figure.add_trace(
-                go.Scatter(
-                    x=weeks, y=[row["model_deploys"] for row in trend], mode="lines+markers",
-                    name="model-only deploys", line_color=MODEL_COLOUR,
-                )
-            )  # fmt: skip
-        figure.update_layout(
-            title={"text": title, "font": {"size": 13}},
-            height=220,
-            margin={"l": 45, "r": 10, "t": 32, "b": 36},
-            yaxis={"title": unit, "rangemode": "tozero"},
-            xaxis={"title": None},
-            legend={"orientation": "h", "y": -0.25},
-            showlegend=key == "deploys",
-            template="simple_white",
+            lines = [
+                _weekly(weeks, [row["code_deploys"] for row in trend], "code deploys"),
+                _weekly(weeks, [row["model_deploys"] for row in trend], "model-only deploys", MODEL_COLOUR),
+            ]
+        else:
+            lines = [_weekly(weeks, [None if row[key] is None else row[key] * scale for row in trend], title)]
+        figures.append(
+            figure(
+                lines,
+                template=SIMPLE_WHITE,
+                title={"text": title, "font": {"size": 13}},
+                height=220,
+                margin={"l": 45, "r": 10, "t": 32, "b": 36},
+                yaxis={"title": {"text": unit}, "rangemode": "tozero"},
+                xaxis={"title": {}},
+                legend={"orientation": "h", "y": -0.25},
+                showlegend=key == "deploys",
+            )
         )
-        figures.append(json.loads(figure.to_json()))
     return figures
+
+
+def _weekly(weeks: list[str], values: list, name: str, colour: str = TREND_COLOUR) -> dict[str, Any]:
+    return trace("scatter", x=weeks, y=values, mode="lines+markers", name=name, line={"color": colour})
 
 
 # One colour per combined verdict; the not-judged ones are grey (the chips use the same palette in app.css).
@@ -70,43 +71,55 @@ LINE_COLOURS = ["#2f6fde", "#6b7a90", "#e07b39", "#8e5ccf", "#2aa198"]
 
 def timeline_figure(
     points: list[TimelinePoint],
-    deploy_url: Callable[[int], str],
+    deploy_path: str,
     window: tuple[datetime | None, datetime | None],
     now: datetime,
-) -> dict[str, Any]:
-    """Every deploy as a marker on a time axis, one row per service and environment, coloured by its verdict."""
-    figure = go.Figure()
-    for key, colour in VERDICT_COLOURS.items():
-        mine = [p for p in points if p.verdict.key == key]
-        if mine:
-            figure.add_trace(_deploy_markers(mine, key, colour, deploy_url))
-    streams = sorted({plain(p.stream) for p in points}, reverse=True)
-    figure.update_yaxes(type="category", categoryorder="array", categoryarray=streams, automargin=True)
+) -> Figure:
+    """Every deploy as a marker on a time axis, one row per service and environment, coloured by its verdict;
+    a marker links to `deploy_path` + the deploy's id."""
+    markers, streams = _markers(tuple(points), deploy_path)
+    chart = figure(
+        markers,
+        template=SIMPLE_WHITE,
+        yaxis={"type": "category", "categoryorder": "array", "categoryarray": streams, "automargin": True},
+        height=110 + 36 * max(len(streams), 1),
+        margin={"l": 10, "r": 10, "t": 10, "b": 30},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+        hovermode="closest",
+    )
     since, until = window
     start = since or min((p.deployed_at for p in points), default=None)
     if start and (since or until):
         # The chosen range, whole: an empty stretch at either end is part of the answer.
-        figure.update_xaxes(range=[start, until or now])
-    figure.update_layout(
-        height=110 + 36 * max(len(streams), 1),
-        margin={"l": 10, "r": 10, "t": 10, "b": 30},
-        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
-        template="simple_white",
-        hovermode="closest",
+        chart["layout"]["xaxis"] = {"range": iso((start, until or now))}
+    return chart
+
+
+@lru_cache(maxsize=8)
+def _markers(points: tuple[TimelinePoint, ...], deploy_path: str) -> tuple[tuple[dict[str, Any], ...], list[str]]:
+    """The markers, grouped by verdict, and the streams (the chart's rows). Kept for the last few sets of deploys
+    each process drew: a page viewed again with nothing changed (the same deploys, fields and verdicts, compared
+    whole) reuses them instead of building 2,000 markers. Shared between requests: never changed once built."""
+    by_verdict: dict[str, list[TimelinePoint]] = {key: [] for key in VERDICT_COLOURS}
+    for point in points:
+        by_verdict[point.verdict.key].append(point)
+    markers = tuple(
+        _deploy_markers(mine, key, VERDICT_COLOURS[key], deploy_path) for key, mine in by_verdict.items() if mine
     )
-    return json.loads(figure.to_json())
+    return markers, sorted({plain(p.stream) for p in points}, reverse=True)
 
 
-def _deploy_markers(points: list[TimelinePoint], key: str, colour: str, deploy_url: Callable) -> go.Scatter:
-    return go.Scatter(
-        x=[p.deployed_at for p in points],
+def _deploy_markers(points: list[TimelinePoint], key: str, colour: str, deploy_path: str) -> dict[str, Any]:
+    return trace(
+        "scatter",
+        x=iso(p.deployed_at for p in points),
         y=[plain(p.stream) for p in points],
         mode="markers",
         name=VERDICT_LABELS[key],
         marker={"color": colour, "size": 11, "line": {"color": "#fff", "width": 1}},
         customdata=[
             [
-                deploy_url(p.id),
+                f"{deploy_path}{p.id}/",
                 plain(p.version),
                 plain(p.commit_sha[:7] or "—"),
                 plain(p.author or "—"),
@@ -123,49 +136,43 @@ def _deploy_markers(points: list[TimelinePoint], key: str, colour: str, deploy_u
 
 def service_metric_figure(
     name: str, trend: dict[str, list[tuple[datetime, float]]], deploys: list[TimelinePoint]
-) -> dict[str, Any]:
+) -> Figure:
     """One metric over time per environment, every deploy a vertical line coloured by its verdict."""
-    figure = go.Figure()
-    for index, (environment, rows) in enumerate(sorted(trend.items())):
-        figure.add_trace(
-            go.Scatter(
-                x=[r[0] for r in rows], y=[r[1] for r in rows], mode="lines", name=plain(environment),
-                line={"color": LINE_COLOURS[index % len(LINE_COLOURS)], "width": 1.5},
-            )
-        )  # fmt: skip
-    for point in deploys:
-        colour = VERDICT_COLOURS[point.verdict.key]
-        figure.add_vline(x=point.deployed_at, line={"color": colour, "dash": "dot", "width": 1.5})
-        figure.add_annotation(
-            x=point.deployed_at, y=1, yref="paper", text=plain(point.version), showarrow=False, textangle=-90,
-            font={"size": 9, "color": colour}, xanchor="right", yanchor="top",
-            hovertext=plain(f"{point.stream} {point.version}: {point.verdict.label}"),
-        )  # fmt: skip
-    figure.update_layout(
-        title={"text": plain(name), "font": {"size": 14}}, height=340, template="simple_white",
+    lines = [
+        trace("scatter", x=iso(r[0] for r in rows), y=[r[1] for r in rows], mode="lines", name=plain(environment),
+              line={"color": LINE_COLOURS[index % len(LINE_COLOURS)], "width": 1.5})
+        for index, (environment, rows) in enumerate(sorted(trend.items()))
+    ]  # fmt: skip
+    chart = figure(
+        lines, template=SIMPLE_WHITE, title={"text": plain(name), "font": {"size": 14}}, height=340,
         margin={"l": 50, "r": 10, "t": 36, "b": 40}, legend={"orientation": "h", "y": -0.15}, hovermode="x unified",
     )  # fmt: skip
-    return json.loads(figure.to_json())
+    for point in deploys:
+        colour = VERDICT_COLOURS[point.verdict.key]
+        vline(chart, point.deployed_at, line={"color": colour, "dash": "dot", "width": 1.5})
+        add(chart, "annotations", {
+            "x": when(point.deployed_at), "y": 1, "yref": "paper", "text": plain(point.version), "showarrow": False,
+            "textangle": -90, "font": {"size": 9, "color": colour}, "xanchor": "right", "yanchor": "top",
+            "hovertext": plain(f"{point.stream} {point.version}: {point.verdict.label}"),
+        })  # fmt: skip
+    return chart
 
 
-def drift_share_figure(deploys: list[TimelinePoint], shares: dict[int, float]) -> dict[str, Any]:
+def drift_share_figure(deploys: list[TimelinePoint], shares: dict[int, float]) -> Figure:
     """The share of drifted columns at each deploy, one line per environment, markers in the verdict's colour."""
-    figure = go.Figure()
-    streams = sorted({p.stream for p in deploys if p.id in shares})
-    for stream in streams:
+    lines = []
+    for stream in sorted({p.stream for p in deploys if p.id in shares}):
         mine = sorted((p for p in deploys if p.stream == stream and p.id in shares), key=lambda p: p.deployed_at)
-        figure.add_trace(
-            go.Scatter(
-                x=[p.deployed_at for p in mine], y=[shares[p.id] for p in mine], mode="lines+markers",
+        lines.append(
+            trace(
+                "scatter", x=iso(p.deployed_at for p in mine), y=[shares[p.id] for p in mine], mode="lines+markers",
                 name=plain(stream),
                 marker={"color": [VERDICT_COLOURS[p.verdict.key] for p in mine], "size": 9},
                 customdata=[plain(p.version) for p in mine],
                 hovertemplate="%{customdata}: %{y:.0%} of columns drifted<extra>%{fullData.name}</extra>",
             )
         )  # fmt: skip
-    figure.update_yaxes(tickformat=".0%", rangemode="tozero")
-    figure.update_layout(
-        height=260, template="simple_white", margin={"l": 50, "r": 10, "t": 10, "b": 40},
-        legend={"orientation": "h", "y": -0.25},
+    return figure(
+        lines, template=SIMPLE_WHITE, yaxis={"tickformat": ".0%", "rangemode": "tozero"}, height=260,
+        margin={"l": 50, "r": 10, "t": 10, "b": 40}, legend={"orientation": "h", "y": -0.25},
     )  # fmt: skip
-    return json.loads(figure.to_json())

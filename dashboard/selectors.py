@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.db.models import Min
 from django.utils import timezone
@@ -12,8 +13,8 @@ from alerts.selectors import open_alert_counts
 from dashboard.dora import BANDS, BANDS_SOURCE, DeployFact, band, dora_figures, is_model_only, weekly_trend
 from deployments.models import Deploy, DeployQuerySet, Status
 from deployments.selectors import deploy_list
-from metrics.drift.selectors import DriftBadge, drift_badges
-from metrics.impact.selectors import ImpactBadge, impact_badges
+from metrics.drift.selectors import DriftBadge, drift_badge_columns, drift_badge_of
+from metrics.impact.selectors import ImpactBadge, impact_badge_columns, impact_badge_of
 from rollbacks.selectors import RollbackBadges, rollback_badges
 from tracker.models import Project
 
@@ -109,17 +110,33 @@ class TimelineRow:
     def verdict(self) -> Verdict:
         return combined_verdict(self.deploy.status, self.impact, self.drift)
 
+    @property
+    def fingerprint(self) -> str:
+        """Everything the row is drawn from: every field of the deploy, the names joined to it, its CI check
+        counts and each app's badge. The page caches a row's HTML under it (with the deploy's relative time), so
+        a changed row is drawn again and an unchanged one costs a cache read."""
+        deploy = self.deploy
+        fields = tuple(getattr(deploy, field.attname) for field in deploy._meta.concrete_fields)
+        joined = (deploy.service.name, deploy.environment.name, deploy.baseline and deploy.baseline.version,
+                  getattr(deploy, "checks_total", None), getattr(deploy, "checks_failed", None))  # fmt: skip
+        return repr((fields, joined, self.impact, self.drift, self.open_alerts, self.rollback))
+
+
+def with_badges(deploys: DeployQuerySet) -> DeployQuerySet:
+    """The deploys with their impact and drift badges joined in (`timeline_rows` reads them)."""
+    return deploys.annotate(**impact_badge_columns(), **drift_badge_columns())
+
 
 def timeline_rows(deploys: list[Deploy]) -> list[TimelineRow]:
-    """Each app's badges for a page of deploys: one query per app, whatever the number of rows."""
+    """Each app's badges for a page of deploys loaded `with_badges`: one query for the alerts and one for the
+    rollbacks, whatever the number of rows."""
     ids = [d.pk for d in deploys]
-    impact, drift = impact_badges(deploy_ids=ids), drift_badges(deploy_ids=ids)
     alerts, rollbacks = open_alert_counts(deploy_ids=ids), rollback_badges(deploy_ids=ids)
     return [
         TimelineRow(
             deploy=d,
-            impact=impact.get(d.pk),
-            drift=drift.get(d.pk),
+            impact=impact_badge_of(vars(d)),
+            drift=drift_badge_of(vars(d)),
             open_alerts=alerts.get(d.pk, 0),
             rollback=rollbacks.get(d.pk),
         )
@@ -127,9 +144,8 @@ def timeline_rows(deploys: list[Deploy]) -> list[TimelineRow]:
     ]
 
 
-@dataclass(frozen=True)
-class TimelinePoint:
-    """A deploy as the visual timeline draws it."""
+class TimelinePoint(NamedTuple):
+    """A deploy as the visual timeline draws it (a named tuple: the timeline builds up to 2,000 of them)."""
 
     id: int
     stream: str  # "service · environment": the chart's row
@@ -143,28 +159,28 @@ class TimelinePoint:
 
 # The visual timeline draws at most this many deploys (the newest); the table pages through all of them.
 CHART_LIMIT = 2000
+_POINT_FIELDS = ("id", "service__name", "environment__name", "deployed_at", "version", "commit_sha", "author",
+                 "model_name", "model_version", "status")  # fmt: skip
 
 
 def timeline_points(deploys: DeployQuerySet, limit: int = CHART_LIMIT) -> list[TimelinePoint]:
-    """The filtered deploys for the visual timeline, newest first: three queries whatever their number."""
-    fields = ("id", "service__name", "environment__name", "deployed_at", "version", "commit_sha", "author",
-              "model_name", "model_version", "status")  # fmt: skip
-    rows = list(deploys.values(*fields)[:limit])
-    ids = [row["id"] for row in rows]
-    impact, drift = impact_badges(deploy_ids=ids), drift_badges(deploy_ids=ids)
-    return [
-        TimelinePoint(
-            id=row["id"],
-            stream=f"{row['service__name']} · {row['environment__name']}",
-            deployed_at=row["deployed_at"],
-            version=row["version"],
-            commit_sha=row["commit_sha"],
-            author=row["author"],
-            model=":".join(part for part in (row["model_name"], row["model_version"]) if part),
-            verdict=combined_verdict(row["status"], impact.get(row["id"]), drift.get(row["id"])),
-        )
-        for row in rows
-    ]
+    """The filtered deploys for the visual timeline, newest first, with their verdicts: one query whatever their
+    number (the reports joined in, not asked for by a list of 2,000 ids)."""
+    badges = [*impact_badge_columns(), *drift_badge_columns()]
+    rows = with_badges(deploys).values_list(*_POINT_FIELDS, *badges)[:limit]
+    # Thousands of deploys share a few dozen verdicts: each distinct one is worked out once (the impact score,
+    # unique to a deploy, says nothing in a verdict).
+    verdicts: dict[tuple, Verdict] = {}
+    score = badges.index("impact_score")
+    points = []
+    for pk, service, environment, at, version, sha, author, model_name, model_version, status, *judged in rows:
+        key = (status, *judged[:score], *judged[score + 1 :])
+        if (verdict := verdicts.get(key)) is None:
+            columns = dict(zip(badges, judged, strict=True))
+            verdict = verdicts[key] = combined_verdict(status, impact_badge_of(columns), drift_badge_of(columns))
+        model = f"{model_name}:{model_version}" if model_name and model_version else model_name or model_version
+        points.append(TimelinePoint(pk, f"{service} · {environment}", at, version, sha, author, model, verdict))
+    return points
 
 
 def dora_facts(

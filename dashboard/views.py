@@ -16,7 +16,14 @@ from django.utils import timezone
 from alerts import selectors as alerts
 from dashboard.charts import dora_trend_figures, drift_share_figure, service_metric_figure, timeline_figure
 from dashboard.forms import RANGE_CHOICES, DoraFilterForm, ServicePageForm, TimelineFilterForm
-from dashboard.selectors import CHART_LIMIT, DORA_DEFINITIONS, dora_report, timeline_points, timeline_rows
+from dashboard.selectors import (
+    CHART_LIMIT,
+    DORA_DEFINITIONS,
+    dora_report,
+    timeline_points,
+    timeline_rows,
+    with_badges,
+)
 from deployments.changes import changes_between, deploy_facts
 from deployments.models import Deploy, Service, Status
 from deployments.selectors import current_versions, deploy_checks_section, deploy_list, project_streams
@@ -56,10 +63,15 @@ def timeline(request: HttpRequest) -> HttpResponse:
         search=filters["q"] or None,
     )
     points = timeline_points(deploys)
-    chart = timeline_figure(points, lambda pk: reverse("deploy_detail", args=[project.slug, pk]), window, now)
-    # CI check counts come in the page's own query (a subquery per deploy, no query per row).
-    page = Paginator(deploys.with_check_counts(), TIMELINE_PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = timeline_rows(list(page.object_list))
+    # One reverse() for up to 2,000 markers: their addresses differ only by the deploy's id.
+    deploy_path = reverse("deploy_detail", args=[project.slug, 0]).removesuffix("0/")
+    chart = timeline_figure(points, deploy_path, window, now)
+    # The count reads the filtered deploys alone; the page's rows come with their CI check counts (a subquery per
+    # deploy) and their impact and drift badges joined in.
+    page = Paginator(deploys, TIMELINE_PAGE_SIZE).get_page(request.GET.get("page"))
+    start = (page.number - 1) * TIMELINE_PAGE_SIZE
+    page.object_list = list(with_badges(deploys.with_check_counts())[start : start + TIMELINE_PAGE_SIZE])
+    rows = timeline_rows(page.object_list)
     # Each stream's observation window, for every deploy on the page in one query.
     prefetch_related_objects([row.deploy for row in rows], "service__settings_rows")
     days = [

@@ -7,10 +7,9 @@ metric, version and service names come from users, so every chart label built fr
 
 from __future__ import annotations
 
-# `&` first in meaning: a name holding "&lt;" must show "&lt;", not "<".
-_ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
-
 
 def plain(text: object) -> str:
     """`text` as Plotly shows it literally: its markup characters written as entities Plotly decodes."""
-    return str(text).translate(_ENTITIES)
+    # `&` first: a name holding "&lt;" must show "&lt;", not "<". (Three replaces are ~5x faster than
+    # str.translate with a mapping, and the timeline escapes ~14,000 labels.)
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -36,10 +36,16 @@ def test_the_bundle_is_the_pinned_partial_build_for_the_python_packages_plotly_j
 
 
 def _trace_types_built_in(source: str) -> set[str]:
-    """Plotly trace types constructed as `go.<Trace>(…)` in a module."""
+    """Plotly trace types built in a module: as plain figures (`trace("<type>", …)`, metrics/chart_theme.py) or as
+    graph objects (`go.<Trace>(…)`)."""
     types = set()
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        if not isinstance(node, ast.Call):
+            continue
+        if isinstance(node.func, ast.Name) and node.func.id == "trace" and node.args:
+            kind = node.args[0]
+            types.add(kind.value if isinstance(kind, ast.Constant) else "<not a literal>")
+        elif isinstance(node.func, ast.Attribute):
             owner, name = node.func.value, node.func.attr
             cls = getattr(go, name, None)
             is_trace = isinstance(cls, type) and issubclass(cls, BaseTraceType)
@@ -59,6 +65,8 @@ def test_every_trace_type_the_charts_build_is_in_the_bundle():
 
 def test_the_trace_scan_sees_a_trace_outside_the_bundle():
     assert _trace_types_built_in("import plotly.graph_objects as go\ngo.Histogram(x=[1])") == {"histogram"}
+    assert _trace_types_built_in('trace("histogram", x=[1])') == {"histogram"}
+    assert _trace_types_built_in("trace(kind, x=[1])") == {"<not a literal>"}
 
 
 def test_every_static_file_a_template_names_exists():

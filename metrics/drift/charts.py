@@ -6,46 +6,42 @@ import itertools
 import math
 from typing import Any
 
-import plotly.graph_objects as go
-
 from metrics.chart_labels import plain
-from metrics.chart_theme import as_json, figure
+from metrics.chart_theme import Figure, figure, hline, trace
 
 VERDICT_COLOURS = {"drifted": "#c0362c", "expected": "#a86400", "stable": "#1f8a4c", "insufficient_data": "#9aa1b1"}
 BASELINE_COLOUR, CURRENT_COLOUR = "#7d8799", "#3056d3"
 SEVERITY_FLOOR = 0.01  # log axis: a perfectly stable column still shows a stub
 
 
-def severity_bars(columns: list[dict]) -> dict[str, Any]:
+def severity_bars(columns: list[dict]) -> Figure:
     """One bar per judged column: its score relative to its threshold (1 = the threshold).
 
     The raw column name rides along last in customdata: the page's script opens that column's overlay."""
     judged = [c for c in columns if c["verdict"] != "insufficient_data"]
-    chart = figure(
-        [
-            go.Bar(
-                x=[plain(c["column"]) for c in judged],
-                y=[max(c["severity"] or 0.0, SEVERITY_FLOOR) for c in judged],
-                marker_color=[VERDICT_COLOURS[c["verdict"]] for c in judged],
-                customdata=[
-                    [c["method"], _number(c["score"]), _number(c["threshold"]), c["verdict"], _why(c), c["column"]]
-                    for c in judged
-                ],
-                hovertemplate="%{x}<br>%{customdata[0]}: %{customdata[1]} (threshold %{customdata[2]})"
-                "<br>%{customdata[3]}%{customdata[4]}<extra></extra>",
-                _validate=False,
-            )
-        ]
+    severities = [max(c["severity"] or 0.0, SEVERITY_FLOOR) for c in judged]
+    bars = trace(
+        "bar",
+        x=[plain(c["column"]) for c in judged],
+        y=severities,
+        marker={"color": [VERDICT_COLOURS[c["verdict"]] for c in judged]},
+        customdata=[
+            [c["method"], _number(c["score"]), _number(c["threshold"]), c["verdict"], _why(c), c["column"]]
+            for c in judged
+        ],
+        hovertemplate="%{x}<br>%{customdata[0]}: %{customdata[1]} (threshold %{customdata[2]})"
+        "<br>%{customdata[3]}%{customdata[4]}<extra></extra>",
     )
-    chart.add_hline(y=1.0, line_dash="dash", line_color="#1d2330", annotation_text="threshold")
-    chart.update_layout(
+    chart = figure(
+        [bars],
         margin={"l": 50, "r": 10, "t": 10, "b": 90},
         height=320,
-        yaxis={"type": "log", "title": "score ÷ threshold", **_log_ticks([b for b in chart.data[0].y or []])},
+        yaxis={"type": "log", "title": {"text": "score ÷ threshold"}, **_log_ticks(severities)},
         xaxis={"tickangle": -45},
         showlegend=False,
     )
-    return as_json(chart)
+    hline(chart, 1.0, line={"color": "#1d2330", "dash": "dash"}, label="threshold")
+    return chart
 
 
 def _log_ticks(values: list[float]) -> dict[str, Any]:
@@ -57,7 +53,7 @@ def _log_ticks(values: list[float]) -> dict[str, Any]:
     return {"tickvals": ticks, "ticktext": [f"{t:g}" for t in ticks]}
 
 
-def distribution_overlay(column: dict) -> dict[str, Any]:
+def distribution_overlay(column: dict) -> Figure:
     """Baseline against current: a histogram for numeric columns, category bars otherwise."""
     histogram = column.get("histogram")
     if histogram:
@@ -76,20 +72,19 @@ def distribution_overlay(column: dict) -> dict[str, Any]:
             _bar(labels, [b["ref"] / ref_total for b in column["bins"]], "baseline", BASELINE_COLOUR),
             _bar(labels, [b["cur"] / cur_total for b in column["bins"]], "this deploy", CURRENT_COLOUR),
         ]
-    chart = figure(traces)
-    chart.update_layout(
+    return figure(
+        traces,
         barmode="overlay" if histogram else "group",
         margin={"l": 50, "r": 10, "t": 30, "b": 60},
         height=300,
         title={"text": plain(column["column"]), "font": {"size": 14}},
-        yaxis={"title": "share of values", "tickformat": ".0%"},
+        yaxis={"title": {"text": "share of values"}, "tickformat": ".0%"},
         legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},
     )
-    return as_json(chart)
 
 
-def _bar(x: list, y: list, name: str, colour: str, **extra: Any) -> go.Bar:
-    return go.Bar(x=x, y=y, name=name, marker_color=colour, opacity=0.6, _validate=False, **extra)
+def _bar(x: list, y: list, name: str, colour: str, **extra: Any) -> dict[str, Any]:
+    return trace("bar", x=x, y=y, name=name, marker={"color": colour}, opacity=0.6, **extra)
 
 
 def _why(column: dict) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
+from django.db.models import F
 
 from deployments.models import Deploy, Environment, Service, Status, Strategy
 from metrics.drift.models import ColumnSketch, DriftReport, DriftSetting, QualitySketch, SampleColumn
@@ -169,11 +170,26 @@ class DriftBadge:
     prediction_drift_cause: str
 
 
+BADGE_FIELDS = ("status", "n_columns", "n_drifted", "n_expected", "dataset_drift", "prediction_drift_cause")
+
+
 def drift_badges(*, deploy_ids: Iterable[int]) -> dict[int, DriftBadge]:
     """deploy id -> its drift badge, for a page of timeline rows (one query; the report's JSON left out)."""
-    fields = ("status", "n_columns", "n_drifted", "n_expected", "dataset_drift", "prediction_drift_cause")
-    rows = DriftReport.objects.filter(deploy_id__in=list(deploy_ids)).values_list("deploy_id", *fields)
+    rows = DriftReport.objects.filter(deploy_id__in=list(deploy_ids)).values_list("deploy_id", *BADGE_FIELDS)
     return {row[0]: DriftBadge(*row[1:]) for row in rows}
+
+
+def drift_badge_columns() -> dict[str, F]:
+    """A deploy query's annotations for its drift badge, the report joined in (no second query with the deploys'
+    ids); `drift_badge_of` reads them back."""
+    return {f"drift_{field}": F(f"drift_report__{field}") for field in BADGE_FIELDS}
+
+
+def drift_badge_of(columns: Mapping[str, Any]) -> DriftBadge | None:
+    """The badge from `drift_badge_columns` (a values() row, or a deploy's attributes); None without a report."""
+    if columns["drift_status"] is None:
+        return None
+    return DriftBadge(*(columns[f"drift_{field}"] for field in BADGE_FIELDS))
 
 
 @dataclass(frozen=True)

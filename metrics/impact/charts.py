@@ -6,10 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-import plotly.graph_objects as go
-
 from metrics.chart_labels import plain
-from metrics.chart_theme import as_json, subplots
+from metrics.chart_theme import Figure, add, iso, on_panel, panel_has_traces, side_by_side, trace, vrect, when
 from metrics.chart_theme import figure as themed_figure
 
 BASELINE_COLOUR = "#6b7a90"
@@ -20,10 +18,11 @@ BAD_COLOUR = "#c9372c"
 SPLIT_RATIO = 1.0
 
 
-def _trace(rows: list[tuple], label: str, colour: str, unit: str, width: float = 2) -> go.Scatter:
+def _trace(rows: list[tuple], label: str, colour: str, unit: str, width: float = 2) -> dict[str, Any]:
     suffix = f" {unit}" if unit else ""
-    return go.Scatter(
-        x=[r[0] for r in rows],
+    return trace(
+        "scatter",
+        x=iso(r[0] for r in rows),
         y=[r[3] for r in rows],
         mode="lines+markers" if len(rows) < 60 else "lines",
         name=plain(label),
@@ -33,7 +32,6 @@ def _trace(rows: list[tuple], label: str, colour: str, unit: str, width: float =
         hovertemplate="%{x}<br>mean %{y:.4g}" + plain(suffix) + " (n=%{customdata[0]}, min %{customdata[1]:.4g}, "
         "max %{customdata[2]:.4g})"
         "<extra>%{fullData.name}</extra>",
-        _validate=False,
     )
 
 
@@ -76,31 +74,32 @@ def metric_figure(section: ImpactChartData, metric: dict[str, Any]) -> dict[str,
     chart gets two panels with a shared y-axis, one per window, so neither is squashed into a sliver."""
     rows, windows = section.series.get(metric["name"], []), _windows(metric.get("windows"))
     panels = _panels(rows, windows, section.deploy.deployed_at)
-    figure = subplots(rows=1, cols=len(panels), shared_yaxes=True, horizontal_spacing=0.05)
     unit = metric.get("unit") or ""
-    for column, panel in enumerate(panels, start=1):
-        inside = [r for r in rows if panel.start <= r[0] <= panel.end]
-        _add_traces(figure, section, metric, inside, column, unit)
-        _shade(figure, windows, panel, column)
-        figure.update_xaxes(range=[panel.start, panel.end], row=1, col=column)
-        for mark, colour in ((section.deploy, CURRENT_COLOUR), (section.baseline, BASELINE_COLOUR)):
-            if mark is not None and panel.start <= mark.deployed_at <= panel.end:
-                _marker(figure, mark.deployed_at, mark.label, colour, column)
-    if len(panels) == 2:
-        _gap_note(figure, windows["current"][0] - windows["baseline"][1])
-    figure.update_yaxes(title_text=plain(unit) or None, row=1, col=1)
-    figure.update_layout(
+    figure = themed_figure(
         title={"text": plain(f"{metric['name']} ({unit})" if unit else metric["name"]), "font": {"size": 14}},
         height=280,
         margin={"l": 50, "r": 10, "t": 36, "b": 50},
         legend={"orientation": "h", "y": -0.3},
         hovermode="x unified",
     )
-    return as_json(figure)
+    side_by_side(figure, len(panels), spacing=0.05)
+    for column, panel in enumerate(panels, start=1):
+        inside = [r for r in rows if panel.start <= r[0] <= panel.end]
+        _add_traces(figure, section, metric, inside, column, unit)
+        _shade(figure, windows, panel, column)
+        figure["layout"]["xaxis" if column == 1 else f"xaxis{column}"]["range"] = iso((panel.start, panel.end))
+        for mark, colour in ((section.deploy, CURRENT_COLOUR), (section.baseline, BASELINE_COLOUR)):
+            if mark is not None and panel.start <= mark.deployed_at <= panel.end:
+                _marker(figure, mark.deployed_at, mark.label, colour, column)
+    if len(panels) == 2:
+        _gap_note(figure, windows["current"][0] - windows["baseline"][1])
+    if unit:
+        figure["layout"]["yaxis"]["title"] = {"text": plain(unit)}
+    return figure
 
 
 def _add_traces(
-    figure: go.Figure, section: ImpactChartData, metric: dict, rows: list[tuple], column: int, unit: str
+    figure: Figure, section: ImpactChartData, metric: dict, rows: list[tuple], column: int, unit: str
 ) -> None:
     """The baseline, this deploy and any other deploy of the stream, one legend entry each across panels."""
     deploy, baseline = section.deploy, section.baseline
@@ -114,13 +113,13 @@ def _add_traces(
     ]  # fmt: skip
     for group, label, trace_colour, width in groups:
         if group:
-            trace = _trace(group, label, trace_colour, unit, width)
-            trace.update(legendgroup=plain(label), showlegend=column == 1 or not _in_legend(figure, label))
-            figure.add_trace(trace, row=1, col=column)
+            shown = column == 1 or not _in_legend(figure, label)
+            line = _trace(group, label, trace_colour, unit, width) | {"legendgroup": plain(label), "showlegend": shown}
+            figure["data"].append(on_panel(line, column))
 
 
-def _in_legend(figure: go.Figure, label: str) -> bool:
-    return any(t.name == plain(label) and t.showlegend is not False for t in figure.data)
+def _in_legend(figure: Figure, label: str) -> bool:
+    return any(t["name"] == plain(label) and t.get("showlegend") is not False for t in figure["data"])
 
 
 def _windows(stored: dict | None) -> dict[str, tuple[datetime, datetime]]:
@@ -163,37 +162,34 @@ def _as_time(value: datetime | str) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
-def _shade(figure: go.Figure, windows: dict[str, tuple[datetime, datetime]], panel: _Panel, column: int) -> None:
+def _shade(figure: Figure, windows: dict[str, tuple[datetime, datetime]], panel: _Panel, column: int) -> None:
+    """The judged windows inside the panel, shaded; a panel with no series is left bare (as plotly.py's add_vrect
+    leaves an empty subplot)."""
     shading = {"baseline": (BASELINE_COLOUR, "baseline window", "top left"),
                "current": (CURRENT_COLOUR, "judged window", "top right")}  # fmt: skip
+    if not panel_has_traces(figure, column):
+        return
     for key in panel.windows:
         if key in windows:
             colour, label, position = shading[key]
-            figure.add_vrect(
-                x0=windows[key][0], x1=windows[key][1], fillcolor=colour, opacity=0.08, line_width=0,
-                annotation_text=label, annotation_position=position, annotation_font_size=10, row=1, col=column,
-            )  # fmt: skip
+            vrect(figure, *windows[key], colour=colour, opacity=0.08, column=column, label=label, position=position)
 
 
-def _gap_note(figure: go.Figure, gap: timedelta) -> None:
+def _gap_note(figure: Figure, gap: timedelta) -> None:
     """Say how far apart the two windows are, under the break between the panels."""
     hours = gap.total_seconds() / 3600
     text = f"⋯ {hours / 24:.1f} days later ⋯" if hours >= 24 else f"⋯ {hours:.0f} h later ⋯"
-    figure.add_annotation(
-        x=0.5, y=-0.12, xref="paper", yref="paper", text=text, showarrow=False, font={"size": 10, "color": "#6b7a90"}
-    )
+    add(figure, "annotations", {"x": 0.5, "y": -0.12, "xref": "paper", "yref": "paper", "text": text,
+                                "showarrow": False, "font": {"size": 10, "color": "#6b7a90"}})  # fmt: skip
 
 
-def _marker(figure: go.Figure, at: datetime, label: str, colour: str, column: int) -> None:
+def _marker(figure: Figure, at: datetime, label: str, colour: str, column: int) -> None:
     xref = "x" if column == 1 else f"x{column}"
-    figure.add_shape(
-        type="line", x0=at, x1=at, y0=0, y1=1, xref=xref, yref="paper",
-        line={"color": colour, "dash": "dot", "width": 1.5},
-    )  # fmt: skip
-    figure.add_annotation(
-        x=at, y=1, xref=xref, yref="paper", text=f"deploy {plain(label)}", showarrow=False,
-        font={"size": 10, "color": colour}, xanchor="left", yanchor="bottom",
-    )  # fmt: skip
+    add(figure, "shapes", {"type": "line", "x0": when(at), "x1": when(at), "y0": 0, "y1": 1, "xref": xref,
+                           "yref": "paper", "line": {"color": colour, "dash": "dot", "width": 1.5}})  # fmt: skip
+    add(figure, "annotations", {"x": when(at), "y": 1, "xref": xref, "yref": "paper", "text": f"deploy {plain(label)}",
+                                "showarrow": False, "font": {"size": 10, "color": colour}, "xanchor": "left",
+                                "yanchor": "bottom"})  # fmt: skip
 
 
 COMPARE_COLOURS = (BASELINE_COLOUR, CURRENT_COLOUR)
@@ -213,32 +209,29 @@ def compare_figures(sides: list[CompareSideData], units: dict[str, str]) -> list
 
 
 def compare_figure(name: str, sides: list[CompareSideData], unit: str) -> dict[str, Any]:
-    figure = themed_figure()
+    figure = themed_figure(
+        title={"text": plain(f"{name} ({unit})" if unit else name), "font": {"size": 14}},
+        height=260,
+        margin={"l": 50, "r": 10, "t": 36, "b": 50},
+        legend={"orientation": "h", "y": -0.3},
+        xaxis={"title": {"text": "minutes since the deploy went out"}},
+        yaxis={"title": {"text": plain(unit)} if unit else {}},
+    )
     for (side, colour), letter in zip(zip(sides, COMPARE_COLOURS, strict=True), "AB", strict=True):
         went_out = side.deploy.deployed_at
         rows = side.series.get(name, [])
         minutes = [(r[0] - went_out).total_seconds() / 60 for r in rows]
         label = f"{letter}: {side.deploy.label}"
-        figure.add_trace(
-            go.Scatter(
-                x=minutes, y=[r[3] for r in rows], mode="lines+markers", name=plain(label),
+        figure["data"].append(
+            trace(
+                "scatter", x=minutes, y=[r[3] for r in rows], mode="lines+markers", name=plain(label),
                 line={"color": colour, "width": 2}, marker={"size": 4},
                 hovertemplate="%{x:.0f} min after the deploy<br>mean %{y:.4g}" + plain(f" {unit}" if unit else "")
-                + "<extra>%{fullData.name}</extra>", _validate=False,
+                + "<extra>%{fullData.name}</extra>",
             )
         )  # fmt: skip
         window = side.windows.get(name)
         if window and window[0] and window[1]:
             start, end = ((_as_time(t) - went_out).total_seconds() / 60 for t in window[:2])
-            figure.add_vrect(x0=start, x1=end, fillcolor=colour, opacity=0.08, line_width=0,
-                             annotation_text=f"{letter} judged", annotation_position="top left",
-                             annotation_font_size=10)  # fmt: skip
-    figure.update_layout(
-        title={"text": plain(f"{name} ({unit})" if unit else name), "font": {"size": 14}},
-        height=260,
-        margin={"l": 50, "r": 10, "t": 36, "b": 50},
-        legend={"orientation": "h", "y": -0.3},
-        xaxis={"title": "minutes since the deploy went out"},
-        yaxis={"title": plain(unit) or None},
-    )
-    return as_json(figure)
+            vrect(figure, start, end, colour=colour, opacity=0.08, label=f"{letter} judged")
+    return figure

@@ -162,13 +162,13 @@ def test_the_timeline_query_count_is_the_same_for_few_and_many_deploys(
     client.force_login(alice)
     judge(record(project, 1), "healthy", drifted=1)
     client.get(f"/{project.slug}/")  # the session and the user, loaded once
-    # session, user, membership; services, environments; the chart's deploys with their impact and drift;
-    # the page's count and rows; the rows' four badge queries (impact, drift, alerts, rollbacks)
-    with django_assert_num_queries(15):
+    # session, user, membership; services, environments; the chart's deploys (their impact and drift joined in);
+    # the page's count and rows (the same); the rows' alerts and rollbacks; the streams' settings
+    with django_assert_num_queries(11):
         assert client.get(f"/{project.slug}/", {"range": "30d", "q": "v"}).status_code == 200
     for hours in range(2, 80):
         judge(record(project, hours, service=f"svc-{hours % 5}"), "degraded", drifted=hours % 7)
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(11):
         response = client.get(f"/{project.slug}/", {"range": "30d", "q": "v"})
     assert len(chart_points(response)) == 79
 
@@ -233,14 +233,60 @@ def test_the_service_page_query_count_is_the_same_for_few_and_many_deploys(
     client.force_login(alice)
     rollups(project, record(project, 1), "latency_ms", [1.0, 2.0])
     client.get(f"/{project.slug}/services/fraud-scorer/")
-    # session, user, membership, the service; its metric names (posted, configured); the deploys with their
-    # impact and drift; the metric's trend; the drift shares; the current version per environment
-    with django_assert_num_queries(12):
+    # session, user, membership, the service; its metric names (posted, configured); the deploys (their impact
+    # and drift joined in); the metric's trend; the drift shares; the current version per environment
+    with django_assert_num_queries(10):
         assert client.get(f"/{project.slug}/services/fraud-scorer/").status_code == 200
     for hours in range(2, 60):
         deploy = record(project, hours, environment=f"env-{hours % 4}")
         judge(deploy, "healthy", drifted=hours % 3)
         rollups(project, deploy, "latency_ms", [float(hours)])
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(10):
         response = client.get(f"/{project.slug}/services/fraud-scorer/")
     assert len(response.context["deploys"]) == 59
+
+
+def test_a_cached_row_is_drawn_again_when_anything_it_shows_changes(client, alice, project):
+    """Rows are cached under everything they are drawn from: a verdict, a field, a check or an alert redraws one."""
+    from alerts.models import Alert, AlertGroup
+    from deployments.models import Deploy, DeployCheck
+
+    client.force_login(alice)
+    deploy = record(project, 1)
+    judge(deploy, "healthy")
+
+    def row() -> str:
+        page = client.get(f"/{project.slug}/").content.decode()
+        return page.split(f'data-deploy-id="{deploy.pk}"')[1].split("</tr>")[0]
+
+    assert "chip-healthy" in row() and "chip-healthy" in row()  # drawn, then read from the cache
+    ImpactReport.objects.filter(deploy=deploy).update(verdict="degraded")
+    assert "chip-degraded" in row()
+    Deploy.objects.filter(pk=deploy.pk).update(author="zed")
+    assert "<td>zed</td>" in row()
+    DeployCheck.objects.create(deploy=deploy, name="schema", kind="schema", status="failed")
+    assert "1/1 checks failed" in row()
+    group = AlertGroup.objects.create(
+        project=project, service=deploy.service, environment=deploy.environment, key="g"
+    )  # fmt: skip
+    Alert.objects.create(
+        project=project, group=group, rule_key="impact_degraded", kind="impact_degraded", severity="error",
+        deploy=deploy, service=deploy.service, environment=deploy.environment, fingerprint="f" * 64,
+        title="degraded", started_at=deploy.deployed_at, last_evaluated_at=deploy.deployed_at,
+    )  # fmt: skip
+    assert "1 alert" in row()
+
+
+def test_a_services_metrics_are_every_name_posted_in_any_environment_and_every_name_configured(project):
+    from metrics.impact.models import MetricSetting
+    from metrics.impact.selectors import service_metric_names
+
+    production, staging = record(project, 1), record(project, 2, environment="staging")
+    earlier = record(project, 5)
+    for deploy, names in ((production, ["p99", "auc"]), (earlier, ["p99"]), (staging, ["zeta", "auc", "b"])):
+        for name in names:
+            rollups(project, deploy, name, [1.0, 2.0])
+    rollups(project, record(project, 3, service="other"), "elsewhere", [1.0])
+    MetricSetting.objects.create(project=project, service=production.service, name="configured", direction="either")
+    assert service_metric_names(service=production.service) == ["auc", "b", "configured", "p99", "zeta"]
+    assert service_metric_names(service=record(project, 4, service="quiet").service) == []

@@ -69,3 +69,13 @@ def test_every_page_template_writes_moments_through_the_one_filter():
             if ("|date:" in line and 'day|date:"l, j F Y"' not in line) or "|timesince" in line:
                 offenders.append(f"{path.name}:{number}")
     assert offenders == []
+
+
+def test_chart_data_is_embedded_as_json_script_embeds_it():
+    from django.utils.html import json_script
+
+    value = {"name": "</script><b>&amp;</b>", "at": datetime(2026, 12, 6, 9, 5, tzinfo=UTC), "values": [1.5, None]}
+    ours = render('{{ v|chart_json:"chart-data" }}', v=value)
+    theirs = json_script(value, "chart-data")
+    assert ours.replace(" ", "") == theirs.replace(" ", "")
+    assert "</b>" not in ours and "&amp;" not in ours

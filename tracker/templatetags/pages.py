@@ -3,24 +3,26 @@
 `{{ value|when }}` writes a moment as `<time datetime="…" title="5 minutes ago">2026-12-06 09:05 UTC</time>` (the
 project's time zone, named; relative time on hover); `{{ value|stamp }}` is the same text where markup cannot go
 (an <option>, an attribute). `{{ value|human }}` turns a stored enum ("inprogress", "rolled_back", "github",
-"NoData") into the words people read ("In progress", "Rolled back", "GitHub", "No data").
+"NoData") into the words people read ("In progress", "Rolled back", "GitHub", "No data"). `{{ figure|chart_json:"id" }}`
+embeds a chart's data as json_script does, faster.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 
 from django import template
+from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince, timeuntil
 
 from tracker.labels import human_label
 
 register = template.Library()
-
-STAMP_FORMAT = "Y-m-d H:i T"
 
 
 @register.filter
@@ -28,7 +30,9 @@ def stamp(value: datetime | None) -> str:
     """A moment as plain text in the one format: date, minutes, time zone ("—" for none)."""
     if value is None:
         return "—"
-    return date_format(timezone.localtime(value), STAMP_FORMAT)
+    local = timezone.localtime(value)
+    # "2026-12-06 09:05 UTC", written directly: Django's date format ("Y-m-d H:i T") is ~10x slower per moment.
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
 @register.filter
@@ -56,3 +60,12 @@ def when(value: datetime | None) -> str:
 def human(value: object) -> str:
     """A stored label in words: "rolled_back" → "Rolled back", "github" → "GitHub", "NoData" → "No data"."""
     return human_label(value)
+
+
+@register.filter
+def chart_json(value: Any, element_id: str) -> SafeString:
+    """json_script's <script type="application/json"> with the same escapes of <, > and &, made with three replaces:
+    json_script's str.translate with a mapping took ~30 ms over the timeline's 450 KB of chart data."""
+    text = json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"))
+    escaped = text.replace("<", "\\u003C").replace(">", "\\u003E").replace("&", "\\u0026")
+    return format_html('<script id="{}" type="application/json">{}</script>', element_id, mark_safe(escaped))  # noqa: S308 (escaped above)
