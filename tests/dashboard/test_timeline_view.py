@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from dashboard.selectors import combined_verdict
+from deployments.models import Deploy
 from deployments.services import deploy_record
 from metrics.drift.models import DriftReport
 from metrics.drift.selectors import DriftBadge
@@ -211,6 +212,9 @@ def test_the_service_page_draws_the_chosen_metric_with_a_line_per_deploy(client,
 def test_the_service_page_picks_the_first_metric_and_draws_hourly_over_long_ranges(client, alice, project):
     client.force_login(alice)
     deploy = record(project, 24 * 3)
+    # Ten minutes past an hour, so that its two rollup minutes fall in one hour whenever the test runs.
+    deploy.deployed_at = deploy.deployed_at.replace(minute=10, second=0, microsecond=0)
+    Deploy.objects.filter(pk=deploy.pk).update(deployed_at=deploy.deployed_at)
     rollups(project, deploy, "auc", [0.8, 0.9])
     response = client.get(f"/{project.slug}/services/fraud-scorer/", {"metric": "unknown", "range": "7d"})
     assert response.context["metric"] == "auc"
