@@ -577,6 +577,9 @@ def main() -> None:
         build(args)
     else:
         setup_django(args.database)
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)  # a build kept from older code gets this code's schema
     if args.build_only:
         return
     measure(args)
