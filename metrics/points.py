@@ -367,7 +367,9 @@ def _labels_decoded(raw: list[msgspec.Raw | None]) -> tuple[list[dict | None], t
 
 
 def _no_raw(value: Any) -> Any:
-    """to_builtins of a point whose labels are still raw JSON (they are replaced by their decoded value)."""
+    """to_builtins of a point whose labels are still raw JSON (they are replaced by their decoded value).
+    msgspec's enc_hook contract: any other type is reported by raising NotImplementedError (msgspec turns it into
+    its own "unsupported type" error); no other type reaches here from a decoded point."""
     if isinstance(value, msgspec.Raw):
         return None
     raise NotImplementedError(type(value))
