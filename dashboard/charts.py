@@ -3,11 +3,12 @@ weekly trends (plain figure dicts: metrics/chart_theme.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from dashboard.selectors import VERDICT_LABELS, TimelinePoint
+from dashboard.selectors import VERDICT_LABELS, TimelinePoint, TimelinePoints
 from metrics.chart_labels import plain
 from metrics.chart_theme import SIMPLE_WHITE, Figure, add, figure, iso, trace, vline, when
 
@@ -70,14 +71,15 @@ LINE_COLOURS = ["#2f6fde", "#6b7a90", "#e07b39", "#8e5ccf", "#2aa198"]
 
 
 def timeline_figure(
-    points: list[TimelinePoint],
+    points: Sequence[TimelinePoint],
     deploy_path: str,
     window: tuple[datetime | None, datetime | None],
     now: datetime,
 ) -> Figure:
     """Every deploy as a marker on a time axis, one row per service and environment, coloured by its verdict;
     a marker links to `deploy_path` + the deploy's id."""
-    markers, streams = _markers(tuple(points), deploy_path)
+    # The selector's TimelinePoints hash by their stamp (cheap); any other sequence is made a tuple of points.
+    markers, streams = _markers(points if isinstance(points, TimelinePoints) else tuple(points), deploy_path)
     chart = figure(
         markers,
         template=SIMPLE_WHITE,
@@ -96,7 +98,7 @@ def timeline_figure(
 
 
 @lru_cache(maxsize=8)
-def _markers(points: tuple[TimelinePoint, ...], deploy_path: str) -> tuple[tuple[dict[str, Any], ...], list[str]]:
+def _markers(points: Sequence[TimelinePoint], deploy_path: str) -> tuple[tuple[dict[str, Any], ...], list[str]]:
     """The markers, grouped by verdict, and the streams (the chart's rows). Kept for the last few sets of deploys
     each process drew: a page viewed again with nothing changed (the same deploys, fields and verdicts, compared
     whole) reuses them instead of building 2,000 markers. Shared between requests: never changed once built."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -112,14 +114,37 @@ class TimelineRow:
 
     @property
     def fingerprint(self) -> str:
-        """Everything the row is drawn from: every field of the deploy, the names joined to it, its CI check
-        counts and each app's badge. The page caches a row's HTML under it (with the deploy's relative time), so
-        a changed row is drawn again and an unchanged one costs a cache read."""
+        """Everything the row is drawn from: the deploy's fields a row shows (ROW_FIELDS, all that `timeline_page`
+        loads), the names joined to it, its CI check counts and each app's badge. The page caches a row's HTML
+        under it (with the deploy's relative time), so a changed row is drawn again and an unchanged one costs a
+        cache read."""
         deploy = self.deploy
-        fields = tuple(getattr(deploy, field.attname) for field in deploy._meta.concrete_fields)
+        fields = tuple(getattr(deploy, field) for field in ROW_FIELDS)
         joined = (deploy.service.name, deploy.environment.name, deploy.baseline and deploy.baseline.version,
                   getattr(deploy, "checks_total", None), getattr(deploy, "checks_failed", None))  # fmt: skip
         return repr((fields, joined, self.impact, self.drift, self.open_alerts, self.rollback))
+
+
+# The deploy's own fields a timeline row shows or needs (its link, its stream's observation window for the live
+# refresh). A row's template that read any other field would cost a query per row: the query count test sees it.
+ROW_FIELDS = ("id", "project_id", "service_id", "environment_id", "baseline_id", "version", "status",
+              "commit_sha", "author", "deployed_at", "model_name", "model_version", "strategy", "traffic_percent",
+              "is_rollback")  # fmt: skip
+
+
+def timeline_page(deploys: DeployQuerySet, start: int, size: int) -> list[Deploy]:
+    """One page of the filtered deploys with what their rows show, in one query: the page's ids are chosen on the
+    deploys alone (the database skips `start` rows by the (deployed_at, id) order without joining them), then
+    only those deploys are loaded with their names, baseline version, CI check counts and badges."""
+    ids = deploys.select_related(None).values("pk")[start : start + size]
+    page = (
+        Deploy.objects.filter(pk__in=ids)
+        .select_related("service", "environment", "baseline")
+        .only(*ROW_FIELDS, "service__name", "environment__name", "baseline__version")
+        .order_by("-deployed_at", "-id")
+        .with_check_counts()
+    )
+    return list(with_badges(page))
 
 
 def with_badges(deploys: DeployQuerySet) -> DeployQuerySet:
@@ -163,9 +188,55 @@ _POINT_FIELDS = ("id", "service__name", "environment__name", "deployed_at", "ver
                  "model_name", "model_version", "status")  # fmt: skip
 
 
-def timeline_points(deploys: DeployQuerySet, limit: int = CHART_LIMIT) -> list[TimelinePoint]:
-    """The filtered deploys for the visual timeline, newest first, with their verdicts: one query whatever their
-    number (the reports joined in, not asked for by a list of 2,000 ids)."""
+class TimelinePoints:
+    """The deploys a visual timeline draws, newest first, under the stamp they were read at (DeployQuerySet.stamp):
+    equal (and hashed) by the stamp alone, so the chart's markers are kept per stamp too."""
+
+    __slots__ = ("points", "stamp")
+
+    def __init__(self, stamp: tuple, points: tuple[TimelinePoint, ...]) -> None:
+        self.stamp, self.points = stamp, points
+
+    def __iter__(self):
+        return iter(self.points)
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TimelinePoints) and other.stamp == self.stamp
+
+    def __hash__(self) -> int:
+        return hash(self.stamp)
+
+
+# The last few sets of chart points each process read, by stamp: a view drawn again with nothing changed among its
+# deploys (none added, removed or written to, no report of theirs changed) costs one small query. Never changed
+# once stored; a lock keeps threaded servers safe.
+_KEPT: OrderedDict[tuple, TimelinePoints] = OrderedDict()
+_KEPT_SIZE = 16
+_KEPT_LOCK = threading.Lock()
+
+
+def timeline_points(deploys: DeployQuerySet, limit: int = CHART_LIMIT) -> TimelinePoints:
+    """The filtered deploys for the visual timeline, newest first, with their verdicts. The stamp of the newest
+    `limit` (one query on the deploys alone) says whether this process has them already; if not, one query
+    whatever their number (the reports joined in, not asked for by a list of 2,000 ids)."""
+    stamp = deploys.select_related(None)[:limit].stamp()
+    with _KEPT_LOCK:
+        kept = _KEPT.get(stamp)
+        if kept is not None:
+            _KEPT.move_to_end(stamp)
+            return kept
+    kept = TimelinePoints(stamp, tuple(_points(deploys, limit)))
+    with _KEPT_LOCK:
+        _KEPT[stamp] = kept
+        while len(_KEPT) > _KEPT_SIZE:
+            _KEPT.popitem(last=False)
+    return kept
+
+
+def _points(deploys: DeployQuerySet, limit: int) -> list[TimelinePoint]:
     badges = [*impact_badge_columns(), *drift_badge_columns()]
     rows = with_badges(deploys).values_list(*_POINT_FIELDS, *badges)[:limit]
     # Thousands of deploys share a few dozen verdicts: each distinct one is worked out once (the impact score,

@@ -20,9 +20,9 @@ from dashboard.selectors import (
     CHART_LIMIT,
     DORA_DEFINITIONS,
     dora_report,
+    timeline_page,
     timeline_points,
     timeline_rows,
-    with_badges,
 )
 from deployments.changes import changes_between, deploy_facts
 from deployments.models import Deploy, Service, Status
@@ -66,13 +66,10 @@ def timeline(request: HttpRequest) -> HttpResponse:
     # One reverse() for up to 2,000 markers: their addresses differ only by the deploy's id.
     deploy_path = reverse("deploy_detail", args=[project.slug, 0]).removesuffix("0/")
     chart = timeline_figure(points, deploy_path, window, now)
-    # The count reads the filtered deploys alone; the page's rows come with their CI check counts (a subquery per
-    # deploy) and their impact and drift badges joined in, but not their project (the page has it): each join
-    # costs the database ~1 ms of planning.
+    # The count reads the filtered deploys alone; the page's rows come with their CI check counts and their
+    # impact and drift badges joined in, for the page's deploys only.
     page = Paginator(deploys, TIMELINE_PAGE_SIZE).get_page(request.GET.get("page"))
-    start = (page.number - 1) * TIMELINE_PAGE_SIZE
-    listed = deploys.select_related(None).select_related("service", "environment", "baseline").with_check_counts()
-    page.object_list = list(with_badges(listed)[start : start + TIMELINE_PAGE_SIZE])
+    page.object_list = timeline_page(deploys, (page.number - 1) * TIMELINE_PAGE_SIZE, TIMELINE_PAGE_SIZE)
     rows = timeline_rows(page.object_list)
     # Each stream's observation window, for every deploy on the page in one query.
     prefetch_related_objects([row.deploy for row in rows], "service__settings_rows")

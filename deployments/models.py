@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import models
-from django.db.models import Count, OuterRef, Subquery
+from django.db import models, transaction
+from django.db.models import Count, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -67,7 +68,29 @@ class Strategy(models.TextChoices):
     AB = "ab"
 
 
+def new_tag() -> int:
+    """A deploy's fresh change tag: random, so two writers never compute one from the other (31 bits: the sum
+    over thousands of deploys stays within a 64-bit integer on every database)."""
+    return secrets.randbits(31)
+
+
 class DeployQuerySet(models.QuerySet):
+    def update(self, **kwargs) -> int:
+        """Every update gives the deploys a new change tag (`Deploy.tag`)."""
+        kwargs.setdefault("tag", new_tag())
+        return super().update(**kwargs)
+
+    def retag(self) -> int:
+        """A new change tag for these deploys: what the timeline draws of them changed elsewhere (a report)."""
+        return self.update(tag=new_tag())
+
+    def stamp(self) -> tuple[int, int, int]:
+        """(number, sum of ids, sum of change tags) of these deploys, one query: it changes whenever one of them is
+        added, removed or changed, so what is drawn from them can be kept under it. Slice first for a bounded
+        set (aggregated as a subquery)."""
+        found = self.values("pk", "tag").aggregate(n=Count("pk"), ids=Sum("pk"), tags=Sum("tag"))
+        return found["n"], found["ids"] or 0, found["tags"] or 0
+
     def for_timeline(self) -> DeployQuerySet:
         return self.select_related("service", "environment", "baseline").order_by("-deployed_at", "-id")
 
@@ -147,6 +170,9 @@ class Deploy(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # A new random value on every write to the deploy or to a report the timeline draws (DeployQuerySet.stamp):
+    # the timeline's chart is kept per process under the sum of its deploys' tags.
+    tag = models.IntegerField(default=new_tag)
 
     objects = DeployQuerySet.as_manager()
 
@@ -173,6 +199,12 @@ class Deploy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service.name} {self.version} → {self.environment.name}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.tag = new_tag()
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "tag"}
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("deploy_detail", args=[self.project.slug, self.pk])
@@ -346,3 +378,39 @@ class ModelVersionRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version}"
+
+
+class DeployReportQuerySet(models.QuerySet):
+    """A deploy's report whose `SHOWN` fields the timeline draws: writing them gives the deploy a new change tag,
+    in the same transaction (a page that read the tags before it reads the report's new value or, drawn from the
+    old one, is drawn again at the next request)."""
+
+    def update(self, **kwargs) -> int:
+        if not self.model.SHOWN.intersection(kwargs):
+            return super().update(**kwargs)
+        with transaction.atomic(using=self.db):
+            Deploy.objects.filter(pk__in=list(self.values_list("deploy_id", flat=True))).retag()
+            return super().update(**kwargs)
+
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        with transaction.atomic(using=self.db):
+            created = super().bulk_create(objs, *args, **kwargs)
+            Deploy.objects.filter(pk__in=[obj.deploy_id for obj in objs]).retag()
+        return created
+
+
+class DeployReport(models.Model):
+    """Base of a deploy's report that the timeline draws (impact, drift): `SHOWN` names the fields it reads."""
+
+    SHOWN: frozenset[str] = frozenset()
+
+    objects = DeployReportQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        with transaction.atomic(using=kwargs.get("using")):
+            super().save(*args, **kwargs)
+            Deploy.objects.filter(pk=self.deploy_id).retag()

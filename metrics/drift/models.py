@@ -6,6 +6,7 @@ import numpy as np
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from deployments.models import DeployReport
 from metrics.stats.drift import METHODS
 
 KIND_CHOICES = [("numeric", "numeric"), ("categorical", "categorical"), ("boolean", "boolean")]
@@ -91,8 +92,11 @@ class DriftSetting(models.Model):
         return f"drift settings of {self.service_id}"
 
 
-class DriftReport(models.Model):
+class DriftReport(DeployReport):
     """The latest drift judgement of one deploy against its baseline; recomputed while in its window."""
+
+    # The timeline's badge (drift_badge_columns).
+    SHOWN = frozenset({"status", "n_columns", "n_drifted", "n_expected", "dataset_drift", "prediction_drift_cause"})
 
     deploy = models.OneToOneField("deployments.Deploy", on_delete=models.CASCADE, related_name="drift_report")
     baseline = models.ForeignKey(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from deployments.models import DeployReport
 from metrics.stats.impact import (
     DEFAULT_ALLOWED_CHANGE,
     DEFAULT_MIN_SAMPLES,
@@ -177,8 +178,10 @@ class MetricSetting(models.Model):
         return f"{self.service} {self.name}: {self.direction}"
 
 
-class ImpactReport(models.Model):
+class ImpactReport(DeployReport):
     """A deploy's impact against its baseline, recomputed while in its window; final at the window's end."""
+
+    SHOWN = frozenset({"verdict", "score", "final", "metrics"})  # the timeline's badge (impact_badge_columns)
 
     deploy = models.OneToOneField("deployments.Deploy", on_delete=models.CASCADE, related_name="impact_report")
     verdict = models.CharField(max_length=20, choices=[(v, v) for v in VERDICTS], default=PENDING)

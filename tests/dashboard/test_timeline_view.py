@@ -163,15 +163,18 @@ def test_the_timeline_query_count_is_the_same_for_few_and_many_deploys(
     client.force_login(alice)
     judge(record(project, 1), "healthy", drifted=1)
     client.get(f"/{project.slug}/")  # the session and the user, loaded once
-    # session, user, membership; services, environments; the chart's deploys (their impact and drift joined in);
-    # the page's count and rows (the same); the rows' alerts and rollbacks; the streams' settings
-    with django_assert_num_queries(11):
-        assert client.get(f"/{project.slug}/", {"range": "30d", "q": "v"}).status_code == 200
+    # session, user, membership; services, environments; the stamp of the chart's deploys, and the first time
+    # they are drawn the deploys (their impact and drift joined in); the page's count and rows (the same); the
+    # rows' alerts and rollbacks; the streams' settings
     for hours in range(2, 80):
         judge(record(project, hours, service=f"svc-{hours % 5}"), "degraded", drifted=hours % 7)
-    with django_assert_num_queries(11):
-        response = client.get(f"/{project.slug}/", {"range": "30d", "q": "v"})
-    assert len(chart_points(response)) == 79
+    for drawn in (79, 99):
+        for kept, queries in ((False, 12), (True, 11)):
+            with django_assert_num_queries(queries):
+                response = client.get(f"/{project.slug}/", {"range": "30d", "q": "v"})
+            assert len(chart_points(response)) == drawn, kept
+        for hours in (0.5, *range(81, 100)):  # new deploys: drawn afresh, at the same cost
+            record(project, hours)
 
 
 def rollups(project, deploy, name, values):
@@ -237,17 +240,20 @@ def test_the_service_page_query_count_is_the_same_for_few_and_many_deploys(
     client.force_login(alice)
     rollups(project, record(project, 1), "latency_ms", [1.0, 2.0])
     client.get(f"/{project.slug}/services/fraud-scorer/")
-    # session, user, membership, the service; its metric names (posted, configured); the deploys (their impact
-    # and drift joined in); the metric's trend; the drift shares; the current version per environment
+    # session, user, membership, the service; its metric names (posted, configured); the deploys' stamp (kept
+    # from the first request: their query is skipped); the metric's trend; the drift shares; the current version
+    # per environment
     with django_assert_num_queries(10):
         assert client.get(f"/{project.slug}/services/fraud-scorer/").status_code == 200
     for hours in range(2, 60):
         deploy = record(project, hours, environment=f"env-{hours % 4}")
         judge(deploy, "healthy", drifted=hours % 3)
         rollups(project, deploy, "latency_ms", [float(hours)])
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(11):  # and the deploys (their impact and drift joined in), changed since
         response = client.get(f"/{project.slug}/services/fraud-scorer/")
     assert len(response.context["deploys"]) == 59
+    with django_assert_num_queries(10):
+        client.get(f"/{project.slug}/services/fraud-scorer/")
 
 
 def test_a_cached_row_is_drawn_again_when_anything_it_shows_changes(client, alice, project):
