@@ -4,7 +4,10 @@ shows (a deploy's field, a report's verdict, a deploy added or removed) is drawn
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -40,6 +43,18 @@ def test_a_view_drawn_again_unchanged_skips_the_charts_query(client, alice, proj
     assert chart_reads(first) == 1
     assert chart_reads(again) == 0
     assert len(again) == len(first) - 1
+
+
+def test_the_kept_markers_embedded_in_the_page_are_the_figure_drawn(client, alice, project):
+    """The markers' JSON text is made once and kept: what the browser reads is the figure of this request."""
+    client.force_login(alice)
+    judge(record(project, 1), "healthy")
+    for _ in range(2):
+        response = client.get(f"/{project.slug}/", {"range": "7d"})
+        html = response.content.decode()
+        embedded = html.split('<script id="timeline-chart-data" type="application/json">')[1].split("</script>")[0]
+        assert json.loads(embedded) == json.loads(json.dumps(response.context["chart"], cls=DjangoJSONEncoder))
+        assert json.loads(embedded)["layout"]["xaxis"]["range"]  # the request's own layout beside the kept data
 
 
 def test_a_reports_new_verdict_is_drawn_whatever_path_wrote_it(client, alice, project):

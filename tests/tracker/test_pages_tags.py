@@ -79,3 +79,17 @@ def test_chart_data_is_embedded_as_json_script_embeds_it():
     theirs = json_script(value, "chart-data")
     assert ours.replace(" ", "") == theirs.replace(" ", "")
     assert "</b>" not in ours and "&amp;" not in ours
+
+
+def test_a_figure_whose_data_was_encoded_once_is_embedded_the_same():
+    """The timeline's kept markers carry their JSON text (EncodedList): the page embeds exactly what json_script
+    would embed for the same figure, with or without other keys beside the data."""
+    from django.utils.html import json_script
+
+    from tracker.script_json import EncodedList
+
+    traces = [{"type": "scatter", "x": [datetime(2026, 12, 6, 9, 5, tzinfo=UTC)], "customdata": [["</script>&"]]}]
+    for figure in ({"data": traces, "layout": {"title": {"text": "<b>x</b>"}}}, {"data": traces}):
+        ours = render('{{ v|chart_json:"chart-data" }}', v={**figure, "data": EncodedList(traces)})
+        theirs = json_script(figure, "chart-data")
+        assert ours.replace(" ", "") == theirs.replace(" ", "")

@@ -9,18 +9,17 @@ embeds a chart's data as json_script does, faster.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from django import template
-from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince, timeuntil
 
 from tracker.labels import human_label
+from tracker.script_json import EncodedList, script_json
 
 register = template.Library()
 
@@ -64,8 +63,11 @@ def human(value: object) -> str:
 
 @register.filter
 def chart_json(value: Any, element_id: str) -> SafeString:
-    """json_script's <script type="application/json"> with the same escapes of <, > and &, made with three replaces:
-    json_script's str.translate with a mapping took ~30 ms over the timeline's 450 KB of chart data."""
-    text = json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"))
-    escaped = text.replace("<", "\\u003C").replace(">", "\\u003E").replace("&", "\\u0026")
-    return format_html('<script id="{}" type="application/json">{}</script>', element_id, mark_safe(escaped))  # noqa: S308 (escaped above)
+    """json_script's <script type="application/json"> with the same escapes; a figure whose data is an
+    EncodedList (kept between requests) writes that list's text as made once."""
+    if isinstance(value, dict) and isinstance(value.get("data"), EncodedList):
+        rest = script_json({key: item for key, item in value.items() if key != "data"})
+        escaped = '{"data":' + value["data"].text + ("}" if rest == "{}" else "," + rest[1:])
+    else:
+        escaped = script_json(value)
+    return format_html('<script id="{}" type="application/json">{}</script>', element_id, mark_safe(escaped))  # noqa: S308 (escaped by script_json)
