@@ -4,8 +4,8 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import models, transaction
-from django.db.models import Count, OuterRef, Subquery, Sum
+from django.db import models, router, transaction
+from django.db.models import Count, F, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -401,7 +401,10 @@ class DeployReportQuerySet(models.QuerySet):
 
 
 class DeployReport(models.Model):
-    """Base of a deploy's report that the timeline draws (impact, drift): `SHOWN` names the fields it reads."""
+    """Base of a deploy's report that the timeline draws (impact, drift): `SHOWN` names the fields it reads,
+    `shown()` and `shown_columns()` what it draws of them (from the instance, and as the database reads it). A save
+    that changes what is drawn gives the deploy a new change tag; the judges' recomputations every minute that
+    reach the same verdict do not, so the chart stays kept."""
 
     SHOWN: frozenset[str] = frozenset()
 
@@ -411,6 +414,23 @@ class DeployReport(models.Model):
         abstract = True
 
     def save(self, *args, **kwargs) -> None:
-        with transaction.atomic(using=kwargs.get("using")):
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using):
+            stored = None
+            if not self._state.adding:
+                # What is stored now, read under the row's lock: another worker's save in between is compared too.
+                columns = {f"shown_{n}": column for n, column in enumerate(self.shown_columns())}
+                rows = type(self)._base_manager.using(using).select_for_update().filter(pk=self.pk)
+                stored = rows.annotate(**columns).values_list(*columns).first()
             super().save(*args, **kwargs)
-            Deploy.objects.filter(pk=self.deploy_id).retag()
+            if stored is None or tuple(stored) != self.shown():
+                Deploy.objects.using(using).filter(pk=self.deploy_id).retag()
+
+    @classmethod
+    def shown_columns(cls) -> list:
+        """What the timeline draws of a report, as the database reads it (the order of `shown()`)."""
+        return [F(name) for name in sorted(cls.SHOWN)]
+
+    def shown(self) -> tuple:
+        """What the timeline draws of this report (its `SHOWN` fields unless a report says otherwise)."""
+        return tuple(getattr(self, name) for name in sorted(self.SHOWN))

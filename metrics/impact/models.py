@@ -181,7 +181,8 @@ class MetricSetting(models.Model):
 class ImpactReport(DeployReport):
     """A deploy's impact against its baseline, recomputed while in its window; final at the window's end."""
 
-    SHOWN = frozenset({"verdict", "score", "final", "metrics"})  # the timeline's badge (impact_badge_columns)
+    # What the timeline's chart draws of the report (impact_badge_columns: the score is the rows' alone).
+    SHOWN = frozenset({"verdict", "final", "metrics"})
 
     deploy = models.OneToOneField("deployments.Deploy", on_delete=models.CASCADE, related_name="impact_report")
     verdict = models.CharField(max_length=20, choices=[(v, v) for v in VERDICTS], default=PENDING)
@@ -225,3 +226,11 @@ class ImpactReport(DeployReport):
 
     def __str__(self) -> str:
         return f"impact of deploy {self.deploy_id}: {self.verdict}"
+
+    @classmethod
+    def shown_columns(cls) -> list:
+        no_metrics = models.ExpressionWrapper(models.Q(metrics=[]), output_field=models.BooleanField())
+        return [models.F("verdict"), models.F("final"), no_metrics]
+
+    def shown(self) -> tuple:
+        return self.verdict, self.final, self.metrics == []  # judged no metric at all (a grey "No metrics")

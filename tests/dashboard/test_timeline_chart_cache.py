@@ -112,9 +112,40 @@ def test_every_write_gives_the_deploy_a_new_tag_and_other_report_fields_do_not(p
     seen.append(tag())
     Deploy.objects.filter(pk=deploy.pk).update(author="zed")
     seen.append(tag())
-    ImpactReport.objects.filter(deploy=deploy).update(score=0.5)
+    ImpactReport.objects.filter(deploy=deploy).update(final=False)
     seen.append(tag())
     assert len(set(seen)) == 4
-    ImpactReport.objects.filter(deploy=deploy).update(sent_at=deploy.deployed_at, requested_at=None)
+    ImpactReport.objects.filter(deploy=deploy).update(score=0.5, sent_at=deploy.deployed_at, requested_at=None)
     DriftReport.objects.filter(deploy=deploy).update(due_at=deploy.deployed_at)
-    assert tag() == seen[-1]  # the sweep's bookkeeping is not drawn: the chart stays kept
+    assert tag() == seen[-1]  # the score (the rows' alone) and the sweep's bookkeeping are not on the chart
+
+
+def test_a_recomputation_that_reaches_the_same_verdict_keeps_the_chart(project):
+    """The judges store a report every minute while a deploy is in its window: only a change the chart draws
+    (verdict, final, no metric at all; drift's counts) retags the deploy, compared with what is stored now."""
+    deploy = record(project, 1)
+    judge(deploy, "healthy")
+
+    def tag() -> int:
+        return Deploy.objects.values_list("tag", flat=True).get(pk=deploy.pk)
+
+    before = tag()
+    report = ImpactReport.objects.get(deploy=deploy)
+    report.score, report.reasons, report.metrics = 0.1, ["p99 within bounds"], [{"name": "p99", "n": 400}]
+    report.save()
+    assert tag() == before
+    stale = ImpactReport.objects.get(deploy=deploy)  # another worker's copy, read before the change below
+    report.verdict = "degraded"
+    report.save()
+    assert tag() != before
+    after = tag()
+    stale.save()  # stores "healthy" over "degraded": compared with what is stored, not with what it read
+    assert tag() != after
+    drift = DriftReport.objects.create(deploy=deploy, status="ok", n_columns=10, n_drifted=1)
+    after = tag()
+    drift.drift_share, drift.compute_ms = 0.1, 3.0
+    drift.save()
+    assert tag() == after
+    drift.n_drifted = 2
+    drift.save()
+    assert tag() != after
