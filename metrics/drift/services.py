@@ -265,7 +265,14 @@ def _merge_column(
     merged: dict[int, sk.Sketch] = {}
     for deploy_id in deploy_ids:
         row = locked[(deploy_id, stored_column.pk)]
-        stored = sk.from_bytes(bytes(row.data)) if row.data else sk.empty_sketch(_sketch_kind(stored_column.kind))
+        try:
+            stored = _stored_sketch(row, stored_column, edges)
+        except sk.EdgesNeeded:
+            # Binned on edges that a concurrent batch froze after this one read the column: they hold now (the
+            # row lock waited for that batch's commit), and they never change once frozen.
+            stored_column.refresh_from_db(fields=["edges"])
+            edges = stored_column.edges_array()
+            stored = _stored_sketch(row, stored_column, edges)
         merged[deploy_id] = sk.merge(stored, parts[(deploy_id, stored_column.pk)], edges=edges, rng=rng)
         fresh = getattr(merged[deploy_id], "edges", None)
         if edges is None and fresh is not None:
@@ -274,9 +281,13 @@ def _merge_column(
                 return _merge_column(stored_column, deploy_ids, parts, locked, rng)
     for deploy_id, sketch in merged.items():
         row = locked[(deploy_id, stored_column.pk)]
-        row.data, row.n, row.nulls = sk.to_bytes(sketch), sketch.n, sketch.nulls
+        row.data, row.n, row.nulls = sk.to_bytes(sketch, edges=edges), sketch.n, sketch.nulls
         row.updated_at = timezone.now()
     return None
+
+
+def _stored_sketch(row: ColumnSketch, column: SampleColumn, edges: np.ndarray | None) -> sk.Sketch:
+    return sk.from_bytes(bytes(row.data), edges=edges) if row.data else sk.empty_sketch(_sketch_kind(column.kind))
 
 
 def _sketch_kind(kind: str) -> str:

@@ -53,6 +53,16 @@ def stored_sizes(deploy: Deploy) -> dict[str, int]:
     }
 
 
+def stored_sketches(deploy: Deploy) -> dict[str, sk.Sketch]:
+    """The deploy's sketches by column name (binned ones refer to their column's frozen edges)."""
+    return {
+        name: sk.from_bytes(bytes(data), edges=None if edges is None else np.frombuffer(bytes(edges), "<f8"))
+        for name, data, edges in ColumnSketch.objects.filter(deploy=deploy).values_list(
+            "column__name", "data", "column__edges"
+        )
+    }
+
+
 @pytest.mark.django_db
 def test_a_million_rows_into_one_deploy_stay_under_each_columns_ceiling(api):
     deploy = make_deploy(api)
@@ -61,7 +71,7 @@ def test_a_million_rows_into_one_deploy_stay_under_each_columns_ceiling(api):
         batch = validate_batch(batch_body(deploy, seed, 10_000), now=time.time())
         samples_ingest(project=deploy.project, batch=batch)
         sizes.append(stored_sizes(deploy))
-    amount = sk.from_bytes(bytes(ColumnSketch.objects.get(deploy=deploy, column__name="amount").data))
+    amount = stored_sketches(deploy)["amount"]
     assert (amount.n, amount.nulls) == (980_000, 20_000)
     assert amount.counts.sum() == 980_000 and len(amount.reservoir) == sk.OVERFLOW_SAMPLE
     ceilings = {"amount": sk.max_size_bytes("numeric"), "prediction": sk.max_size_bytes("numeric")}
@@ -96,10 +106,7 @@ def test_concurrent_batches_for_one_deploy_lose_no_counts(api, token):
     for thread in threads:
         thread.join()
     assert failures == []
-    sketches = {
-        name: sk.from_bytes(bytes(data))
-        for name, data in ColumnSketch.objects.filter(deploy=deploy).values_list("column__name", "data")
-    }
+    sketches = stored_sketches(deploy)
     sent = Counter(c for body in bodies for c in body["columns"]["country"])
     assert sketches["country"].counts == dict(sent)
     amount = sketches["amount"]
