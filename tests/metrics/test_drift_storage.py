@@ -14,11 +14,13 @@ from django.db import connection
 
 from deployments.models import Deploy
 from deployments.services import deploy_processed_mark
+from metrics.drift import selectors, services
 from metrics.drift.models import ColumnSketch, SampleColumn
 from metrics.drift.services import samples_ingest
 from metrics.predictions import validate_batch
 from metrics.stats import sketch as sk
 from tests.helpers import client_for
+from tests.metrics.legacy_sketch import assert_same, legacy_to_bytes
 
 COUNTRIES = np.array(["DE", "FR", "IT", "ES", "NL"], dtype=object)
 
@@ -115,3 +117,58 @@ def test_concurrent_batches_for_one_deploy_lose_no_counts(api, token):
     values = np.array([v for body in bodies for v in body["columns"]["amount"] if v is not None])
     assert np.array_equal(amount.counts, sk.bin_counts(values, amount.edges))
     assert sketches["prediction"].n == 48_000
+
+
+def ingest(deploy: Deploy, seeds: range, n: int = 10_000) -> list[dict]:
+    bodies = [batch_body(deploy, seed, n) for seed in seeds]
+    for body in bodies:
+        samples_ingest(project=deploy.project, batch=validate_batch(body, now=time.time()))
+    return bodies
+
+
+@pytest.mark.django_db
+def test_sketches_stored_in_the_first_layout_keep_working(api):
+    deploy = make_deploy(api)
+    bodies = ingest(deploy, range(3))  # 30,000 rows: binned on frozen edges
+    before = stored_sketches(deploy)
+    # The database of an older release: every sketch in the first layout (edges copied in, counts as <i8).
+    for row in ColumnSketch.objects.filter(deploy=deploy).select_related("column"):
+        row.data = legacy_to_bytes(before[row.column.name])
+        row.save(update_fields=["data"])
+    assert {bytes(d)[:4] for d in ColumnSketch.objects.values_list("data", flat=True)} == {b"DTS1"}
+    old = selectors.deploy_sketches(deploy_ids=[deploy.pk])[deploy.pk]
+    for column in SampleColumn.objects.filter(service=deploy.service):
+        assert_same(old[column.pk], before[column.name])  # the drift task reads them as they were
+    bodies += ingest(deploy, range(3, 5))  # and the ingest merges into them, writing the compact layout
+    after = stored_sketches(deploy)
+    amount = after["amount"]
+    values = np.array([v for body in bodies for v in body["columns"]["amount"] if v is not None])
+    assert (amount.n, amount.nulls) == (49_000, 1_000)
+    assert np.array_equal(amount.counts, sk.bin_counts(values, amount.edges))
+    index = np.searchsorted(amount.edges, values, side="right")
+    assert np.allclose(amount.sums, np.bincount(index, values, minlength=len(amount.counts)))
+    assert after["country"].counts == dict(Counter(c for body in bodies for c in body["columns"]["country"]))
+    sizes = stored_sizes(deploy)
+    assert sizes["amount"] < 0.65 * len(legacy_to_bytes(amount))
+    assert {
+        bytes(data)[:4] for data in ColumnSketch.objects.filter(column__kind="numeric").values_list("data", flat=True)
+    } == {b"DTS2"}
+
+
+@pytest.mark.django_db
+def test_a_batch_that_read_its_columns_before_another_froze_their_edges_merges_on_them(api, monkeypatch):
+    deploy = make_deploy(api)
+    bodies = ingest(deploy, range(2))  # edges frozen, sketches stored referring to them
+    learn = services._learn_columns
+
+    def stale(service, columns):  # as if read before the other batch committed its edges
+        known, new = learn(service, columns)
+        for column in known.values():
+            column.edges = None
+        return known, new
+
+    monkeypatch.setattr(services, "_learn_columns", stale)
+    bodies += ingest(deploy, range(2, 3))
+    amount = stored_sketches(deploy)["amount"]
+    values = np.array([v for body in bodies for v in body["columns"]["amount"] if v is not None])
+    assert amount.n == 29_400 and np.array_equal(amount.counts, sk.bin_counts(values, amount.edges))
