@@ -535,14 +535,27 @@ def _subsample_rows(rows: np.ndarray, k: int, rng: np.random.Generator) -> np.nd
 
 
 def pairs_to_bytes(sketch: PairSketch) -> bytes:
-    head = json.dumps({"kind": "pairs", "n": sketch.n, "rows": len(sketch.reservoir)}).encode()
-    return _HEADER.pack(_MAGIC, len(head)) + head + sketch.reservoir.astype("<f8").tobytes()
+    """DTS2: the predictions (<f8), then the labels: one bit each when every label is 0 or 1 (a classifier's),
+    else <f8. (DTS1, stored before and still read: the rows as (prediction, label) <f8 pairs.)"""
+    predictions, labels = sketch.reservoir[:, 0], sketch.reservoir[:, 1]
+    binary = bool(((labels == 0) | (labels == 1)).all())
+    header = {"kind": "pairs", "n": sketch.n, "rows": len(sketch.reservoir), "labels": "bits" if binary else "<f8"}
+    packed = np.packbits(labels == 1, bitorder="little") if binary else labels.astype("<f8")
+    return _pack(_MAGIC2, header, [predictions.astype("<f8"), packed])
 
 
 def pairs_from_bytes(data: bytes) -> PairSketch:
     magic, head_len = _HEADER.unpack_from(data)
-    if magic != _MAGIC:
+    if magic not in (_MAGIC, _MAGIC2):
         raise ValueError("not a Deploy Tracker sketch")
     header = json.loads(data[_HEADER.size : _HEADER.size + head_len])
-    rows = np.frombuffer(data, dtype="<f8", count=2 * header["rows"], offset=_HEADER.size + head_len)
-    return PairSketch(n=header["n"], reservoir=rows.astype(np.float64).reshape(-1, 2))
+    reader, rows = _Reader(memoryview(data)[_HEADER.size + head_len :]), header["rows"]
+    if magic == _MAGIC:
+        return PairSketch(n=header["n"], reservoir=reader.take("<f8", 2 * rows).astype(np.float64).reshape(-1, 2))
+    predictions = reader.take("<f8", rows)
+    if header["labels"] == "bits":
+        bits = reader.take("u1", (rows + 7) // 8)
+        labels = np.unpackbits(bits, count=rows, bitorder="little").astype(np.float64)
+    else:
+        labels = reader.take("<f8", rows)
+    return PairSketch(n=header["n"], reservoir=np.column_stack([predictions, labels]).astype(np.float64))

@@ -53,3 +53,9 @@ def assert_same(a: sk.Sketch, b: sk.Sketch) -> None:
         assert (x is None) == (y is None), name
         if x is not None:
             assert np.array_equal(x, y) and x.dtype == y.dtype, name
+
+
+def legacy_pairs_to_bytes(sketch: sk.PairSketch) -> bytes:
+    """What `pairs_to_bytes` wrote before DTS2: the (prediction, label) rows as <f8 pairs."""
+    head = json.dumps({"kind": "pairs", "n": sketch.n, "rows": len(sketch.reservoir)}).encode()
+    return struct.pack("<4sI", b"DTS1", len(head)) + head + sketch.reservoir.astype("<f8").tobytes()

@@ -15,12 +15,13 @@ from django.db import connection
 from deployments.models import Deploy
 from deployments.services import deploy_processed_mark
 from metrics.drift import selectors, services
-from metrics.drift.models import ColumnSketch, SampleColumn
+from metrics.drift.models import ColumnSketch, QualitySketch, SampleColumn
 from metrics.drift.services import samples_ingest
 from metrics.predictions import validate_batch
+from metrics.stats import quality
 from metrics.stats import sketch as sk
 from tests.helpers import client_for
-from tests.metrics.legacy_sketch import assert_same, legacy_to_bytes
+from tests.metrics.legacy_sketch import assert_same, legacy_pairs_to_bytes, legacy_to_bytes
 
 COUNTRIES = np.array(["DE", "FR", "IT", "ES", "NL"], dtype=object)
 
@@ -172,3 +173,27 @@ def test_a_batch_that_read_its_columns_before_another_froze_their_edges_merges_o
     amount = stored_sketches(deploy)["amount"]
     values = np.array([v for body in bodies for v in body["columns"]["amount"] if v is not None])
     assert amount.n == 29_400 and np.array_equal(amount.counts, sk.bin_counts(values, amount.edges))
+
+
+@pytest.mark.django_db
+def test_pairs_stored_in_the_first_layout_keep_working(api):
+    deploy = make_deploy(api)
+    bodies = [batch_body(deploy, seed, 6_000) for seed in range(3)]
+    for seed, body in enumerate(bodies):
+        body["label"] = np.random.default_rng(seed).integers(0, 2, 6_000).tolist()
+    samples_ingest(project=deploy.project, batch=validate_batch(bodies[0], now=time.time()))
+    row = QualitySketch.objects.get(deploy=deploy)
+    pairs = sk.pairs_from_bytes(bytes(row.data))
+    row.data = legacy_pairs_to_bytes(pairs)  # as an older release stored them
+    row.save(update_fields=["data"])
+    assert selectors.realised_quality(deploy_ids=[deploy.pk]) == {
+        deploy.pk: quality.realised_quality(pairs.reservoir, pairs.n)
+    }
+    for body in bodies[1:]:
+        samples_ingest(project=deploy.project, batch=validate_batch(body, now=time.time()))
+    row.refresh_from_db()
+    merged = sk.pairs_from_bytes(bytes(row.data))
+    assert bytes(row.data)[:4] == b"DTS2" and merged.n == row.n == 18_000
+    assert merged.reservoir.shape == (sk.RESERVOIR_CAPACITY, 2) and set(merged.reservoir[:, 1]) == {0.0, 1.0}
+    assert len(bytes(row.data)) < 0.52 * len(legacy_pairs_to_bytes(merged))  # labels as bits
+    assert selectors.realised_quality(deploy_ids=[deploy.pk])[deploy.pk]["n"] == 18_000
