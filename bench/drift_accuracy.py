@@ -44,7 +44,9 @@ def stored_sketches() -> dict[str, tuple]:
 
     out: dict[str, dict] = {}
     for row in ColumnSketch.objects.select_related("deploy", "column"):
-        out.setdefault(row.column.name, {})[row.deploy.version] = sketch.from_bytes(bytes(row.data))
+        out.setdefault(row.column.name, {})[row.deploy.version] = sketch.from_bytes(
+            bytes(row.data), edges=row.column.edges_array()
+        )
     return {name: (s["reference"], s["current"]) for name, s in out.items() if {"reference", "current"} <= set(s)}
 
 

@@ -50,7 +50,7 @@ class ColumnSketch(models.Model):
 
     deploy = models.ForeignKey("deployments.Deploy", on_delete=models.CASCADE, related_name="column_sketches")
     column = models.ForeignKey(SampleColumn, on_delete=models.CASCADE, related_name="sketches")
-    data = models.BinaryField()  # metrics.stats.sketch.to_bytes
+    data = models.BinaryField()  # metrics.stats.sketch.to_bytes (binned: read with the column's frozen edges)
     n = models.BigIntegerField(default=0)  # non-null values posted (also inside data; here for listing)
     nulls = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)

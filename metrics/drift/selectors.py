@@ -94,11 +94,17 @@ def stream_get(*, project: Project, service: str, environment: str) -> tuple[Ser
 
 def deploy_sketches(*, deploy_ids: Iterable[int]) -> dict[int, dict[int, sk.Sketch]]:
     """deploy id -> column id -> sketch."""
+    rows = list(
+        ColumnSketch.objects.filter(deploy_id__in=list(deploy_ids)).values_list("deploy_id", "column_id", "data")
+    )
+    # A binned sketch refers to its column's frozen edges (one array per column, shared by its deploys).
+    edges = {
+        pk: None if raw is None else np.frombuffer(bytes(raw), dtype="<f8").astype(np.float64)
+        for pk, raw in SampleColumn.objects.filter(pk__in={row[1] for row in rows}).values_list("pk", "edges")
+    }
     out: dict[int, dict[int, sk.Sketch]] = {}
-    for deploy_id, column_id, data in ColumnSketch.objects.filter(deploy_id__in=list(deploy_ids)).values_list(
-        "deploy_id", "column_id", "data"
-    ):
-        out.setdefault(deploy_id, {})[column_id] = sk.from_bytes(bytes(data))
+    for deploy_id, column_id, data in rows:
+        out.setdefault(deploy_id, {})[column_id] = sk.from_bytes(bytes(data), edges=edges[column_id])
     return out
 
 

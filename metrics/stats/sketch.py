@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -139,12 +140,13 @@ def bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 def bin_counts_and_sums(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Counts and sums of the values on bins (-inf, e0), [e0, e1), …, [e_last, inf).
 
-    The values are sorted first: binary searches of increasing keys stay in the cache (3× faster at 10,000
-    values), and each bin's sum adds its values in increasing order."""
+    The values are sorted first and each bin's sum adds its values in increasing order. The counts come from
+    the edges looked up in the sorted values (as `bin_counts`), and each sorted value's bin from repeating the
+    bin numbers by their counts: 2.5× faster at 10,000 values than a binary search per value."""
     ordered = np.sort(values)
-    index = np.searchsorted(edges, ordered, side="right")
-    size = len(edges) + 1
-    return np.bincount(index, minlength=size), np.bincount(index, weights=ordered, minlength=size)
+    counts = np.diff(np.searchsorted(ordered, edges, side="left"), prepend=0, append=len(ordered))
+    index = np.repeat(np.arange(len(counts)), counts)
+    return counts, np.bincount(index, weights=ordered, minlength=len(counts))
 
 
 def _moments(values: np.ndarray) -> dict:
@@ -263,8 +265,8 @@ def _merge_numeric(
     _merge_moments(a, b, out)
     if n > capacity or a.counts is not None or b.counts is not None:
         out.edges = _shared_edges(a, b, edges)
-        out.counts = binned_counts(a, out.edges) + binned_counts(b, out.edges)
-        sums_a, sums_b = binned_sums(a, out.edges), binned_sums(b, out.edges)
+        (counts_a, sums_a), (counts_b, sums_b) = _binned(a, out.edges), _binned(b, out.edges)
+        out.counts = counts_a + counts_b
         out.sums = None if sums_a is None or sums_b is None else sums_a + sums_b
     # An overflowed sketch stored before bin sums keeps its full sample: its statistics still read it.
     size = n if n <= capacity else capacity if out.sums is None else min(capacity, OVERFLOW_SAMPLE)
@@ -291,6 +293,19 @@ def binned_counts(sketch: NumericSketch, edges: np.ndarray) -> np.ndarray:
     if not sketch.complete:
         raise ValueError("an overflowed sketch can only be read on its own edges")
     return bin_counts(sketch.reservoir, edges)
+
+
+def _binned(sketch: NumericSketch, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """`binned_counts` and `binned_sums` together: a complete reservoir is sorted and binned once."""
+    if sketch.counts is not None and sketch.edges is not None and _same_edges(sketch.edges, edges):
+        return sketch.counts, sketch.sums
+    if not sketch.complete:
+        raise ValueError("an overflowed sketch can only be read on its own edges")
+    return bin_counts_and_sums(sketch.reservoir, edges)
+
+
+def _same_edges(a: np.ndarray, b: np.ndarray) -> bool:
+    return a is b or np.array_equal(a, b)
 
 
 def binned_sums(sketch: NumericSketch, edges: np.ndarray) -> np.ndarray | None:
@@ -331,9 +346,32 @@ def empty_sketch(kind: str) -> Sketch:
 
 
 # --- serialisation: a small JSON header followed by raw little-endian arrays ---------------------
+#
+# Two layouts, told apart by their first four bytes; both are read, only the second is written for numeric
+# sketches (categorical ones keep the first: they hold no arrays):
+#
+# * DTS1 (stored before): reservoir <f8, then, once binned, edges <f8, counts <i8 and sums <f8.
+# * DTS2: reservoir <f8, then, once binned, the edges only when they are not the service column's frozen ones
+#   (the header's "ref" is then their CRC-32 and the reader is given them), counts <u4 (<i8 beyond 2**32 - 1,
+#   "cw"), and sums <f8 -- every bin, or only the bins that hold values ("nz": their number, then their indices
+#   as <u2) when that is smaller. An overflowed sketch of a continuous column: ~41 KB instead of ~67 KB; of a
+#   column of few values (a 0/1 label): the 16 KB sample and a few bytes.
+
+_MAGIC2 = b"DTS2"
+_U4_MAX = 2**32 - 1
 
 
-def to_bytes(sketch: Sketch) -> bytes:
+def _crc(edges: np.ndarray) -> int:
+    return zlib.crc32(edges.astype("<f8", copy=False).tobytes())
+
+
+class EdgesNeeded(ValueError):
+    """A stored sketch refers to its column's frozen edges, and they were not given (or are not those)."""
+
+
+def to_bytes(sketch: Sketch, *, edges: np.ndarray | None = None) -> bytes:
+    """The sketch as bytes. `edges`: the service column's frozen edges, if any: a sketch binned on them refers
+    to them instead of holding a copy (`from_bytes` is then given them)."""
     if isinstance(sketch, CategoricalSketch):
         header = {
             "kind": "categorical",
@@ -342,55 +380,105 @@ def to_bytes(sketch: Sketch) -> bytes:
             "other": sketch.other,
         }
         header["counts"] = list(sketch.counts.items())
-        arrays: list[np.ndarray] = []
-    else:
-        header = {
-            "kind": "numeric",
-            "n": sketch.n,
-            "nulls": sketch.nulls,
-            "reservoir": len(sketch.reservoir),
-            "edges": None if sketch.edges is None else len(sketch.edges),
-            "distinct": None if sketch.distinct is None else list(sketch.distinct.items()),
-            "sums": sketch.sums is not None,
-            "lo": sketch.lo,
-            "hi": sketch.hi,
-            "mean": sketch.mean,
-            "m2": sketch.m2,
-        }
-        arrays = [sketch.reservoir.astype("<f8")]
-        if sketch.edges is not None and sketch.counts is not None:
-            arrays += [sketch.edges.astype("<f8"), sketch.counts.astype("<i8")]
-            if sketch.sums is not None:
-                arrays.append(sketch.sums.astype("<f8"))
+        return _pack(_MAGIC, header, [])
+    header = {
+        "kind": "numeric",
+        "n": sketch.n,
+        "nulls": sketch.nulls,
+        "reservoir": len(sketch.reservoir),
+        "edges": None if sketch.edges is None else len(sketch.edges),
+        "distinct": None if sketch.distinct is None else list(sketch.distinct.items()),
+        "sums": sketch.sums is not None,
+        "lo": sketch.lo,
+        "hi": sketch.hi,
+        "mean": sketch.mean,
+        "m2": sketch.m2,
+    }
+    arrays = [sketch.reservoir.astype("<f8", copy=False)]
+    if sketch.edges is not None and sketch.counts is not None:
+        if edges is not None and _same_edges(sketch.edges, edges):
+            header["ref"] = _crc(edges)
+        else:
+            arrays.append(sketch.edges.astype("<f8", copy=False))
+        counts = sketch.counts
+        wide = bool(len(counts)) and int(counts.max()) > _U4_MAX
+        header["cw"] = 8 if wide else 4
+        nonzero = np.flatnonzero(counts)
+        # sparse: 2 + cw + 8 bytes a bin that holds values, against cw + 8 a bin
+        if len(counts) <= 1 << 16 and len(nonzero) * (2 + header["cw"] + 8) < len(counts) * (header["cw"] + 8):
+            header["nz"] = len(nonzero)
+            arrays.append(nonzero.astype("<u2"))
+            counts = counts[nonzero]
+        arrays.append(counts.astype("<i8" if wide else "<u4"))
+        if sketch.sums is not None:
+            sums = sketch.sums[nonzero] if "nz" in header else sketch.sums
+            arrays.append(sums.astype("<f8", copy=False))
+    return _pack(_MAGIC2, header, arrays)
+
+
+def _pack(magic: bytes, header: dict, arrays: list[np.ndarray]) -> bytes:
     head = json.dumps(header, separators=(",", ":")).encode()
-    return _HEADER.pack(_MAGIC, len(head)) + head + b"".join(a.tobytes() for a in arrays)
+    return b"".join([_HEADER.pack(magic, len(head)), head, *(a.tobytes() for a in arrays)])
 
 
-def from_bytes(data: bytes) -> Sketch:
+def from_bytes(data: bytes, *, edges: np.ndarray | None = None) -> Sketch:
+    """The sketch stored by `to_bytes` (either layout). `edges`: the service column's frozen edges, needed by a
+    sketch that refers to them (ValueError without them, or if they are not the ones it was binned on)."""
     magic, head_len = _HEADER.unpack_from(data)
-    if magic != _MAGIC:
+    if magic not in (_MAGIC, _MAGIC2):
         raise ValueError("not a Deploy Tracker sketch")
     offset = _HEADER.size + head_len
     header = json.loads(data[_HEADER.size : offset])
     if header["kind"] == "categorical":
         counts = {str(k): int(v) for k, v in header["counts"]}
         return CategoricalSketch(n=header["n"], nulls=header["nulls"], counts=counts, other=header["other"])
-    buf = memoryview(data)[offset:]
-    size = header["reservoir"]
-    reservoir = np.frombuffer(buf, dtype="<f8", count=size).astype(np.float64)
+    reader = _Reader(memoryview(data)[offset:])
+    reservoir = reader.take("<f8", header["reservoir"]).astype(np.float64)
     sketch = NumericSketch(n=header["n"], nulls=header["nulls"], reservoir=reservoir)
     sketch.distinct = None if header["distinct"] is None else {float(k): int(v) for k, v in header["distinct"]}
     # Sketches stored before sums and moments were kept lack these keys: they read as None.
     sketch.lo, sketch.hi, sketch.mean, sketch.m2 = (header.get(k) for k in ("lo", "hi", "mean", "m2"))
-    if header["edges"] is not None:
-        n_edges = header["edges"]
-        sketch.edges = np.frombuffer(buf, dtype="<f8", count=n_edges, offset=8 * size).astype(np.float64)
-        counts_at = 8 * (size + n_edges)
-        sketch.counts = np.frombuffer(buf, dtype="<i8", count=n_edges + 1, offset=counts_at).astype(np.int64)
+    if header["edges"] is None:
+        return sketch
+    n_bins = header["edges"] + 1
+    if magic == _MAGIC:
+        sketch.edges = reader.take("<f8", n_bins - 1).astype(np.float64)
+        sketch.counts = reader.take("<i8", n_bins).astype(np.int64)
         if header.get("sums"):
-            sums_at = counts_at + 8 * (n_edges + 1)
-            sketch.sums = np.frombuffer(buf, dtype="<f8", count=n_edges + 1, offset=sums_at).astype(np.float64)
+            sketch.sums = reader.take("<f8", n_bins).astype(np.float64)
+        return sketch
+    if "ref" in header:
+        if edges is None or len(edges) != n_bins - 1 or _crc(edges) != header["ref"]:
+            raise EdgesNeeded("this sketch is binned on its column's frozen edges: pass them")
+        sketch.edges = edges
+    else:
+        sketch.edges = reader.take("<f8", n_bins - 1).astype(np.float64)
+    stored = header.get("nz")
+    index = None if stored is None else reader.take("<u2", stored).astype(np.intp)
+    counts = reader.take("<u4" if header["cw"] == 4 else "<i8", n_bins if index is None else stored)
+    sums = reader.take("<f8", n_bins if index is None else stored) if header["sums"] else None
+    if index is None:
+        sketch.counts = counts.astype(np.int64)
+        sketch.sums = None if sums is None else sums.astype(np.float64)
+        return sketch
+    sketch.counts = np.zeros(n_bins, dtype=np.int64)
+    sketch.counts[index] = counts
+    if sums is not None:
+        sketch.sums = np.zeros(n_bins, dtype=np.float64)
+        sketch.sums[index] = sums
     return sketch
+
+
+class _Reader:
+    """Consecutive little-endian arrays of a buffer."""
+
+    def __init__(self, buf: memoryview) -> None:
+        self.buf, self.at = buf, 0
+
+    def take(self, dtype: str, count: int) -> np.ndarray:
+        out = np.frombuffer(self.buf, dtype=dtype, count=count, offset=self.at)
+        self.at += out.nbytes
+        return out
 
 
 def max_size_bytes(kind: str) -> int:
@@ -447,14 +535,27 @@ def _subsample_rows(rows: np.ndarray, k: int, rng: np.random.Generator) -> np.nd
 
 
 def pairs_to_bytes(sketch: PairSketch) -> bytes:
-    head = json.dumps({"kind": "pairs", "n": sketch.n, "rows": len(sketch.reservoir)}).encode()
-    return _HEADER.pack(_MAGIC, len(head)) + head + sketch.reservoir.astype("<f8").tobytes()
+    """DTS2: the predictions (<f8), then the labels: one bit each when every label is 0 or 1 (a classifier's),
+    else <f8. (DTS1, stored before and still read: the rows as (prediction, label) <f8 pairs.)"""
+    predictions, labels = sketch.reservoir[:, 0], sketch.reservoir[:, 1]
+    binary = bool(((labels == 0) | (labels == 1)).all())
+    header = {"kind": "pairs", "n": sketch.n, "rows": len(sketch.reservoir), "labels": "bits" if binary else "<f8"}
+    packed = np.packbits(labels == 1, bitorder="little") if binary else labels.astype("<f8")
+    return _pack(_MAGIC2, header, [predictions.astype("<f8"), packed])
 
 
 def pairs_from_bytes(data: bytes) -> PairSketch:
     magic, head_len = _HEADER.unpack_from(data)
-    if magic != _MAGIC:
+    if magic not in (_MAGIC, _MAGIC2):
         raise ValueError("not a Deploy Tracker sketch")
     header = json.loads(data[_HEADER.size : _HEADER.size + head_len])
-    rows = np.frombuffer(data, dtype="<f8", count=2 * header["rows"], offset=_HEADER.size + head_len)
-    return PairSketch(n=header["n"], reservoir=rows.astype(np.float64).reshape(-1, 2))
+    reader, rows = _Reader(memoryview(data)[_HEADER.size + head_len :]), header["rows"]
+    if magic == _MAGIC:
+        return PairSketch(n=header["n"], reservoir=reader.take("<f8", 2 * rows).astype(np.float64).reshape(-1, 2))
+    predictions = reader.take("<f8", rows)
+    if header["labels"] == "bits":
+        bits = reader.take("u1", (rows + 7) // 8)
+        labels = np.unpackbits(bits, count=rows, bitorder="little").astype(np.float64)
+    else:
+        labels = reader.take("<f8", rows)
+    return PairSketch(n=header["n"], reservoir=np.column_stack([predictions, labels]).astype(np.float64))

@@ -49,8 +49,8 @@ def columnar(n: int, seed: int, shift: float = 0.0, **extra) -> dict:
 
 
 def sketch_of(deploy: Deploy, name: str) -> sk.Sketch:
-    row = ColumnSketch.objects.get(deploy=deploy, column__name=name)
-    return sk.from_bytes(bytes(row.data))
+    row = ColumnSketch.objects.select_related("column").get(deploy=deploy, column__name=name)
+    return sk.from_bytes(bytes(row.data), edges=row.column.edges_array())
 
 
 @pytest.fixture

@@ -164,3 +164,21 @@ def test_it_rejects_lone_surrogates_as_invalid_json():
 
 def test_it_rejects_a_deploy_id_beyond_the_databases_range():
     assert "deploy" in problem(columnar({"a": [1]}, [0.5], deploy=2**63)).fields
+
+
+def test_a_columns_kind_is_the_kind_of_all_its_values():
+    numeric = p.typed_column("a", "feature", [None, 1, 2.5, None])
+    assert numeric.kind == "numeric" and numeric.present.tolist() == [False, True, True, False]
+    assert np.array_equal(numeric.values, [np.nan, 1.0, 2.5, np.nan], equal_nan=True)
+    text = p.typed_column("b", "feature", [None, "x", "y"])
+    assert text.kind == "categorical" and text.values.tolist() == [None, "x", "y"]
+    assert p.typed_column("c", "feature", [True, None, False]).values.tolist() == ["true", None, "false"]
+    for values, message in (
+        ([1.0, True], "share one kind"),
+        ([None, "x", 1], "share one kind"),
+        ([1, 2, "3"], "share one kind"),
+        ([None, None], "every value is null"),
+        ([10**400, 1.0], "too large"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            p.typed_column("d", "feature", values)

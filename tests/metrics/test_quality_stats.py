@@ -8,6 +8,7 @@ from scipy import stats
 
 from metrics.stats import quality
 from metrics.stats import sketch as sk
+from tests.metrics.legacy_sketch import legacy_pairs_to_bytes
 
 
 def test_it_computes_the_auc_as_the_mann_whitney_u_over_the_pairs():
@@ -57,3 +58,20 @@ def test_it_keeps_a_uniform_bounded_reservoir_of_whole_pairs():
     assert stats.chisquare(tenths).pvalue > 0.001
     back = sk.pairs_from_bytes(sk.pairs_to_bytes(merged))
     assert back.n == merged.n and np.array_equal(back.reservoir, merged.reservoir)
+
+
+def test_a_classifiers_labels_are_stored_as_bits_and_older_pairs_still_read():
+    rng = np.random.default_rng(3)
+    for labels, largest in ((rng.integers(0, 2, 10_000).astype(float), 8 * 10_000 + 10_000 // 8 + 200),
+                            (rng.normal(size=10_000), 16 * 10_000 + 200)):  # fmt: skip
+        pairs = sk.pair_sketch(rng.random(10_000), labels, rng=rng)
+        stored = sk.pairs_to_bytes(pairs)
+        assert len(stored) <= largest
+        for data in (stored, legacy_pairs_to_bytes(pairs)):
+            back = sk.pairs_from_bytes(data)
+            assert back.n == pairs.n and np.array_equal(back.reservoir, pairs.reservoir)
+            assert quality.realised_quality(back.reservoir, back.n) == quality.realised_quality(
+                pairs.reservoir, pairs.n
+            )
+    empty = sk.pairs_from_bytes(sk.pairs_to_bytes(sk.PairSketch()))
+    assert empty.n == 0 and empty.reservoir.shape == (0, 2)

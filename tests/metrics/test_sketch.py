@@ -7,6 +7,7 @@ import pytest
 from scipy import stats
 
 from metrics.stats import sketch as sk
+from tests.metrics.legacy_sketch import assert_same, legacy_to_bytes
 
 
 def gen(seed: int = 0) -> np.random.Generator:
@@ -175,3 +176,64 @@ def test_it_gives_tied_categories_their_slots_in_the_categories_order_and_counts
     assert slots[:2] == ["a", "z"] and slots[2:] == [f"c{i:03d}" for i in range(sk.MAX_CATEGORIES - 2)]
     assert all(type(category) is str for category in slots)
     assert (sketch.n, sketch.nulls, sketch.other) == (len(values), 4, 2 * 12)
+
+
+# --- the stored layouts ------------------------------------------------------------------------
+
+
+def overflowed(values: np.ndarray, edges: np.ndarray, seed: int = 0) -> sk.NumericSketch:
+    return stream(values, 10_000, edges=edges, seed=seed)
+
+
+def test_sketches_stored_in_the_first_layout_read_and_merge_as_before():
+    rng = gen(7)
+    edges = sk.freeze_edges(rng.normal(size=10_000))
+    sketches = [
+        overflowed(rng.normal(size=50_000), edges),
+        sk.numeric_sketch(rng.normal(size=300), nulls=2, rng=rng),  # complete: every value
+        sk.numeric_sketch(np.array([0.0, 1.0, 1.0]), rng=rng),  # few distinct values
+        sk.empty_sketch("numeric"),
+        sk.categorical_sketch(["a", "b", "b", "é"], nulls=2),
+    ]
+    for sketch in sketches:
+        old = sk.from_bytes(legacy_to_bytes(sketch))  # a DTS1 sketch needs no edges: it holds them
+        assert_same(old, sketch)
+        assert_same(sk.from_bytes(sk.to_bytes(sketch, edges=edges), edges=edges), sketch)
+    # merged with a new batch, an old sketch gives what the sketch it was gives (same seed)
+    part = sk.numeric_sketch(rng.normal(size=10_000), rng=rng, edges=edges)
+    merged_old = sk.merge(sk.from_bytes(legacy_to_bytes(sketches[0])), part, edges=edges, rng=gen(1))
+    assert_same(merged_old, sk.merge(sketches[0], part, edges=edges, rng=gen(1)))
+
+
+def test_a_binned_sketch_refers_to_its_columns_frozen_edges_and_keeps_counts_in_four_bytes():
+    rng = gen(8)
+    edges = sk.freeze_edges(rng.normal(size=10_000))
+    sketch = overflowed(rng.normal(size=1_000_000), edges)
+    compact, inline, old = sk.to_bytes(sketch, edges=edges), sk.to_bytes(sketch), legacy_to_bytes(sketch)
+    bins = len(edges) + 1
+    assert compact[:4] == inline[:4] == b"DTS2" and old[:4] == b"DTS1"
+    # counts in 4 bytes instead of 8, and no edges (the header names their width, and their CRC-32)
+    assert 4 * bins - 20 <= len(old) - len(inline) <= 4 * bins
+    assert 8 * len(edges) - 20 <= len(inline) - len(compact) <= 8 * len(edges)
+    assert len(compact) <= 0.63 * len(old)
+    with pytest.raises(sk.EdgesNeeded):
+        sk.from_bytes(compact)  # the reader must be given the column's edges…
+    with pytest.raises(sk.EdgesNeeded):
+        sk.from_bytes(compact, edges=np.nextafter(edges, np.inf))  # …and exactly those
+    assert_same(sk.from_bytes(compact, edges=edges), sketch)
+    # counts beyond four bytes are kept in eight
+    sketch.counts = sketch.counts * 2**22
+    huge = sk.to_bytes(sketch, edges=edges)
+    assert len(huge) == len(compact) + 4 * bins and sk.from_bytes(huge, edges=edges).counts.max() > 2**32
+    assert_same(sk.from_bytes(huge, edges=edges), sketch)
+
+
+def test_a_column_of_few_values_stores_only_the_bins_that_hold_values():
+    rng = gen(9)
+    edges = sk.freeze_edges(rng.integers(0, 2, 10_000).astype(float))  # a 0/1 label
+    sketch = overflowed(rng.integers(0, 2, 200_000).astype(float), edges)
+    assert np.count_nonzero(sketch.counts) == 2
+    stored = sk.to_bytes(sketch, edges=edges)
+    assert len(stored) < 8 * sk.OVERFLOW_SAMPLE + 400  # the sample and the header: a few bytes of bins
+    assert_same(sk.from_bytes(stored, edges=edges), sketch)
+    assert_same(sk.from_bytes(sk.to_bytes(sketch), edges=None), sketch)  # sparse with its edges inline
