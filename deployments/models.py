@@ -28,6 +28,13 @@ class Service(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs) -> None:
+        with transaction.atomic():
+            renamed = _renamed(self)
+            super().save(*args, **kwargs)
+            if renamed:  # the timeline's chart names each deploy's stream
+                Deploy.objects.filter(service=self).retag()
+
     def analysis_settings(self, environment_id: int | None = None) -> AnalysisSettings:
         """This service's analysis settings for one environment (its override) or its own; reads `settings_rows`,
         so a `prefetch_related("service__settings_rows")` makes it free for a page of deploys."""
@@ -51,6 +58,13 @@ class Environment(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs) -> None:
+        with transaction.atomic():
+            renamed = _renamed(self)
+            super().save(*args, **kwargs)
+            if renamed:  # the timeline's chart names each deploy's stream
+                Deploy.objects.filter(environment=self).retag()
+
 
 class Status(models.TextChoices):
     PENDING = "pending"
@@ -66,6 +80,14 @@ class Strategy(models.TextChoices):
     CANARY = "canary"
     SHADOW = "shadow"
     AB = "ab"
+
+
+def _renamed(stream: Service | Environment) -> bool:
+    """Whether this save gives a stored service or environment another name."""
+    if stream._state.adding:
+        return False
+    stored = type(stream)._base_manager.filter(pk=stream.pk).values_list("name", flat=True).first()
+    return stored is not None and stored != stream.name
 
 
 def new_tag() -> int:

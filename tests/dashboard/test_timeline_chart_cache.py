@@ -149,3 +149,19 @@ def test_a_recomputation_that_reaches_the_same_verdict_keeps_the_chart(project):
     drift.n_drifted = 2
     drift.save()
     assert tag() != after
+
+
+def test_a_renamed_service_or_environment_is_drawn_under_its_new_name(client, alice, project):
+    client.force_login(alice)
+    deploy = record(project, 1)
+    assert markers(client, project)["v1"][0] == "fraud-scorer · production"
+    service = deploy.service
+    service.name = "fraud-scorer-v2"
+    service.save()
+    assert markers(client, project)["v1"][0] == "fraud-scorer-v2 · production"
+    environment = deploy.environment
+    environment.is_production = True
+    environment.save()  # not a rename: the kept chart stays
+    environment.name = "prod-eu"
+    environment.save()
+    assert markers(client, project)["v1"][0] == "fraud-scorer-v2 · prod-eu"
