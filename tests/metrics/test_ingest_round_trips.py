@@ -93,6 +93,21 @@ def test_a_metrics_batch_takes_a_fixed_number_of_statements_whatever_its_size(ap
     assert counts[0] == counts[1] <= 9
 
 
+def test_a_batch_id_costs_one_statement_and_no_savepoint(api, deploy) -> None:
+    post_points(api, n=2)
+    with CaptureQueriesContext(connection) as plain:
+        post_points(api, n=10)
+    with CaptureQueriesContext(connection) as keyed:
+        assert post_points(api, n=10, batch_id="k-1")["duplicate"] is False
+    with CaptureQueriesContext(connection) as again:
+        assert post_points(api, n=10, batch_id="k-1")["duplicate"] is True
+    assert len(keyed) == len(plain) + 1
+    # The test's own transaction makes the store's atomic block a savepoint: the batch id adds none.
+    savepoints = [sum("SAVEPOINT" in q["sql"] for q in c.captured_queries) for c in (plain, keyed, again)]
+    assert savepoints[0] == savepoints[1] == savepoints[2]
+    assert len(again) < len(plain)  # a duplicate stores nothing and stops after the claim
+
+
 def test_drift_is_marked_due_once_until_claimed(deploy, django_capture_on_commit_callbacks) -> None:
     with mock.patch("metrics.drift.tasks.drift_compute.apply_async") as send:
         with django_capture_on_commit_callbacks(execute=True):
