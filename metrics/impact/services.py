@@ -90,12 +90,13 @@ def _streams_resolve(
 ) -> tuple[np.ndarray, np.ndarray, dict[tuple[int, int], Candidates]]:
     """Service and environment ids per point, and each stream's live-deploy candidates: one query for all of it.
     Only an admin token may create services and environments (a stream created now has no deploy)."""
-    streams = _stream_latest(batch)
+    wanted = {"service": set(batch.services), "environment": set(batch.environments)}
+    streams = _stream_latest(batch, wanted["service"], wanted["environment"])
     known, candidates = _stream_lookup(project, streams)
     creators = {"service": service_get_or_create, "environment": environment_get_or_create}
     ids = {}
     for field_name, names in (("service", batch.services), ("environment", batch.environments)):
-        missing = set(names) - set(known[field_name])
+        missing = wanted[field_name] - set(known[field_name])
         if missing and may_create:
             create = creators[field_name]
             known[field_name].update({name: create(project=project, name=name).pk for name in sorted(missing)})
@@ -115,12 +116,12 @@ def _streams_resolve(
     return ids["service"], ids["environment"], live
 
 
-def _stream_latest(batch: PointBatch) -> list[tuple[str, str, float]]:
+def _stream_latest(batch: PointBatch, services: set[str], environments: set[str]) -> list[tuple[str, str, float]]:
     """The batch's streams by name (service, environment) with the latest timestamp of each."""
+    if len(services) == 1 and len(environments) == 1:  # the usual batch: one stream, no pairing per point
+        return [(next(iter(services)), next(iter(environments)), float(batch.timestamps.max()))]
     pairs = list(zip(batch.services, batch.environments, strict=True))
     distinct = list(dict.fromkeys(pairs))
-    if len(distinct) == 1:
-        return [(*distinct[0], float(batch.timestamps.max()))]
     code_of = {pair: i for i, pair in enumerate(distinct)}
     codes = np.fromiter(map(code_of.__getitem__, pairs), dtype=np.int64, count=len(pairs))
     latest = np.full(len(distinct), -np.inf)
