@@ -107,7 +107,10 @@ def _streams_resolve(
                 if name in missing
             }
             raise PointsInvalid(f"{len(errors)} points name an unknown {field_name}", {"points": errors})
-        ids[field_name] = np.fromiter(map(known[field_name].__getitem__, names), dtype=np.int64, count=len(names))
+        if len(wanted[field_name]) == 1:
+            ids[field_name] = np.full(len(names), known[field_name][names[0]], dtype=np.int64)
+        else:
+            ids[field_name] = np.fromiter(map(known[field_name].__getitem__, names), dtype=np.int64, count=len(names))
     live = {
         (known["service"][service], known["environment"][environment]): candidates[i]
         for i, (service, environment, _) in enumerate(streams)
