@@ -3,7 +3,7 @@ optionally beside MLflow's tracking server measured in the same run.
 
 Usage:
     python bench/ingest.py [--batches 1000 5000] [--seconds 20] [--concurrency 1] [--workers 3]
-        [--prediction-batch 10000] [--prediction-seconds 20]
+        [--prediction-batch 10000] [--prediction-seconds 20] [--batch-ids]
         [--peer-python /tmp/peer-venv/bin/python --peer-dir ../shared/bench --peer-points 100000 --peer-reps 3]
         [--database-url postgres://postgres@127.0.0.1:5432/dt_bench_ingest] [--redis-url redis://127.0.0.1:6379/3]
 
@@ -156,13 +156,17 @@ def prediction_bodies(batch: int, count: int, deploy_id: int) -> list[bytes]:
 
 
 def post_loop(
-    port: int, token: str, path: str, payloads: list[bytes], stop_at: float, latencies: list, counts: list
-) -> None:
+    port: int, token: str, path: str, payloads: list[bytes], stop_at: float, latencies: list, counts: list,
+    keyed: bool = False,
+) -> None:  # fmt: skip
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    run = f"{os.getpid()}-{threading.get_ident()}-{time.time_ns()}"
     i = 0
     while time.perf_counter() < stop_at:
         body = payloads[i % len(payloads)]
+        if keyed:  # a fresh batch id per request, as the CLI sends (Idempotency-Key: the body stays the same)
+            headers["Idempotency-Key"] = f"bench-{run}-{i}"
         started = time.perf_counter()
         conn.request("POST", path, body=body, headers=headers)
         response = conn.getresponse()
@@ -176,15 +180,16 @@ def post_loop(
 
 
 def run_level(
-    port: int, token: str, path: str, payloads: list[bytes], concurrency: int, seconds: float, batch: int
-) -> dict:
+    port: int, token: str, path: str, payloads: list[bytes], concurrency: int, seconds: float, batch: int,
+    keyed: bool = False,
+) -> dict:  # fmt: skip
     latencies: list[float] = []
     counts: list[int] = []
     start = time.perf_counter()
     stop_at = start + seconds
     threads = [
         threading.Thread(
-            target=post_loop, args=(port, token, path, payloads[c::concurrency], stop_at, latencies, counts)
+            target=post_loop, args=(port, token, path, payloads[c::concurrency], stop_at, latencies, counts, keyed)
         )
         for c in range(concurrency)
     ]
@@ -300,7 +305,8 @@ def measure(args, proc, port: int, token: str, path: str, payloads: list[bytes],
     """One level: points/s, latency, server and database CPU per 1,000 points, rows stored against posted."""
     dbname = args.database_url.rsplit("/", 1)[1]
     before, cpu_before, db_before = count(), server_cpu_s(proc.pid), database_cpu_s(dbname)
-    r = run_level(port, token, path, payloads, level, args.seconds, batch)
+    keyed = args.batch_ids and path == "/api/v1/metrics"
+    r = run_level(port, token, path, payloads, level, args.seconds, batch, keyed)
     r["server_cpu_ms_per_1k"] = (server_cpu_s(proc.pid) - cpu_before) * 1000 / (r["points"] / 1000)
     r["db_cpu_ms_per_1k"] = (database_cpu_s(dbname) - db_before) * 1000 / (r["points"] / 1000)
     r["stored"] = count() - before
@@ -323,6 +329,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1])
     parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument(
+        "--batch-ids", action="store_true", help="metrics: a fresh batch id per request (Idempotency-Key), as the CLI"
+    )
     parser.add_argument("--prediction-batch", type=int, default=10_000, help="rows per request; 0 skips them")
     parser.add_argument("--peer-python", help="python of a venv with ../shared/bench/requirements.txt")
     parser.add_argument("--peer-dir", default=str(ROOT.parent / "shared" / "bench"))
@@ -352,7 +361,9 @@ def main() -> None:
         print(f"gunicorn {args.workers} sync workers, PostgreSQL, {os.cpu_count()} cores (loaded by other jobs)")
         for batch in args.batches:
             payloads = bodies(batch, 24)
-            run_level(port, token, "/api/v1/metrics", payloads, max(args.concurrency), args.warmup, batch)
+            run_level(
+                port, token, "/api/v1/metrics", payloads, max(args.concurrency), args.warmup, batch, args.batch_ids
+            )  # fmt: skip
             for level in args.concurrency:
                 r = measure(
                     args, proc, port, token, "/api/v1/metrics", payloads, batch, level,

@@ -8,9 +8,10 @@ yesterday to `DAYS_AHEAD` days ahead; retention drops whole day partitions older
 deleting rows, and deletes only the default partition's expired rows. Window queries filtered on `ts` read
 only the partitions of their days (partition pruning).
 
-Django keeps `id` as the model's primary key: the table's real key is (id, ts), because a partitioned
-table's unique constraints must include the partition key. `id` still comes from one sequence, so it stays
-unique and every ORM lookup by pk works. SQLite keeps one plain table; every function here is a no-op there.
+Django keeps `id` as the model's primary key, but the table has no key constraint (migration 0009: nothing
+reads a point by id, and the index was a B-tree insert per point). `id` still comes from one sequence (values
+cached 1,000 at a time per connection), so it stays unique and ORM lookups by pk work, by scanning (the admin
+reads points by time). SQLite keeps one plain table; every function here is a no-op there.
 """
 
 from __future__ import annotations

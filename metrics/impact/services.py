@@ -11,8 +11,9 @@ from itertools import chain
 import msgspec
 import numpy as np
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from deployments.models import Deploy, Environment, Service, Status, Strategy
 from deployments.services import environment_get_or_create, service_get_or_create
@@ -52,9 +53,9 @@ def points_ingest(*, project: Project, batch: PointBatch, may_create_streams: bo
     with transaction.atomic():
         if batch.batch_id and not _batch_claim(project, batch):
             return IngestResult(accepted=0, duplicate=True)
-        services, environments = _streams_resolve(project, batch, may_create=may_create_streams)
+        services, environments, live = _streams_resolve(project, batch, may_create=may_create_streams)
         series_admit(project=project, batch=batch, service_ids=services)
-        deploy_ids = _attribute(project, batch, services, environments)
+        deploy_ids = _attribute(project, batch, services, environments, live)
         _points_insert(project, batch, services, environments, deploy_ids)
         touched = {int(d): int(c) for d, c in zip(*np.unique(deploy_ids, return_counts=True), strict=True) if d}
         # The rest in one round trip: the rollups, the counters (counted if and only if the batch commits: a
@@ -71,21 +72,27 @@ def points_ingest(*, project: Project, batch: PointBatch, may_create_streams: bo
 
 
 def _batch_claim(project: Project, batch: PointBatch) -> bool:
-    """Record the batch id; False when it was already stored (the unique constraint settles races)."""
-    if MetricBatch.objects.filter(project=project, batch_id=batch.batch_id).exists():
-        return False
-    try:
-        with transaction.atomic():
-            MetricBatch.objects.create(project=project, batch_id=batch.batch_id, points=len(batch))
-    except IntegrityError:
-        return False
-    return True
+    """Record the batch id; False when it was already stored.
+
+    One statement, no savepoint (a look-up, then an insert in a savepoint, were four round trips for every batch
+    the CLI posts): the unique constraint settles races, a concurrent batch with the same id waiting for the
+    first one's transaction to end, then inserting only if that one rolled back."""
+    sql, params = insert_values([MetricBatch(project=project, batch_id=batch.batch_id, points=len(batch))])
+    return bool(execute_together([(f"{sql} ON CONFLICT (project_id, batch_id) DO NOTHING RETURNING id", params)]))
 
 
-def _streams_resolve(project: Project, batch: PointBatch, *, may_create: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Service and environment ids per point (one query for both). Only an admin token may create them."""
+# A stream's live-deploy candidates: (deploy ids, their deployed_at as epoch seconds), oldest first.
+Candidates = tuple[np.ndarray, np.ndarray]
+
+
+def _streams_resolve(
+    project: Project, batch: PointBatch, *, may_create: bool
+) -> tuple[np.ndarray, np.ndarray, dict[tuple[int, int], Candidates]]:
+    """Service and environment ids per point, and each stream's live-deploy candidates: one query for all of it.
+    Only an admin token may create services and environments (a stream created now has no deploy)."""
     wanted = {"service": set(batch.services), "environment": set(batch.environments)}
-    known = _stream_ids(project, wanted["service"], wanted["environment"])
+    streams = _stream_latest(batch, wanted["service"], wanted["environment"])
+    known, candidates = _stream_lookup(project, streams)
     creators = {"service": service_get_or_create, "environment": environment_get_or_create}
     ids = {}
     for field_name, names in (("service", batch.services), ("environment", batch.environments)):
@@ -100,66 +107,110 @@ def _streams_resolve(project: Project, batch: PointBatch, *, may_create: bool) -
                 if name in missing
             }
             raise PointsInvalid(f"{len(errors)} points name an unknown {field_name}", {"points": errors})
-        ids[field_name] = np.fromiter(map(known[field_name].__getitem__, names), dtype=np.int64, count=len(names))
-    return ids["service"], ids["environment"]
+        if len(wanted[field_name]) == 1:
+            ids[field_name] = np.full(len(names), known[field_name][names[0]], dtype=np.int64)
+        else:
+            ids[field_name] = np.fromiter(map(known[field_name].__getitem__, names), dtype=np.int64, count=len(names))
+    live = {
+        (known["service"][service], known["environment"][environment]): candidates[i]
+        for i, (service, environment, _) in enumerate(streams)
+        if i in candidates
+    }
+    return ids["service"], ids["environment"], live
 
 
-def _stream_ids(project: Project, services: set[str], environments: set[str]) -> dict[str, dict[str, int]]:
-    """The project's services and environments of these names, by name: one round trip for both (plain SQL:
-    the ORM's compilation of the union cost more than the query)."""
+def _stream_latest(batch: PointBatch, services: set[str], environments: set[str]) -> list[tuple[str, str, float]]:
+    """The batch's streams by name (service, environment) with the latest timestamp of each."""
+    if len(services) == 1 and len(environments) == 1:  # the usual batch: one stream, no pairing per point
+        return [(next(iter(services)), next(iter(environments)), float(batch.timestamps.max()))]
+    pairs = list(zip(batch.services, batch.environments, strict=True))
+    distinct = list(dict.fromkeys(pairs))
+    code_of = {pair: i for i, pair in enumerate(distinct)}
+    codes = np.fromiter(map(code_of.__getitem__, pairs), dtype=np.int64, count=len(pairs))
+    latest = np.full(len(distinct), -np.inf)
+    np.maximum.at(latest, codes, batch.timestamps)
+    return [(service, environment, float(at)) for (service, environment), at in zip(distinct, latest, strict=True)]
+
+
+def _stream_lookup(
+    project: Project, streams: list[tuple[str, str, float]]
+) -> tuple[dict[str, dict[str, int]], dict[int, Candidates]]:
+    """The project's services and environments of these names, by name, and per stream (by its index) the deploys
+    that may have been live at its points: the latest ATTRIBUTION_CANDIDATES that served traffic (a shadow deploy
+    serves none) deployed at or before the stream's latest point. One round trip (plain SQL: the ORM's compilation
+    cost more than the queries); a stream whose service or environment is unknown finds no deploy."""
+    tables = (Service._meta.db_table, Environment._meta.db_table, Deploy._meta.db_table)
+    service_table, environment_table, deploy_table = tables
+    adapt = connection.ops.adapt_datetimefield_value
+    statuses = [status.value for status in LIVE_STATUSES]
+    marks = ", ".join(["%s"] * len(statuses))
     parts, params = [], []
-    for kind, model, names in (("service", Service, services), ("environment", Environment, environments)):
-        table, placeholders = model._meta.db_table, ", ".join(["%s"] * len(names))
-        # Only the kind, the model's table name and placeholders are interpolated; every value is a parameter.
-        sql = f"SELECT '{kind}', name, id FROM {table} WHERE project_id = %s AND name IN ({placeholders})"  # noqa: S608
+    # The deploys first: their columns' types carry the union's (the name rows have no time).
+    for i, (service, environment, latest) in enumerate(streams):
+        parts.append(
+            f"SELECT 'deploy', '', id, deployed_at, {i} FROM (SELECT id, deployed_at FROM {deploy_table} "  # noqa: S608
+            f"WHERE service_id = (SELECT id FROM {service_table} WHERE project_id = %s AND name = %s) "
+            f"AND environment_id = (SELECT id FROM {environment_table} WHERE project_id = %s AND name = %s) "
+            f"AND status IN ({marks}) AND strategy <> %s AND deployed_at <= %s "
+            f"ORDER BY deployed_at DESC, id DESC LIMIT %s) d{i}"
+        )
+        latest_at = adapt(datetime.fromtimestamp(latest, tz=UTC))
+        params += [project.pk, service, project.pk, environment, *statuses, Strategy.SHADOW.value, latest_at,
+                   ATTRIBUTION_CANDIDATES]  # fmt: skip
+    for kind, table, names in (
+        ("service", service_table, sorted({service for service, _, _ in streams})),
+        ("environment", environment_table, sorted({environment for _, environment, _ in streams})),
+    ):
+        placeholders = ", ".join(["%s"] * len(names))
+        sql = f"SELECT '{kind}', name, id, NULL, -1 FROM {table} WHERE project_id = %s AND name IN ({placeholders})"  # noqa: S608
         parts.append(sql)
-        params += [project.pk, *sorted(names)]
+        params += [project.pk, *names]
     known: dict[str, dict[str, int]] = {"service": {}, "environment": {}}
+    deploys: dict[int, list[tuple[int, datetime]]] = {}
     with connection.cursor() as cursor:
+        # Only kinds, stream indexes, the models' table names and placeholders are interpolated; every value is a
+        # parameter.
         cursor.execute(" UNION ALL ".join(parts), params)
-        for kind, name, pk in cursor.fetchall():
-            known[kind][name] = pk
-    return known
+        for kind, name, pk, at, stream in cursor.fetchall():
+            if kind == "deploy":
+                deploys.setdefault(stream, []).append((pk, at))
+            else:
+                known[kind][name] = pk
+    return known, {stream: _candidates(rows) for stream, rows in deploys.items()}
 
 
-def _attribute(project: Project, batch: PointBatch, services: np.ndarray, environments: np.ndarray) -> np.ndarray:
+def _candidates(rows: list[tuple[int, datetime | str]]) -> Candidates:
+    """Deploy ids and their times as epoch seconds, oldest first (SQLite gives the stored UTC time as text or
+    without its zone)."""
+    times = []
+    for _, at in rows:
+        moment = parse_datetime(at) if isinstance(at, str) else at
+        times.append((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+    order = np.lexsort((np.array([pk for pk, _ in rows], dtype=np.int64), np.array(times)))
+    return np.array([pk for pk, _ in rows], dtype=np.int64)[order], np.array(times)[order]
+
+
+def _attribute(
+    project: Project,
+    batch: PointBatch,
+    services: np.ndarray,
+    environments: np.ndarray,
+    live: dict[tuple[int, int], Candidates],
+) -> np.ndarray:
     """The deploy of each point: the one it names, else the one live in its stream at its timestamp (0: none).
     A shadow deploy serves no traffic: only points that name it are its own."""
     deploy_ids = np.zeros(len(batch), dtype=np.int64)
     streams = services * 1_000_003 + environments
     for key in np.unique(streams):
         idx = np.flatnonzero(streams == key)
-        sid, eid = int(services[idx[0]]), int(environments[idx[0]])
-        deploy_ids[idx] = _live_deploys(sid, eid, batch.timestamps[idx])
+        candidates = live.get((int(services[idx[0]]), int(environments[idx[0]])))
+        if candidates is not None:
+            ids, times = candidates
+            deploy_ids[idx] = np.concatenate(([0], ids))[np.searchsorted(times, batch.timestamps[idx], side="right")]
     named = [i for i, ref in enumerate(batch.deploys) if ref is not None]
     if named:
         deploy_ids[named] = _named_deploys(project, batch, named, services, environments)
     return deploy_ids
-
-
-def _live_deploys(service_id: int, environment_id: int, stamps: np.ndarray) -> np.ndarray:
-    latest = datetime.fromtimestamp(float(stamps.max()), tz=UTC)
-    table, marks = Deploy._meta.db_table, ", ".join(["%s"] * len(LIVE_STATUSES))
-    # Plain SQL: the ORM's compilation cost more than the query. Only the table name and placeholders are
-    # interpolated; every value is a parameter.
-    sql = (
-        f"SELECT id, deployed_at FROM {table} WHERE service_id = %s AND environment_id = %s "  # noqa: S608
-        f"AND status IN ({marks}) AND strategy <> %s AND deployed_at <= %s ORDER BY deployed_at DESC, id DESC LIMIT %s"
-    )
-    adapt = connection.ops.adapt_datetimefield_value
-    with connection.cursor() as cursor:
-        statuses = [status.value for status in LIVE_STATUSES]
-        cursor.execute(
-            sql, [service_id, environment_id, *statuses, Strategy.SHADOW.value, adapt(latest), ATTRIBUTION_CANDIDATES]
-        )
-        rows = cursor.fetchall()
-    if not rows:
-        return np.zeros(len(stamps), dtype=np.int64)
-    rows.reverse()
-    ids = np.array([0] + [r[0] for r in rows], dtype=np.int64)
-    # SQLite gives the stored UTC time without its zone.
-    times = np.array([(at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp() for _, at in rows])
-    return ids[np.searchsorted(times, stamps, side="right")]
 
 
 def _named_deploys(

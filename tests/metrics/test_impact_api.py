@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import timedelta
 
 import numpy as np
 import pytest
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -176,6 +179,38 @@ def test_a_retried_batch_id_stores_nothing_twice(api, stream):
     assert again.json()["duplicate"] is True and again.json()["accepted"] == 0
     assert MetricPoint.objects.count() == 2
     assert MetricRollup.objects.get(minute__lte=timezone.now() - timedelta(minutes=10)).count == 1
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_posts_of_one_batch_id_store_it_once(token, stream, monkeypatch):
+    """The batch id's unique constraint settles the race: the others wait for the first to commit, then answer
+    duplicate. Every batch pauses after claiming its id, so that they all claim while the first is open."""
+    from metrics.impact import services
+
+    resolve = services._streams_resolve
+
+    def slow_resolve(*args, **kwargs):
+        time.sleep(0.3)
+        return resolve(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_streams_resolve", slow_resolve)
+    barrier, statuses = threading.Barrier(4), []
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            statuses.append(_post(client_for(token), [_point(10, 1.0), _point(9, 2.0)], batch_id="race-1").status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(statuses) == [200, 200, 200, 202]
+    assert _stored() == (2, 2, 1)
 
 
 def test_a_token_without_the_ingest_scope_cannot_post(project, make_token, stream):

@@ -93,6 +93,49 @@ def test_a_metrics_batch_takes_a_fixed_number_of_statements_whatever_its_size(ap
     assert counts[0] == counts[1] <= 9
 
 
+def test_a_batch_id_costs_one_statement_and_no_savepoint(api, deploy) -> None:
+    post_points(api, n=2)
+    with CaptureQueriesContext(connection) as plain:
+        post_points(api, n=10)
+    with CaptureQueriesContext(connection) as keyed:
+        assert post_points(api, n=10, batch_id="k-1")["duplicate"] is False
+    with CaptureQueriesContext(connection) as again:
+        assert post_points(api, n=10, batch_id="k-1")["duplicate"] is True
+    assert len(keyed) == len(plain) + 1
+    # The test's own transaction makes the store's atomic block a savepoint: the batch id adds none.
+    savepoints = [sum("SAVEPOINT" in q["sql"] for q in c.captured_queries) for c in (plain, keyed, again)]
+    assert savepoints[0] == savepoints[1] == savepoints[2]
+    assert len(again) < len(plain)  # a duplicate stores nothing and stops after the claim
+
+
+def test_a_batch_over_several_streams_finds_their_live_deploys_in_the_same_statements(api, project) -> None:
+    now = timezone.now()
+    record = lambda service, environment, version, hours_ago, **extra: deploy_record(  # noqa: E731
+        project=project, service=service, environment=environment, version=version,
+        finished_at=now - timedelta(hours=hours_ago), **extra,
+    )[0]  # fmt: skip
+    old, new = record("svc", "production", "1", 5), record("svc", "production", "2", 2)
+    record("svc", "production", "2-shadow", 1, strategy="shadow")  # serves no traffic: never attributed
+    staging = record("svc", "staging", "1", 3)
+    record("other", "production", "1", 1)  # "other" in staging: a stream without a deploy
+
+    def point(service: str, environment: str, hours_ago: float) -> dict:
+        stamp = (now - timedelta(hours=hours_ago)).timestamp()
+        return {"service": service, "environment": environment, "name": "x", "value": 1.0, "timestamp": stamp}
+
+    post = lambda points: api.post("/api/v1/metrics", {"points": points}, format="json")  # noqa: E731
+    points = [point("svc", "production", 6), point("svc", "production", 4), point("svc", "production", 0.5),
+              point("svc", "staging", 4), point("svc", "staging", 1), point("other", "staging", 1)]  # fmt: skip
+    assert post(points).status_code == 202  # the series are registered once
+    with CaptureQueriesContext(connection) as one_stream:
+        assert post([point("svc", "production", 0.5)]).status_code == 202
+    with CaptureQueriesContext(connection) as streams:
+        response = post(points)
+    assert response.status_code == 202, response.content
+    assert response.json()["deploys"] == {str(old.pk): 1, str(new.pk): 1, str(staging.pk): 1}
+    assert len(streams) == len(one_stream)
+
+
 def test_drift_is_marked_due_once_until_claimed(deploy, django_capture_on_commit_callbacks) -> None:
     with mock.patch("metrics.drift.tasks.drift_compute.apply_async") as send:
         with django_capture_on_commit_callbacks(execute=True):

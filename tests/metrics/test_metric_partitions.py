@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import pytest
+from django.contrib import admin
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
@@ -188,3 +190,35 @@ def test_points_stored_before_the_partitioning_migration_stay_readable_and_new_i
         executor = MigrationExecutor(connection)
         executor.loader.build_graph()
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_the_points_table_has_no_unique_index_and_ids_come_from_a_cached_sequence(stream):
+    """Nothing reads a point by id: the primary key (id, ts) was a B-tree insert per point (migration 0009)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexrelid::regclass::text, indisunique FROM pg_index WHERE indrelid = to_regclass(%s)",
+            [partitions.TABLE],
+        )
+        indexes = dict(cursor.fetchall())
+        cursor.execute("SELECT cache_size FROM pg_sequences WHERE sequencename = 'impact_metricpoint_point_id_seq'")
+        cache = cursor.fetchone()[0]
+    assert indexes == {"point_deploy_name_ts": False, "point_ts_brin": False}
+    assert cache == 1000
+    stored = MetricPoint.objects.bulk_create([point(stream, noon(0), value=v) for v in (1.0, 2.0)])
+    later = MetricPoint.objects.bulk_create([point(stream, noon(0), value=3.0)])
+    ids = [p.pk for p in stored + later]
+    assert ids == sorted(set(ids))  # distinct and increasing within a connection
+
+
+def test_the_points_admin_reads_only_the_newest_partitions(admin_client, stream):
+    from metrics.impact.admin import MetricPointAdmin
+
+    partitions.partitions_ensure(today=day(0))
+    MetricPoint.objects.bulk_create([point(stream, noon(0)), point(stream, noon(-1))])
+    request = admin_client.get("/admin/impact/metricpoint/").wsgi_request
+    with mock.patch("metrics.impact.admin.timezone.now", return_value=noon(0)):  # not in the day's first minutes
+        queryset = MetricPointAdmin(MetricPoint, admin.site).get_queryset(request)
+    assert list(queryset.values_list("ts", flat=True)) == [noon(0)]
+    plan = queryset.order_by("-ts")[:50].explain()
+    assert partitions.partition_name(day(-1)) not in plan
+    assert partitions.partition_name(day(0)) in plan

@@ -105,3 +105,22 @@ def test_the_minute_rollups_hold_exact_counts_and_extremes_across_batches(api, d
     assert (rollup.minute, rollup.deploy_key, rollup.count) == (minute, deploy.pk, len(everything))
     assert (rollup.min_value, rollup.max_value) == (-123456.789, 98765.4321)
     assert rollup.total == pytest.approx(sum(everything), rel=1e-12)
+
+
+def test_the_points_admin_lists_the_last_minutes_points_newest_first_without_a_page_per_point(
+    admin_client, api, deploy
+):
+    """The raw points have no index on id (PostgreSQL): the admin reads them by time only."""
+    from metrics.impact.admin import MetricPointAdmin
+
+    now = timezone.now().replace(microsecond=0)
+    ages = [timedelta(minutes=1), timedelta(seconds=5), MetricPointAdmin.RECENT + timedelta(minutes=5)]
+    points = [{"service": "svc", "environment": "production", "name": f"n{i}", "value": i,
+               "timestamp": (now - age).isoformat()} for i, age in enumerate(ages)]  # fmt: skip
+    response = api.post("/api/v1/metrics", data=_encode({"points": points}), content_type="application/json")
+    assert response.status_code == 202, response.content
+    page = admin_client.get("/admin/impact/metricpoint/")
+    assert page.status_code == 200
+    listed = list(page.context["cl"].result_list)
+    assert [(p.name, p.ts) for p in listed] == [("n1", now - ages[1]), ("n0", now - ages[0])]
+    assert "/admin/impact/metricpoint/" + str(listed[0].pk) not in page.content.decode()
