@@ -20,6 +20,8 @@ sketch.
 With --peer-python (a virtualenv with ../shared/bench/requirements.txt), first runs the MLflow peer
 (peer_mlflow_ingest.py, PostgreSQL backend, 1,000 metrics per log-batch request: its limit, one connection) from a
 copy of --peer-dir, and prints the ratio of our figure at the same batch size to its median.
+Before the peer and before each of our measurements the cluster settles (a CHECKPOINT, then autovacuum workers
+left to finish, up to 90 s): a run does not pay for the writes of the one before it.
 The wall figures depend on what else runs on the machine; the CPU per 1,000 points does much less.
 Targets (issue #16): >= 10x MLflow at 1,000-point batches, >= 120,000 points/s at 5,000, >= 100,000 prediction
 rows/s, one client, every point stored.
@@ -301,8 +303,29 @@ def run_peer(args: argparse.Namespace) -> dict | None:
     return result
 
 
+def settle(database_url: str, limit: float = 90.0) -> float:
+    """Let the cluster finish what an earlier run left it (a checkpoint of its writes, autovacuum of its tables, the
+    peer's or our own) before the next measurement, so that no run pays for the one before it; seconds waited."""
+    import psycopg2
+
+    started = time.monotonic()
+    with psycopg2.connect(database_url) as conn:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("CHECKPOINT")
+            while time.monotonic() - started < limit:
+                cur.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'")
+                if cur.fetchone()[0] == 0:
+                    break
+                time.sleep(1)
+    time.sleep(2)
+    return time.monotonic() - started
+
+
 def measure(args, proc, port: int, token: str, path: str, payloads: list[bytes], batch: int, level: int, count):
-    """One level: points/s, latency, server and database CPU per 1,000 points, rows stored against posted."""
+    """One level, after the cluster settled: points/s, latency, server and database CPU per 1,000 points, rows
+    stored against posted."""
+    settle(args.database_url)
     dbname = args.database_url.rsplit("/", 1)[1]
     before, cpu_before, db_before = count(), server_cpu_s(proc.pid), database_cpu_s(dbname)
     keyed = args.batch_ids and path == "/api/v1/metrics"
@@ -347,8 +370,10 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/3")
     args = parser.parse_args()
 
-    peer = run_peer(args) if args.peer_python else None
     token, table, model_deploy = prepare(args)
+    if args.peer_python:
+        settle(args.database_url)
+    peer = run_peer(args) if args.peer_python else None
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "tracker.wsgi", "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
