@@ -3,7 +3,7 @@ optionally beside MLflow's tracking server measured in the same run.
 
 Usage:
     python bench/ingest.py [--batches 1000 5000] [--seconds 20] [--concurrency 1] [--workers 3]
-        [--prediction-batch 10000] [--prediction-seconds 20] [--batch-ids]
+        [--prediction-batch 10000] [--batch-ids]
         [--peer-python /tmp/peer-venv/bin/python --peer-dir ../shared/bench --peer-points 100000 --peer-reps 3]
         [--database-url postgres://postgres@127.0.0.1:5432/dt_bench_ingest] [--redis-url redis://127.0.0.1:6379/3]
 
