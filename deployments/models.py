@@ -29,11 +29,7 @@ class Service(models.Model):
         return self.name
 
     def save(self, *args, **kwargs) -> None:
-        with transaction.atomic():
-            renamed = _renamed(self)
-            super().save(*args, **kwargs)
-            if renamed:  # the timeline's chart names each deploy's stream
-                Deploy.objects.filter(service=self).retag()
+        _save_retagging_on_rename(self, super().save, args, kwargs, field="service")
 
     def analysis_settings(self, environment_id: int | None = None) -> AnalysisSettings:
         """This service's analysis settings for one environment (its override) or its own; reads `settings_rows`,
@@ -59,11 +55,7 @@ class Environment(models.Model):
         return self.name
 
     def save(self, *args, **kwargs) -> None:
-        with transaction.atomic():
-            renamed = _renamed(self)
-            super().save(*args, **kwargs)
-            if renamed:  # the timeline's chart names each deploy's stream
-                Deploy.objects.filter(environment=self).retag()
+        _save_retagging_on_rename(self, super().save, args, kwargs, field="environment")
 
 
 class Status(models.TextChoices):
@@ -82,12 +74,16 @@ class Strategy(models.TextChoices):
     AB = "ab"
 
 
-def _renamed(stream: Service | Environment) -> bool:
-    """Whether this save gives a stored service or environment another name."""
-    if stream._state.adding:
-        return False
-    stored = type(stream)._base_manager.filter(pk=stream.pk).values_list("name", flat=True).first()
-    return stored is not None and stored != stream.name
+def _save_retagging_on_rename(stream: Service | Environment, save, args, kwargs, *, field: str) -> None:
+    """Save a service or environment; if that gives it another name, its deploys (`Deploy.<field>`) get new change
+    tags (the timeline's chart names each deploy's stream)."""
+    with transaction.atomic():
+        stored = None
+        if not stream._state.adding:
+            stored = type(stream)._base_manager.filter(pk=stream.pk).values_list("name", flat=True).first()
+        save(*args, **kwargs)
+        if stored is not None and stored != stream.name:
+            Deploy.objects.filter(**{field: stream}).retag()
 
 
 def new_tag() -> int:

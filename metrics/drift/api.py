@@ -6,7 +6,7 @@ import time
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,7 +16,8 @@ from deployments.models import Deploy
 from metrics.drift import selectors
 from metrics.drift.models import DriftReport
 from metrics.drift.services import samples_ingest
-from metrics.predictions import decode_batch, predictions_json_schema
+from metrics.payloads import MAX_BATCH_ID_LENGTH, BatchId, is_valid
+from metrics.predictions import SamplesInvalid, decode_batch, predictions_json_schema
 from tracker.api_errors import ApiError
 from tracker.auth import scope_required, signed_body_check
 from tracker.openapi import SIGNATURE_HEADERS
@@ -61,16 +62,33 @@ class SamplesIngestApi(APIView):
         responses={202: IngestOutputSerializer},
         examples=[OpenApiExample("row form", ROW_EXAMPLE), OpenApiExample("columnar form", COLUMNAR_EXAMPLE)],
         summary="Post a batch of prediction samples",
-        parameters=SIGNATURE_HEADERS,
-    )
+        parameters=[
+            *SIGNATURE_HEADERS,
+            OpenApiParameter(
+                "Idempotency-Key", str, location=OpenApiParameter.HEADER, required=False,
+                description="the batch's id when its body has no batch_id: a retried batch stores nothing twice",
+            ),
+            OpenApiParameter("batch_id", str, description="the same, as a query parameter"),
+        ],
+    )  # fmt: skip
     def post(self, request: Request) -> Response:
         project = request.auth.project
         signed_body_check(request, project)
         if "json" not in (request.content_type or ""):
             raise ApiError("unsupported_media_type", "send application/json", 415)
         batch = decode_batch(request._request.body, now=time.time())
+        batch.batch_id = batch.batch_id or _batch_id_from(request)
         result = samples_ingest(project=project, batch=batch)
         return Response(IngestOutputSerializer(result).data, status=202)
+
+
+def _batch_id_from(request: Request) -> str | None:
+    """A batch id sent beside the body (as the metrics endpoint takes it): the Idempotency-Key header, else
+    ?batch_id=."""
+    batch_id = request.headers.get("Idempotency-Key") or request.query_params.get("batch_id")
+    if not is_valid(batch_id, BatchId | None):
+        raise SamplesInvalid("batch_id is not valid", {"batch_id": [f"1-{MAX_BATCH_ID_LENGTH} characters"]})
+    return batch_id
 
 
 class DeployDriftApi(APIView):

@@ -108,6 +108,24 @@ def test_it_counts_a_retried_batch_once(api, deploy):
     assert SampleBatch.objects.count() == 1
 
 
+def test_a_batch_id_sent_as_idempotency_key_or_query_parameter_stops_a_retry_too(api, deploy):
+    """As on the metrics endpoint: a client that keys its retries in the header (or ?batch_id=) is counted once."""
+    body = columnar(100, seed=2, deploy=deploy.pk)
+    first = post_samples(api, body, HTTP_IDEMPOTENCY_KEY="scorer-1-0002")
+    assert (first.status_code, first.json()["duplicate"]) == (202, False)
+    assert post_samples(api, body, HTTP_IDEMPOTENCY_KEY="scorer-1-0002").json()["duplicate"] is True
+    envelope = {"service": "fraud-scorer", "environment": "production"}
+    again = api.post(
+        "/api/v1/predictions?batch_id=scorer-1-0002", json.dumps({**envelope, **body}), content_type="application/json"
+    )
+    assert again.json()["duplicate"] is True
+    assert sketch_of(deploy, "amount").n == 100
+    too_long = post_samples(api, body, HTTP_IDEMPOTENCY_KEY="k" * 201)
+    assert (too_long.status_code, error_code(too_long)) == (400, "invalid")
+    assert too_long.json()["error"]["fields"]["batch_id"]
+    assert sketch_of(deploy, "amount").n == 100 and SampleBatch.objects.count() == 1
+
+
 def test_batch_ids_past_the_retention_are_forgotten_and_newer_ones_still_stop_a_retry(api, deploy, settings):
     from metrics.drift.tasks import samples_retention
 
