@@ -165,3 +165,23 @@ def test_a_renamed_service_or_environment_is_drawn_under_its_new_name(client, al
     environment.name = "prod-eu"
     environment.save()
     assert markers(client, project)["v1"][0] == "fraud-scorer-v2 · prod-eu"
+
+
+def test_the_migration_gives_every_existing_deploy_its_own_tag(project):
+    """Adding the column gives every stored deploy one value; the migration then tags each apart, so that two views
+    over different deploys with the same number and sum of ids never share a stamp."""
+    import importlib
+
+    from django.apps import apps
+    from django.db import connection
+
+    migration = importlib.import_module("deployments.migrations.0006_deploy_tag")
+    for hours in (1, 2, 3, 4):
+        record(project, hours)
+    Deploy.objects.update(tag=7)  # as AddField leaves them
+    ids = sorted(Deploy.objects.values_list("pk", flat=True))
+    first, second = Deploy.objects.filter(pk__in=[ids[0], ids[3]]), Deploy.objects.filter(pk__in=ids[1:3])
+    assert first.stamp() == second.stamp()  # the collision the migration prevents
+    migration.tag_each_deploy(apps, connection.schema_editor())
+    assert len(set(Deploy.objects.values_list("tag", flat=True))) == 4
+    assert first.stamp() != second.stamp()
