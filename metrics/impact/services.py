@@ -267,7 +267,7 @@ def _points_insert(
                 value=float(batch.values[i]),
                 labels=batch.labels[i],
             )
-            for i in range(len(batch))
+            for i in _index_order(batch, deploy_ids).tolist()
         ],
         batch_size=1000,
     )
@@ -317,6 +317,8 @@ def _copy_binary(
     fixed["ts"] = np.rint(batch.timestamps * 1e6).astype(np.int64) - _PG_EPOCH_US
     fixed["value"] = batch.values
     tails, codes = _copy_tails(batch, deploy_ids)
+    order = _index_order(batch, deploy_ids)
+    fixed, codes = fixed[order], codes[order]
     # Each row's fixed start as one bytes object (NumPy's tolist of a void view), then its tail: joined in C.
     starts = fixed.view(f"V{_COPY_FIXED.itemsize}").tolist()
     rows = chain.from_iterable(zip(starts, map(tails.__getitem__, codes.tolist()), strict=True))
@@ -325,6 +327,16 @@ def _copy_binary(
 
 def _field(data: bytes) -> bytes:
     return len(data).to_bytes(4, "big") + data
+
+
+def _index_order(batch: PointBatch, deploy_ids: np.ndarray) -> np.ndarray:
+    """The order in which a batch's points are stored: the judge's index order (deploy, name, time). Consecutive
+    inserts land on the same B-tree leaf (~5 % less database time per 5,000-point batch on PostgreSQL), and a
+    series' points share heap pages, which the judge's window reads."""
+    names = sorted(set(batch.names))
+    code_of = {name: i for i, name in enumerate(names)}
+    name_codes = np.fromiter(map(code_of.__getitem__, batch.names), dtype=np.int64, count=len(batch))
+    return np.lexsort((batch.timestamps, name_codes, deploy_ids))
 
 
 def _copy_tails(batch: PointBatch, deploy_ids: np.ndarray) -> tuple[list[bytes], np.ndarray]:

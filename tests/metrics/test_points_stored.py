@@ -60,8 +60,10 @@ def test_every_field_of_every_point_reads_back_exactly(api, deploy):
         expected.append((point["name"], ts, value, stored_labels, None if environment == "staging" else deploy.pk))
     response = api.post("/api/v1/metrics", data=_encode({"points": points}), content_type="application/json")
     assert response.status_code == 202, response.content
-    rows = list(MetricPoint.objects.order_by("id").values_list("name", "ts", "value", "labels", "deploy_id"))
-    assert len(rows) == len(expected)
+    # PostgreSQL stores a batch in the judge's index order (deploy, name, time), not as posted: both by name and time.
+    rows = list(MetricPoint.objects.order_by("name", "ts").values_list("name", "ts", "value", "labels", "deploy_id"))
+    expected.sort(key=lambda row: (row[0], row[1]))
+    assert len(rows) == len(expected) == len({(name, ts) for name, ts, *_ in expected})
     for got, want in zip(rows, expected, strict=True):
         assert got[0] == want[0]
         assert got[1] == want[1] and got[1].tzinfo is not None
@@ -89,6 +91,26 @@ def test_a_batch_of_one_point_without_labels_or_deploy_is_stored(api, project):
     (row,) = MetricPoint.objects.values_list("name", "value", "labels", "deploy_id", "ts")
     assert row[:4] == ("errors", 3.0, None, None)
     assert abs(row[4] - stamp) < timedelta(seconds=30)
+
+
+def test_a_batch_is_stored_in_the_judges_index_order_deploy_name_then_time(api, deploy):
+    """Rows go in as the (deploy, name, ts) index orders them, whatever the order posted: a series' points are
+    neighbours on disk (the judge reads a series' window) and the index's inserts follow each other."""
+    now = timezone.now().replace(microsecond=0)
+    posted = [
+        {"service": "svc", "environment": environment, "name": name, "value": float(i),
+         "timestamp": (now - timedelta(seconds=s)).isoformat()}
+        for i, (environment, name, s) in enumerate(
+            [("production", "b", 1), ("staging", "b", 5), ("production", "a", 3), ("production", "b", 9),
+             ("staging", "a", 2), ("production", "a", 7), ("production", "a", 1), ("staging", "b", 4)]
+        )
+    ]  # fmt: skip
+    response = api.post("/api/v1/metrics", data=json.dumps({"points": posted}), content_type="application/json")
+    assert response.status_code == 202, response.content
+    stored = list(MetricPoint.objects.order_by("id").values_list("deploy_id", "name", "ts"))
+    # Points of the staging stream have no deploy: they come first (no deploy sorts before any deploy id).
+    assert stored == sorted(stored, key=lambda row: (row[0] or 0, row[1], row[2]))
+    assert [row[0] for row in stored] == [None] * 3 + [deploy.pk] * 5
 
 
 def test_the_minute_rollups_hold_exact_counts_and_extremes_across_batches(api, deploy):
