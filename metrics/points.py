@@ -169,6 +169,15 @@ class PointBatch:
         return len(self.names)
 
     @cached_property
+    def name_codes(self) -> tuple[list[str], np.ndarray]:
+        """The distinct metric names in sorted order, and each point's index among them.
+
+        Computed once per batch: storing, rolling up and admitting the batch's series all group by name."""
+        names = sorted(set(self.names))
+        code_of = {name: i for i, name in enumerate(names)}
+        return names, np.fromiter(map(code_of.__getitem__, self.names), dtype=np.int64, count=len(self.names))
+
+    @cached_property
     def label_sets(self) -> tuple[list[dict[str, Any]], np.ndarray]:
         """The distinct label sets, and each point's index among them (-1: no labels).
 
@@ -325,7 +334,7 @@ def _columns(
     )
     if label_sets is not None:
         batch.__dict__["label_sets"] = label_sets  # the cached property, already known
-    if not deferred_valid(Point, _SERIES_FIELDS, [batch.services, batch.environments, batch.names]):
+    if not deferred_valid(Point, _SERIES_FIELDS, [batch.services, batch.environments, batch.name_codes[0]]):
         plain = map(partial(msgspec.to_builtins, enc_hook=_no_raw), points)
         rows = [{**row, "labels": one} for row, one in zip(plain, labels, strict=True)]
         return batch, _explain(rows, now, retention_days)

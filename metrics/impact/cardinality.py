@@ -72,8 +72,7 @@ def series_admit(*, project: Project, batch: PointBatch, service_ids: np.ndarray
     today = timezone.now().date()
     sets, codes = batch.label_sets
     keys = [label_set_key(labels) for labels in sets] + [""]  # code -1 (no labels) is the last
-    point_series = zip(service_ids.tolist(), batch.names, codes.tolist(), strict=True)
-    series = {(sid, name, keys[code]) for sid, name, code in set(point_series)}
+    series = _distinct_series(batch, service_ids, keys)
     if all(_SEEN_TODAY.get(one) == today for one in series):
         return
     known = _known(series)
@@ -86,6 +85,20 @@ def series_admit(*, project: Project, batch: PointBatch, service_ids: np.ndarray
             raise CardinalityExceeded(refused.message, {"points": _offending(point_series, refused)}) from None
     _touch(known.values(), today)
     transaction.on_commit(lambda: _remember(series, today))
+
+
+def _distinct_series(batch: PointBatch, service_ids: np.ndarray, keys: list[str]) -> set[Series]:
+    """The batch's distinct (service id, name, label-set key), from one integer per point (no tuple per point)."""
+    names, name_codes = batch.name_codes
+    sets, set_codes = batch.label_sets
+    services, service_codes = np.unique(service_ids, return_inverse=True)
+    point_keys = (service_codes.ravel() * len(names) + name_codes) * (len(sets) + 1) + (set_codes + 1)
+    rest, set_plus_one = np.divmod(np.unique(point_keys), len(sets) + 1)
+    service, name = np.divmod(rest, len(names))
+    return {
+        (int(services[s]), names[n], keys[k - 1])
+        for s, n, k in zip(service.tolist(), name.tolist(), set_plus_one.tolist(), strict=True)
+    }
 
 
 def _remember(series: set[Series], today: date) -> None:

@@ -6,7 +6,6 @@ import io
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import chain
 
 import msgspec
 import numpy as np
@@ -317,12 +316,19 @@ def _copy_binary(
     fixed["ts"] = np.rint(batch.timestamps * 1e6).astype(np.int64) - _PG_EPOCH_US
     fixed["value"] = batch.values
     tails, codes = _copy_tails(batch, deploy_ids)
-    order = _index_order(batch, deploy_ids)
-    fixed, codes = fixed[order], codes[order]
-    # Each row's fixed start as one bytes object (NumPy's tolist of a void view), then its tail: joined in C.
-    starts = fixed.view(f"V{_COPY_FIXED.itemsize}").tolist()
-    rows = chain.from_iterable(zip(starts, map(tails.__getitem__, codes.tolist()), strict=True))
-    return _COPY_HEADER + b"".join(rows) + _COPY_TRAILER
+    # Series by series, each in time order (as _index_order): the rows sharing a tail are then consecutive, and
+    # each such block is one 2-D byte array (every row's fixed start, then the tail), with no object per row.
+    order = np.lexsort((fixed["ts"], codes))
+    starts = fixed[order].view(np.uint8).reshape(size, _COPY_FIXED.itemsize)
+    parts, first = [_COPY_HEADER], 0
+    for tail, count in zip(tails, np.bincount(codes, minlength=len(tails)).tolist(), strict=True):
+        block = np.empty((count, _COPY_FIXED.itemsize + len(tail)), dtype=np.uint8)
+        block[:, : _COPY_FIXED.itemsize] = starts[first : first + count]
+        block[:, _COPY_FIXED.itemsize :] = np.frombuffer(tail, dtype=np.uint8)
+        parts.append(block.tobytes())
+        first += count
+    parts.append(_COPY_TRAILER)
+    return b"".join(parts)
 
 
 def _field(data: bytes) -> bytes:
@@ -330,21 +336,17 @@ def _field(data: bytes) -> bytes:
 
 
 def _index_order(batch: PointBatch, deploy_ids: np.ndarray) -> np.ndarray:
-    """The order in which a batch's points are stored: the judge's index order (deploy, name, time). Consecutive
-    inserts land on the same B-tree leaf (~5 % less database time per 5,000-point batch on PostgreSQL), and a
-    series' points share heap pages, which the judge's window reads."""
-    names = sorted(set(batch.names))
-    code_of = {name: i for i, name in enumerate(names)}
-    name_codes = np.fromiter(map(code_of.__getitem__, batch.names), dtype=np.int64, count=len(batch))
-    return np.lexsort((batch.timestamps, name_codes, deploy_ids))
+    """The order in which a batch's points are stored: series by series (deploy, name, label set), each in time
+    order, as the judge's index (deploy, name, ts) reads them. Consecutive inserts land on the same B-tree leaf
+    (~5 % less database time per 5,000-point batch on PostgreSQL), and a series' points share heap pages, which
+    the judge's window reads. (The PostgreSQL path orders by its COPY tails, the same keys.)"""
+    return np.lexsort((batch.timestamps, batch.label_sets[1], batch.name_codes[1], deploy_ids))
 
 
 def _copy_tails(batch: PointBatch, deploy_ids: np.ndarray) -> tuple[list[bytes], np.ndarray]:
     """The distinct (deploy, name, labels) tails of the batch's rows in binary COPY form, and each row's."""
     deploys, deploy_codes = np.unique(deploy_ids, return_inverse=True)
-    names = list(dict.fromkeys(batch.names))
-    code_of = {name: i for i, name in enumerate(names)}
-    name_codes = np.fromiter(map(code_of.__getitem__, batch.names), dtype=np.int64, count=len(batch))
+    names, name_codes = batch.name_codes
     label_sets, label_codes = batch.label_sets
     key = (deploy_codes.ravel() * len(names) + name_codes) * (len(label_sets) + 1) + (label_codes + 1)
     distinct, codes = np.unique(key, return_inverse=True)
@@ -366,9 +368,7 @@ def _rollups_statement(
     project: Project, batch: PointBatch, services: np.ndarray, environments: np.ndarray, deploy_ids: np.ndarray
 ) -> tuple[str, list]:
     """Add the batch to the per-minute rollups with one upsert (increments, so concurrent batches add up)."""
-    name_list = sorted(set(batch.names))
-    codes = {name: i for i, name in enumerate(name_list)}
-    name_codes = np.fromiter(map(codes.__getitem__, batch.names), dtype=np.int64, count=len(batch))
+    name_list, name_codes = batch.name_codes
     minutes = (np.floor(batch.timestamps / 60.0) * 60).astype(np.int64)
     keys, inverse = _group((services, environments, name_codes, minutes, deploy_ids))
     size, values = len(keys), batch.values
