@@ -17,11 +17,13 @@ import argparse
 import contextlib
 import cProfile
 import io
+import itertools
 import os
 import pstats
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,15 +106,15 @@ def main() -> None:
         exec(ingest.SETUP.replace("django.setup()", ""), {})  # noqa: S102 - the benchmark's own setup code
     _, deploy_id, token = out.getvalue().split()[-3:]
     for kind in args.kind:
-        bodies = (
-            ingest.bodies(args.batch, 24)
+        next_body = (
+            ingest.MetricFeed(args.batch)
             if kind == "metrics"
-            else ingest.prediction_bodies(args.batch, 24, int(deploy_id))
+            else itertools.cycle(ingest.prediction_bodies(args.batch, 24, int(deploy_id))).__next__
         )
         path = f"/api/v1/{kind}"
 
-        def post(i: int, path: str = path, bodies: list[bytes] = bodies) -> None:
-            body = bodies[i % len(bodies)]
+        def post(i: int, path: str = path, next_body: Callable[[], bytes] = next_body) -> None:
+            body = next_body()
             environ = {
                 "REQUEST_METHOD": "POST",
                 "PATH_INFO": path,
