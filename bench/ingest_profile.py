@@ -113,7 +113,7 @@ def main() -> None:
         )
         path = f"/api/v1/{kind}"
 
-        def post(i: int, path: str = path, next_body: Callable[[], bytes] = next_body) -> None:
+        def post(path: str = path, next_body: Callable[[], bytes] = next_body) -> None:
             body = next_body()
             environ = {
                 "REQUEST_METHOD": "POST",
@@ -141,12 +141,12 @@ def main() -> None:
             if not status[0].startswith(("200", "202")):
                 raise SystemExit(f"{path}: {status[0]} {b''.join(response)[:300]!r}")
 
-        for i in range(20):  # warm-up: imports, connection, caches
-            post(i)
+        for _ in range(20):  # warm-up: imports, connection, caches
+            post()
         backend = backend_pid()
         started, db_started = time.process_time(), ingest._cpu_s(backend)
-        for i in range(args.requests):
-            post(i)
+        for _ in range(args.requests):
+            post()
         cpu, db_cpu = time.process_time() - started, ingest._cpu_s(backend) - db_started
         points = args.requests * args.batch
         print(
@@ -157,8 +157,8 @@ def main() -> None:
         # --cpu: the profiler counts this process's CPU time, not the wall time (waits on the database vanish).
         profile = cProfile.Profile(time.process_time) if args.cpu else cProfile.Profile()
         profile.enable()
-        for i in range(args.requests):
-            post(i)
+        for _ in range(args.requests):
+            post()
         profile.disable()
         stats = pstats.Stats(profile)
         total = 0.0

@@ -194,6 +194,44 @@ class PointBatch:
         return [dict(key) for key in distinct], codes
 
 
+def group_rows(columns: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of integer key columns in lexicographic order, and each point's index among them.
+
+    Used wherever a batch is grouped: its rollups, its storage order and COPY tails, its series' admission."""
+    uniques = [_column_codes(column) for column in columns]
+    if math.prod(len(values) for values, _ in uniques) >= 2**62:
+        keys, inverse = np.unique(np.stack(columns, axis=1), axis=0, return_inverse=True)
+        return keys, inverse.ravel()
+    # One int64 key per point from small per-column codes: a 1-D unique is much faster than unique(axis=0).
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    for values, codes in uniques:
+        key = key * len(values) + codes
+    unique_key, inverse = np.unique(key, return_inverse=True)
+    return _decode_keys(unique_key, [values for values, _ in uniques]), inverse.ravel()
+
+
+def _column_codes(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A column's possible values in order, and each point's index among them. Codes already (names, label sets, a
+    batch's one deploy) span no more values than the column has points: their range serves, with no sort."""
+    if len(column) and column.dtype.kind in "iu":
+        low, high = int(column.min()), int(column.max())
+        if high - low < len(column):
+            return np.arange(low, high + 1, dtype=np.int64), column.astype(np.int64) - low
+    values, codes = np.unique(column, return_inverse=True)
+    return values, codes.ravel()
+
+
+def _decode_keys(keys: np.ndarray, columns: list[np.ndarray]) -> np.ndarray:
+    """Back from composite keys to rows of the columns' values."""
+    out = np.empty((len(keys), len(columns)), dtype=np.int64)
+    rest = keys.copy()
+    for position in range(len(columns) - 1, -1, -1):
+        size = len(columns[position])
+        out[:, position] = columns[position][rest % size]
+        rest //= size
+    return out
+
+
 def decode_points(body: bytes, content_type: str, *, now: float, retention_days: int) -> PointBatch:
     """The API's entry: decode and validate a JSON or NDJSON body in one pass, or raise PointsInvalid."""
     ndjson = "ndjson" in content_type or "jsonlines" in content_type

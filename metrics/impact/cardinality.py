@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from deployments.models import Service
 from metrics.impact.models import MetricLabelSet, MetricName
-from metrics.points import PointBatch, PointsInvalid
+from metrics.points import PointBatch, PointsInvalid, group_rows
 from tracker.errors import Unprocessable
 from tracker.models import Project
 
@@ -88,17 +88,10 @@ def series_admit(*, project: Project, batch: PointBatch, service_ids: np.ndarray
 
 
 def _distinct_series(batch: PointBatch, service_ids: np.ndarray, keys: list[str]) -> set[Series]:
-    """The batch's distinct (service id, name, label-set key), from one integer per point (no tuple per point)."""
+    """The batch's distinct (service id, name, label-set key), grouped on integers (no tuple per point)."""
     names, name_codes = batch.name_codes
-    sets, set_codes = batch.label_sets
-    services, service_codes = np.unique(service_ids, return_inverse=True)
-    point_keys = (service_codes.ravel() * len(names) + name_codes) * (len(sets) + 1) + (set_codes + 1)
-    rest, set_plus_one = np.divmod(np.unique(point_keys), len(sets) + 1)
-    service, name = np.divmod(rest, len(names))
-    return {
-        (int(services[s]), names[n], keys[k - 1])
-        for s, n, k in zip(service.tolist(), name.tolist(), set_plus_one.tolist(), strict=True)
-    }
+    series, _ = group_rows((service_ids, name_codes, batch.label_sets[1]))
+    return {(service, names[name], keys[label]) for service, name, label in series.tolist()}
 
 
 def _remember(series: set[Series], today: date) -> None:

@@ -401,15 +401,17 @@ def test_a_final_report_is_not_recomputed(api, stream):
     assert ImpactReport.objects.get(deploy=current).computed_at is None
 
 
-@pytest.mark.parametrize("distinct", [3, 10_000])
-def test_rollup_grouping_matches_grouping_by_tuple_for_few_and_for_very_many_distinct_keys(distinct):
-    from metrics.impact.services import _group
+@pytest.mark.parametrize(("distinct", "spread"), [(3, 1_000_003), (10_000, 1_000_003), (9, 1), (12_000, 1)])
+def test_rollup_grouping_matches_grouping_by_tuple_for_few_and_for_very_many_distinct_keys(distinct, spread):
+    from metrics.points import group_rows
 
     rng = np.random.default_rng(distinct)
-    columns = tuple(rng.integers(0, distinct, 10_000) * 1_000_003 for _ in range(5))  # 10k^5 > 2^62: fallback
-    keys, inverse = _group(columns)
+    # Spread values are sorted to codes; values in a range no wider than the column (codes already, -1 included)
+    # are their own codes. 10k^5 > 2^62: the fallback.
+    columns = tuple((rng.integers(0, distinct, 10_000) - 1) * spread for _ in range(5))
+    keys, inverse = group_rows(columns)
     rows = list(zip(*(c.tolist() for c in columns), strict=True))
-    assert sorted(map(tuple, keys.tolist())) == sorted(set(rows))
+    assert list(map(tuple, keys.tolist())) == sorted(set(rows))  # distinct, in lexicographic order
     assert [tuple(keys[i]) for i in inverse] == rows
 
 
