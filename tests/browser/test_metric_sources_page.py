@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -33,8 +35,12 @@ def test_an_admin_connects_prometheus_and_runs_a_test_query(page, live_server, l
         expect(card).to_contain_text("prod-prometheus")
         expect(card).to_contain_text("not queried yet")
         card.locator("text=Test query (last hour)").click()
-        page.reload()
-        card = page.locator("section[data-source]")
+        # The form posts and redirects back; reloading before that navigation ends detaches the page.
+        expect(card.locator("[data-test]")).to_contain_text(re.compile("waiting for the worker|Test over the last hour"))
+        deadline = time.monotonic() + 30
+        while not card.locator("[data-series]").count() and time.monotonic() < deadline:
+            time.sleep(0.3)
+            page.reload()
         expect(card.locator("[data-series]")).to_have_text("1")
         assert 200 <= int(card.locator("[data-samples]").inner_text()) <= 241
         expect(card).to_contain_text("no error")
