@@ -36,7 +36,8 @@ def test_an_admin_connects_prometheus_and_runs_a_test_query(page, live_server, l
         expect(card).to_contain_text("not queried yet")
         card.locator("text=Test query (last hour)").click()
         # The form posts and redirects back; reloading before that navigation ends detaches the page.
-        expect(card.locator("[data-test]")).to_contain_text(re.compile("waiting for the worker|Test over the last hour"))
+        landed = re.compile("waiting for the worker|Test over the last hour")
+        expect(card.locator("[data-test]")).to_contain_text(landed)
         deadline = time.monotonic() + 30
         while not card.locator("[data-series]").count() and time.monotonic() < deadline:
             time.sleep(0.3)
