@@ -112,7 +112,7 @@ def database_setup(url: str) -> None:
 
 
 def database_run(args: argparse.Namespace, arms: dict[str, np.ndarray]) -> None:
-    from datetime import timedelta
+    from datetime import UTC, datetime, timedelta
 
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -122,13 +122,14 @@ def database_run(args: argparse.Namespace, arms: dict[str, np.ndarray]) -> None:
     from deployments.services import deploy_processed_mark, deploy_record, service_get_or_create
     from deployments.settings_services import service_settings_update
     from metrics.impact.analysis import impact_compute
-    from metrics.impact.models import ImpactReport, MetricPoint, MetricRollup
+    from metrics.impact.chunks import STAMP
+    from metrics.impact.models import ImpactReport, MetricChunk, MetricRollup
     from metrics.impact.services import points_ingest
     from metrics.points import PointBatch
     from tracker.models import Project
 
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {MetricPoint._meta.db_table}, {MetricRollup._meta.db_table}")
+        cursor.execute(f"TRUNCATE {MetricChunk._meta.db_table}, {MetricRollup._meta.db_table}")
     project, _ = Project.objects.get_or_create(slug="bench-concurrent", defaults={"name": "bench concurrent"})
     Deploy.objects.filter(project=project).delete()
     now = timezone.now()
@@ -174,8 +175,18 @@ def database_run(args: argparse.Namespace, arms: dict[str, np.ndarray]) -> None:
           f"{len(queries.captured_queries)} queries, peak traced {peak / 2**20:.1f} MiB")  # fmt: skip
     metric, worst = report.metrics[0], report.segments["region"][0]
     window = report.current_window
-    counted = MetricPoint.objects.filter(deploy_id=canary.pk, labels__region=worst["value"], ts__gte=window["start"],
-                                         ts__lt=window["end"]).count()  # fmt: skip
+    # The worst segment's points in the current window, counted in the chunks: the chunks of the window's minutes
+    # (a chunk holds its minute's points), each chunk's stamps decoded so that the count is exact even if a
+    # window's edge were not on a whole minute.
+    start_us, end_us = (round(datetime.fromisoformat(window[edge]).timestamp() * 1e6) for edge in ("start", "end"))
+    chunks = MetricChunk.objects.filter(
+        deploy_id=canary.pk, labels__region=worst["value"],
+        minute__gte=datetime.fromtimestamp(start_us // 60_000_000 * 60, tz=UTC), minute__lt=window["end"],
+    ).values_list("stamps", flat=True)  # fmt: skip
+    counted = 0
+    for stamps in chunks.iterator(chunk_size=2000):
+        times = np.frombuffer(stamps, dtype=STAMP)
+        counted += int(((times >= start_us) & (times < end_us)).sum())
     print(f"   mode {report.mode}, verdict {report.verdict}; n {metric['n_baseline']:,}/{metric['n_current']:,} "
           f"judged {metric['judged_baseline']:,}/{metric['judged_current']:,}; worst segment "
           f"region={worst['value']} {worst['verdict']} (n={worst['n']:,} estimated: {worst['n_estimated']}, "

@@ -15,9 +15,9 @@ measures the server, not its own JSON encoding); then, for each batch size and c
 clients posting metric batches for --seconds after a warm-up, each on one connection at a time (gunicorn's sync
 workers close it after every answer, so each request opens a new one: the MLflow peer keeps one open), and prints
 points/s (points / wall time), p50/p99 request latency, the server's and the database's CPU per 1,000 points, and
-the rows counted in the database. Then the same for prediction samples (columnar batches of the peer data's shape:
-20 numeric and 5 categorical features, a prediction and a 0/1 label), counted after in the prediction column's
-sketch.
+the points counted in the database (the sum of the stored chunks' point counts). Then the same for prediction
+samples (columnar batches of the peer data's shape: 20 numeric and 5 categorical features, a prediction and a 0/1
+label), counted after in the prediction column's sketch.
 With --peer-python (a virtualenv with ../shared/bench/requirements.txt), first runs the MLflow peer
 (peer_mlflow_ingest.py, PostgreSQL backend, 1,000 metrics per log-batch request: its limit, one connection) from a
 copy of --peer-dir, and prints the ratio of our figure at the same batch size to its median.
@@ -86,7 +86,7 @@ from datetime import timedelta
 from django.db import connection
 from django.utils import timezone
 from deployments.services import deploy_record
-from metrics.impact.models import MetricPoint, MetricRollup
+from metrics.impact.models import MetricChunk, MetricRollup
 from tracker.models import Project
 from tracker.services import token_issue
 project, _ = Project.objects.get_or_create(slug="bench", defaults={"name": "bench"})
@@ -96,16 +96,16 @@ predicted, _ = deploy_record(project=project, service="bench-model", environment
                              finished_at=timezone.now() - timedelta(days=1))
 raw = token_issue(project=project, name="bench", scopes=["ingest"])[1]
 with connection.cursor() as cursor:
-    cursor.execute(f"TRUNCATE {MetricPoint._meta.db_table}, {MetricRollup._meta.db_table}")
-print(MetricPoint._meta.db_table)
+    cursor.execute(f"TRUNCATE {MetricChunk._meta.db_table}, {MetricRollup._meta.db_table}")
+print(MetricChunk._meta.db_table)
 print(predicted.pk)
 print(raw)
 """
 
 
 def prepare(args: argparse.Namespace) -> tuple[str, str, int]:
-    """Migrate, empty the point tables, create the project: (its ingest token, the points' table name, the
-    model deploy's id)."""
+    """Migrate, empty the point tables, create the project: (its ingest token, the points' (chunks') table name,
+    the model deploy's id)."""
     env = server_env(args)
     dbname = args.database_url.rsplit("/", 1)[1]
     admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
@@ -289,8 +289,9 @@ def database_cpu_s(dbname: str) -> float:
     return total
 
 
-def count_rows(database_url: str, table: str) -> int:
-    return _count(database_url, f"SELECT count(*) FROM {table}")  # noqa: S608 - the model's table name
+def count_points(database_url: str, table: str) -> int:
+    """Metric points stored: the points counted in the chunks (a chunk holds a series' points of one minute)."""
+    return _count(database_url, f"SELECT coalesce(sum(count), 0) FROM {table}")  # noqa: S608 - the model's table
 
 
 def count_samples(database_url: str, deploy_id: int) -> int:
@@ -422,7 +423,7 @@ def main() -> None:
             for level in args.concurrency:
                 r = measure(
                     args, proc, port, token, "/api/v1/metrics", feed, batch, level,
-                    lambda: count_rows(args.database_url, table),
+                    lambda: count_points(args.database_url, table),
                 )  # fmt: skip
                 if level == 1:
                     ours[batch] = r["points_per_s"]

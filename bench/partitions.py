@@ -1,17 +1,19 @@
-"""Raw metric points partitioned by day: retention by DROP against chunked DELETE, COPY into the partitioned
-parent against a plain table, and the judge's window query on both.
+"""Raw metric points (stored by the minute in chunks) partitioned by day: retention by DROP against batched
+DELETE, COPY into the partitioned parent against a plain table, and the judge's window query on both.
 
 Usage:
-    python bench/partitions.py [--days 6] [--rows-per-day 1000000]
+    python bench/partitions.py [--days 6] [--points-per-day 1000000] [--copy-chunks 20000]
         [--database-url postgres://postgres@127.0.0.1:5432/dt_partitions_bench]
 
-What it does: creates (or reuses) the database and migrates it (so `impact_metricpoint` is partitioned by day),
-fills --days past days with --rows-per-day points each (server-side generate_series), copies the same rows into
-a plain table with the pre-partitioning indexes (B-tree (deploy, name, ts) and BRIN on ts), then prints:
-1. retention of the oldest half of the days: `metrics_retention` (DROP of whole partitions) against the
-   previous chunked DELETE (20,000 ids at a time) on the plain table;
-2. COPY of 200,000 points (today) into the partitioned parent and into the plain table;
-3. the judge's window query (one deploy, one name, one hour) on both: execution time and partitions read.
+What it does: creates (or reuses) the database and migrates it (so `impact_metricchunk` is partitioned by day on
+`minute`), generates --days past days with --points-per-day points each (server-side generate_series: 200 series,
+one deploy and name each) and stores them as the product does, one chunk per series and minute (big-endian int64
+microsecond stamps and float64 values, as metrics/impact/chunks.py writes them), copies the same chunks into a
+plain table with the pre-partitioning indexes (B-tree (deploy, name, minute) and BRIN on minute), then prints:
+1. retention of the oldest half of the days: `metrics_retention` (DROP of whole partitions) against a batched
+   DELETE (20,000 ids at a time) on the plain table;
+2. COPY of --copy-chunks chunks of 10 points (today) into the partitioned parent and into the plain table;
+3. the judge's window query (one deploy, one name, one hour of chunks) on both: execution time and partitions read.
 """
 
 from __future__ import annotations
@@ -25,9 +27,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
-PLAIN = "bench_metricpoint_plain"
-COLUMNS = "project_id, service_id, environment_id, deploy_id, name, ts, value, labels"
+TABLE = "impact_metricchunk"
+PLAIN = "bench_metricchunk_plain"
+COLUMNS = "project_id, service_id, environment_id, deploy_id, name, labels, minute, count, stamps, values"
+POINTS_PER_CHUNK = 10  # in the COPY measurement
 
 
 def setup(database_url: str) -> None:
@@ -44,29 +50,44 @@ def setup(database_url: str) -> None:
     django.setup()
 
 
-def fill(cursor, days: int, per_day: int, today: datetime) -> None:
+def fill(cursor, days: int, per_day: int, today: datetime) -> tuple[int, int]:
+    """The points generated server-side (deploy 1 + g mod 200, its name metric_(g mod 10), evenly spaced in time),
+    grouped into chunks by series and minute; the same chunks copied into the plain table. (points, chunks)."""
     first = today - timedelta(days=days)
-    sql = (
-        f"INSERT INTO impact_metricpoint ({COLUMNS}) "  # noqa: S608
-        "SELECT 1, 1, 1, 1 + mod(g, 200), 'metric_' || mod(g, 10), "
-        "%s::timestamptz + (g * (86400.0 * %s / %s)) * interval '1 second', random(), NULL "
-        "FROM generate_series(0, %s - 1) g"
+    cursor.execute(
+        "CREATE TEMP TABLE bench_points AS "
+        "SELECT 1 + mod(g, 200) AS deploy_id, 'metric_' || mod(g, 10) AS name, "
+        "%s::timestamptz + (g * (86400.0 * %s / %s)) * interval '1 second' AS ts, random() AS value "
+        "FROM generate_series(0, %s - 1) g",
+        [first, days, days * per_day, days * per_day],
     )
-    cursor.execute(sql, [first, days, days * per_day, days * per_day])
-    cursor.execute(f"CREATE TABLE {PLAIN} AS SELECT * FROM impact_metricpoint")  # noqa: S608
+    # As migration 0010 turns points into chunks: int8send and float8send give the big-endian bytes.
+    cursor.execute(
+        f"INSERT INTO {TABLE} ({COLUMNS}) "  # noqa: S608
+        "SELECT 1, 1, 1, deploy_id, name, NULL, date_trunc('minute', ts), count(*), "
+        "string_agg(int8send((extract(epoch FROM ts) * 1000000)::bigint), ''::bytea ORDER BY ts), "
+        "string_agg(float8send(value), ''::bytea ORDER BY ts) "
+        "FROM bench_points GROUP BY deploy_id, name, date_trunc('minute', ts)"
+    )
+    chunks = cursor.rowcount
+    cursor.execute("DROP TABLE bench_points")
+    cursor.execute(f"CREATE TABLE {PLAIN} AS SELECT * FROM {TABLE}")  # noqa: S608
     cursor.execute(f"ALTER TABLE {PLAIN} ADD PRIMARY KEY (id)")
     cursor.execute(f"ALTER TABLE {PLAIN} ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY")
     cursor.execute(f"SELECT setval(pg_get_serial_sequence('{PLAIN}', 'id'), (SELECT max(id) FROM {PLAIN}))")  # noqa: S608
-    cursor.execute(f"CREATE INDEX ON {PLAIN} (deploy_id, name, ts)")
-    cursor.execute(f"CREATE INDEX ON {PLAIN} USING brin (ts) WITH (pages_per_range = 32)")
+    cursor.execute(f"CREATE INDEX ON {PLAIN} (deploy_id, name, minute)")
+    cursor.execute(f"CREATE INDEX ON {PLAIN} USING brin (minute) WITH (pages_per_range = 32)")
     cursor.execute(f"ANALYZE {PLAIN}")
-    cursor.execute("ANALYZE impact_metricpoint")
+    cursor.execute(f"ANALYZE {TABLE}")
+    cursor.execute(f"SELECT sum(count) FROM {TABLE}")  # noqa: S608
+    return int(cursor.fetchone()[0]), chunks
 
 
-def chunked_delete(cursor, before: datetime) -> int:
+def batched_delete(cursor, before: datetime) -> int:
+    """The plain table's chunks whose whole minute is before `before`, 20,000 ids a transaction."""
     total = 0
     while True:
-        cursor.execute(f"SELECT id FROM {PLAIN} WHERE ts < %s LIMIT 20000", [before])  # noqa: S608
+        cursor.execute(f"SELECT id FROM {PLAIN} WHERE minute <= %s LIMIT 20000", [before - timedelta(minutes=1)])  # noqa: S608
         ids = [i for (i,) in cursor.fetchall()]
         if not ids:
             return total
@@ -74,8 +95,25 @@ def chunked_delete(cursor, before: datetime) -> int:
         total += cursor.rowcount
 
 
-def copy_rows(cursor, table: str, now: datetime, n: int) -> float:
-    text = "".join(f"1\t1\t1\t{1 + i % 200}\tmetric_{i % 10}\t{now.isoformat()}\t{i * 0.5}\t\\N\n" for i in range(n))
+def chunk_text(today: datetime, n: int) -> str:
+    """n chunks of POINTS_PER_CHUNK points as COPY text: 200 series (deploy, name), each over consecutive minutes
+    from the start of today; bytea as \\x and hex."""
+    rng = np.random.default_rng(5)
+    base_us = int(today.timestamp()) * 1_000_000
+    offsets = np.sort(rng.integers(0, 60_000_000, (n, POINTS_PER_CHUNK)), axis=1)
+    values = rng.gamma(3.0, 40.0, (n, POINTS_PER_CHUNK))
+    lines = []
+    for i in range(n):
+        minute = i // 200
+        stamps = (base_us + minute * 60_000_000 + offsets[i]).astype(">i8").tobytes().hex()
+        lines.append(
+            f"1\t1\t1\t{1 + i % 200}\tmetric_{i % 10}\t\\N\t{(today + timedelta(minutes=minute)).isoformat()}\t"
+            f"{POINTS_PER_CHUNK}\t\\\\x{stamps}\t\\\\x{values[i].astype('>f8').tobytes().hex()}\n"
+        )
+    return "".join(lines)
+
+
+def copy_chunks(cursor, table: str, text: str) -> float:
     started = time.perf_counter()
     cursor.copy_expert(f"COPY {table} ({COLUMNS}) FROM STDIN", io.StringIO(text))
     return time.perf_counter() - started
@@ -83,8 +121,8 @@ def copy_rows(cursor, table: str, now: datetime, n: int) -> float:
 
 def window_query(cursor, table: str, start: datetime) -> tuple[float, str]:
     sql = (
-        f"EXPLAIN (ANALYZE, FORMAT TEXT) SELECT value FROM {table} "  # noqa: S608
-        "WHERE deploy_id = 8 AND name = 'metric_7' AND ts >= %s AND ts < %s"
+        f"EXPLAIN (ANALYZE, FORMAT TEXT) SELECT count, stamps, values FROM {table} "  # noqa: S608
+        "WHERE deploy_id = 8 AND name = 'metric_7' AND minute >= %s AND minute < %s"
     )
     cursor.execute(sql, [start, start + timedelta(hours=1)])
     plan = "\n".join(row for (row,) in cursor.fetchall())
@@ -95,7 +133,8 @@ def window_query(cursor, table: str, start: datetime) -> tuple[float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=int, default=6)
-    parser.add_argument("--rows-per-day", type=int, default=1_000_000)
+    parser.add_argument("--points-per-day", type=int, default=1_000_000)
+    parser.add_argument("--copy-chunks", type=int, default=20_000, help=f"chunks of {POINTS_PER_CHUNK} points")
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/dt_partitions_bench")
     args = parser.parse_args()
     setup(args.database_url)
@@ -111,8 +150,9 @@ def main() -> None:
         partitions.partitions_ensure(today=(today - timedelta(days=back)).date(), days_ahead=0)
     with connection.cursor() as cursor:
         started = time.perf_counter()
-        fill(cursor, args.days, args.rows_per_day, today)
-        print(f"filled {args.days} days x {args.rows_per_day:,} points twice in {time.perf_counter() - started:.1f}s")
+        points, chunks = fill(cursor, args.days, args.points_per_day, today)
+        print(f"filled {args.days} days x {args.points_per_day:,} points ({points:,} points in {chunks:,} chunks) "
+              f"twice in {time.perf_counter() - started:.1f}s")  # fmt: skip
 
         expired = args.days // 2
         settings.METRIC_RETENTION_DAYS = args.days - expired
@@ -121,19 +161,24 @@ def main() -> None:
         dropped = metrics_retention()
         drop_s = time.perf_counter() - started
         started = time.perf_counter()
-        deleted = chunked_delete(cursor, cutoff)  # autocommit: one transaction per chunk, as before
+        deleted = batched_delete(cursor, cutoff)  # autocommit: one transaction per batch of ids
         delete_s = time.perf_counter() - started
-        print(f"retention, {expired} days: DROP partitions {drop_s:.3f}s (~{dropped:,} rows) | "
-              f"chunked DELETE on the plain table {delete_s:.1f}s ({deleted:,} rows)")  # fmt: skip
+        print(f"retention, {expired} days: DROP partitions {drop_s:.3f}s (~{dropped:,} chunks) | "
+              f"batched DELETE on the plain table {delete_s:.1f}s ({deleted:,} chunks)")  # fmt: skip
 
-        n = 200_000
-        parted, plain = copy_rows(cursor, "impact_metricpoint", now, n), copy_rows(cursor, PLAIN, now, n)
-        print(f"COPY {n:,} points: partitioned parent {n / parted:,.0f} points/s | plain table {n / plain:,.0f}/s")
+        n = args.copy_chunks
+        text = chunk_text(today, n)
+        parted, plain = copy_chunks(cursor, TABLE, text), copy_chunks(cursor, PLAIN, text)
+        print(f"COPY {n:,} chunks ({n * POINTS_PER_CHUNK:,} points): partitioned parent {n / parted:,.0f} chunks/s "
+              f"({n * POINTS_PER_CHUNK / parted:,.0f} points/s) | plain table {n / plain:,.0f} chunks/s "
+              f"({n * POINTS_PER_CHUNK / plain:,.0f} points/s)")  # fmt: skip
 
         start = today - timedelta(days=1) + timedelta(hours=10)
-        parted_ms, plan = window_query(cursor, "impact_metricpoint", start)
+        parted_ms, plan = window_query(cursor, TABLE, start)
         plain_ms, _ = window_query(cursor, PLAIN, start)
         read = sorted({name for name in partitions.day_partitions().values() if name in plan})
+        if partitions.DEFAULT in plan:
+            read.append(partitions.DEFAULT)
         print(f"judge window (1 deploy, 1 name, 1 hour): partitioned {parted_ms:.2f} ms reading {read} | "
               f"plain {plain_ms:.2f} ms")  # fmt: skip
 

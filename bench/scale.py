@@ -7,7 +7,8 @@ Usage:
 Needs PostgreSQL (DATABASE_HOST, default postgres@127.0.0.1:5432). Builds once into its own database (dropped and
 created again unless --reuse finds a finished build there):
 - 50 services x 3 environments, 10,000 deploys over 90 days (some failed, some rolled back), baselines linked;
-- metric points by COPY (4 metrics per deploy, its first 65 minutes) and their per-minute rollups;
+- metric points (4 metrics per deploy, its first 65 minutes) stored by the minute in chunks, one per series and
+  minute (binary COPY), and their per-minute rollups;
 - prediction rows as the product stores them: per deploy and column, the sketch of 500 rows (8 columns), i.e.
   the bounded form 5 million posted rows take (metrics/stats/sketch.py);
 - impact and drift reports: --judged deploys (the ones whose pages are measured) judged by the product's own
@@ -90,8 +91,8 @@ def build(args: argparse.Namespace) -> None:
     call_command("migrate", verbosity=0)
     project, deploys = build_deploys(args.deploys)
     print(f"deploys: {len(deploys):,} in {time.perf_counter() - started:.0f} s", flush=True)
-    build_points(project, deploys, args.points)
-    print(f"points: {args.points:,} in {time.perf_counter() - started:.0f} s", flush=True)
+    chunks = build_points(project, deploys, args.points)
+    print(f"points: {args.points:,} ({chunks:,} chunks) in {time.perf_counter() - started:.0f} s", flush=True)
     build_sketches(deploys, args.rows)
     print(f"sketches for {args.rows:,} rows in {time.perf_counter() - started:.0f} s", flush=True)
     build_reports(deploys, args.judged)
@@ -160,37 +161,56 @@ def build_deploys(count: int):
     return project, list(Deploy.objects.filter(project=project).order_by("deployed_at"))
 
 
-def build_points(project, deploys, total: int) -> None:
-    """Per deploy, its points over its first 65 minutes (4 metrics), by COPY; the rollups the same way."""
+def build_points(project, deploys, total: int) -> int:
+    """Per deploy, its points over its first 65 minutes (4 metrics), stored as the product stores them: one chunk
+    per series and minute (metrics/impact/chunks.py), by binary COPY; the rollups by COPY. Returns the chunk count."""
     from django.db import connection
 
-    from metrics.impact.models import MetricPoint, MetricRollup
+    from metrics.impact.models import MetricChunk, MetricRollup
 
     per_deploy = total // len(deploys)
     rng = np.random.default_rng(2)
-    points_table, rollup_table = MetricPoint._meta.db_table, MetricRollup._meta.db_table
-    chunk = []
+    chunk_table, rollup_table = MetricChunk._meta.db_table, MetricRollup._meta.db_table
+    group, chunks = [], 0
     for index, deploy in enumerate(deploys):
-        chunk.append(deploy)
-        if len(chunk) == 200 or index == len(deploys) - 1:
-            points, rollups = _points_text(project, chunk, per_deploy, rng)
+        group.append(deploy)
+        if len(group) == 200 or index == len(deploys) - 1:
+            body, rollups, made = _chunks_copy(project, group, per_deploy, rng)
+            chunks += made
             with connection.cursor() as cursor:
                 cursor.copy_expert(
-                    f"COPY {points_table} (project_id, service_id, environment_id, deploy_id, name, ts, value) "
-                    "FROM STDIN",
-                    io.StringIO(points),
+                    f"COPY {chunk_table} ({CHUNK_COLUMNS}) FROM STDIN WITH (FORMAT binary)", io.BytesIO(body)
                 )
                 cursor.copy_expert(
                     f"COPY {rollup_table} (project_id, service_id, environment_id, name, minute, deploy_key, count, "
                     "total, total_squares, min_value, max_value) FROM STDIN",
                     io.StringIO(rollups),
                 )
-            chunk = []
+            group = []
+    return chunks
 
 
-def _points_text(project, deploys, per_deploy: int, rng) -> tuple[str, str]:
-    points, rollups = io.StringIO(), io.StringIO()
-    for deploy in deploys:
+# PostgreSQL's binary COPY (as metrics.impact.chunks writes it): a header, then per row a 16-bit field count and
+# each field as a 32-bit length and its bytes, then -1. The fixed-size fields come first, then the name, the
+# stamps (big-endian int64 microseconds since the Unix epoch, ascending) and the values (big-endian float64).
+CHUNK_COLUMNS = "project_id, service_id, environment_id, deploy_id, minute, count, name, stamps, values"
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_COPY_TRAILER = b"\xff\xff"
+_PG_EPOCH_US = 946_684_800_000_000  # timestamptz counts microseconds from 2000-01-01 UTC
+MINUTE_US = 60_000_000
+_CHUNK_HEAD = np.dtype(
+    [("fields", ">i2")]
+    + [item for key in ("project", "service", "environment", "deploy", "minute") for item in
+       ((f"{key}_size", ">i4"), (key, ">i8"))]
+    + [("count_size", ">i4"), ("count", ">i4")]
+)  # fmt: skip
+_NAME_FIELDS = [len(name.encode()).to_bytes(4, "big") + name.encode() for name in METRICS]
+
+
+def _chunks_copy(project, deploys, per_deploy: int, rng) -> tuple[bytes, str, int]:
+    """The deploys' points as chunk rows (a binary COPY body) and their rollups (COPY text), and the chunk count."""
+    deploy_of, names_of, micros_of, values_of = [], [], [], []
+    for i, deploy in enumerate(deploys):
         shift = 1.15 if deploy.pk % 9 == 0 else 1.0  # some deploys really degrade
         seconds = rng.uniform(0, 65 * 60, per_deploy)
         names = np.arange(per_deploy) % len(METRICS)
@@ -199,23 +219,61 @@ def _points_text(project, deploys, per_deploy: int, rng) -> tuple[str, str]:
             np.where(names == 1, rng.poisson(0.4, per_deploy) * shift,
                      np.where(names == 2, rng.normal(0.12, 0.02, per_deploy), rng.beta(40, 8, per_deploy))),
         )  # fmt: skip
-        start = deploy.deployed_at.timestamp()
-        stamps = start + seconds
-        head = f"{project.pk}\t{deploy.service_id}\t{deploy.environment_id}\t{deploy.pk}\t"
-        for name, stamp, value in zip(names.tolist(), stamps.tolist(), values.tolist(), strict=True):
-            iso = datetime.fromtimestamp(stamp, tz=UTC).isoformat()
-            points.write(f"{head}{METRICS[name]}\t{iso}\t{value!r}\n")
-        minutes = (stamps // 60).astype(np.int64)
-        for code, metric in enumerate(METRICS):
-            mask = names == code
-            for minute in np.unique(minutes[mask]).tolist():
-                v = values[mask & (minutes == minute)]
-                iso = datetime.fromtimestamp(minute * 60, tz=UTC).isoformat()
-                rollups.write(
-                    f"{project.pk}\t{deploy.service_id}\t{deploy.environment_id}\t{metric}\t{iso}\t{deploy.pk}\t"
-                    f"{len(v)}\t{float(v.sum())!r}\t{float((v**2).sum())!r}\t{float(v.min())!r}\t{float(v.max())!r}\n"
-                )
-    return points.getvalue(), rollups.getvalue()
+        stamps = deploy.deployed_at.timestamp() + seconds
+        deploy_of.append(np.full(per_deploy, i))
+        names_of.append(names)
+        # Microseconds rounded half to even, as the ingest (PointBatch.micros) and the database's time types round.
+        micros_of.append(np.rint(stamps * 1e6).astype(np.int64))
+        values_of.append(values.astype(np.float64))
+    deploy_at, name_at, micros, values = (np.concatenate(a) for a in (deploy_of, names_of, micros_of, values_of))
+    minute_at = micros // MINUTE_US
+    # One chunk per (deploy, name, minute), its points in time order: the same key as a rollup row.
+    order = np.lexsort((micros, minute_at, name_at, deploy_at))
+    deploy_at, name_at, minute_at, micros, values = (a[order] for a in (deploy_at, name_at, minute_at, micros, values))
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (np.diff(deploy_at) != 0) | (np.diff(name_at) != 0) | (np.diff(minute_at) != 0)
+    starts = np.flatnonzero(new)
+    counts = np.diff(np.append(starts, len(order)))
+    keys_deploy, keys_name, keys_minute = deploy_at[starts], name_at[starts], minute_at[starts]
+
+    service = np.array([d.service_id for d in deploys], dtype=np.int64)
+    environment = np.array([d.environment_id for d in deploys], dtype=np.int64)
+    pks = np.array([d.pk for d in deploys], dtype=np.int64)
+    head = np.zeros(len(starts), dtype=_CHUNK_HEAD)
+    head["fields"] = 9
+    for key in ("project", "service", "environment", "deploy", "minute"):
+        head[f"{key}_size"] = 8
+    head["count_size"] = 4
+    head["project"] = project.pk
+    head["service"], head["environment"] = service[keys_deploy], environment[keys_deploy]
+    head["deploy"] = pks[keys_deploy]
+    head["minute"] = keys_minute * MINUTE_US - _PG_EPOCH_US
+    head["count"] = counts
+    heads, size = head.tobytes(), _CHUNK_HEAD.itemsize
+    stamp_bytes, value_bytes = memoryview(micros.astype(">i8").tobytes()), memoryview(values.astype(">f8").tobytes())
+    parts: list[bytes | memoryview] = [_COPY_HEADER]
+    for i, (name, start, count) in enumerate(zip(keys_name.tolist(), starts.tolist(), counts.tolist(), strict=True)):
+        length = (count * 8).to_bytes(4, "big")
+        begin, end = start * 8, (start + count) * 8
+        parts += [heads[i * size : (i + 1) * size], _NAME_FIELDS[name], length, stamp_bytes[begin:end], length,
+                  value_bytes[begin:end]]  # fmt: skip
+    parts.append(_COPY_TRAILER)
+
+    totals = np.add.reduceat(values, starts)
+    squares = np.add.reduceat(values**2, starts)
+    lows, highs = np.minimum.reduceat(values, starts), np.maximum.reduceat(values, starts)
+    rollups = io.StringIO()
+    for d, name, minute, count, total, square, low, high in zip(
+        keys_deploy.tolist(), keys_name.tolist(), keys_minute.tolist(), counts.tolist(), totals.tolist(),
+        squares.tolist(), lows.tolist(), highs.tolist(), strict=True,
+    ):  # fmt: skip
+        deploy = deploys[d]
+        iso = datetime.fromtimestamp(minute * 60, tz=UTC).isoformat()
+        rollups.write(
+            f"{project.pk}\t{deploy.service_id}\t{deploy.environment_id}\t{METRICS[name]}\t{iso}\t{deploy.pk}\t"
+            f"{count}\t{total!r}\t{square!r}\t{low!r}\t{high!r}\n"
+        )
+    return b"".join(parts), rollups.getvalue(), len(starts)
 
 
 def build_sketches(deploys, total_rows: int) -> None:

@@ -169,6 +169,13 @@ class PointBatch:
         return len(self.names)
 
     @cached_property
+    def micros(self) -> np.ndarray:
+        """Each point's time in integer microseconds since the Unix epoch, rounded half to even as Python's
+        `datetime.fromtimestamp` rounds: what the database's time types hold. Storage and rollups both use it, so a
+        point's minute is the same in both."""
+        return np.rint(self.timestamps * 1e6).astype(np.int64)
+
+    @cached_property
     def name_codes(self) -> tuple[list[str], np.ndarray]:
         """The distinct metric names in sorted order, and each point's index among them.
 

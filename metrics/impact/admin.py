@@ -5,12 +5,13 @@ from datetime import timedelta
 from django.contrib import admin
 from django.utils import timezone
 
+from metrics.impact.chunks import points_of
 from metrics.impact.models import (
     ImpactReport,
     MetricBatch,
+    MetricChunk,
     MetricLabelSet,
     MetricName,
-    MetricPoint,
     MetricRollup,
     MetricSetting,
 )
@@ -54,25 +55,32 @@ class MetricBatchAdmin(ReadOnlyAdmin):
     search_fields = ("batch_id",)
 
 
-@admin.register(MetricPoint)
-class MetricPointAdmin(ReadOnlyAdmin):
-    """The points received in the last RECENT, newest first: a look at what arrives, not a browser of the table.
+@admin.register(MetricChunk)
+class MetricChunkAdmin(ReadOnlyAdmin):
+    """The chunks of points received in the last RECENT, newest first: a look at what arrives, not a browser of the
+    table. A chunk is one series' points in one minute of one batch; its row shows how many and their range.
 
-    The biggest table (millions of rows a day) has no index on id on PostgreSQL (migration 0009): the list is
-    filtered and ordered by time, which reads only the newest day partitions through their BRIN index on `ts`,
-    and a row shows the whole point, so there is no page per point (no lookup by id). No joins, no full count."""
+    The biggest table has no index on id on PostgreSQL: the list is filtered and ordered by minute, which reads only
+    the newest day partitions through their BRIN index on `minute`, and a row shows the whole chunk, so there is no
+    page per chunk (no lookup by id). No joins, no full count."""
 
     RECENT = timedelta(minutes=10)
-    list_display = ("ts", "name", "value", "labels", "deploy_id", "service_id", "environment_id", "project_id")
+    list_display = ("minute", "name", "count", "value_range", "labels", "deploy_id", "service_id", "environment_id",
+                    "project_id")  # fmt: skip
     list_display_links = None
     list_select_related = False
     show_full_result_count = False
     raw_id_fields = ("project", "service", "environment", "deploy")
-    ordering = ("-ts",)
+    ordering = ("-minute",)
     list_per_page = 50
 
     def get_queryset(self, request):
-        return super().get_queryset(request).filter(ts__gte=timezone.now() - self.RECENT)
+        return super().get_queryset(request).filter(minute__gte=timezone.now() - self.RECENT)
+
+    @admin.display(description="values (min … max)")
+    def value_range(self, chunk: MetricChunk) -> str:
+        _, values = points_of(chunk.stamps, chunk.values)
+        return f"{values.min():g} … {values.max():g}" if len(values) else "—"
 
 
 @admin.register(MetricName)

@@ -5,16 +5,18 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from django.db import connection, transaction
-from django.db.models import Max, QuerySet
+from django.db import transaction
+from django.db.models import BinaryField, Max, QuerySet
+from django.db.models.functions import Substr
 from django.utils import timezone
 
 from deployments.analysis_settings import AnalysisSettings
 from deployments.models import Deploy
-from metrics.impact.models import ImpactReport, MetricPoint, MetricRollup, MetricSetting
+from metrics.impact.chunks import MINUTE_US, points_of
+from metrics.impact.models import ImpactReport, MetricChunk, MetricRollup, MetricSetting
 from metrics.impact.signals import impact_report_computed
 from metrics.sources import judging as sources
 from metrics.stats import impact as judge
@@ -25,6 +27,7 @@ MAX_JUDGED_VALUES = 25_000
 SAMPLED_MINUTES = 240
 
 SEASON = timedelta(days=7)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -264,9 +267,9 @@ def _windows(
 
 @dataclass(frozen=True)
 class Side:
-    """One side of a metric's comparison: its points and rollups (filtered to the arm) and its window."""
+    """One side of a metric's comparison: its point chunks and rollups (filtered to the arm) and its window."""
 
-    points: QuerySet
+    chunks: QuerySet
     rollups: QuerySet
     start: datetime | None
     end: datetime | None
@@ -275,7 +278,7 @@ class Side:
 def sides(deploy: Deploy, name: str, win: Windows) -> tuple[Side, Side | None]:
     """The current side (this deploy's points) and the baseline side: the baseline deploy's points (its last W
     minutes, or the same window in concurrent mode), the stream's a season ago, or None without a baseline."""
-    points, rollups = MetricPoint.objects.filter(name=name), MetricRollup.objects.filter(name=name)
+    points, rollups = MetricChunk.objects.filter(name=name), MetricRollup.objects.filter(name=name)
     current = Side(points.filter(deploy_id=deploy.pk), rollups.filter(deploy_key=deploy.pk), win.current_from,
                    win.current_to)  # fmt: skip
     if win.seasonal:
@@ -315,8 +318,7 @@ def minute_counts(side: Side) -> list[tuple[datetime, int]]:
 def _values(side: Side) -> tuple[np.ndarray, int]:
     """The window's values and its exact point count (from the rollups: the window is whole minutes)."""
     per_minute = minute_counts(side)
-    rows = read_window(side, per_minute, ("value",))
-    return np.fromiter((row[0] for row in rows), dtype=np.float64), sum(count for _, count in per_minute)
+    return read_window(side, per_minute).values, sum(count for _, count in per_minute)
 
 
 def sample_plan(per_minute: list[tuple[datetime, int]]) -> tuple[list[datetime], int] | None:
@@ -328,25 +330,56 @@ def sample_plan(per_minute: list[tuple[datetime, int]]) -> tuple[list[datetime],
     return minutes, math.ceil(MAX_JUDGED_VALUES / len(minutes))
 
 
-def read_window(side: Side, per_minute: list[tuple[datetime, int]], fields: tuple, points: QuerySet | None = None):
-    """The window's rows (`fields` of each point), all of them up to MAX_JUDGED_VALUES points.
+@dataclass(frozen=True)
+class WindowRead:
+    """The points read from one side's window: each one's time (int64 microseconds since the Unix epoch) and value,
+    and the index of its chunk in `extra` (the chunk's `extra` fields, e.g. a label's value)."""
 
-    Above that, a sample stratified by minute: up to an equal number of points from each minute (at most
-    SAMPLED_MINUTES evenly spaced minutes), so counting and reading never scan the whole window. `points`
-    narrows the side's points (e.g. annotated with a label) and defaults to all of them.
+    stamps: np.ndarray
+    values: np.ndarray
+    owners: np.ndarray
+    extra: list[tuple]
+
+
+def read_window(side: Side, per_minute: list[tuple[datetime, int]], *, chunks: QuerySet | None = None,
+                extra: tuple[str, ...] = ()) -> WindowRead:  # fmt: skip
+    """The window's points, all of them up to MAX_JUDGED_VALUES points.
+
+    Above that, a sample stratified by minute: the earliest points of each sampled minute, up to an equal number
+    from each (at most SAMPLED_MINUTES evenly spaced minutes), so reading never scans the whole window: only the
+    sampled minutes' chunks are read, and of each only its first `quota` points (a chunk is in time order). `chunks`
+    narrows the side's chunks (e.g. annotated with a label) and defaults to all of them; one query.
     """
-    window = (side.points if points is None else points).filter(ts__gte=side.start, ts__lt=side.end)
+    start, end = side.start, side.end
+    first_minute = start.replace(second=0, microsecond=0)
+    window = (side.chunks if chunks is None else chunks).filter(minute__gte=first_minute, minute__lt=end)
     plan = sample_plan(per_minute)
     if plan is None:
-        return list(window.values_list(*fields))
-    minutes, quota = plan
-    parts = [
-        window.filter(ts__gte=m, ts__lt=m + timedelta(minutes=1)).order_by("ts").values_list(*fields)[:quota]
-        for m in minutes
-    ]
-    if connection.features.supports_slicing_ordering_in_compound:
-        return list(parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0])
-    return [row for part in parts for row in part]
+        rows = list(window.values_list(*extra, "stamps", "values"))
+    else:
+        minutes, quota = plan
+        head = {field: Substr(field, 1, quota * 8, output_field=BinaryField()) for field in ("stamps", "values")}
+        rows = list(
+            window.filter(minute__in=minutes).annotate(**{f"{k}_head": v for k, v in head.items()})
+            .values_list(*extra, "stamps_head", "values_head")
+        )  # fmt: skip
+    decoded = [points_of(row[-2], row[-1]) for row in rows]
+    stamps = np.concatenate([s for s, _ in decoded]) if decoded else np.empty(0, dtype=np.int64)
+    values = np.concatenate([v for _, v in decoded]) if decoded else np.empty(0)
+    owners = np.repeat(np.arange(len(rows)), [len(s) for s, _ in decoded]) if decoded else np.empty(0, dtype=np.int64)
+    inside = (stamps >= _micros(start)) & (stamps < _micros(end))
+    stamps, values, owners = stamps[inside], values[inside], owners[inside]
+    if plan is not None:
+        order = np.argsort(stamps, kind="stable")
+        stamps, values, owners = stamps[order], values[order], owners[order]
+        _, first, minute_of = np.unique(stamps // MINUTE_US, return_index=True, return_inverse=True)
+        earliest = np.arange(len(stamps)) - first[minute_of.ravel()] < plan[1]
+        stamps, values, owners = stamps[earliest], values[earliest], owners[earliest]
+    return WindowRead(stamps, values, owners, [row[:-2] for row in rows])
+
+
+def _micros(at: datetime) -> int:
+    return (at - _EPOCH) // timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Metric points, their per-minute rollups, metric settings per service, and impact reports."""
+"""Metric points (stored by the minute, in chunks), their rollups, metric settings per service, impact reports."""
 
 from __future__ import annotations
 
@@ -17,16 +17,18 @@ from metrics.stats.impact import (
 )
 
 
-class MetricPoint(models.Model):
-    """One posted value. The hot table: only what the judge and the retention sweep need.
+class MetricChunk(models.Model):
+    """The points of one series (deploy, name, label set) in one minute, as posted in one batch: the raw points.
 
-    No foreign-key constraints in the database: PostgreSQL checks deferred constraints at COMMIT, which
-    cost ~200 ms per 5,000-point batch (four lookups per row). The ingest service resolves every id inside
-    the project in the same transaction, so the constraints would only repeat that check. One B-tree
-    (deploy, name, ts) serves the judge's windows; charts read rollups; on PostgreSQL a BRIN index on `ts`
-    (migration 0002_metricpoint_ts_brin) serves retention deletes and seasonal (time-range) reads at almost
-    no write cost. Nothing reads a point by id: on PostgreSQL `id` (from a sequence, so unique) has no index
-    and the table no key constraint (migration 0009), one B-tree insert per point fewer.
+    One row per series and minute of a batch, not per point: the judge's B-tree (deploy, name, minute) takes one
+    entry per chunk, which was most of PostgreSQL's time per point when every point was a row (session 8 in
+    docs/benchmarks.md). Every point stays exactly as posted: `stamps` holds its time (big-endian int64
+    microseconds since the Unix epoch, ascending) and `values` its value (big-endian float64, same order);
+    `metrics.impact.chunks` writes and reads them. `minute` is the start of the UTC minute every point of the chunk
+    falls in: window reads, partitions (by day, on PostgreSQL; migration 0010) and retention use it; the windows
+    are whole minutes, so a window reads whole chunks. Several batches may hold chunks of the same series and
+    minute. No foreign-key constraints in the database (the ingest resolves every id inside the project in the
+    same transaction); nothing reads a chunk by id, and on PostgreSQL `id` has no index.
     """
 
     id = models.BigAutoField(primary_key=True)
@@ -49,15 +51,17 @@ class MetricPoint(models.Model):
         db_constraint=False,
     )
     name = models.CharField(max_length=200)
-    ts = models.DateTimeField()
-    value = models.FloatField()
     labels = models.JSONField(null=True, blank=True)
+    minute = models.DateTimeField()
+    count = models.PositiveIntegerField()
+    stamps = models.BinaryField()
+    values = models.BinaryField()
 
     class Meta:
-        indexes = [models.Index(fields=["deploy", "name", "ts"], name="point_deploy_name_ts")]
+        indexes = [models.Index(fields=["deploy", "name", "minute"], name="chunk_deploy_name_minute")]
 
     def __str__(self) -> str:
-        return f"{self.name}={self.value} at {self.ts:%Y-%m-%d %H:%M:%S}"
+        return f"{self.name} {self.minute:%Y-%m-%d %H:%M} n={self.count}"
 
 
 class MetricBatch(models.Model):

@@ -1,17 +1,17 @@
 """Raw metric points partitioned by day on PostgreSQL: partitions created ahead, whole days dropped at retention.
 
-On PostgreSQL `impact_metricpoint` is a declarative range-partitioned table on `ts` (migration
-0006_metricpoint_partitioned_by_day): one partition per UTC day, named `impact_metricpoint_pYYYYMMDD`, and a
-default partition that takes any point no day partition covers, so an insert is never refused (plain INSERT
-and COPY into the parent both route rows). The beat task `metrics_partitions` creates the partitions of
-yesterday to `DAYS_AHEAD` days ahead; retention drops whole day partitions older than the cutoff instead of
-deleting rows, and deletes only the default partition's expired rows. Window queries filtered on `ts` read
-only the partitions of their days (partition pruning).
+On PostgreSQL `impact_metricchunk` (the points, stored by the minute: metrics/impact/chunks.py) is a declarative
+range-partitioned table on `minute` (migration 0010_metric_points_stored_in_chunks, as the points table was on
+`ts` since 0006): one partition per UTC day, named `impact_metricchunk_pYYYYMMDD`, and a default partition that
+takes any chunk no day partition covers, so an insert is never refused (plain INSERT and COPY into the parent both
+route rows). The beat task `metrics_partitions` creates the partitions of yesterday to `DAYS_AHEAD` days ahead;
+retention drops whole day partitions older than the cutoff instead of deleting rows, and deletes only the default
+partition's expired chunks. Window queries filtered on `minute` read only the partitions of their days
+(partition pruning).
 
-Django keeps `id` as the model's primary key, but the table has no key constraint (migration 0009: nothing
-reads a point by id, and the index was a B-tree insert per point). `id` still comes from one sequence (values
-cached 1,000 at a time per connection), so it stays unique and ORM lookups by pk work, by scanning (the admin
-reads points by time). SQLite keeps one plain table; every function here is a no-op there.
+Django keeps `id` as the model's primary key, but the table has no key constraint: nothing reads a chunk by id.
+`id` still comes from one sequence (values cached 1,000 at a time per connection), so it stays unique and ORM
+lookups by pk work, by scanning. SQLite keeps one plain table; every function here is a no-op there.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from django.db import connection, transaction
 
 logger = logging.getLogger(__name__)
 
-TABLE = "impact_metricpoint"
+TABLE = "impact_metricchunk"
+COLUMN = "minute"  # the partition key
 DEFAULT = f"{TABLE}_default"
 PREFIX = f"{TABLE}_p"
 DAYS_AHEAD = 7
@@ -31,7 +32,7 @@ DELETE_CHUNK = 20_000
 
 
 def partitioned() -> bool:
-    """Whether the points table is partitioned (PostgreSQL after migration 0005)."""
+    """Whether the chunk table is partitioned (PostgreSQL)."""
     if connection.vendor != "postgresql":
         return False
     with connection.cursor() as cursor:
@@ -63,7 +64,7 @@ def day_partitions() -> dict[date, str]:
 def partitions_ensure(*, today: date, days_ahead: int = DAYS_AHEAD) -> list[str]:
     """Create the day partitions from yesterday to `days_ahead` days after `today`; return the new ones.
 
-    Idempotent. A day whose points already landed in the default partition gets them moved into its new
+    Idempotent. A day whose chunks already landed in the default partition gets them moved into its new
     partition in the same transaction (attaching a partition must find no row of its range in the default).
     """
     if not partitioned():
@@ -76,7 +77,7 @@ def partitions_ensure(*, today: date, days_ahead: int = DAYS_AHEAD) -> list[str]
             _partition_create(day)
             created.append(partition_name(day))
     if created:
-        logger.info("metric point partitions created: %s", ", ".join(created))
+        logger.info("metric chunk partitions created: %s", ", ".join(created))
     return created
 
 
@@ -97,12 +98,12 @@ def _partition_create(day: date) -> None:
         # checks that the default holds no row of the new range, and this order keeps that check true.
         cursor.execute(f"CREATE TABLE IF NOT EXISTS {name} (LIKE {TABLE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
         cursor.execute(
-            f"WITH moved AS (DELETE FROM {DEFAULT} WHERE ts >= %s AND ts < %s RETURNING *) "  # noqa: S608
+            f"WITH moved AS (DELETE FROM {DEFAULT} WHERE {COLUMN} >= %s AND {COLUMN} < %s RETURNING *) "  # noqa: S608
             f"INSERT INTO {name} SELECT * FROM moved",
             [start, end],
         )
         if cursor.rowcount:
-            logger.info("moved %d points of %s from the default partition", cursor.rowcount, day)
+            logger.info("moved %d chunks of %s from the default partition", cursor.rowcount, day)
         cursor.execute(f"ALTER TABLE {TABLE} ATTACH PARTITION {name} FOR VALUES FROM (%s) TO (%s)", [start, end])
 
 
@@ -122,7 +123,8 @@ def partitions_drop(*, before: datetime) -> tuple[list[str], int]:
 
 
 def default_delete(*, before: datetime) -> int:
-    """Delete the default partition's points older than `before`, in chunks; return how many."""
+    """Delete the default partition's chunks whose every point is older than `before` (a chunk holds its minute's
+    points), in batches; return how many."""
     if not partitioned():
         return 0
     total = 0
@@ -130,8 +132,8 @@ def default_delete(*, before: datetime) -> int:
         with connection.cursor() as cursor:
             cursor.execute(
                 f"DELETE FROM {DEFAULT} WHERE ctid IN "  # noqa: S608
-                f"(SELECT ctid FROM {DEFAULT} WHERE ts < %s LIMIT %s)",
-                [before, DELETE_CHUNK],
+                f"(SELECT ctid FROM {DEFAULT} WHERE {COLUMN} <= %s LIMIT %s)",
+                [before - timedelta(minutes=1), DELETE_CHUNK],
             )
             deleted = cursor.rowcount
         total += deleted

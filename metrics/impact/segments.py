@@ -2,7 +2,8 @@
 
 Per label key, the values carried by most of this deploy's points in its current windows (at most
 MAX_SEGMENTS_PER_LABEL, the largest by volume) are each judged like the whole deploy: the same windows and
-mode, the same judge, on the points carrying that value only (labels are stored on each point, `labels` JSON).
+mode, the same judge, on the points carrying that value only (labels are stored on each chunk of points, `labels`
+JSON).
 Label values are compared as text. Queries per computation: per metric and side its per-minute counts once,
 then per label key one read per metric and side: bounded by keys x metrics, whatever the number of segments or
 points. Counts are exact up to MAX_JUDGED_VALUES points per side, estimated from the sample above.
@@ -77,25 +78,28 @@ def _by_value(key: str, side: Side, per_minute: list[tuple[datetime, int]]) -> d
     """label value -> (the side's values carrying it, read whole or sampled like the metric; its count).
 
     The count is exact when the whole window was read. Above MAX_JUDGED_VALUES the window was sampled by minute,
-    and counting a label over every point of a busy window costs seconds (the labels are JSON on each point):
-    the count is then estimated from the sample, each read point standing for its minute's share (`n_estimated`).
+    and the count is then estimated from the sample, each read point standing for its minute's share
+    (`n_estimated`).
     """
-    labelled = side.points.filter(labels__has_key=key).annotate(segment=KeyTextTransform(key, "labels"))
-    rows = read_window(side, per_minute, ("segment", "value", "ts"), points=labelled)
-    groups: dict[str, list[float]] = defaultdict(list)
-    stamps: dict[str, list[float]] = defaultdict(list)
-    for segment, value, ts in rows:
-        if segment is not None:
-            text = _text(segment)
-            groups[text].append(value)
-            stamps[text].append(ts.timestamp())
+    labelled = side.chunks.filter(labels__has_key=key).annotate(segment=KeyTextTransform(key, "labels"))
+    read = read_window(side, per_minute, chunks=labelled, extra=("segment",))
+    texts = [_text(segment) if segment is not None else None for (segment,) in read.extra]
+    groups: dict[str, list[np.ndarray]] = defaultdict(list)
+    stamps: dict[str, list[np.ndarray]] = defaultdict(list)
+    for owner in np.unique(read.owners).tolist():
+        text = texts[owner]
+        if text is not None:
+            mine = read.owners == owner
+            groups[text].append(read.values[mine])
+            stamps[text].append(read.stamps[mine] / 1e6)
+    values = {text: np.concatenate(parts) for text, parts in groups.items()}
     plan = sample_plan(per_minute)
     counts = (
-        {value: len(values) for value, values in groups.items()}
+        {text: len(found) for text, found in values.items()}
         if plan is None
-        else _estimated(plan, per_minute, stamps)
+        else _estimated(plan, per_minute, {text: np.concatenate(parts) for text, parts in stamps.items()})
     )
-    return {value: (np.asarray(groups[value], dtype=np.float64), n) for value, n in counts.items()}
+    return {text: (values[text], n) for text, n in counts.items()}
 
 
 def _estimated(

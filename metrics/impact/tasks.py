@@ -15,7 +15,7 @@ from django.utils import timezone
 from deployments.models import Deploy
 from metrics.impact import analysis, partitions
 from metrics.impact.cardinality import series_forget
-from metrics.impact.models import ImpactReport, MetricBatch, MetricPoint, MetricRollup
+from metrics.impact.models import ImpactReport, MetricBatch, MetricChunk, MetricRollup
 from metrics.impact.services import LIVE_STATUSES
 from metrics.sources.models import SourceQuery
 from tracker.enqueue import send_now
@@ -152,11 +152,13 @@ def metrics_partitions() -> int:
 @shared_task(soft_time_limit=300, time_limit=360)
 def metrics_retention() -> int:
     """Delete raw points (and batch ids, and the series register's unseen names and label sets) past
-    METRIC_RETENTION_DAYS, rollups past METRIC_ROLLUP_RETENTION_DAYS; return the rows deleted.
+    METRIC_RETENTION_DAYS, rollups past METRIC_ROLLUP_RETENTION_DAYS; return the rows deleted (point chunks,
+    batch ids are not counted, and rollups).
 
-    On PostgreSQL raw points are partitioned by day: whole day partitions older than the cutoff are
-    dropped (their rows counted from the planner's estimate), and only the default partition's expired
-    points are deleted row by row. A day's points are therefore kept until the whole day is past the cutoff.
+    Raw points are stored in chunks, one per series and minute of a batch: a chunk goes when its whole minute is
+    past the cutoff. On PostgreSQL the chunks are partitioned by day: whole day partitions older than the cutoff
+    are dropped (their rows counted from the planner's estimate), and only the default partition's expired
+    chunks are deleted row by row. A day's points are therefore kept until the whole day is past the cutoff.
     """
     now = timezone.now()
     raw_cutoff = now - timedelta(days=settings.METRIC_RETENTION_DAYS)
@@ -166,7 +168,8 @@ def metrics_retention() -> int:
         if dropped:
             logger.info("metrics_retention dropped partitions %s", ", ".join(dropped))
     else:
-        deleted = _delete_chunked(MetricPoint.objects.filter(ts__lt=raw_cutoff))
+        # A chunk holds the points of its minute: it goes when all of them are past the cutoff.
+        deleted = _delete_chunked(MetricChunk.objects.filter(minute__lte=raw_cutoff - timedelta(minutes=1)))
     MetricBatch.objects.filter(received_at__lt=raw_cutoff).delete()
     series_forget(before=raw_cutoff.date())
     rollup_cutoff = now - timedelta(days=settings.METRIC_ROLLUP_RETENTION_DAYS)

@@ -20,8 +20,8 @@ from django.utils import timezone
 from deployments.models import Deploy, DeployCheck
 from metrics.drift.models import DriftReport
 from metrics.impact.analysis import impact_compute
-from metrics.impact.models import MetricPoint
 from tests.helpers import wait_until
+from tests.metrics.stored import stored_count
 from tests.receiver import Receiver, Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -136,7 +136,7 @@ def test_a_ci_job_registers_its_deploy_posts_metrics_and_the_gate_exits_with_the
     posted = github_job("metrics", str(metrics_csv(tmp_path / "latency.csv", shift)), "--environment", "production")
     assert posted.code == 0, posted.err
     assert "400 points accepted" in posted.err
-    assert MetricPoint.objects.filter(deploy_id=deploy.pk).count() == 200
+    assert stored_count(deploy_id=deploy.pk) == 200
 
     err = tmp_path / "gate.err"
     gate = github_job.start(
@@ -206,7 +206,7 @@ def test_metrics_go_in_batches_and_a_rerun_of_the_same_file_stores_nothing_twice
     assert [a["accepted"] for a in answers] == [100, 100, 50]
     again = github_job("metrics", str(tmp_path / "errors.csv"), "--batch-size", "100", "--json")
     assert [json.loads(line)["duplicate"] for line in again.out.splitlines()] == [True, True, True]
-    assert MetricPoint.objects.filter(name="error_rate").count() == 250
+    assert stored_count(name="error_rate") == 250
 
 
 def test_prediction_samples_from_csv_and_ndjson_reach_the_deploy(github_job, tmp_path):

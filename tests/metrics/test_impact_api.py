@@ -16,8 +16,9 @@ from django.utils import timezone
 from deployments.models import Deploy
 from deployments.services import deploy_processed_mark, deploy_record
 from metrics.impact.analysis import impact_compute
-from metrics.impact.models import ImpactReport, MetricBatch, MetricPoint, MetricRollup, MetricSetting
+from metrics.impact.models import ImpactReport, MetricBatch, MetricChunk, MetricRollup, MetricSetting
 from tests.helpers import client_for, error_code
+from tests.metrics.stored import stored_count, stored_points
 from tracker.models import AuditLog
 
 pytestmark = pytest.mark.django_db
@@ -59,7 +60,7 @@ def _post(client, points, **body):
 
 
 def _stored():
-    return MetricPoint.objects.count(), MetricRollup.objects.count(), MetricBatch.objects.count()
+    return stored_count(), MetricRollup.objects.count(), MetricBatch.objects.count()
 
 
 def test_it_stores_a_batch_and_attributes_each_point_to_the_deploy_live_at_its_time(api, stream):
@@ -68,7 +69,7 @@ def test_it_stores_a_batch_and_attributes_each_point_to_the_deploy_live_at_its_t
     assert response.status_code == 202, response.content
     assert response.json()["accepted"] == 3
     assert response.json()["deploys"] == {str(baseline.pk): 2, str(current.pk): 1}
-    assert sorted(MetricPoint.objects.values_list("deploy_id", "value")) == sorted(
+    assert sorted((p.deploy_id, p.value) for p in stored_points()) == sorted(
         [(baseline.pk, 10.0), (baseline.pk, 12.0), (current.pk, 20.0)]
     )
 
@@ -92,7 +93,7 @@ def test_it_rolls_points_up_per_minute_with_count_sum_min_and_max(api, stream):
 def test_it_stores_labels_exactly_even_with_backslashes_quotes_and_tabs(api, stream):
     labels = {"path": "C:\\models\\v2", "quote": 'say "hi"\tthen\nleave', "n": 3, "ok": True, "é": "ü"}
     assert _post(api, [_point(10, 1.0, labels=labels), _point(10, 2.0)]).status_code == 202
-    assert sorted(MetricPoint.objects.values_list("labels", flat=True), key=str) == sorted([labels, None], key=str)
+    assert sorted((p.labels for p in stored_points()), key=str) == sorted([labels, None], key=str)
 
 
 def test_it_accepts_ndjson(api, stream):
@@ -105,7 +106,7 @@ def test_a_point_can_name_its_deploy_by_version_or_id(api, stream):
     baseline, current = stream
     response = _post(api, [_point(10, 1.0, deploy="1.0"), _point(10, 2.0, deploy=current.pk)])
     assert response.status_code == 202
-    assert sorted(MetricPoint.objects.values_list("value", "deploy_id")) == [(1.0, baseline.pk), (2.0, current.pk)]
+    assert sorted((p.value, p.deploy_id) for p in stored_points()) == [(1.0, baseline.pk), (2.0, current.pk)]
 
 
 BAD_POINTS = [
@@ -177,7 +178,7 @@ def test_a_retried_batch_id_stores_nothing_twice(api, stream):
     )  # fmt: skip
     assert (first.status_code, again.status_code, header.status_code) == (202, 200, 200)
     assert again.json()["duplicate"] is True and again.json()["accepted"] == 0
-    assert MetricPoint.objects.count() == 2
+    assert stored_count() == 2
     # One rollup per point's minute (a minute apart), each counted once: not by the clock at the end, which moved
     # past a minute's boundary when the test ran in the last second of one.
     assert sorted(MetricRollup.objects.values_list("count", flat=True)) == [1, 1]
@@ -237,8 +238,8 @@ def test_another_projects_token_cannot_write_to_or_read_this_projects_series(
     outsider_admin = client_for(make_token(other_project, ["ingest", "read", "admin"]))
     assert _post(outsider_admin, [_point(10, 1.0), _point(10, 2.0, deploy=current.pk)]).status_code == 400
     assert _post(outsider_admin, [_point(10, 1.0)]).status_code == 202  # lands in the outsider's own service
-    assert MetricPoint.objects.filter(project=project).count() == 0
-    assert MetricPoint.objects.get().deploy_id is None
+    assert stored_count(project=project) == 0
+    assert [p.deploy_id for p in stored_points()] == [None]
     for path in (f"/api/v1/deploys/{current.pk}/impact", f"/api/v1/deploys/{current.pk}/verdict"):
         response = outsider_ingest.get(path)
         assert response.status_code == 404 and error_code(response) == "not_found"
@@ -363,13 +364,14 @@ def test_metric_settings_need_the_admin_scope(project, make_token, stream):
 
 def test_retention_deletes_raw_points_and_batch_ids_past_the_setting_and_keeps_rollups_longer(api, stream, settings):
     assert _post(api, [_point(10, 1.0), _point(9, 2.0)], batch_id="old").status_code == 202
-    MetricPoint.objects.filter(value=1.0).update(ts=timezone.now() - timedelta(days=31))
+    oldest = MetricChunk.objects.order_by("minute").first()  # the point of 10 minutes ago (value 1.0), alone
+    MetricChunk.objects.filter(pk=oldest.pk).update(minute=F("minute") - timedelta(days=31))
     MetricBatch.objects.update(received_at=timezone.now() - timedelta(days=31))
     MetricRollup.objects.update(minute=F("minute") - timedelta(days=200))
     from metrics.impact.tasks import metrics_retention
 
     assert metrics_retention() == 1
-    assert list(MetricPoint.objects.values_list("value", flat=True)) == [2.0]
+    assert [p.value for p in stored_points()] == [2.0]
     assert not MetricBatch.objects.exists() and MetricRollup.objects.exists()
     settings.METRIC_ROLLUP_RETENTION_DAYS = 100
     metrics_retention()

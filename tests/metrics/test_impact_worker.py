@@ -13,6 +13,7 @@ from deployments.models import Deploy
 from metrics.impact.models import ImpactReport
 from metrics.impact.tasks import impacts_sweep
 from tests.helpers import wait_until
+from tests.metrics.stored import stored_count
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -58,8 +59,6 @@ def test_a_real_worker_judges_posted_points_and_the_gate_answers(api, project, c
 
 
 def test_the_sweep_recomputes_a_deploy_whose_message_was_lost(api, project, celery_worker_process):
-    from metrics.impact.models import MetricPoint
-
     _deploy(api, "1.0", 180)
     current = _deploy(api, "1.1", 30)
     wait_until(lambda: ImpactReport.objects.filter(deploy_id=current).exclude(computed_at=None).exists())
@@ -68,7 +67,7 @@ def test_the_sweep_recomputes_a_deploy_whose_message_was_lost(api, project, cele
     rng = np.random.default_rng(6)
     body = {"points": _points(rng.normal(100, 8, 200), rng.normal(100, 8, 200))}
     assert api.post("/api/v1/metrics", data=json.dumps(body), content_type="application/json").status_code == 202
-    assert MetricPoint.objects.count() == 400
+    assert stored_count() == 400
     assert ImpactReport.objects.get(deploy_id=current).verdict == "insufficient_data"
 
     assert impacts_sweep() == 0  # the lease of the message sent is not over

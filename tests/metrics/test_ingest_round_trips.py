@@ -88,8 +88,8 @@ def test_a_metrics_batch_takes_a_fixed_number_of_statements_whatever_its_size(ap
     for n in (10, 1000):
         with CaptureQueriesContext(connection) as queries:
             post_points(api, n=n)
-        # PostgreSQL stores the points with one COPY (not a query here); SQLite inserts them in chunks.
-        counts.append(sum(1 for q in queries if not q["sql"].startswith('INSERT INTO "impact_metricpoint"')))
+        # PostgreSQL stores the points with one COPY (not a query here); SQLite inserts their chunks in batches.
+        counts.append(sum(1 for q in queries if not q["sql"].startswith('INSERT INTO "impact_metricchunk"')))
     assert counts[0] == counts[1] <= 9
 
 

@@ -1,6 +1,7 @@
 """Every field of a posted point is stored exactly: binary COPY on PostgreSQL, bulk inserts on SQLite.
 
-Run on both databases: the same body must read back the same rows."""
+Run on both databases: the same body must read back the same points. Points are stored in chunks (one per series
+and minute of a batch); `tests.metrics.stored` reads them back with `struct`, not with the product's decoder."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import math
 import sys
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -15,7 +17,8 @@ from django.utils import timezone
 
 from deployments.models import Environment
 from deployments.services import deploy_record
-from metrics.impact.models import MetricPoint, MetricRollup
+from metrics.impact.models import MetricChunk, MetricRollup
+from tests.metrics.stored import stored_points
 
 pytestmark = pytest.mark.django_db
 
@@ -60,8 +63,7 @@ def test_every_field_of_every_point_reads_back_exactly(api, deploy):
         expected.append((point["name"], ts, value, stored_labels, None if environment == "staging" else deploy.pk))
     response = api.post("/api/v1/metrics", data=_encode({"points": points}), content_type="application/json")
     assert response.status_code == 202, response.content
-    # PostgreSQL stores a batch in the judge's index order (deploy, name, time), not as posted: both by name and time.
-    rows = list(MetricPoint.objects.order_by("name", "ts").values_list("name", "ts", "value", "labels", "deploy_id"))
+    rows = [(p.name, p.ts, p.value, p.labels, p.deploy_id) for p in stored_points()]
     expected.sort(key=lambda row: (row[0], row[1]))
     assert len(rows) == len(expected) == len({(name, ts) for name, ts, *_ in expected})
     for got, want in zip(rows, expected, strict=True):
@@ -88,29 +90,37 @@ def test_a_batch_of_one_point_without_labels_or_deploy_is_stored(api, project):
     body = {"points": [{"service": "svc", "environment": "production", "name": "errors", "value": 3}]}
     response = api.post("/api/v1/metrics", data=_encode(body), content_type="application/json")
     assert response.status_code == 202, response.content
-    (row,) = MetricPoint.objects.values_list("name", "value", "labels", "deploy_id", "ts")
-    assert row[:4] == ("errors", 3.0, None, None)
-    assert abs(row[4] - stamp) < timedelta(seconds=30)
+    ((name, ts, value, labels, deploy_id, *_),) = stored_points()
+    assert (name, value, labels, deploy_id) == ("errors", 3.0, None, None)
+    assert abs(ts - stamp) < timedelta(seconds=30)
 
 
-def test_a_batch_is_stored_in_the_judges_index_order_deploy_name_then_time(api, deploy):
-    """Rows go in as the (deploy, name, ts) index orders them, whatever the order posted: a series' points are
-    neighbours on disk (the judge reads a series' window) and the index's inserts follow each other."""
-    now = timezone.now().replace(microsecond=0)
+def test_a_batch_is_stored_as_one_chunk_per_series_and_minute_in_the_judges_index_order(api, deploy):
+    """Chunks go in as the (deploy, name, minute) index orders them, whatever the order posted, each holding its
+    series' points of that minute in time order."""
+    now = timezone.now().replace(second=30, microsecond=0) - timedelta(minutes=5)
     posted = [
         {"service": "svc", "environment": environment, "name": name, "value": float(i),
-         "timestamp": (now - timedelta(seconds=s)).isoformat()}
+         "timestamp": (now - timedelta(seconds=s)).isoformat(), **({"labels": {"r": "eu"}} if s == 2 else {})}
         for i, (environment, name, s) in enumerate(
             [("production", "b", 1), ("staging", "b", 5), ("production", "a", 3), ("production", "b", 9),
-             ("staging", "a", 2), ("production", "a", 7), ("production", "a", 1), ("staging", "b", 4)]
+             ("staging", "a", 2), ("production", "a", 7), ("production", "a", 1), ("staging", "b", 4),
+             ("production", "a", 40)]
         )
     ]  # fmt: skip
     response = api.post("/api/v1/metrics", data=json.dumps({"points": posted}), content_type="application/json")
     assert response.status_code == 202, response.content
-    stored = list(MetricPoint.objects.order_by("id").values_list("deploy_id", "name", "ts"))
+    chunks = list(MetricChunk.objects.order_by("id").values_list("deploy_id", "name", "minute", "labels", "count"))
+    minute = now.replace(second=0)
     # Points of the staging stream have no deploy: they come first (no deploy sorts before any deploy id).
-    assert stored == sorted(stored, key=lambda row: (row[0] or 0, row[1], row[2]))
-    assert [row[0] for row in stored] == [None] * 3 + [deploy.pk] * 5
+    assert chunks == [
+        (None, "a", minute, {"r": "eu"}, 1),
+        (None, "b", minute, None, 2),
+        (deploy.pk, "a", minute - timedelta(minutes=1), None, 1),  # 40 s before hh:mm:30 is the minute before
+        (deploy.pk, "a", minute, None, 3),
+        (deploy.pk, "b", minute, None, 2),
+    ]
+    assert [p.value for p in stored_points(deploy=deploy, name="a")] == [8.0, 5.0, 2.0, 6.0]  # in time order
 
 
 def test_the_minute_rollups_hold_exact_counts_and_extremes_across_batches(api, deploy):
@@ -129,20 +139,24 @@ def test_the_minute_rollups_hold_exact_counts_and_extremes_across_batches(api, d
     assert rollup.total == pytest.approx(sum(everything), rel=1e-12)
 
 
-def test_the_points_admin_lists_the_last_minutes_points_newest_first_without_a_page_per_point(
+def test_the_points_admin_lists_the_last_minutes_chunks_newest_first_without_a_page_per_chunk(
     admin_client, api, deploy
 ):
-    """The raw points have no index on id (PostgreSQL): the admin reads them by time only."""
-    from metrics.impact.admin import MetricPointAdmin
+    """The raw points have no index on id (PostgreSQL): the admin reads their chunks by minute only."""
+    from metrics.impact.admin import MetricChunkAdmin
 
-    now = timezone.now().replace(microsecond=0)
-    ages = [timedelta(minutes=1), timedelta(seconds=5), MetricPointAdmin.RECENT + timedelta(minutes=5)]
+    now = timezone.now().replace(second=30, microsecond=0)
+    ages = [timedelta(minutes=1), timedelta(seconds=5), MetricChunkAdmin.RECENT + timedelta(minutes=5)]
     points = [{"service": "svc", "environment": "production", "name": f"n{i}", "value": i,
                "timestamp": (now - age).isoformat()} for i, age in enumerate(ages)]  # fmt: skip
+    points.append({**points[1], "value": -2.5})
     response = api.post("/api/v1/metrics", data=_encode({"points": points}), content_type="application/json")
     assert response.status_code == 202, response.content
-    page = admin_client.get("/admin/impact/metricpoint/")
+    with mock.patch("metrics.impact.admin.timezone.now", return_value=now):
+        page = admin_client.get("/admin/impact/metricchunk/")
     assert page.status_code == 200
     listed = list(page.context["cl"].result_list)
-    assert [(p.name, p.ts) for p in listed] == [("n1", now - ages[1]), ("n0", now - ages[0])]
-    assert "/admin/impact/metricpoint/" + str(listed[0].pk) not in page.content.decode()
+    minute = now.replace(second=0)
+    assert [(c.name, c.minute, c.count) for c in listed] == [("n1", minute, 2), ("n0", minute - ages[0], 1)]
+    assert "-2.5 … 1" in page.content.decode()  # the chunk's value range
+    assert "/admin/impact/metricchunk/" + str(listed[0].pk) not in page.content.decode()
