@@ -115,7 +115,9 @@ class ImpactSegmentSerializer(serializers.Serializer):
     score = serializers.FloatField(allow_null=True)
     n = serializers.IntegerField(help_text="this deploy's points carrying the value in its current windows")
     n_estimated = serializers.BooleanField(
-        required=False, help_text="true when above 25,000 points per side the counts were estimated from the sample"
+        required=False,
+        help_text="always false: counts are exact, summed from the stored points (true in reports computed when "
+        "counts above 25,000 points per side were estimated from the sample)",
     )
     failed = serializers.ListField(child=serializers.CharField(), help_text="the metrics failing in the segment")
     reasons = serializers.ListField(child=serializers.CharField())

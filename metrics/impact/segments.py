@@ -5,8 +5,9 @@ MAX_SEGMENTS_PER_LABEL, the largest by volume) are each judged like the whole de
 mode, the same judge, on the points carrying that value only (labels are stored on each chunk of points, `labels`
 JSON).
 Label values are compared as text. Queries per computation: per metric and side its per-minute counts once,
-then per label key one read per metric and side: bounded by keys x metrics, whatever the number of segments or
-points. Counts are exact up to MAX_JUDGED_VALUES points per side, estimated from the sample above.
+then per label key one read per metric and side (and above MAX_JUDGED_VALUES points, one query summing the chunks'
+point counts by label value): bounded by keys x metrics, whatever the number of segments or points. Counts are exact:
+the values judged are a sample above MAX_JUDGED_VALUES points per side, their counts never are.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import numpy as np
+from django.db.models import Sum
 from django.db.models.fields.json import KeyTextTransform
 
 from deployments.analysis_settings import MAX_SEGMENTS_PER_LABEL
@@ -53,7 +55,6 @@ def _key_segments(
         for value, (_, n) in groups.items():
             volume[value] += n
     top = sorted(volume, key=lambda v: (-volume[v], v))[:MAX_SEGMENTS_PER_LABEL]
-    sampled = any(sample_plan(per_minute) is not None for per_minute in counts.values())
     baseline = {
         name: _by_value(key, pair[1], counts[(name, 1)]) if pair[1] is not None else {} for name, pair in arms.items()
     }
@@ -69,58 +70,33 @@ def _key_segments(
             result.name = name
             judgments.append(result)
         segment = judge.judge_segment(key, value, volume[value], judgments, started=started)
-        segment.estimated = sampled
         found.append(segment)
     return judge.worst_first(found)
 
 
 def _by_value(key: str, side: Side, per_minute: list[tuple[datetime, int]]) -> dict[str, tuple[np.ndarray, int]]:
-    """label value -> (the side's values carrying it, read whole or sampled like the metric; its count).
+    """label value -> (the side's values carrying it, read whole or sampled like the metric; its exact count).
 
-    The count is exact when the whole window was read. Above MAX_JUDGED_VALUES the window was sampled by minute,
-    and the count is then estimated from the sample, each read point standing for its minute's share
-    (`n_estimated`).
+    Read whole, the count is the values read. Above MAX_JUDGED_VALUES the window was sampled by minute; the count
+    is then the sum of the chunks' point counts per label value (a chunk holds one label set's points of one
+    minute, and the window is whole minutes), so no point is decoded to count it.
     """
     labelled = side.chunks.filter(labels__has_key=key).annotate(segment=KeyTextTransform(key, "labels"))
     read = read_window(side, per_minute, chunks=labelled, extra=("segment",))
     texts = [_text(segment) if segment is not None else None for (segment,) in read.extra]
     groups: dict[str, list[np.ndarray]] = defaultdict(list)
-    stamps: dict[str, list[np.ndarray]] = defaultdict(list)
     for owner in np.unique(read.owners).tolist():
-        text = texts[owner]
-        if text is not None:
-            mine = read.owners == owner
-            groups[text].append(read.values[mine])
-            stamps[text].append(read.stamps[mine] / 1e6)
+        if texts[owner] is not None:
+            groups[texts[owner]].append(read.values[read.owners == owner])
     values = {text: np.concatenate(parts) for text, parts in groups.items()}
-    plan = sample_plan(per_minute)
-    counts = (
-        {text: len(found) for text, found in values.items()}
-        if plan is None
-        else _estimated(plan, per_minute, {text: np.concatenate(parts) for text, parts in stamps.items()})
-    )
-    return {text: (values[text], n) for text, n in counts.items()}
-
-
-def _estimated(
-    plan: tuple[list[datetime], int], per_minute: list[tuple[datetime, int]], stamps: dict[str, list[float]]
-) -> dict[str, int]:
-    """Each value's count in a sampled window. A minute read whole (fewer labelled points than its quota) counts
-    as read; a point read from a fuller minute stands for count / read of it; all scaled by the window's total
-    over the sampled minutes' (every k-th minute is read when there are more than SAMPLED_MINUTES)."""
-    if not stamps:
-        return {}
-    minutes, quota = plan
-    keys = np.array([minute.timestamp() for minute, _ in per_minute])  # in time order
-    counts = np.array([count for _, count in per_minute], dtype=np.float64)
-    sampled = counts[np.isin(keys, [minute.timestamp() for minute in minutes])].sum()
-    scale = counts.sum() / max(1.0, sampled)
-    by_value = {value: np.floor(np.asarray(times) / 60.0) * 60.0 for value, times in stamps.items()}
-    read_minutes, read = np.unique(np.concatenate(list(by_value.values())), return_counts=True)
-    # Every minute a point was read from has its rollup (written in the same transaction as the points).
-    full = counts[np.minimum(np.searchsorted(keys, read_minutes), len(keys) - 1)]
-    weight = np.where(read >= quota, full / read, 1.0) * scale
-    return {value: round(float(weight[np.searchsorted(read_minutes, m)].sum())) for value, m in by_value.items()}
+    if sample_plan(per_minute) is None:
+        return {text: (found, len(found)) for text, found in values.items()}
+    window = labelled.filter(minute__gte=side.start, minute__lt=side.end)
+    counts: dict[str, int] = defaultdict(int)
+    for segment, count in window.values("segment").annotate(points=Sum("count")).values_list("segment", "points"):
+        if segment is not None:
+            counts[_text(segment)] += count
+    return {text: (values.get(text, np.empty(0)), n) for text, n in counts.items()}
 
 
 def _text(value: object) -> str:

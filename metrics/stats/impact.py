@@ -548,7 +548,8 @@ class Segment:
     value: str
     volume: int
     verdict: Verdict
-    # The counts (volume, each metric's n) were estimated from a sampled window, not counted.
+    # The counts (volume, each metric's n) were estimated from a sampled window, not counted. No longer set: the
+    # counts are summed from the stored chunks (metrics.impact.segments); kept for the reports' `n_estimated`.
     estimated: bool = False
 
     @property
