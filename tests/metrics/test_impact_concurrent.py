@@ -264,9 +264,7 @@ def test_the_deploy_page_shows_the_mode_both_windows_and_the_failing_segment(cli
     assert "latency_ms High" in rows
 
 
-def test_a_sampled_window_counts_each_segment_exactly_and_still_finds_the_regression(
-    api, project, canary, monkeypatch
-):
+def test_a_sampled_window_counts_each_segment_exactly_and_still_finds_the_regression(api, project, canary, monkeypatch):
     import metrics.impact.analysis as analysis
 
     monkeypatch.setattr(analysis, "MAX_JUDGED_VALUES", 300)
