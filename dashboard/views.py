@@ -113,6 +113,7 @@ def deploy_detail(request: HttpRequest, deploy_id: int) -> HttpResponse:
     # The figures are built here, from the sections' plain data, and embedded with json_script.
     impact_figures = impact_charts.impact_figures(impact_section) if impact_section else []
     drift_figures = drift_charts.drift_charts(drift_section.rows) if drift_section and drift_section.rows else None
+    rollback_card, promotion_card = rollbacks.release_sections(deploy=deploy)
     return render(
         request,
         "dashboard/deploy_detail.html",
@@ -130,8 +131,8 @@ def deploy_detail(request: HttpRequest, deploy_id: int) -> HttpResponse:
             "shadow": shadow.shadow_section(deploy=deploy),
             "alerts": alerts.deploy_alerts_section(deploy=deploy),
             "checks": deploy_checks_section(deploy=deploy),
-            "rollback": rollbacks.rollback_section(deploy=deploy),
-            "promotion": rollbacks.promotion_section(deploy=deploy),
+            "rollback": rollback_card,
+            "promotion": promotion_card,
             "can_request_rollback": request.membership.can_deploy,
         },
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Prefetch, Q, prefetch_related_objects
 from prometheus_client.core import Metric
 
 from deployments.models import Deploy, Status
@@ -111,8 +111,45 @@ REFUSALS = {
 }
 
 
-def rollback_section(*, deploy: Deploy) -> RollbackSection:
-    """The deploy page's rollback card in a fixed number of queries, whatever the history."""
+@dataclass(frozen=True)
+class _StreamRequests:
+    """What both cards read, in two queries: the requests either card shows and whether an endpoint is set."""
+
+    requests: list[RollbackRequest]
+    endpoint_configured: bool
+
+    def history(self, deploy: Deploy, kind: str) -> list[RollbackRequest]:
+        return [r for r in self.requests if r.deploy_id == deploy.pk and r.kind == kind]
+
+    def open(self, deploy: Deploy, kind: str) -> RollbackRequest | None:
+        """The stream's open request of this kind (one at most per stream), its attempts in order."""
+        found = min(
+            (r for r in self.requests if r.kind == kind and r.state in OPEN_STATE_NAMES
+             and (r.service_id, r.environment_id) == (deploy.service_id, deploy.environment_id)),
+            key=lambda r: r.pk,
+            default=None,
+        )  # fmt: skip
+        if found is not None:
+            prefetch_related_objects([found], Prefetch("attempts", queryset=RollbackAttempt.objects.order_by("number")))
+        return found
+
+
+def _stream_requests(deploy: Deploy) -> _StreamRequests:
+    """The deploy's own requests (rollbacks and promotions), the ones it completed, and its stream's open ones: one
+    query for both cards, newest first."""
+    stream = Q(service_id=deploy.service_id, environment_id=deploy.environment_id, state__in=OPEN_STATE_NAMES)
+    requests = list(
+        RollbackRequest.objects.filter(Q(deploy=deploy) | Q(completed_by=deploy) | stream)
+        .select_related("deploy", "target", "completed_by")
+        .order_by("-requested_at", "-id")
+    )
+    return _StreamRequests(requests, RollbackEndpoint.objects.filter(project_id=deploy.project_id).exists())
+
+
+def rollback_section(*, deploy: Deploy, read: _StreamRequests | None = None) -> RollbackSection:
+    """The deploy page's rollback card in a fixed number of queries, whatever the history (`read`: the requests
+    already read for the promotion card, see release_sections)."""
+    read = read or _stream_requests(deploy)
     candidates = rollback_candidates(deploy=deploy)
     verdicts = deploy_verdicts([c.pk for c in candidates])
     columns = deploy_feature_columns([deploy.pk] + [c.pk for c in candidates])
@@ -127,22 +164,15 @@ def rollback_section(*, deploy: Deploy) -> RollbackSection:
         )
         for c in candidates
     ]
-    rollbacks = RollbackRequest.objects.filter(kind=RequestKind.ROLLBACK)
-    history = list(rollbacks.filter(deploy=deploy).select_related("target", "completed_by").order_by("-requested_at"))
-    open_request = (
-        rollbacks.filter(service_id=deploy.service_id, environment_id=deploy.environment_id, state__in=OPEN_STATE_NAMES)
-        .select_related("deploy", "target")
-        .prefetch_related(Prefetch("attempts", queryset=RollbackAttempt.objects.order_by("number")))
-        .first()
-    )
+    completes = min((r for r in read.requests if r.completed_by_id == deploy.pk), key=lambda r: r.pk, default=None)
     return RollbackSection(
-        endpoint_configured=RollbackEndpoint.objects.filter(project_id=deploy.project_id).exists(),
-        open_request=open_request,
+        endpoint_configured=read.endpoint_configured,
+        open_request=read.open(deploy, RequestKind.ROLLBACK),
         options=options,
         default=next((o for o in options if o.is_default), None),
-        history=history,
+        history=read.history(deploy, RequestKind.ROLLBACK),
         refusal=REFUSALS.get(deploy.status, ""),
-        completes=RollbackRequest.objects.filter(completed_by=deploy).select_related("deploy").first(),
+        completes=completes,
     )
 
 
@@ -157,11 +187,11 @@ class PromotionSection:
     gate: dict = field(default_factory=dict)  # the gate's answer (metrics.impact.selectors.deploy_verdict)
 
 
-def promotion_section(*, deploy: Deploy) -> PromotionSection | None:
+def promotion_section(*, deploy: Deploy, read: _StreamRequests | None = None) -> PromotionSection | None:
     """The card for a deploy that runs beside its baseline or was ever promoted (None: no card), in a fixed
-    number of queries."""
-    promotions = RollbackRequest.objects.filter(kind=RequestKind.PROMOTION)
-    history = list(promotions.filter(deploy=deploy).select_related("target").order_by("-requested_at"))
+    number of queries (`read`: the requests already read for the rollback card, see release_sections)."""
+    read = read or _stream_requests(deploy)
+    history = read.history(deploy, RequestKind.PROMOTION)
     if not deploy.runs_beside_baseline and not history:
         return None
     refusal = promotion_refusal(
@@ -170,20 +200,19 @@ def promotion_section(*, deploy: Deploy) -> PromotionSection | None:
         baseline_id=deploy.baseline_id,
         promoted=any(p.state == RollbackState.SUCCEEDED for p in history),
     )
-    stream = {"service_id": deploy.service_id, "environment_id": deploy.environment_id}
-    open_request = (
-        promotions.filter(**stream, state__in=OPEN_STATE_NAMES)
-        .select_related("deploy", "target")
-        .prefetch_related(Prefetch("attempts", queryset=RollbackAttempt.objects.order_by("number")))
-        .first()
-    )
     return PromotionSection(
-        endpoint_configured=RollbackEndpoint.objects.filter(project_id=deploy.project_id).exists(),
-        open_request=open_request,
+        endpoint_configured=read.endpoint_configured,
+        open_request=read.open(deploy, RequestKind.PROMOTION),
         refusal=refusal.message if refusal else "",
         history=history,
         gate=deploy_verdict(deploy=deploy),
     )
+
+
+def release_sections(*, deploy: Deploy) -> tuple[RollbackSection, PromotionSection | None]:
+    """Both cards of the deploy page, sharing one read of the requests and of the endpoint."""
+    read = _stream_requests(deploy)
+    return rollback_section(deploy=deploy, read=read), promotion_section(deploy=deploy, read=read)
 
 
 def release_request_get(*, project_id: int, request_id: object, kind: str) -> RollbackRequest | None:

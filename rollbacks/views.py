@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 from deployments.models import Deploy
 from rollbacks.forms import REASON_MAX, PromotionForm, RollbackConfirmForm, RollbackEndpointForm
 from rollbacks.models import RollbackEndpoint
-from rollbacks.selectors import promotion_section, rollback_section
+from rollbacks.selectors import release_sections, rollback_section
 from rollbacks.services import promotion_request_create, rollback_endpoint_set, rollback_request_create
 from tracker import signing
 from tracker.api_errors import domain_status
@@ -27,11 +27,12 @@ def release_cards(request: HttpRequest, deploy_id: int) -> HttpResponse:
     deploy = get_object_or_404(
         Deploy.objects.select_related("service", "environment"), project=request.project, pk=deploy_id
     )
+    rollback_card, promotion_card = release_sections(deploy=deploy)
     context = {
         "project": request.project,
         "deploy": deploy,
-        "rollback": rollback_section(deploy=deploy),
-        "promotion": promotion_section(deploy=deploy),
+        "rollback": rollback_card,
+        "promotion": promotion_card,
         "can_request_rollback": request.membership.can_deploy,
     }
     return render(request, "rollbacks/_cards.html", context)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 from django.db import transaction
@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from deployments.analysis_settings import AnalysisSettings
 from deployments.models import Deploy
-from metrics.impact.chunks import MINUTE_US, points_of
+from metrics.impact.chunks import MINUTE_US, micros_of, points_of
 from metrics.impact.models import ImpactReport, MetricChunk, MetricRollup, MetricSetting
 from metrics.impact.signals import impact_report_computed
 from metrics.sources import judging as sources
@@ -27,7 +27,6 @@ MAX_JUDGED_VALUES = 25_000
 SAMPLED_MINUTES = 240
 
 SEASON = timedelta(days=7)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -351,8 +350,7 @@ def read_window(side: Side, per_minute: list[tuple[datetime, int]], *, chunks: Q
     narrows the side's chunks (e.g. annotated with a label) and defaults to all of them; one query.
     """
     start, end = side.start, side.end
-    first_minute = start.replace(second=0, microsecond=0)
-    window = (side.chunks if chunks is None else chunks).filter(minute__gte=first_minute, minute__lt=end)
+    window = (side.chunks if chunks is None else chunks).filter(minute__gte=_floor_minute(start), minute__lt=end)
     plan = sample_plan(per_minute)
     if plan is None:
         rows = list(window.values_list(*extra, "stamps", "values"))
@@ -367,7 +365,7 @@ def read_window(side: Side, per_minute: list[tuple[datetime, int]], *, chunks: Q
     stamps = np.concatenate([s for s, _ in decoded]) if decoded else np.empty(0, dtype=np.int64)
     values = np.concatenate([v for _, v in decoded]) if decoded else np.empty(0)
     owners = np.repeat(np.arange(len(rows)), [len(s) for s, _ in decoded]) if decoded else np.empty(0, dtype=np.int64)
-    inside = (stamps >= _micros(start)) & (stamps < _micros(end))
+    inside = (stamps >= micros_of(start)) & (stamps < micros_of(end))
     stamps, values, owners = stamps[inside], values[inside], owners[inside]
     if plan is not None:
         order = np.argsort(stamps, kind="stable")
@@ -376,10 +374,6 @@ def read_window(side: Side, per_minute: list[tuple[datetime, int]], *, chunks: Q
         earliest = np.arange(len(stamps)) - first[minute_of.ravel()] < plan[1]
         stamps, values, owners = stamps[earliest], values[earliest], owners[earliest]
     return WindowRead(stamps, values, owners, [row[:-2] for row in rows])
-
-
-def _micros(at: datetime) -> int:
-    return (at - _EPOCH) // timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)

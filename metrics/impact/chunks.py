@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 import numpy as np
@@ -21,6 +21,7 @@ from metrics.impact.models import MetricChunk
 from metrics.points import PointBatch, group_rows
 
 MINUTE_US = 60_000_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 STAMP = np.dtype(">i8")
 VALUE = np.dtype(">f8")
 
@@ -125,6 +126,11 @@ def _copy_binary(project_id: int, batch: PointBatch, chunks: Chunks) -> bytes:
         ]
     parts.append(_COPY_TRAILER)
     return b"".join(parts)
+
+
+def micros_of(at: datetime) -> int:
+    """A time as integer microseconds since the Unix epoch, as chunks hold it (exact: no float in between)."""
+    return (at - EPOCH) // timedelta(microseconds=1)
 
 
 def points_of(stamps: bytes | memoryview, values: bytes | memoryview) -> tuple[np.ndarray, np.ndarray]:

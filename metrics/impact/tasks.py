@@ -152,8 +152,8 @@ def metrics_partitions() -> int:
 @shared_task(soft_time_limit=300, time_limit=360)
 def metrics_retention() -> int:
     """Delete raw points (and batch ids, and the series register's unseen names and label sets) past
-    METRIC_RETENTION_DAYS, rollups past METRIC_ROLLUP_RETENTION_DAYS; return the rows deleted (point chunks,
-    batch ids are not counted, and rollups).
+    METRIC_RETENTION_DAYS, rollups past METRIC_ROLLUP_RETENTION_DAYS; return the rows deleted: chunks of points
+    and rollups (batch ids are not counted).
 
     Raw points are stored in chunks, one per series and minute of a batch: a chunk goes when its whole minute is
     past the cutoff. On PostgreSQL the chunks are partitioned by day: whole day partitions older than the cutoff
