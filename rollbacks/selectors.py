@@ -138,9 +138,13 @@ def _stream_requests(deploy: Deploy) -> _StreamRequests:
     """The deploy's own requests (rollbacks and promotions), the ones it completed, and its stream's open ones: one
     query for both cards, newest first."""
     stream = Q(service_id=deploy.service_id, environment_id=deploy.environment_id, state__in=OPEN_STATE_NAMES)
+    # The cards show only the version of the deploys a request names: reading their other columns (three joined
+    # deploys of ~50 columns each) cost more ORM time than the rest of the card.
+    own = [f.name for f in RollbackRequest._meta.concrete_fields]
     requests = list(
         RollbackRequest.objects.filter(Q(deploy=deploy) | Q(completed_by=deploy) | stream)
         .select_related("deploy", "target", "completed_by")
+        .only(*own, "deploy__version", "target__version", "completed_by__version")
         .order_by("-requested_at", "-id")
     )
     return _StreamRequests(requests, RollbackEndpoint.objects.filter(project_id=deploy.project_id).exists())
