@@ -194,10 +194,6 @@ def build_points(project, deploys, total: int) -> int:
 # each field as a 32-bit length and its bytes, then -1. The fixed-size fields come first, then the name, the
 # stamps (big-endian int64 microseconds since the Unix epoch, ascending) and the values (big-endian float64).
 CHUNK_COLUMNS = "project_id, service_id, environment_id, deploy_id, minute, count, name, stamps, values"
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
-_COPY_TRAILER = b"\xff\xff"
-_PG_EPOCH_US = 946_684_800_000_000  # timestamptz counts microseconds from 2000-01-01 UTC
-MINUTE_US = 60_000_000
 _CHUNK_HEAD = np.dtype(
     [("fields", ">i2")]
     + [item for key in ("project", "service", "environment", "deploy", "minute") for item in
@@ -209,6 +205,8 @@ _NAME_FIELDS = [len(name.encode()).to_bytes(4, "big") + name.encode() for name i
 
 def _chunks_copy(project, deploys, per_deploy: int, rng) -> tuple[bytes, str, int]:
     """The deploys' points as chunk rows (a binary COPY body) and their rollups (COPY text), and the chunk count."""
+    from metrics.impact.chunks import COPY_HEADER, COPY_TRAILER, MINUTE_US, PG_EPOCH_US
+
     deploy_of, names_of, micros_of, values_of = [], [], [], []
     for i, deploy in enumerate(deploys):
         shift = 1.15 if deploy.pk % 9 == 0 else 1.0  # some deploys really degrade
@@ -247,17 +245,17 @@ def _chunks_copy(project, deploys, per_deploy: int, rng) -> tuple[bytes, str, in
     head["project"] = project.pk
     head["service"], head["environment"] = service[keys_deploy], environment[keys_deploy]
     head["deploy"] = pks[keys_deploy]
-    head["minute"] = keys_minute * MINUTE_US - _PG_EPOCH_US
+    head["minute"] = keys_minute * MINUTE_US - PG_EPOCH_US
     head["count"] = counts
     heads, size = head.tobytes(), _CHUNK_HEAD.itemsize
     stamp_bytes, value_bytes = memoryview(micros.astype(">i8").tobytes()), memoryview(values.astype(">f8").tobytes())
-    parts: list[bytes | memoryview] = [_COPY_HEADER]
+    parts: list[bytes | memoryview] = [COPY_HEADER]
     for i, (name, start, count) in enumerate(zip(keys_name.tolist(), starts.tolist(), counts.tolist(), strict=True)):
         length = (count * 8).to_bytes(4, "big")
         begin, end = start * 8, (start + count) * 8
         parts += [heads[i * size : (i + 1) * size], _NAME_FIELDS[name], length, stamp_bytes[begin:end], length,
                   value_bytes[begin:end]]  # fmt: skip
-    parts.append(_COPY_TRAILER)
+    parts.append(COPY_TRAILER)
 
     totals = np.add.reduceat(values, starts)
     squares = np.add.reduceat(values**2, starts)

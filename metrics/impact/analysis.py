@@ -361,10 +361,10 @@ def read_window(side: Side, per_minute: list[tuple[datetime, int]], *, chunks: Q
             window.filter(minute__in=minutes).annotate(**{f"{k}_head": v for k, v in head.items()})
             .values_list(*extra, "stamps_head", "values_head")
         )  # fmt: skip
-    decoded = [points_of(row[-2], row[-1]) for row in rows]
-    stamps = np.concatenate([s for s, _ in decoded]) if decoded else np.empty(0, dtype=np.int64)
-    values = np.concatenate([v for _, v in decoded]) if decoded else np.empty(0)
-    owners = np.repeat(np.arange(len(rows)), [len(s) for s, _ in decoded]) if decoded else np.empty(0, dtype=np.int64)
+    decoded = [points_of(row[-2], row[-1]) for row in rows] or [points_of(b"", b"")]
+    stamps = np.concatenate([s for s, _ in decoded])
+    values = np.concatenate([v for _, v in decoded])
+    owners = np.repeat(np.arange(len(rows)), [len(s) for s, _ in decoded[: len(rows)]])
     inside = (stamps >= micros_of(start)) & (stamps < micros_of(end))
     stamps, values, owners = stamps[inside], values[inside], owners[inside]
     if plan is not None:

@@ -87,10 +87,11 @@ def chunks_insert(project_id: int, batch: PointBatch, chunks: Chunks) -> None:
 
 # PostgreSQL's binary COPY (https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.4): a header,
 # then per row a 16-bit field count and each field as a 32-bit length (-1: NULL) and its bytes, then -1.
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
-_COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
+# bench/scale.py builds its chunk rows with these too.
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
 _COPY_COLUMNS = "project_id, service_id, environment_id, deploy_id, name, labels, minute, count, stamps, values"
-_PG_EPOCH_US = 946_684_800_000_000  # timestamptz counts microseconds from 2000-01-01 UTC
+PG_EPOCH_US = 946_684_800_000_000  # timestamptz counts microseconds from 2000-01-01 UTC
 _NULL = (-1).to_bytes(4, "big", signed=True)
 
 
@@ -110,7 +111,7 @@ def _copy_binary(project_id: int, batch: PointBatch, chunks: Chunks) -> bytes:
     label_parts = [*(_field(b"\x01" + msgspec.json.encode(labels)) for labels in batch.label_sets[0]), _NULL]
     head = (10).to_bytes(2, "big") + _int8(project_id)
     stamps, values = memoryview(chunks.stamps), memoryview(chunks.values)
-    parts: list[bytes | memoryview] = [_COPY_HEADER]
+    parts: list[bytes | memoryview] = [COPY_HEADER]
     for (deploy, name, label, minute, service, environment), count, (start, end) in zip(
         chunks.keys.tolist(), chunks.counts.tolist(), chunks.slices(), strict=True
     ):
@@ -119,12 +120,12 @@ def _copy_binary(project_id: int, batch: PointBatch, chunks: Chunks) -> bytes:
             head + _int8(service) + _int8(environment) + (_int8(deploy) if deploy else _NULL),
             name_parts[name],
             label_parts[label],
-            _int8(minute * MINUTE_US - _PG_EPOCH_US) + b"\x00\x00\x00\x04" + count.to_bytes(4, "big") + size,
+            _int8(minute * MINUTE_US - PG_EPOCH_US) + b"\x00\x00\x00\x04" + count.to_bytes(4, "big") + size,
             stamps[start:end],
             size,
             values[start:end],
         ]
-    parts.append(_COPY_TRAILER)
+    parts.append(COPY_TRAILER)
     return b"".join(parts)
 
 

@@ -83,12 +83,16 @@ def _by_value(key: str, side: Side, per_minute: list[tuple[datetime, int]]) -> d
     """
     labelled = side.chunks.filter(labels__has_key=key).annotate(segment=KeyTextTransform(key, "labels"))
     read = read_window(side, per_minute, chunks=labelled, extra=("segment",))
-    texts = [_text(segment) if segment is not None else None for (segment,) in read.extra]
-    groups: dict[str, list[np.ndarray]] = defaultdict(list)
-    for owner in np.unique(read.owners).tolist():
-        if texts[owner] is not None:
-            groups[texts[owner]].append(read.values[read.owners == owner])
-    values = {text: np.concatenate(parts) for text, parts in groups.items()}
+    # Each chunk's label value as a code (-1: none), then every point's by its chunk: one stable sort groups them.
+    texts = sorted({_text(segment) for (segment,) in read.extra if segment is not None})
+    code_of = {text: i for i, text in enumerate(texts)}
+    chunk_codes = np.array([code_of[_text(s)] if s is not None else -1 for (s,) in read.extra], dtype=np.int64)
+    codes = chunk_codes[read.owners] if len(read.owners) else np.empty(0, dtype=np.int64)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(texts) + 1))
+    values = {
+        text: read.values[order[bounds[i] : bounds[i + 1]]] for i, text in enumerate(texts) if bounds[i + 1] > bounds[i]
+    }
     if sample_plan(per_minute) is None:
         return {text: (found, len(found)) for text, found in values.items()}
     window = labelled.filter(minute__gte=side.start, minute__lt=side.end)
