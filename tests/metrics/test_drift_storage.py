@@ -81,8 +81,9 @@ def test_a_million_rows_into_one_deploy_stay_under_each_columns_ceiling(api):
     ceilings["country"] = sk.max_size_bytes("categorical")
     for name, ceiling in ceilings.items():
         assert max(s[name] for s in sizes) <= ceiling
-        # no growth with traffic once the reservoir is full (only the digits of the counts can grow)
-        assert sizes[-1][name] - sizes[1][name] <= 16
+        # no growth with traffic once the reservoir is full: only the header's digits (counts, and floats of
+        # varying repr) change; the counts widen from 2 to 4 bytes once a bin holds 65,536 values, past a million
+        assert sizes[-1][name] - sizes[1][name] <= 32
     assert SampleColumn.objects.exclude(edges=None).count() == 2  # both numeric columns froze their edges
 
 

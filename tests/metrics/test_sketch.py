@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from metrics.stats import sketch as sk
-from tests.metrics.legacy_sketch import assert_same, legacy_to_bytes
+from tests.metrics.legacy_sketch import assert_same, legacy_to_bytes, same_sample, wide_dts2_to_bytes
 
 
 def gen(seed: int = 0) -> np.random.Generator:
@@ -111,8 +111,12 @@ def test_it_round_trips_through_bytes():
     numeric = sk.numeric_sketch(rng.normal(size=20_000), nulls=7, rng=rng, edges=edges)
     back = sk.from_bytes(sk.to_bytes(numeric))
     assert (back.n, back.nulls, back.distinct) == (20_000, 7, None)
-    assert np.array_equal(back.reservoir, numeric.reservoir)
+    # overflowed: the display sample is stored as float32 offsets from its minimum (2**-24 of its range)
+    assert same_sample(back.reservoir, numeric.reservoir) and not np.array_equal(back.reservoir, numeric.reservoir)
     assert np.array_equal(back.edges, edges) and np.array_equal(back.counts, numeric.counts)
+    assert np.array_equal(back.sums, numeric.sums)
+    complete = sk.numeric_sketch(rng.normal(size=300), rng=rng)  # every value, which statistics read: exact
+    assert np.array_equal(sk.from_bytes(sk.to_bytes(complete)).reservoir, complete.reservoir)
     few = sk.from_bytes(sk.to_bytes(sk.numeric_sketch(np.array([0.0, 1.0, 1.0]), rng=rng)))
     assert few.distinct == {0.0: 1, 1.0: 2} and few.edges is None
     categorical = sk.categorical_sketch(["a", "b", "b", "é"], nulls=2)
@@ -205,27 +209,47 @@ def test_sketches_stored_in_the_first_layout_read_and_merge_as_before():
     assert_same(merged_old, sk.merge(sketches[0], part, edges=edges, rng=gen(1)))
 
 
-def test_a_binned_sketch_refers_to_its_columns_frozen_edges_and_keeps_counts_in_four_bytes():
+def test_a_binned_sketch_refers_to_its_columns_frozen_edges_and_keeps_counts_in_the_narrowest_width():
     rng = gen(8)
     edges = sk.freeze_edges(rng.normal(size=10_000))
     sketch = overflowed(rng.normal(size=1_000_000), edges)
     compact, inline, old = sk.to_bytes(sketch, edges=edges), sk.to_bytes(sketch), legacy_to_bytes(sketch)
-    bins = len(edges) + 1
+    bins, sample = len(edges) + 1, len(sketch.reservoir)
     assert compact[:4] == inline[:4] == b"DTS2" and old[:4] == b"DTS1"
-    # counts in 4 bytes instead of 8, and no edges (the header names their width, and their CRC-32)
-    assert 4 * bins - 20 <= len(old) - len(inline) <= 4 * bins
+    # a million values: at most 65,535 in a bin, so counts in 2 bytes instead of 8, and the display sample in 4
+    # bytes instead of 8 (the header names both, with small differences in its length)
+    assert sketch.counts.max() < 2**16
+    assert 6 * bins + 4 * sample - 40 <= len(old) - len(inline) <= 6 * bins + 4 * sample
+    # no edges: the header names their CRC-32 instead
     assert 8 * len(edges) - 20 <= len(inline) - len(compact) <= 8 * len(edges)
-    assert len(compact) <= 0.63 * len(old)
+    assert len(compact) <= 0.45 * len(old)
     with pytest.raises(sk.EdgesNeeded):
         sk.from_bytes(compact)  # the reader must be given the column's edges…
     with pytest.raises(sk.EdgesNeeded):
         sk.from_bytes(compact, edges=np.nextafter(edges, np.inf))  # …and exactly those
     assert_same(sk.from_bytes(compact, edges=edges), sketch)
-    # counts beyond four bytes are kept in eight
+    # counts beyond two bytes are kept in four, beyond four in eight
+    sketch.counts = sketch.counts * 2**10
+    wider = sk.to_bytes(sketch, edges=edges)
+    assert len(compact) + 2 * bins <= len(wider) <= len(compact) + 2 * bins + 8
+    assert_same(sk.from_bytes(wider, edges=edges), sketch)
     sketch.counts = sketch.counts * 2**22
     huge = sk.to_bytes(sketch, edges=edges)
-    assert len(huge) == len(compact) + 4 * bins and sk.from_bytes(huge, edges=edges).counts.max() > 2**32
+    assert len(huge) == len(wider) + 4 * bins and sk.from_bytes(huge, edges=edges).counts.max() > 2**32
     assert_same(sk.from_bytes(huge, edges=edges), sketch)
+
+
+def test_sketches_stored_with_an_8_byte_sample_and_4_byte_counts_read_as_before():
+    rng = gen(10)
+    edges = sk.freeze_edges(rng.normal(size=10_000))
+    sketch = overflowed(rng.normal(size=50_000), edges)
+    stored = wide_dts2_to_bytes(sketch, edges)
+    back = sk.from_bytes(stored, edges=edges)
+    assert np.array_equal(back.reservoir, sketch.reservoir)  # the 8-byte sample, value for value
+    assert_same(back, sketch)
+    rewritten = sk.to_bytes(back, edges=edges)  # the next merge writes the narrow layout
+    assert len(rewritten) < len(stored) - 4 * len(sketch.reservoir)
+    assert_same(sk.from_bytes(rewritten, edges=edges), sketch)
 
 
 def test_a_column_of_few_values_stores_only_the_bins_that_hold_values():
@@ -234,6 +258,6 @@ def test_a_column_of_few_values_stores_only_the_bins_that_hold_values():
     sketch = overflowed(rng.integers(0, 2, 200_000).astype(float), edges)
     assert np.count_nonzero(sketch.counts) == 2
     stored = sk.to_bytes(sketch, edges=edges)
-    assert len(stored) < 8 * sk.OVERFLOW_SAMPLE + 400  # the sample and the header: a few bytes of bins
+    assert len(stored) < 4 * sk.OVERFLOW_SAMPLE + 400  # the sample (float32) and the header: a few bytes of bins
     assert_same(sk.from_bytes(stored, edges=edges), sketch)
     assert_same(sk.from_bytes(sk.to_bytes(sketch), edges=None), sketch)  # sparse with its edges inline
