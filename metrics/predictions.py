@@ -18,6 +18,8 @@ and a missing value is null. Validation is all-or-nothing: the caller stores not
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -175,6 +177,9 @@ class Column:
     kind: str  # numeric, categorical or boolean
     values: np.ndarray  # one per row: float64 (NaN where null) for numeric, objects (None where null) otherwise
     present: np.ndarray  # bool per row: False where the value was null
+    # Categorical and boolean: each value's count over every row (nulls apart), counted once for the kind's
+    # checks and the sketch of a batch that goes to one deploy.
+    counts: dict[str, int] | None = None
 
     def part(self, rows: np.ndarray | None = None) -> tuple[np.ndarray, int]:
         """The non-null values of the selected rows (a boolean mask; all rows if None) and their null count."""
@@ -472,15 +477,23 @@ def typed_column(name: str, role: str, values: list) -> Column:
     if types <= {int, float}:
         numbers = _numbers(values)
         return Column(name, role, NUMERIC, numbers, ~np.isnan(numbers))
-    objects = np.array(values, dtype=object)
-    present = objects != None  # noqa: E711 (element-wise, not identity)
     if types == {str}:
-        _categories_check(values)
-        return Column(name, role, CATEGORICAL, objects, present)
+        return _counted_column(name, role, CATEGORICAL, values)
     if types == {bool}:
-        as_text = np.array([None if v is None else ("true" if v else "false") for v in values], dtype=object)
-        return Column(name, role, BOOLEAN, as_text, present)
+        text = [None if v is None else ("true" if v else "false") for v in values]
+        return _counted_column(name, role, BOOLEAN, text)
     raise ValueError("values of one column must share one kind: numbers, strings or true/false (null if missing)")
+
+
+def _counted_column(name: str, role: str, kind: str, values: list) -> Column:
+    """A categorical or boolean column (booleans as "true"/"false"), each value counted once."""
+    counts = Counter(values)
+    nulls = counts.pop(None, 0)
+    if kind == CATEGORICAL:
+        _categories_check(counts)
+    objects = np.array(values, dtype=object)
+    present = objects != None if nulls else np.ones(len(values), dtype=bool)  # noqa: E711 (element-wise)
+    return Column(name, role, kind, objects, present, dict(counts))
 
 
 def _numbers(values: list) -> np.ndarray:
@@ -494,9 +507,8 @@ def _numbers(values: list) -> np.ndarray:
     return numbers
 
 
-def _categories_check(values: list) -> None:
-    distinct = set(values)
-    distinct.discard(None)
+def _categories_check(distinct: Collection[str]) -> None:
+    """The batch's distinct categories (nulls apart) within the limits; ValueError names the problem."""
     if max(map(len, distinct)) > MAX_CATEGORY_LENGTH:
         raise ValueError(f"category values are at most {MAX_CATEGORY_LENGTH} characters")
     if len(distinct) > MAX_CATEGORIES:

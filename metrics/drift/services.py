@@ -241,6 +241,8 @@ def _as_numbers(column: Column, rows: np.ndarray) -> np.ndarray:
 def _part_sketch(
     column: Column, stored_column: SampleColumn, row_deploys: np.ndarray, deploy_id: int, n_deploys: int, rng
 ) -> sk.Sketch:
+    if n_deploys == 1 and column.counts is not None:  # the whole batch: its values were counted at decoding
+        return sk.categorical_sketch_of_counts(column.counts, nulls=len(column.present) - int(column.present.sum()))
     values, nulls = column.part(None if n_deploys == 1 else row_deploys == deploy_id)
     if column.kind == "numeric":
         return sk.numeric_sketch(values, nulls=nulls, edges=stored_column.edges_array(), rng=rng)

@@ -30,6 +30,7 @@ import math
 import struct
 import zlib
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -208,8 +209,13 @@ def _distinct(values: np.ndarray) -> dict[float, int] | None:
 
 def categorical_sketch(values: list[str], *, nulls: int = 0) -> CategoricalSketch:
     """Sketch of one batch of non-null category values."""
+    return categorical_sketch_of_counts(Counter(values), nulls=nulls)  # counted by hashing, not by sorting
+
+
+def categorical_sketch_of_counts(counted: Mapping[str, int], *, nulls: int = 0) -> CategoricalSketch:
+    """Sketch of one batch of non-null category values, given each value's count."""
     counts: Counter[str] = Counter()
-    for value, count in Counter(values).items():  # counted by hashing, not by sorting every value
+    for value, count in counted.items():
         counts[str(value)] += count
     sketch = CategoricalSketch(nulls=nulls)
     # Most frequent categories claim the slots first; ties in the categories' order.

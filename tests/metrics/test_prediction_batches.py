@@ -72,6 +72,16 @@ def test_it_reads_the_columnar_form():
     assert batch.n_rows == 3 and set(cols) == {"a", "b", "prediction", "label"}
     assert cols["a"].part() == (pytest.approx([1.0, 2.0]), 1)
     assert cols["a"].part(np.array([True, False, True])) == (pytest.approx([1.0]), 1)
+    assert cols["b"].counts == {"x": 2, "y": 1} and cols["b"].present.all() and cols["a"].counts is None
+
+
+def test_categories_and_booleans_are_counted_once_with_nulls_apart():
+    batch = p.validate_batch(
+        columnar({"c": ["x", None, "x", "y"], "v": [True, None, False, True]}, [0.1, 0.2, 0.3, 0.4]), now=NOW
+    )
+    cols = by_name(batch)
+    assert cols["c"].counts == {"x": 2, "y": 1} and list(cols["c"].present) == [True, False, True, True]
+    assert cols["v"].counts == {"true": 2, "false": 1} and list(cols["v"].present) == [True, False, True, True]
 
 
 def test_it_rejects_ragged_columns():
