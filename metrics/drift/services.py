@@ -126,7 +126,7 @@ def _column_key(column: Column | SampleColumn) -> tuple[str, str]:
 
 def _learn_columns(service: Service, batch_columns: list[Column]) -> tuple[dict[tuple[str, str], SampleColumn], list]:
     """The service's columns for this batch, creating unseen ones; a value of the wrong kind is Unprocessable."""
-    known = {_column_key(c): c for c in SampleColumn.objects.filter(service=service)}
+    known = {_column_key(c): c for c in selectors.columns_of(service=service)}
     # Sorted: concurrent batches insert (and so lock) new columns in the same order, never crosswise.
     unseen = sorted((c for c in batch_columns if _column_key(c) not in known), key=_column_key)
     n_features = sum(1 for key in known if key[0] == "feature") + sum(1 for c in unseen if c.role == "feature")
@@ -139,7 +139,7 @@ def _learn_columns(service: Service, batch_columns: list[Column]) -> tuple[dict[
             [SampleColumn(service=service, role=c.role, name=c.name, kind=c.kind) for c in unseen],
             ignore_conflicts=True,  # a concurrent batch may learn the same column first
         )
-        known = {_column_key(c): c for c in SampleColumn.objects.filter(service=service)}
+        known = {_column_key(c): c for c in selectors.columns_of(service=service)}
     wrong = {
         _field_name(c): [f"this column is {known[_column_key(c)].kind}, not {c.kind}"]
         for c in batch_columns

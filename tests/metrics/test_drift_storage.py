@@ -198,3 +198,32 @@ def test_pairs_stored_in_the_first_layout_keep_working(api):
     assert merged.reservoir.shape == (sk.RESERVOIR_CAPACITY, 2) and set(merged.reservoir[:, 1]) == {0.0, 1.0}
     assert len(bytes(row.data)) < 0.52 * len(legacy_pairs_to_bytes(merged))  # labels as bits
     assert selectors.realised_quality(deploy_ids=[deploy.pk])[deploy.pk]["n"] == 18_000
+
+
+@pytest.mark.django_db
+def test_a_process_reads_each_columns_frozen_edges_once(api):
+    from django.test.utils import CaptureQueriesContext
+
+    deploy = make_deploy(api)
+    service = deploy.service
+    selectors._edges_kept.clear()
+    samples_ingest(project=deploy.project, batch=validate_batch(batch_body(deploy, 0, 6_000), now=time.time()))
+    with CaptureQueriesContext(connection) as before:
+        columns = {c.name: c for c in selectors.columns_of(service=service)}
+    assert len(before) == 1 and columns["amount"].edges is None  # no column has overflowed: nothing frozen yet
+    for seed in (1, 2):  # 12,000 values: the numeric columns' edges are frozen
+        samples_ingest(project=deploy.project, batch=validate_batch(batch_body(deploy, seed, 6_000), now=time.time()))
+    stored = dict(SampleColumn.objects.filter(service=service).values_list("name", "edges"))
+    assert stored["amount"] is not None and stored["prediction"] is not None and stored["country"] is None
+    selectors._edges_kept.clear()  # a new process
+    with CaptureQueriesContext(connection) as first:
+        columns = {c.name: c for c in selectors.columns_of(service=service)}
+    with CaptureQueriesContext(connection) as again:
+        kept = {c.name: c for c in selectors.columns_of(service=service)}
+    assert len(first) == 2 and len(again) == 1  # the edges are read once, then kept
+    assert '"edges",' not in again[0]["sql"] and '"edges" FROM' not in again[0]["sql"]  # only "edges" IS NOT NULL
+    for name, raw in stored.items():
+        for read in (columns[name], kept[name]):
+            assert (read.edges is None) == (raw is None)
+            if raw is not None:
+                assert np.array_equal(read.edges_array(), np.frombuffer(bytes(raw), dtype="<f8"))
